@@ -1,0 +1,327 @@
+"""The hardware description: a frozen ``NpuConfig`` built from TOML presets.
+
+A preset is a TOML file in ``simulator/configs/``. It may name another preset with
+``inherit = "base"``; its sections then override the parent's keys. Overrides given as
+``section.key=value`` strings (``array.rows=64``) are applied last. Every key is declared
+once, in the section dataclasses below, with its type and allowed range; anything else is a
+``ConfigError`` that names the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+DTYPES = ("int8", "fp32", "fp16", "bf16")
+
+
+def _spec(doc: str, lo: float | None = None, choices: tuple | None = None, **kw):
+    """A dataclass field carrying its documentation and allowed values."""
+    return field(metadata={"doc": doc, "min": lo, "choices": choices}, **kw)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    rows: int = _spec(
+        "systolic array rows (reduction dimension in weight-stationary)", 1, default=32
+    )
+    cols: int = _spec(
+        "systolic array columns (output channels in weight-stationary)", 1, default=32
+    )
+    dataflow: str = _spec(
+        "weight_stationary or output_stationary",
+        choices=("weight_stationary", "output_stationary"),
+        default="weight_stationary",
+    )
+    dtypes: tuple[str, ...] = _spec(
+        "operand types the array multiplies", choices=DTYPES, default=("int8", "fp32")
+    )
+
+
+@dataclass(frozen=True)
+class ScratchpadConfig:
+    input_kib: int = _spec("input scratchpad size in KiB", 1, default=256)
+    weight_kib: int = _spec("weight scratchpad size in KiB", 1, default=256)
+    acc_kib: int = _spec("accumulator scratchpad size in KiB (32-bit entries)", 1, default=256)
+    banks: int = _spec("banks per scratchpad", 1, default=4)
+
+
+@dataclass(frozen=True)
+class VectorConfig:
+    lanes: int = _spec("vector unit lanes (elements per cycle)", 1, default=32)
+    pipeline_depth: int = _spec("vector pipeline latency in cycles", 0, default=4)
+
+
+@dataclass(frozen=True)
+class DramConfig:
+    bytes_per_cycle: float = _spec("DRAM bandwidth in bytes per NPU cycle", 0.001, default=32.0)
+    latency: int = _spec("DRAM access latency in cycles", 0, default=100)
+    burst_bytes: int = _spec(
+        "DRAM burst size; shorter contiguous runs still cost a burst", 1, default=64
+    )
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    instr_depth: int = _spec("instruction queue depth per unit", 1, default=64)
+    token_depth: int = _spec("dependency-token FIFO depth per queue pair", 1, default=8)
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    mac_int8_pj: float = _spec("energy per int8 MAC (pJ)", 0, default=0.2)
+    mac_fp32_pj: float = _spec("energy per fp32 MAC (pJ)", 0, default=3.7)
+    vector_op_pj: float = _spec("energy per vector lane operation (pJ)", 0, default=0.5)
+    sram_read_pj_per_byte: float = _spec("SRAM read energy per byte (pJ)", 0, default=1.2)
+    sram_write_pj_per_byte: float = _spec("SRAM write energy per byte (pJ)", 0, default=1.4)
+    dram_pj_per_byte: float = _spec("DRAM access energy per byte (pJ)", 0, default=80.0)
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    pe_mm2: float = _spec("area of one processing element (mm^2)", 0, default=0.0015)
+    sram_mm2_per_kib: float = _spec("SRAM area per KiB (mm^2)", 0, default=0.0045)
+    vector_lane_mm2: float = _spec("area of one vector lane (mm^2)", 0, default=0.01)
+    dma_mm2: float = _spec("area of the DMA engines (mm^2)", 0, default=0.2)
+
+
+SECTIONS = {
+    "array": ArrayConfig,
+    "scratchpad": ScratchpadConfig,
+    "vector": VectorConfig,
+    "dram": DramConfig,
+    "queues": QueueConfig,
+    "energy": EnergyConfig,
+    "area": AreaConfig,
+}
+
+
+@dataclass(frozen=True)
+class NpuConfig:
+    name: str = "custom"
+    clock_mhz: float = _spec("core clock in MHz", 1, default=1000.0)
+    timing: str = _spec(
+        "npu (overlapped, DMA-aware) or scalesim (SCALE-Sim 3.0 compatible compute cycles)",
+        choices=("npu", "scalesim"),
+        default="npu",
+    )
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    scratchpad: ScratchpadConfig = field(default_factory=ScratchpadConfig)
+    vector: VectorConfig = field(default_factory=VectorConfig)
+    dram: DramConfig = field(default_factory=DramConfig)
+    queues: QueueConfig = field(default_factory=QueueConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    area: AreaConfig = field(default_factory=AreaConfig)
+
+    @property
+    def input_bytes(self) -> int:
+        return self.scratchpad.input_kib * 1024
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.scratchpad.weight_kib * 1024
+
+    @property
+    def acc_bytes(self) -> int:
+        return self.scratchpad.acc_kib * 1024
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.array.rows * self.array.cols
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """A short, stable hash of every hardware parameter (the name is not hashed)."""
+        d = self.to_dict()
+        d.pop("name")
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> NpuConfig:
+        return build_config(_apply_overrides(self.to_dict(), overrides), self.name)
+
+    def area_mm2(self) -> float:
+        a = self.area
+        kib = self.scratchpad.input_kib + self.scratchpad.weight_kib + self.scratchpad.acc_kib
+        return (
+            self.array.rows * self.array.cols * a.pe_mm2
+            + kib * a.sram_mm2_per_kib
+            + self.vector.lanes * a.vector_lane_mm2
+            + a.dma_mm2
+        )
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_config(
+    preset_or_path: str | Path = "base", overrides: list[str] | dict | None = None
+) -> NpuConfig:
+    """Resolve a preset name or a TOML file (with ``inherit``), then apply overrides."""
+    raw, name = _resolve(str(preset_or_path), seen=())
+    if overrides:
+        raw = _apply_overrides(raw, overrides)
+    return build_config(raw, name)
+
+
+def _preset_path(ref: str) -> Path:
+    path = Path(ref)
+    if path.suffix == ".toml":
+        if not path.is_file():
+            raise ConfigError(f"config file {ref!r} does not exist")
+        return path
+    candidate = PRESET_DIR / f"{ref}.toml"
+    if not candidate.is_file():
+        raise ConfigError(f"unknown preset {ref!r}; presets: {', '.join(preset_names())}")
+    return candidate
+
+
+def _resolve(ref: str, seen: tuple[str, ...]) -> tuple[dict, str]:
+    path = _preset_path(ref)
+    if str(path.resolve()) in seen:
+        raise ConfigError(f"preset {ref!r} inherits itself (chain: {' -> '.join(seen)})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    parent = data.pop("inherit", None)
+    if parent is None:
+        base: dict = {}
+    else:
+        if not isinstance(parent, str):
+            raise ConfigError(f"key 'inherit' in {path.name} must be a preset name, got {parent!r}")
+        base, _ = _resolve(parent, seen + (str(path.resolve()),))
+    data.setdefault("name", path.stem)
+    return _merge(base, data), data["name"]
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_overrides(raw: dict, overrides: list[str] | dict) -> dict:
+    items = overrides.items() if isinstance(overrides, dict) else map(_split_override, overrides)
+    out = _merge(raw, {})
+    for key, value in items:
+        parts = key.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise ConfigError(f"override key {key!r} must be 'section.key' or 'key'")
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"override key {key!r}: {part!r} is not a section")
+        target[parts[-1]] = _parse_value(value) if isinstance(value, str) else value
+    return out
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} must look like key=value (e.g. array.rows=64)")
+    return key.strip(), value.strip()
+
+
+def build_config(raw: dict, name: str = "custom") -> NpuConfig:
+    """Validate a nested dict against the declared keys and build the frozen config."""
+    raw = dict(raw)
+    raw.pop("inherit", None)
+    kwargs: dict[str, Any] = {"name": str(raw.pop("name", name))}
+    top = {f.name: f for f in fields(NpuConfig) if f.name != "name"}
+    for key, value in raw.items():
+        if key not in top:
+            allowed = ", ".join(sorted(top))
+            raise ConfigError(f"unknown config key {key!r}; known: {allowed}")
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {key!r} must be a section, got {value!r}")
+            kwargs[key] = _build_section(key, SECTIONS[key], value)
+        else:
+            kwargs[key] = _check_value(key, top[key], value)
+    return NpuConfig(**kwargs)
+
+
+def _build_section(section: str, cls: type, values: dict) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"unknown config key '{section}.{key}'; known in [{section}]: {', '.join(known)}"
+            )
+        kwargs[key] = _check_value(f"{section}.{key}", known[key], value)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
+    meta, kind = f.metadata, f.type
+    if kind == "tuple[str, ...]":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not items:
+            raise ConfigError(f"config key {key!r} must be a non-empty list, got {value!r}")
+        for item in items:
+            if item not in meta["choices"]:
+                raise ConfigError(
+                    f"config key {key!r} has {item!r}; allowed: {', '.join(meta['choices'])}"
+                )
+        return tuple(items)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key!r} must be a string, got {value!r}")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ConfigError(
+                f"config key {key!r} is {value!r}; allowed: {', '.join(meta['choices'])}"
+            )
+        return value
+    return _check_number(key, kind, meta.get("min"), value)
+
+
+def _check_number(key: str, kind: str, lo: float | None, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
+    if kind == "int":
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
+        value = int(value)
+    else:
+        value = float(value)
+    if lo is not None and value < lo:
+        raise ConfigError(f"config key {key!r} is {value!r}; it must be >= {lo:g}")
+    return value
+
+
+def describe_keys() -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, doc) for every config key: the source of the config docs."""
+    rows = []
+    for f in fields(NpuConfig):
+        if f.name in SECTIONS:
+            for sf in fields(SECTIONS[f.name]):
+                default = sf.default
+                rows.append((f"{f.name}.{sf.name}", str(sf.type), default, sf.metadata["doc"]))
+        elif f.name != "name":
+            rows.append((f.name, str(f.type), f.default, f.metadata["doc"]))
+    return rows

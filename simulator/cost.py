@@ -1,0 +1,125 @@
+"""The cost model: how many cycles one instruction occupies its unit, in isolation.
+
+``cost(instr, config)`` is the single source of instruction latency. The simulator's timing
+model adds only what depends on other instructions (queues, tokens, DRAM bandwidth shared by
+concurrent transfers); the compiler's tiler calls the same function to choose tile sizes; the
+RTL of the systolic array and the vector unit reproduce ``matmul_cycles`` and
+``vector_cycles`` cycle for cycle (the cocotb benches assert equality).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from simulator.config import NpuConfig
+from simulator.isa import Dma, End, Instr, MatMul, Sync, Vector, VFunc
+
+
+def cost(instr: Instr, config: NpuConfig) -> int:
+    """Cycles ``instr`` keeps its unit busy, without contention."""
+    if isinstance(instr, MatMul):
+        return matmul_cycles(instr.m, instr.k, instr.n, config)
+    if isinstance(instr, Vector):
+        return vector_cycles(VFunc(instr.func), instr.n0 * instr.n1 * instr.n2, config)
+    if isinstance(instr, Dma):
+        return dma_cycles(dma_dram_bytes(instr, config), config)
+    if isinstance(instr, Sync):
+        return 1
+    if isinstance(instr, End):
+        return 0
+    raise TypeError(f"no cost for {type(instr).__name__}")
+
+
+def folds(rows: int, cols: int, sr: int, sc: int) -> int:
+    """How many times an sr x sc operand block is loaded onto a rows x cols array."""
+    return ceil(sr / rows) * ceil(sc / cols)
+
+
+def matmul_cycles(m: int, k: int, n: int, config: NpuConfig) -> int:
+    """Cycles from start to done of C[m,n] (+)= A[m,k] @ W[k,n] on the array.
+
+    Weight-stationary (default ``npu`` timing): W is cut into ceil(k/R) * ceil(n/C) folds of
+    R x C. The first fold's weights take R cycles to load; every fold streams m activation
+    rows, one per cycle, while the next fold's weights load into shadow registers (R cycles),
+    so a fold occupies max(m, R) cycles; the last fold's results leave after R + C - 1 more
+    cycles of skew and adder pipeline.
+
+    Output-stationary: C is cut into ceil(m/R) * ceil(n/C) folds; each streams k operand pairs,
+    and the previous fold's R result rows drain while the next streams, so a fold occupies
+    max(k, R) cycles; the last fold needs R + C - 1 cycles of skew plus R to drain.
+
+    ``scalesim`` timing reproduces SCALE-Sim 3.0's compute cycles: no overlap between folds,
+    folds * per_fold - 1 with per_fold = 2R + C + T - 2 (WS, T = m) or T + R + C - 2 (OS, T = k).
+    """
+    r, c = config.array.rows, config.array.cols
+    ws = config.array.dataflow == "weight_stationary"
+    if config.timing == "scalesim":
+        if ws:
+            return folds(r, c, k, n) * (2 * r + c + m - 2) - 1
+        return folds(r, c, m, n) * (k + r + c - 2) - 1
+    if ws:
+        f = folds(r, c, k, n)
+        return r + (f - 1) * max(m, r) + m + r + c - 1
+    f = folds(r, c, m, n)
+    return (f - 1) * max(k, r) + k + 2 * r + c - 1
+
+
+def vector_cycles(func: VFunc, elements: int, config: NpuConfig) -> int:
+    """ceil(elements / lanes) lane-vectors, each taking the function's cycles, plus the pipeline."""
+    if config.timing == "scalesim":
+        return 0
+    return ceil(elements / config.vector.lanes) * func.info.cycles + config.vector.pipeline_depth
+
+
+def dma_cycles(dram_bytes: int, config: NpuConfig) -> int:
+    """DRAM latency plus the bytes at full bandwidth (SCALE-Sim mode: no DRAM stalls)."""
+    if config.timing == "scalesim":
+        return 0
+    return config.dram.latency + ceil(dram_bytes / config.dram.bytes_per_cycle)
+
+
+def dma_window(instr: Dma) -> tuple[int, int, int]:
+    """Elements per dimension that move between DRAM and the scratchpad."""
+    return tuple(
+        max(0, min(hi, n) - lo)
+        for lo, hi, n in (
+            (instr.lo0, instr.hi0, instr.n0),
+            (instr.lo1, instr.hi1, instr.n1),
+            (instr.lo2, instr.hi2, instr.n2),
+        )
+    )
+
+
+def dma_runs(instr: Dma) -> tuple[int, int]:
+    """(number of contiguous DRAM runs, elements per run) of a transfer's window."""
+    w0, w1, w2 = dma_window(instr)
+    total = w0 * w1 * w2
+    if total == 0:
+        return 0, 0
+    if instr.ds2 == 0:  # a broadcast reads each (i0, i1) element once
+        return w0 * w1, 1
+    if instr.ds2 != 1:
+        return total, 1
+    run = w2
+    if instr.ds1 == w2:
+        run *= w1
+        if instr.ds0 == w1 * w2:
+            run *= w0
+    return total // run, run
+
+
+def dma_dram_bytes(instr: Dma, config: NpuConfig) -> int:
+    """Bytes the DRAM actually moves: each contiguous run rounded up to whole bursts."""
+    runs, run = dma_runs(instr)
+    burst = config.dram.burst_bytes
+    return runs * ceil(run * instr.esize / burst) * burst
+
+
+def dma_payload_bytes(instr: Dma) -> int:
+    """Bytes of useful data in the window (what the program asked to move)."""
+    w0, w1, w2 = dma_window(instr)
+    return w0 * w1 * w2 * instr.esize
+
+
+def macs(instr: Instr) -> int:
+    return instr.m * instr.k * instr.n if isinstance(instr, MatMul) else 0

@@ -1,0 +1,114 @@
+"""Numeric semantics of the NPU's datapaths, in numpy, once.
+
+The simulator's functional model, the compiler's constant preparation and the cocotb benches
+all call these functions; nothing else defines how the hardware rounds or saturates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.isa import DType
+
+INT_RANGE = {
+    DType.INT8: (-128, 127),
+    DType.UINT8: (0, 255),
+    DType.INT32: (-(2**31), 2**31 - 1),
+}
+NUMPY_DTYPE = {
+    DType.INT8: np.int8,
+    DType.UINT8: np.uint8,
+    DType.INT32: np.int32,
+    DType.FP32: np.float32,
+    DType.FP16: np.float16,
+    DType.BF16: np.uint16,  # stored as raw bfloat16 bit patterns
+}
+MULT_BITS = 24  # requantisation multiplier width: an fp32 mantissa, exactly
+SHIFT_MAX = 255
+
+
+def pack_requant_scale(scale: float) -> int:
+    """The int32 word (mult << 8) | shift with mult / 2**shift == float32(scale) exactly.
+
+    Any positive normal float32 scale below 2**24 is represented without rounding: its 24-bit
+    mantissa is the multiplier. Raises ValueError for negative, non-finite or huge scales.
+    """
+    s = float(np.float32(scale))
+    if not np.isfinite(s) or s < 0:
+        raise ValueError(f"requantisation scale {scale!r} must be finite and >= 0")
+    if s == 0.0:
+        return 0
+    mant, exp = np.frexp(np.float64(s))  # s = mant * 2**exp, mant in [0.5, 1)
+    mult = int(mant * (1 << MULT_BITS))
+    shift = MULT_BITS - int(exp)
+    while shift > SHIFT_MAX and mult:  # tiny scales: drop precision rather than fail
+        mult >>= 1
+        shift -= 1
+    if shift < 0:
+        raise ValueError(f"requantisation scale {scale!r} is too large (>= 2**24)")
+    while mult and not mult & 1 and shift > 0:  # canonical form: odd multiplier
+        mult >>= 1
+        shift -= 1
+    return (mult << 8) | shift
+
+
+def unpack_requant_scale(word: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    w = np.asarray(word, dtype=np.int64) & 0xFFFFFFFF
+    return w >> 8, w & 0xFF
+
+
+def shift_round_half_even(value: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """round_half_even(value / 2**shift) for int64 values and shifts in [0, 255]."""
+    value = np.asarray(value, dtype=np.int64)
+    shift = np.minimum(np.asarray(shift, dtype=np.int64), 62)
+    q = value >> shift
+    rem = value - (q << shift)
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    up = (shift > 0) & ((rem > half) | ((rem == half) & ((q & 1) == 1)))
+    return q + up
+
+
+def requantize(
+    acc: np.ndarray, packed: np.ndarray, zero_point: int, lo: int, hi: int
+) -> np.ndarray:
+    """int32 accumulators -> clamp(round_half_even(acc * mult / 2**shift) + zp, lo, hi), as int32.
+
+    The product of a 32-bit accumulator and a 24-bit multiplier needs 56 bits; the RTL
+    computes exactly this.
+    """
+    mult, shift = unpack_requant_scale(packed)
+    prod = np.asarray(acc, dtype=np.int64) * mult
+    out = shift_round_half_even(prod, shift) + np.int64(zero_point)
+    return np.clip(out, lo, hi).astype(np.int32)
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: DType) -> np.ndarray:
+    """fp32 -> int: saturate(round_half_even(x / scale) + zp), as onnxruntime's QuantizeLinear."""
+    lo, hi = INT_RANGE[dtype]
+    q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale)) + np.float32(zero_point)
+    return np.clip(np.nan_to_num(q, nan=0.0), lo, hi).astype(NUMPY_DTYPE[dtype])
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """int -> fp32: (q - zp) * scale, as onnxruntime's DequantizeLinear."""
+    diff = np.asarray(q, dtype=np.int32) - np.int32(zero_point)
+    return diff.astype(np.float32) * np.float32(scale)
+
+
+def saturate_int(values: np.ndarray, dtype: DType) -> np.ndarray:
+    lo, hi = INT_RANGE[dtype]
+    return np.clip(values, lo, hi).astype(NUMPY_DTYPE[dtype])
+
+
+def wrap_int32(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).astype(np.int32)
+
+
+def matmul_int8(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact int8 x int8 -> int32 product. float64 BLAS is exact: every partial sum < 2**53."""
+    prod = a.astype(np.float64) @ w.astype(np.float64)
+    return wrap_int32(prod.astype(np.int64))
+
+
+def matmul_float(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) @ w.astype(np.float32)
