@@ -52,7 +52,7 @@ def read_json(path: Path) -> dict | None:
 
 
 def write_json(data: dict, path: Path) -> None:
-    _write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
+    _write_atomic(path, json.dumps(data, indent=1).encode())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
