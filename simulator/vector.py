@@ -1,0 +1,212 @@
+"""The vector unit's arithmetic: ``vector_apply`` computes one Vector instruction on arrays.
+
+This is the single numeric definition of every ``VFunc``; the functional model and the cocotb
+benches both call it. Operands arrive as numpy arrays in their storage dtype
+(``semantics.NUMPY_DTYPE``: bf16 is raw ``uint16`` bit patterns, the only ``uint16`` use, so the
+array dtype names the operand ``DType`` unambiguously).
+
+Domains (``VFuncInfo.domain``):
+- ``float``: sources are widened to fp32, the function runs in fp32 (``ERF``/``GELU`` evaluate
+  erf in float64 with Abramowitz-Stegun 7.1.26, |error| < 1.5e-7, then round to fp32);
+- ``auto``: fp32 if any source is a float type, else int64 wrapped to int32 at the end;
+- ``int`` (``REQUANT``): exact integer arithmetic, see ``semantics.requantize``.
+
+Immediates are raw 32-bit patterns: fp32 in the float domain, int32 otherwise, except
+``DEQUANT``/``QUANT`` (imm0 int32 zero point, imm1 fp32 scale) and ``REQUANT`` (imm0 zero point,
+imm1 low clamp, imm2 high clamp, all int32; src1 holds packed ``(mult << 8) | shift`` words).
+
+Conversion to the destination dtype: float -> int rounds half to even then saturates (NaN -> 0);
+int32 -> int8/uint8 saturates; fp32 -> fp16/bf16 rounds to nearest even.
+
+Reductions (``RSUM``/``RMAX``/``RMIN``) fold the last axis and keep it with length 1; integer
+sums are exact (int64) then wrap to int32, fp32 sums use numpy's pairwise order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.isa import DType, VFunc
+from simulator.semantics import INT_RANGE, NUMPY_DTYPE, requantize
+
+_NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
+_FLOAT_NP = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.uint16))
+
+
+def imm_as_int(imm: int) -> int:
+    """A raw 32-bit immediate read as a signed int32."""
+    imm = int(imm) & 0xFFFFFFFF
+    return imm - (1 << 32) if imm >> 31 else imm
+
+
+def imm_as_float(imm: int) -> np.float32:
+    """A raw 32-bit immediate read as an fp32 bit pattern."""
+    return np.array(int(imm) & 0xFFFFFFFF, dtype=np.uint32).view(np.float32)[()]
+
+
+def float_bits(value: float) -> int:
+    """The raw 32-bit immediate of an fp32 value (for building instructions)."""
+    return int(np.array(value, dtype=np.float32).view(np.uint32))
+
+
+def int_bits(value: int) -> int:
+    """The raw 32-bit immediate of an int32 value (for building instructions)."""
+    return int(value) & 0xFFFFFFFF
+
+
+def bf16_to_fp32(bits: np.ndarray) -> np.ndarray:
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def fp32_to_bf16(x: np.ndarray) -> np.ndarray:
+    """fp32 -> bf16 bit patterns, round to nearest even; NaN stays a (quiet) NaN."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + (((bits >> 16) & 1) + 0x7FFF)) >> 16
+    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
+
+
+def to_fp32(x: np.ndarray) -> np.ndarray:
+    """Widen any storage dtype to fp32 (bf16 bit patterns shift into the high half)."""
+    if x.dtype == np.uint16:
+        return bf16_to_fp32(x)
+    return x.astype(np.float32)
+
+
+def convert(values: np.ndarray, dst: DType) -> np.ndarray:
+    """Round/saturate fp32 or int64 results into the storage dtype of ``dst``."""
+    dst = DType(dst)
+    if values.dtype.kind == "f":
+        if dst == DType.BF16:
+            return fp32_to_bf16(values)
+        if dst.is_float:
+            return values.astype(NUMPY_DTYPE[dst])
+        lo, hi = INT_RANGE[dst]
+        r = np.nan_to_num(np.rint(values.astype(np.float64)), nan=0.0)
+        return np.clip(r, lo, hi).astype(NUMPY_DTYPE[dst])
+    wrapped = values.astype(np.int32)
+    if dst == DType.BF16:
+        return fp32_to_bf16(wrapped.astype(np.float32))
+    if dst.is_float:
+        return wrapped.astype(np.float32).astype(NUMPY_DTYPE[dst])
+    if dst == DType.INT32:
+        return wrapped
+    lo, hi = INT_RANGE[dst]
+    return np.clip(wrapped, lo, hi).astype(NUMPY_DTYPE[dst])
+
+
+def _is_float(x: np.ndarray | None) -> bool:
+    return x is not None and x.dtype in _FLOAT_NP
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf in float64 by Abramowitz-Stegun 7.1.26 (|error| <= 1.5e-7)."""
+    x = x.astype(np.float64)
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return s * (1.0 - poly * np.exp(-a * a))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    x64 = x.astype(np.float64)
+    return (x64 * 0.5 * (1.0 + _erf(x64 / np.sqrt(2.0)))).astype(np.float32)
+
+
+def _hard_swish(x: np.ndarray) -> np.ndarray:
+    return x * np.clip(x / np.float32(6) + np.float32(0.5), 0, 1).astype(np.float32)
+
+
+# Element-wise functions: f(a, b, imm0, imm1, imm2) on operands already in their domain.
+_ELEMENTWISE = {
+    VFunc.COPY: lambda a, b, i0, i1, i2: a,
+    VFunc.ADD: lambda a, b, i0, i1, i2: a + b,
+    VFunc.SUB: lambda a, b, i0, i1, i2: a - b,
+    VFunc.MUL: lambda a, b, i0, i1, i2: a * b,
+    VFunc.DIV: lambda a, b, i0, i1, i2: a / b,
+    VFunc.MAX: lambda a, b, i0, i1, i2: np.maximum(a, b),
+    VFunc.MIN: lambda a, b, i0, i1, i2: np.minimum(a, b),
+    VFunc.POW: lambda a, b, i0, i1, i2: np.power(a, b),
+    VFunc.ADD_IMM: lambda a, b, i0, i1, i2: a + i0,
+    VFunc.MUL_IMM: lambda a, b, i0, i1, i2: a * i0,
+    VFunc.RELU: lambda a, b, i0, i1, i2: np.maximum(a, a.dtype.type(0)),
+    VFunc.CLIP: lambda a, b, i0, i1, i2: np.minimum(np.maximum(a, i0), i1),
+    VFunc.LEAKY_RELU: lambda a, b, i0, i1, i2: np.where(a >= 0, a, i0 * a),
+    VFunc.SIGMOID: lambda a, b, i0, i1, i2: np.float32(1) / (np.float32(1) + np.exp(-a)),
+    VFunc.TANH: lambda a, b, i0, i1, i2: np.tanh(a),
+    VFunc.HARD_SIGMOID: lambda a, b, i0, i1, i2: np.clip(i0 * a + i1, 0, 1).astype(np.float32),
+    VFunc.HARD_SWISH: lambda a, b, i0, i1, i2: _hard_swish(a),
+    VFunc.ERF: lambda a, b, i0, i1, i2: _erf(a).astype(np.float32),
+    VFunc.GELU: lambda a, b, i0, i1, i2: _gelu(a),
+    VFunc.EXP: lambda a, b, i0, i1, i2: np.exp(a),
+    VFunc.SQRT: lambda a, b, i0, i1, i2: np.sqrt(a),
+    VFunc.RECIP: lambda a, b, i0, i1, i2: np.float32(1) / a,
+    VFunc.NEG: lambda a, b, i0, i1, i2: -a,
+    VFunc.ABS: lambda a, b, i0, i1, i2: np.abs(a),
+    VFunc.RSQRT: lambda a, b, i0, i1, i2: np.float32(1) / np.sqrt(a),
+}
+_REDUCE = {VFunc.RSUM: np.sum, VFunc.RMAX: np.max, VFunc.RMIN: np.min}
+
+
+def vector_apply(
+    func: VFunc | int,
+    src0: np.ndarray,
+    src1: np.ndarray | None = None,
+    imm0: int = 0,
+    imm1: int = 0,
+    imm2: int = 0,
+    dst_dtype: DType | int = DType.INT32,
+) -> np.ndarray:
+    """``dst = func(src0, src1)`` in the storage dtype of ``dst_dtype``.
+
+    ``src1`` is needed only by binary functions and REQUANT (broadcast it as numpy does).
+    Reductions return ``src0.shape[:-1] + (1,)``; every other function ``src0``'s shape
+    broadcast with ``src1``'s. Raises ValueError for an unknown function or a missing src1.
+    """
+    func = VFunc(func)
+    kind = func.info.kind
+    if kind == "binary" or func == VFunc.REQUANT:
+        if src1 is None:
+            raise ValueError(f"vector function {func.name} needs src1")
+    else:
+        src1 = None
+    with np.errstate(all="ignore"):
+        return convert(_compute(func, src0, src1, imm0, imm1, imm2), DType(dst_dtype))
+
+
+def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int, i2: int):
+    """The result in the function's domain: fp32 or int64 (not yet converted)."""
+    if func == VFunc.REQUANT:
+        packed = np.asarray(b).astype(np.int64)
+        return requantize(a, packed, imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
+    if func == VFunc.DEQUANT:
+        zp, scale = imm_as_int(i0), imm_as_float(i1)
+        if _is_float(a):
+            return (to_fp32(a) - np.float32(zp)) * scale
+        return (a.astype(np.int64) - zp).astype(np.float32) * scale
+    if func == VFunc.QUANT:
+        zp, scale = imm_as_int(i0), imm_as_float(i1)
+        return np.rint(to_fp32(a) / scale) + np.float32(zp)
+    use_float = func.info.domain == "float" or _is_float(a) or _is_float(b)
+    if use_float:
+        a = to_fp32(a)
+        b = None if b is None else to_fp32(b)
+        imms = imm_as_float(i0), imm_as_float(i1), imm_as_float(i2)
+    else:
+        a = a.astype(np.int64)
+        b = None if b is None else b.astype(np.int64)
+        imms = np.int64(imm_as_int(i0)), np.int64(imm_as_int(i1)), np.int64(imm_as_int(i2))
+    if func in _REDUCE:
+        return _REDUCE[func](a, axis=-1, keepdims=True)
+    return _ELEMENTWISE[func](a, b, *imms)
+
+
+def dtype_of(array: np.ndarray) -> DType:
+    """The ``DType`` whose storage dtype ``array`` has."""
+    try:
+        return _NP_TO_DTYPE[array.dtype]
+    except KeyError:
+        raise ValueError(f"numpy dtype {array.dtype} is not an NPU storage type") from None

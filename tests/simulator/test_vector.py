@@ -1,0 +1,167 @@
+"""vector_apply: every VFunc against a numpy reference, dtype conversions, reductions."""
+
+import math
+
+import numpy as np
+import pytest
+
+from simulator.isa import DType, VFunc
+from simulator.semantics import pack_requant_scale, quantize, requantize
+from simulator.vector import (
+    bf16_to_fp32,
+    float_bits,
+    fp32_to_bf16,
+    int_bits,
+    vector_apply,
+)
+
+RNG = np.random.default_rng(0)
+I32 = RNG.integers(-1000, 1000, size=(2, 3, 5)).astype(np.int32)
+J32 = RNG.integers(-1000, 1000, size=(2, 3, 5)).astype(np.int32)
+F32 = RNG.standard_normal((2, 3, 5)).astype(np.float32)
+G32 = RNG.standard_normal((2, 3, 5)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "func, ref",
+    [
+        (VFunc.ADD, lambda a, b: a + b),
+        (VFunc.SUB, lambda a, b: a - b),
+        (VFunc.MUL, lambda a, b: a * b),
+        (VFunc.MAX, np.maximum),
+        (VFunc.MIN, np.minimum),
+    ],
+)
+def test_binary_int_and_float(func, ref):
+    got = vector_apply(func, I32, J32, dst_dtype=DType.INT32)
+    np.testing.assert_array_equal(got, ref(I32.astype(np.int64), J32).astype(np.int32))
+    got = vector_apply(func, F32, G32, dst_dtype=DType.FP32)
+    np.testing.assert_array_equal(got, ref(F32, G32))
+
+
+def test_int_add_wraps_and_saturates_to_int8():
+    a = np.array([2**31 - 1, 100, -100], dtype=np.int32)
+    b = np.array([1, 100, -100], dtype=np.int32)
+    np.testing.assert_array_equal(vector_apply(VFunc.ADD, a, b), [-(2**31), 200, -200])
+    got = vector_apply(VFunc.ADD, a[1:], b[1:], dst_dtype=DType.INT8)
+    assert got.dtype == np.int8 and got.tolist() == [127, -128]
+
+
+def test_mixed_int_float_operands_compute_in_float():
+    got = vector_apply(VFunc.ADD, I32, F32, dst_dtype=DType.FP32)
+    np.testing.assert_array_equal(got, I32.astype(np.float32) + F32)
+
+
+def test_immediates_int_and_float():
+    got = vector_apply(VFunc.ADD_IMM, I32, imm0=int_bits(-7))
+    np.testing.assert_array_equal(got, I32 - 7)
+    got = vector_apply(VFunc.MUL_IMM, F32, imm0=float_bits(0.5), dst_dtype=DType.FP32)
+    np.testing.assert_array_equal(got, F32 * np.float32(0.5))
+    got = vector_apply(VFunc.CLIP, I32, imm0=int_bits(-10), imm1=int_bits(20))
+    np.testing.assert_array_equal(got, np.clip(I32, -10, 20))
+    got = vector_apply(
+        VFunc.CLIP, F32, imm0=float_bits(-0.5), imm1=float_bits(0.5), dst_dtype=DType.FP32
+    )
+    np.testing.assert_array_equal(got, np.clip(F32, -0.5, 0.5))
+
+
+def test_relu_int8_to_int8():
+    a = np.array([-5, 0, 7, -128, 127], dtype=np.int8)
+    got = vector_apply(VFunc.RELU, a, dst_dtype=DType.INT8)
+    assert got.dtype == np.int8 and got.tolist() == [0, 0, 7, 0, 127]
+
+
+@pytest.mark.parametrize(
+    "func, ref",
+    [
+        (VFunc.SIGMOID, lambda x: 1 / (1 + np.exp(-x))),
+        (VFunc.TANH, np.tanh),
+        (VFunc.EXP, np.exp),
+        (VFunc.NEG, lambda x: -x),
+        (VFunc.ABS, np.abs),
+        (VFunc.ERF, np.vectorize(math.erf)),
+        (VFunc.GELU, lambda x: x / 2 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+        (VFunc.HARD_SWISH, lambda x: x * np.clip(x / 6 + 0.5, 0, 1)),
+    ],
+)
+def test_unary_float(func, ref):
+    got = vector_apply(func, F32, dst_dtype=DType.FP32)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref(F32.astype(np.float64)), rtol=1e-6, atol=3e-7)
+
+
+def test_sqrt_recip_rsqrt_div_pow_on_positive():
+    x = np.abs(F32) + 0.1
+    np.testing.assert_allclose(vector_apply(VFunc.SQRT, x, dst_dtype=3), np.sqrt(x), rtol=1e-6)
+    np.testing.assert_allclose(vector_apply(VFunc.RECIP, x, dst_dtype=3), 1 / x, rtol=1e-6)
+    np.testing.assert_allclose(vector_apply(VFunc.RSQRT, x, dst_dtype=3), x**-0.5, rtol=1e-6)
+    np.testing.assert_allclose(vector_apply(VFunc.DIV, x, G32, dst_dtype=3), x / G32, rtol=1e-6)
+    np.testing.assert_allclose(vector_apply(VFunc.POW, x, G32, dst_dtype=3), x**G32, rtol=1e-5)
+
+
+def test_leaky_relu_and_hard_sigmoid_use_float_immediates():
+    got = vector_apply(VFunc.LEAKY_RELU, F32, imm0=float_bits(0.1), dst_dtype=DType.FP32)
+    np.testing.assert_allclose(got, np.where(F32 >= 0, F32, np.float32(0.1) * F32))
+    got = vector_apply(
+        VFunc.HARD_SIGMOID, F32, imm0=float_bits(0.2), imm1=float_bits(0.5), dst_dtype=3
+    )
+    np.testing.assert_allclose(got, np.clip(0.2 * F32 + 0.5, 0, 1), rtol=1e-6)
+
+
+def test_reductions_fold_last_axis():
+    for func, ref in ((VFunc.RSUM, np.sum), (VFunc.RMAX, np.max), (VFunc.RMIN, np.min)):
+        got = vector_apply(func, I32)
+        assert got.shape == (2, 3, 1)
+        np.testing.assert_array_equal(got[..., 0], ref(I32, axis=-1))
+        got = vector_apply(func, F32, dst_dtype=DType.FP32)
+        np.testing.assert_allclose(got[..., 0], ref(F32, axis=-1), rtol=1e-6)
+
+
+def test_rsum_int8_is_exact_int32():
+    a = np.full((1, 1, 300), 127, dtype=np.int8)
+    assert vector_apply(VFunc.RSUM, a)[0, 0, 0] == 127 * 300
+
+
+def test_requant_matches_semantics():
+    acc = RNG.integers(-(2**20), 2**20, size=(4, 8)).astype(np.int32)
+    scales = np.linspace(1e-4, 0.02, 8)
+    packed = np.array([pack_requant_scale(s) for s in scales], np.uint32).view(np.int32)
+    got = vector_apply(
+        VFunc.REQUANT, acc, packed, int_bits(-3), int_bits(-128), int_bits(127), DType.INT8
+    )
+    np.testing.assert_array_equal(got, requantize(acc, packed, -3, -128, 127).astype(np.int8))
+
+
+def test_quant_dequant_match_semantics():
+    q = vector_apply(VFunc.QUANT, F32, imm0=int_bits(5), imm1=float_bits(0.02), dst_dtype=0)
+    np.testing.assert_array_equal(q, quantize(F32, 0.02, 5, DType.INT8))
+    d = vector_apply(VFunc.DEQUANT, q, imm0=int_bits(5), imm1=float_bits(0.02), dst_dtype=3)
+    np.testing.assert_array_equal(d, (q.astype(np.float32) - 5) * np.float32(0.02))
+
+
+def test_float_to_int_rounds_half_even_and_saturates():
+    x = np.array([0.5, 1.5, 2.5, -0.5, 300.0, -300.0, np.nan], dtype=np.float32)
+    got = vector_apply(VFunc.COPY, x, dst_dtype=DType.INT8)
+    assert got.tolist() == [0, 2, 2, 0, 127, -128, 0]
+
+
+def test_bf16_and_fp16_round_to_nearest_even():
+    x = np.array([1.0 + 2**-8, 1.0 + 3 * 2**-8, 1.0 + 2**-9], dtype=np.float32)
+    bits = vector_apply(VFunc.COPY, x, dst_dtype=DType.BF16)
+    assert bits.dtype == np.uint16
+    np.testing.assert_array_equal(bf16_to_fp32(bits), [1.0, 1.0 + 2**-6, 1.0])
+    np.testing.assert_array_equal(fp32_to_bf16(bf16_to_fp32(bits)), bits)
+    half = vector_apply(VFunc.COPY, x, dst_dtype=DType.FP16)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half, x.astype(np.float16))
+
+
+def test_bf16_source_widens_to_fp32():
+    bits = fp32_to_bf16(np.array([1.5, -2.0], dtype=np.float32))
+    got = vector_apply(VFunc.ADD, bits, bits, dst_dtype=DType.FP32)
+    np.testing.assert_array_equal(got, [3.0, -4.0])
+
+
+def test_binary_without_src1_is_rejected():
+    with pytest.raises(ValueError, match="ADD needs src1"):
+        vector_apply(VFunc.ADD, I32)
