@@ -1,0 +1,244 @@
+"""``npu conformance``: the official ONNX conformance cases through ``NpuBackend``.
+
+Every case ends in exactly one status:
+
+- ``passed``: outputs match the shipped expected outputs under ONNX's own comparison
+  (``onnx.backend.test.runner.Runner.assert_similar_outputs``, rtol/atol of the case);
+- ``rejected``: ``prepare`` raised ``UnsupportedOpError`` naming one of the case's ops;
+- ``excluded``: listed in ``npu.conformance_exclusions`` with a written reason (not run);
+- ``failed``: a wrong answer (values, shape, dtype or number of outputs);
+- ``crashed``: anything else: an unexpected exception, an error of another class, an
+  ``UnsupportedOpError`` that names no op of the case, or the per-case time bound exceeded.
+
+``failed`` and ``crashed`` are bugs; the command exits 1 when there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from npu.conformance_cases import Case, all_cases
+from npu.conformance_exclusions import exclusion_reason
+from npu.onnx_backend import NpuBackend, supported_op_names
+from simulator.config import NpuConfig, load_config
+from simulator.errors import NpuError, UnsupportedOpError
+
+STATUSES = ("passed", "rejected", "excluded", "failed", "crashed")
+BAD = ("failed", "crashed")
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MARKDOWN = "docs/conformance.md"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    op: str
+    kind: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+
+
+class CaseTimeout(BaseException):
+    """The per-case time bound ran out (a BaseException, so no ``except Exception`` eats it)."""
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float | None):
+    """Raise ``CaseTimeout`` in the block after ``seconds`` (main thread only, else no bound)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _expire(signum, frame):
+        raise CaseTimeout(f"exceeded the {seconds:g} s time bound")
+
+    previous = signal.signal(signal.SIGALRM, _expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_case(case: Case, config: NpuConfig, timeout: float | None = DEFAULT_TIMEOUT) -> Outcome:
+    reason = exclusion_reason(case.name, case.op)
+    if reason:
+        return Outcome(case.name, case.op, case.kind, "excluded", reason)
+    start = time.perf_counter()
+    try:
+        with time_bound(timeout):
+            status, detail = _classify(case, config)
+    except CaseTimeout as exc:
+        status, detail = "crashed", f"timeout: {exc}"
+    return Outcome(case.name, case.op, case.kind, status, detail, time.perf_counter() - start)
+
+
+def _classify(case: Case, config: NpuConfig) -> tuple[str, str]:
+    try:
+        rep = NpuBackend.prepare(case.model, config=config)
+    except UnsupportedOpError as exc:
+        return _rejection(case, str(exc))
+    except Exception as exc:  # every other failure of prepare is a crash by definition
+        return "crashed", f"prepare: {_describe(exc)}"
+    try:
+        outputs = list(rep.run(list(case.inputs)))
+    except Exception as exc:
+        return "crashed", f"run: {_describe(exc)}"
+    return compare(case, outputs)
+
+
+def _rejection(case: Case, message: str) -> tuple[str, str]:
+    if any(op in message for op in case.op_types()):
+        return "rejected", _first_line(message)
+    return "crashed", f"UnsupportedOpError names none of the case's ops: {_first_line(message)}"
+
+
+def compare(case: Case, outputs: list) -> tuple[str, str]:
+    """ONNX's own comparison of a backend's outputs with the expected ones."""
+    from onnx.backend.test.runner import Runner
+
+    try:
+        Runner.assert_similar_outputs(list(case.expected), outputs, case.rtol, case.atol)
+    except (AssertionError, TypeError, ValueError) as exc:
+        return "failed", _first_line(str(exc).strip(), 300)
+    return "passed", ""
+
+
+def _describe(exc: BaseException) -> str:
+    kind = type(exc).__name__ if isinstance(exc, NpuError) else f"{type(exc).__name__} (bug)"
+    return f"{kind}: {_first_line(str(exc))}"
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split("\n")[:3]).strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def select(cases: Iterable[Case], ops: set[str] | None, supported_only: bool) -> list[Case]:
+    """Cases of the given op labels; with ``supported_only``, cases whose every op is declared."""
+    supported = supported_op_names() if supported_only else frozenset()
+    picked = []
+    for case in cases:
+        if ops and case.op not in ops and case.name not in ops:
+            continue
+        if supported_only and not case.op_types() <= supported:
+            continue
+        picked.append(case)
+    return picked
+
+
+def run_all(
+    cases: Iterable[Case],
+    config: NpuConfig,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    outcomes = []
+    for case in cases:
+        outcome = run_case(case, config, timeout)
+        outcomes.append(outcome)
+        if progress:
+            progress(outcome)
+    return outcomes
+
+
+def counts_by_op(outcomes: Iterable[Outcome]) -> dict[str, Counter]:
+    table: dict[str, Counter] = {}
+    for o in outcomes:
+        table.setdefault(o.op if o.kind == "node" else o.name, Counter())[o.status] += 1
+    return dict(sorted(table.items()))
+
+
+def totals(outcomes: Iterable[Outcome]) -> Counter:
+    return Counter(o.status for o in outcomes)
+
+
+def print_table(outcomes: list[Outcome], out=sys.stdout) -> None:
+    header = f"{'op / model':<34}" + "".join(f"{s:>9}" for s in STATUSES)
+    print(header, file=out)
+    for op, counts in counts_by_op(outcomes).items():
+        print(f"{op:<34}" + "".join(f"{counts[s]:>9}" for s in STATUSES), file=out)
+    total = totals(outcomes)
+    print(f"{'TOTAL':<34}" + "".join(f"{total[s]:>9}" for s in STATUSES), file=out)
+    for o in outcomes:
+        if o.status in BAD:
+            print(f"{o.status.upper()}: {o.name} ({o.op}): {o.detail}", file=out)
+
+
+# ---- the ``npu conformance`` subcommand ------------------------------------------------------
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``npu conformance`` on the CLI's subparsers; dispatch via ``func``."""
+    p = subparsers.add_parser(
+        "conformance",
+        help="run the ONNX conformance suite through NpuBackend",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--config", default="base", help="preset name or TOML file (default: base)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--ops", help="comma-separated op labels or case names to run")
+    p.add_argument("--supported-only", action="store_true", help="only cases of declared ops")
+    p.add_argument("--no-nodes", action="store_true", help="skip the node cases")
+    p.add_argument("--no-models", action="store_true", help="skip the light architectures")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per case")
+    p.add_argument("--markdown", help=f"report path (default {DEFAULT_MARKDOWN} on a full run)")
+    p.add_argument("--json", help="write every outcome as JSON here")
+    p.add_argument("--verbose", "-v", action="store_true", help="print every case as it ends")
+    p.set_defaults(func=run_command)
+    return p
+
+
+def run_command(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    ops = set(args.ops.split(",")) if args.ops else None
+    cases = select(all_cases(not args.no_nodes, not args.no_models), ops, args.supported_only)
+    progress = _print_outcome if args.verbose else None
+    outcomes = run_all(cases, config, args.timeout, progress)
+    print_table(outcomes)
+    full = not (ops or args.supported_only or args.no_nodes or args.no_models)
+    markdown = args.markdown or (DEFAULT_MARKDOWN if full else None)
+    if markdown:
+        from npu.conformance_report import render_markdown
+
+        _write(markdown, render_markdown(outcomes, config, full=full))
+    if args.json:
+        _write(args.json, json.dumps([asdict(o) for o in outcomes], indent=1))
+    return 1 if any(o.status in BAD for o in outcomes) else 0
+
+
+def _print_outcome(o: Outcome) -> None:
+    print(f"{o.status:<9} {o.seconds:6.2f}s {o.name} {o.detail[:120]}", file=sys.stderr)
+
+
+def _write(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point: ``python -m npu.conformance [options]``."""
+    parser = argparse.ArgumentParser(prog="npu")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["conformance", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return args.func(args)
+    except NpuError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

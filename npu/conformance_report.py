@@ -1,0 +1,112 @@
+"""``docs/conformance.md``: the conformance table written by ``npu conformance``."""
+
+from __future__ import annotations
+
+import onnx
+
+from npu.conformance import BAD, STATUSES, Outcome, counts_by_op, totals
+from npu.conformance_exclusions import EXCLUDED
+from npu.onnx_backend import supported_op_names
+from simulator.config import NpuConfig
+
+INTRO = """\
+# ONNX conformance
+
+Written by `npu conformance` (do not edit by hand). Every ONNX node case
+(`onnx.backend.test.case.node.collect_testcases`) and the nine `light` real architectures
+(`onnx/backend/test/data/light`) run through `npu.onnx_backend.NpuBackend`: compile, then
+simulate, then compare with the outputs shipped with onnx using ONNX's own rule
+(`Runner.assert_similar_outputs`: `assert_allclose` with the case's rtol/atol, default 1e-3 and
+1e-7; exact dtype and shape).
+
+Statuses: **passed**; **rejected** (the compiler raised `UnsupportedOpError` naming the op or
+attribute); **excluded** (listed with its reason in `npu/conformance_exclusions.py`);
+**failed** (a wrong answer); **crashed** (any other exception, or the per-case time bound).
+Failed and crashed must be zero.
+"""
+
+
+def render_markdown(outcomes: list[Outcome], config: NpuConfig, full: bool = True) -> str:
+    parts = [INTRO, _run_line(outcomes, config, full), _totals(outcomes)]
+    parts += [_bad(outcomes), _models(outcomes), _ops(outcomes)]
+    parts += [_partial(outcomes), _exclusions()]
+    return "\n".join(p for p in parts if p)
+
+
+def _run_line(outcomes: list[Outcome], config: NpuConfig, full: bool) -> str:
+    scope = "the full suite" if full else "a subset"
+    return (
+        f"Last run: {scope}, {len(outcomes)} cases, onnx {onnx.__version__}, "
+        f"config `{config.name}` (fingerprint `{config.fingerprint()}`).\n"
+    )
+
+
+def _row(cells: list) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _header(cells: list[str]) -> str:
+    return _row(cells) + "\n" + _row(["---"] * len(cells))
+
+
+def _totals(outcomes: list[Outcome]) -> str:
+    lines = ["## Totals\n", _header(["kind", *STATUSES, "total"])]
+    for kind in ("node", "model"):
+        subset = [o for o in outcomes if o.kind == kind]
+        if subset:
+            t = totals(subset)
+            lines.append(_row([kind, *(t[s] for s in STATUSES), len(subset)]))
+    t = totals(outcomes)
+    lines.append(_row(["**all**", *(f"**{t[s]}**" for s in STATUSES), len(outcomes)]))
+    return "\n".join(lines) + "\n"
+
+
+def _bad(outcomes: list[Outcome]) -> str:
+    bad = [o for o in outcomes if o.status in BAD]
+    if not bad:
+        return "No wrong answers and no crashes.\n"
+    lines = ["## Wrong answers and crashes (bugs)\n", _header(["case", "op", "status", "detail"])]
+    lines += [_row([o.name, o.op, o.status, _cell(o.detail)]) for o in bad]
+    return "\n".join(lines) + "\n"
+
+
+def _models(outcomes: list[Outcome]) -> str:
+    models = [o for o in outcomes if o.kind == "model"]
+    if not models:
+        return ""
+    lines = ["## Real architectures (light)\n", _header(["model", "status", "detail"])]
+    lines += [_row([o.name, o.status, _cell(o.detail)]) for o in models]
+    return "\n".join(lines) + "\n"
+
+
+def _ops(outcomes: list[Outcome]) -> str:
+    supported = supported_op_names()
+    nodes = [o for o in outcomes if o.kind == "node"]
+    lines = ["## Node cases per op\n", _header(["op", "declared", *STATUSES, "total"])]
+    for op, counts in counts_by_op(nodes).items():
+        declared = "yes" if op in supported else ""
+        lines.append(_row([op, declared, *(counts[s] or "" for s in STATUSES), counts.total()]))
+    return "\n".join(lines) + "\n"
+
+
+def _partial(outcomes: list[Outcome]) -> str:
+    """Rejected cases of declared ops: the attribute or dtype limits of supported ops."""
+    supported = supported_op_names()
+    rows = [o for o in outcomes if o.status == "rejected" and o.op in supported]
+    if not rows:
+        return ""
+    lines = ["## Limits of declared ops (rejected cases)\n", _header(["case", "reason"])]
+    lines += [_row([o.name, _cell(o.detail)]) for o in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _exclusions() -> str:
+    if not EXCLUDED:
+        return "## Exclusions\n\nNone.\n"
+    lines = ["## Exclusions\n", _header(["case or op", "reason"])]
+    lines += [_row([k, _cell(v)]) for k, v in sorted(EXCLUDED.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
