@@ -16,6 +16,7 @@ from models_zoo.api import (
     model_info,
     parse_zoo_name,
     resolve_model_path,
+    sample_inputs,
 )
 from models_zoo.errors import ZooError
 from models_zoo.minilm import minilm_inputs
@@ -33,4 +34,5 @@ __all__ = [
     "names",
     "parse_zoo_name",
     "resolve_model_path",
+    "sample_inputs",
 ]

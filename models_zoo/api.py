@@ -74,6 +74,15 @@ def model_info(name: str, cache_dir: Path | None = None) -> ModelInfo:
     )
 
 
+def sample_inputs(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """One seeded input set for the model (real sentences for minilm_l6)."""
+    entry, rng = registry.get(name), np.random.default_rng(seed)
+    if entry.calibration:
+        return entry.calibration(rng, 1)[0]
+    shapes = model_info(name).inputs
+    return {k: rng.standard_normal(shape).astype(np.float32) for k, shape in shapes.items()}
+
+
 def parse_zoo_name(spec: str) -> tuple[str, bool]:
     """'resnet18' -> ('resnet18', False); 'resnet18-int8' -> ('resnet18', True)."""
     name = spec.removeprefix(ZOO_PREFIX)
