@@ -12,7 +12,7 @@ from models_zoo.layers import ModelBuilder
 from models_zoo.weights import SeededWeights
 
 
-def conv_module(b: ModelBuilder, x, name, d, frames, kernel=7):
+def conv_module(b: ModelBuilder, x, name, d, kernel=7):
     """Conformer convolution module on [1, frames, d]; convolves over frames."""
     h = b.transpose(x, [0, 2, 1])
     h = b.conv(h, f"{name}.pointwise_conv1", d, d, 1, ndim=1)
@@ -26,7 +26,7 @@ def convformer_layer(b: ModelBuilder, x, name, d, frames, heads):
     h = b.layernorm(x, f"{name}.norm_attn", d)
     x = b.residual(x, b.attention(h, f"{name}.attn", frames, d, heads))
     h = b.layernorm(x, f"{name}.norm_conv", d)
-    x = b.residual(x, conv_module(b, h, f"{name}.conv", d, frames))
+    x = b.residual(x, conv_module(b, h, f"{name}.conv", d))
     h = b.layernorm(x, f"{name}.norm_mlp", d)
     return b.residual(x, b.mlp(h, f"{name}.mlp", d, 4 * d))
 
