@@ -1,0 +1,87 @@
+"""Differential fuzz: random valid graphs of the declared ops compile, simulate and match
+onnxruntime. Failing examples hypothesis found are kept below as plain regression tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from fuzz_common import BUDGETS, fuzz
+from fuzz_graphs import graphs
+
+import compiler
+import simulator
+from npu.onnx_backend import supported_op_names
+from simulator.config import load_config
+from simulator.errors import UnsupportedOpError
+
+FLOAT_TOL = dict(rtol=1e-3, atol=1e-4)
+
+
+def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict) -> dict[str, np.ndarray]:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, feeds), strict=True))
+
+
+def npu_outputs(model: onnx.ModelProto, feeds: dict, preset: str = "base") -> dict | None:
+    """The simulated outputs, or None when the compiler declines a constraint cleanly."""
+    try:
+        program = compiler.compile(model, load_config(preset), None)
+    except UnsupportedOpError as exc:
+        assert any(n.op_type in str(exc) for n in model.graph.node), exc
+        return None
+    return simulator.run(program, feeds).outputs
+
+
+def check_against_onnxruntime(example, tol=None, preset: str = "base") -> None:
+    model, feeds = example
+    onnx.checker.check_model(model, full_check=True)
+    got = npu_outputs(model, feeds, preset)
+    if got is None:
+        return
+    for name, want in onnxruntime_outputs(model, feeds).items():
+        atol = (tol or FLOAT_TOL)["atol"] * max(1.0, float(np.nanmax(np.abs(want), initial=0)))
+        np.testing.assert_allclose(
+            got[name], want, rtol=(tol or FLOAT_TOL)["rtol"], atol=atol, err_msg=name
+        )
+
+
+def declared() -> frozenset[str]:
+    return supported_op_names()
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_chains_match_onnxruntime(budget):
+    fuzz(budget, graphs(declared(), dag=False), check_against_onnxruntime)
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_dags_match_onnxruntime(budget):
+    fuzz(budget, graphs(declared(), dag=True), check_against_onnxruntime)
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_small_config_matches_onnxruntime(budget):
+    """The same graphs on the ``tiny`` preset: many tiles per layer, same answers."""
+    fuzz(
+        budget, graphs(declared(), dag=True), lambda ex: check_against_onnxruntime(ex, None, "tiny")
+    )
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_int8_qdq_matches_onnxruntime(budget):
+    ops = declared()
+    if not {"QuantizeLinear", "DequantizeLinear"} <= ops:
+        pytest.skip("the compiler does not declare QuantizeLinear/DequantizeLinear yet")
+    # One int8 step of the output, relative to its magnitude: the quantised grid of ORT.
+    tol = dict(rtol=2e-2, atol=2e-2)
+    fuzz(budget, graphs(ops, dag=False, qdq=True), lambda ex: check_against_onnxruntime(ex, tol))
+
+
+# ---- regression examples found by the fuzzer ------------------------------------------------
