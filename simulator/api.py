@@ -1,0 +1,130 @@
+"""``run(program, inputs)``: the simulator's front door.
+
+1. check the inputs against the program's TensorInfo (names, shapes, dtypes; ``ModelError``),
+2. lay out DRAM: constants at ``const_base``, inputs as raw little-endian row-major bytes,
+3. pre-decode every instruction (functional closures + timing records, all operands
+   bounds-checked),
+4. run the event-driven timing model, which executes each instruction's numerics as it starts
+   (with ``checked=True`` a vector-clock checker flags unsynchronised reads and writes),
+5. read the outputs back from DRAM and collect statistics (and the trace, if asked).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import ModelError
+from simulator.functional import prepare
+from simulator.memory import Memory
+from simulator.program import Program, TensorInfo
+from simulator.stats import Stats, collect
+from simulator.timing import simulate, timed_ops
+from simulator.trace import trace_events, write_trace
+
+
+@dataclass
+class SimResult:
+    outputs: dict[str, np.ndarray]
+    stats: Stats
+    trace_events: list[dict] | None = None
+    _timeline: tuple = field(default=(), repr=False)
+
+    def write_trace(self, path: str | Path) -> None:
+        """Write the Perfetto trace (built now if ``run`` was called without ``trace=True``)."""
+        events = self.trace_events
+        if events is None:
+            events = trace_events(*self._timeline)
+        write_trace(events, path)
+
+
+def run(
+    program: Program,
+    inputs: dict[str, np.ndarray],
+    *,
+    checked: bool = False,
+    trace: bool = False,
+) -> SimResult:
+    """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape."""
+    config = program.config
+    arrays = check_inputs(program, inputs)
+    memory = Memory(config, dram_size(program))
+    if program.constants:
+        memory.write_bytes(program.const_base, program.constants, "the constant segment")
+    for name, array in arrays.items():
+        memory.write_bytes(program.tensors[name].addr, array.view(np.uint8).ravel(), name)
+    instrs = program.instructions
+    timed = timed_ops(instrs, config)
+    ops = prepare(instrs[: len(timed)], memory, config)
+    checker = None
+    if checked:
+        from simulator.checked import Checker
+
+        checker = Checker(instrs, ops, memory)
+    starts, ends = simulate(timed, [op.run for op in ops], config, checker)
+    units = [t.unit for t in timed]
+    nodes = node_names(program, len(timed))
+    outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
+    stats = collect(instrs, units, starts, ends, nodes, config)
+    timeline = (instrs, units, starts, ends, nodes, config.clock_mhz)
+    events = trace_events(*timeline) if trace else None
+    return SimResult(outputs, stats, events, timeline)
+
+
+def node_names(program: Program, count: int) -> list[str]:
+    """The source ONNX node of each of the first ``count`` instructions ("" if unknown)."""
+    names, node_of = program.nodes, program.node_of
+    return [names[node_of[i]] if i < len(node_of) else "" for i in range(count)]
+
+
+def dram_size(program: Program) -> int:
+    """``program.dram_size``, or (when 0) the smallest size holding constants and tensors."""
+    if program.dram_size:
+        return program.dram_size
+    ends = [program.const_base + len(program.constants)]
+    ends += [t.addr + t.nbytes for t in program.tensors.values()]
+    return max(ends)
+
+
+def read_output(memory: Memory, info: TensorInfo) -> np.ndarray:
+    raw = memory.read_bytes(info.addr, info.nbytes, f"output {info.name!r}")
+    return raw.view(np.dtype(info.dtype).newbyteorder("<")).astype(info.dtype).reshape(info.shape)
+
+
+def check_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Inputs as contiguous little-endian arrays of their TensorInfo dtype; ModelError if not."""
+    expected = list(program.inputs)
+    missing = [n for n in expected if n not in inputs]
+    extra = [n for n in inputs if n not in expected]
+    if missing or extra:
+        raise ModelError(
+            f"inputs do not match the program: missing {missing}, unexpected {extra}; "
+            f"expected {expected}"
+        )
+    return {name: _check_input(program.tensors[name], inputs[name]) for name in expected}
+
+
+def _check_input(info: TensorInfo, value) -> np.ndarray:
+    array = np.asarray(value)
+    want = np.dtype(info.dtype)
+    if array.shape != tuple(info.shape):
+        raise ModelError(
+            f"input {info.name!r} has shape {array.shape}, expected {tuple(info.shape)}"
+        )
+    if array.dtype != want and not _castable(array, want):
+        raise ModelError(f"input {info.name!r} has dtype {array.dtype}, expected {want}")
+    return np.ascontiguousarray(array, dtype=want.newbyteorder("<"))
+
+
+def _castable(array: np.ndarray, want: np.dtype) -> bool:
+    """Safe casts, float -> narrower float, and integers whose values all fit."""
+    if np.can_cast(array.dtype, want, "safe"):
+        return True
+    if array.dtype.kind == "f" and want.kind == "f":
+        return True
+    if array.dtype.kind in "iub" and want.kind in "iu":
+        info = np.iinfo(want)
+        return array.size == 0 or (array.min() >= info.min and array.max() <= info.max)
+    return False

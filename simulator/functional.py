@@ -1,0 +1,224 @@
+"""The functional model: each instruction becomes a closure that runs it with numpy.
+
+``prepare(instrs, memory, config)`` checks every operand once (addresses are static, so bounds
+and alignment are checked before the run) and returns one ``Op`` per instruction: the closure
+plus the boxes it reads and writes (used by the checked mode). Executing a closure is one or
+two numpy calls; the timing model calls them in the order instructions start.
+
+- LOAD copies DRAM -> scratchpad element by element (``esize``-byte words); elements outside
+  the window ``lo_d <= i_d < hi_d`` get the low ``esize`` bytes of ``pad``.
+- STORE copies the window scratchpad -> DRAM; elements outside it are not written.
+- MATMUL: int8/uint8 operands accumulate exactly into int32 (wrapping); fp32/fp16/bf16 operands
+  accumulate in fp32. The operand type must be enabled in ``config.array.dtypes``.
+- VECTOR: ``simulator.vector.vector_apply`` on the three operand boxes; reductions write a
+  box of shape (n0, n1, 1) and require ``dst_s2 == 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from simulator.config import NpuConfig
+from simulator.errors import SimulationError
+from simulator.isa import DType, Instr, Load, MatMul, Store, Vector, VFunc
+from simulator.memory import DRAM, Box, Memory, Where
+from simulator.semantics import NUMPY_DTYPE, matmul_int8
+from simulator.vector import to_fp32, vector_apply
+
+_WORD = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_ARRAY_DTYPE_NAME = {
+    DType.INT8: "int8",
+    DType.UINT8: "int8",
+    DType.FP32: "fp32",
+    DType.FP16: "fp16",
+    DType.BF16: "bf16",
+}
+
+
+class Op(NamedTuple):
+    run: Callable[[], None] | None
+    reads: tuple[Box, ...]
+    writes: tuple[Box, ...]
+
+
+_NOP = Op(None, (), ())
+
+
+def prepare(instrs: list[Instr], memory: Memory, config: NpuConfig) -> list[Op]:
+    """One ``Op`` per instruction; raises SimulationError on any bad operand."""
+    out = []
+    for index, instr in enumerate(instrs):
+        builder = _BUILDERS.get(type(instr))
+        out.append(_NOP if builder is None else builder(instr, index, memory, config))
+    return out
+
+
+def _dtype(value: int, where: Where) -> DType:
+    try:
+        return DType(value)
+    except ValueError:
+        raise SimulationError(
+            f"instruction {where.index} ({where.opcode}): {where.field}={value} is not a DType"
+        ) from None
+
+
+def _load(instr: Load, index: int, memory: Memory, config: NpuConfig) -> Op:
+    word = _WORD[instr.esize]
+    counts = instr.counts
+    full = tuple(slice(0, n) for n in counts)
+    sp, sp_fp = _sp_box(instr, full, index, memory, "LOAD")
+    dram, dram_fp, window = _dram_window(instr, index, memory, "LOAD")
+    pad = word(instr.pad & ((1 << (8 * instr.esize)) - 1))
+    if window == full:
+
+        def run():
+            np.copyto(sp, dram)
+
+    else:
+        inner = sp[window]
+
+        def run():
+            sp.fill(pad)
+            np.copyto(inner, dram)
+
+    return Op(run, (dram_fp,), (sp_fp,))
+
+
+def _store(instr: Store, index: int, memory: Memory, config: NpuConfig) -> Op:
+    dram, dram_fp, window = _dram_window(instr, index, memory, "STORE")
+    sp, sp_fp = _sp_box(instr, window, index, memory, "STORE")
+
+    def run():
+        np.copyto(dram, sp)
+
+    return Op(run, (sp_fp,), (dram_fp,))
+
+
+def _sp_box(instr, window, index: int, memory: Memory, opcode: str):
+    """The scratchpad view of the elements ``window`` selects from a transfer's box."""
+    if instr.sp > 2:
+        raise SimulationError(
+            f"instruction {index} ({opcode}): sp={instr.sp} is not a scratchpad (0, 1 or 2)"
+        )
+    strides = (instr.ss0, instr.ss1, instr.ss2)
+    shape = tuple(s.stop - s.start for s in window)
+    addr = instr.sp_addr + instr.esize * sum(
+        s.start * d for s, d in zip(window, strides, strict=True)
+    )
+    where = Where(index, opcode, "sp_addr")
+    return memory.box(instr.sp, addr, shape, strides, _WORD[instr.esize], where)
+
+
+def _dram_window(instr, index: int, memory: Memory, opcode: str):
+    """The DRAM view of a transfer's window only (elements outside may be out of DRAM)."""
+    bounds = ((instr.lo0, instr.hi0), (instr.lo1, instr.hi1), (instr.lo2, instr.hi2))
+    window = tuple(
+        slice(min(lo, n), max(min(lo, n), min(hi, n)))
+        for (lo, hi), n in zip(bounds, instr.counts, strict=True)
+    )
+    strides = (instr.ds0, instr.ds1, instr.ds2)
+    shape = tuple(s.stop - s.start for s in window)
+    addr = instr.dram_addr + instr.esize * sum(
+        s.start * d for s, d in zip(window, strides, strict=True)
+    )
+    where = Where(index, opcode, "dram_addr")
+    view, fp = memory.box(DRAM, addr, shape, strides, _WORD[instr.esize], where)
+    return view, fp, window
+
+
+def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:
+    dtype = _dtype(instr.dtype, Where(index, "MATMUL", "dtype"))
+    name = _ARRAY_DTYPE_NAME.get(dtype)
+    if name not in config.array.dtypes:
+        raise SimulationError(
+            f"instruction {index} (MATMUL): dtype={dtype.name} is not supported by the array "
+            f"(array.dtypes = {list(config.array.dtypes)})"
+        )
+    m, k, n = instr.m, instr.k, instr.n
+    store = NUMPY_DTYPE[dtype]
+    a, a_fp = memory.box(
+        0, instr.a_addr, (m, k), (instr.a_stride, 1), store, Where(index, "MATMUL", "a_addr")
+    )
+    w_shape = (n, k) if instr.w_transposed else (k, n)
+    w_strides = (instr.w_stride, 1)
+    w, w_fp = memory.box(
+        1, instr.w_addr, w_shape, w_strides, store, Where(index, "MATMUL", "w_addr")
+    )
+    if instr.w_transposed:
+        w = w.T
+    acc_type = np.float32 if dtype.is_float else np.int32
+    c, c_fp = memory.box(
+        2, instr.c_addr, (m, n), (instr.c_stride, 1), acc_type, Where(index, "MATMUL", "c_addr")
+    )
+    product = _float_product if dtype.is_float else matmul_int8
+    run = _accumulate(product, a, w, c) if instr.accumulate else _overwrite(product, a, w, c)
+    reads = (a_fp, w_fp, c_fp) if instr.accumulate else (a_fp, w_fp)
+    return Op(run, reads, (c_fp,))
+
+
+def _float_product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return to_fp32(a) @ to_fp32(w)
+
+
+def _accumulate(product, a, w, c):
+    def run():
+        np.add(c, product(a, w), out=c)
+
+    return run
+
+
+def _overwrite(product, a, w, c):
+    def run():
+        c[...] = product(a, w)
+
+    return run
+
+
+def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
+    try:
+        func = VFunc(instr.func)
+    except ValueError:
+        raise SimulationError(
+            f"instruction {index} (VECTOR): func={instr.func} is not a VFunc"
+        ) from None
+    counts = instr.counts
+    src0, fp0 = _operand(instr, "src0", counts, index, memory)
+    reads = [fp0]
+    src1 = None
+    if func.info.kind == "binary" or func == VFunc.REQUANT:
+        src1, fp1 = _operand(instr, "src1", counts, index, memory)
+        reads.append(fp1)
+    dst_counts = counts
+    if func.info.kind == "reduce":
+        if instr.dst_s2 != 0:
+            raise SimulationError(
+                f"instruction {index} (VECTOR): {func.name} folds dim 2, so dst_s2 must be 0, "
+                f"got {instr.dst_s2}"
+            )
+        dst_counts = (counts[0], counts[1], 1)
+    dst, dst_fp = _operand(instr, "dst", dst_counts, index, memory)
+    args = (func, src0, src1, instr.imm0, instr.imm1, instr.imm2, DType(instr.dst_dtype))
+
+    def run():
+        dst[...] = vector_apply(*args)
+
+    return Op(run, tuple(reads), (dst_fp,))
+
+
+def _operand(instr: Vector, name: str, counts, index: int, memory: Memory):
+    dtype = _dtype(getattr(instr, f"{name}_dtype"), Where(index, "VECTOR", f"{name}_dtype"))
+    strides = tuple(getattr(instr, f"{name}_s{d}") for d in range(3))
+    where = Where(index, "VECTOR", f"{name}_addr")
+    mem = getattr(instr, f"{name}_sp")
+    if mem == DRAM:
+        raise SimulationError(
+            f"instruction {index} (VECTOR): {name}_sp={mem} is not a scratchpad (0, 1 or 2)"
+        )
+    addr = getattr(instr, f"{name}_addr")
+    return memory.box(mem, addr, counts, strides, NUMPY_DTYPE[dtype], where)
+
+
+_BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}

@@ -1,0 +1,108 @@
+"""The NPU's memories as byte arrays, and bounds-checked typed views of strided boxes.
+
+Memory ids: 0 INPUT, 1 WEIGHT, 2 ACC (the ``Scratchpad`` values) and 3 DRAM. Every memory is a
+flat ``uint8`` array; an operand is a typed numpy view (``np.ndarray(buffer=...)``) of a 3-D box
+``addr + esize * (i0*s0 + i1*s1 + i2*s2)``. The exact lowest and highest byte the box touches
+are checked against the memory's size before the view is made, and the base address must be
+aligned to the element size; violations raise ``SimulationError`` naming the instruction,
+the field and its value.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from simulator.config import NpuConfig
+from simulator.errors import SimulationError
+
+DRAM = 3
+MEM_NAMES = ("input", "weight", "acc", "dram")
+
+
+class Where(NamedTuple):
+    """Which instruction and which address field a view belongs to (for error messages)."""
+
+    index: int
+    opcode: str
+    field: str
+
+
+class Box(NamedTuple):
+    """A footprint: memory id, byte offset, shape, byte strides, element size."""
+
+    mem: int
+    offset: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    esize: int
+
+
+class Memory:
+    """The three scratchpads and DRAM of one simulation run."""
+
+    def __init__(self, config: NpuConfig, dram_size: int):
+        self.sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes, dram_size)
+        self.buffers = [np.zeros(-(-size // 8) * 8, dtype=np.uint8) for size in self.sizes]
+
+    @property
+    def dram(self) -> np.ndarray:
+        return self.buffers[DRAM]
+
+    def box(
+        self,
+        mem: int,
+        addr: int,
+        shape: tuple[int, ...],
+        strides: tuple[int, ...],
+        dtype: np.dtype,
+        where: Where,
+    ) -> tuple[np.ndarray, Box]:
+        """A typed view of the box and its footprint; raises SimulationError if it escapes."""
+        dtype = np.dtype(dtype)
+        esize = dtype.itemsize
+        if not 0 <= mem < len(self.sizes):
+            raise SimulationError(
+                f"instruction {where.index} ({where.opcode}): memory id {mem} is not a scratchpad"
+            )
+        byte_strides = tuple(s * esize for s in strides)
+        fp = Box(mem, addr, tuple(shape), byte_strides, esize)
+        if 0 in shape:
+            return np.empty(shape, dtype), fp
+        self._check(mem, addr, shape, byte_strides, esize, where)
+        view = np.ndarray(shape, dtype, buffer=self.buffers[mem], offset=addr, strides=byte_strides)
+        return view, fp
+
+    def _check(self, mem, addr, shape, byte_strides, esize, where: Where) -> None:
+        lo = addr + sum(min(0, (n - 1) * s) for n, s in zip(shape, byte_strides, strict=True))
+        hi = addr + sum(max(0, (n - 1) * s) for n, s in zip(shape, byte_strides, strict=True))
+        hi += esize - 1
+        size = self.sizes[mem]
+        prefix = f"instruction {where.index} ({where.opcode}): {where.field}={addr}"
+        if lo < 0 or hi >= size:
+            raise SimulationError(
+                f"{prefix} with shape {tuple(shape)} touches {MEM_NAMES[mem]} bytes "
+                f"[{lo}, {hi}], outside [0, {size})"
+            )
+        if addr % esize:
+            raise SimulationError(f"{prefix} is not aligned to its {esize}-byte elements")
+
+    def write_bytes(self, addr: int, data: bytes | np.ndarray, what: str) -> None:
+        """Host write of raw bytes into DRAM (inputs, constants)."""
+        data = np.frombuffer(bytes(data), dtype=np.uint8) if isinstance(data, bytes) else data
+        end = addr + data.size
+        if addr < 0 or end > self.sizes[DRAM]:
+            raise SimulationError(
+                f"{what} at DRAM [{addr}, {end}) does not fit the program's {self.sizes[DRAM]} "
+                "bytes of DRAM"
+            )
+        self.buffers[DRAM][addr:end] = data
+
+    def read_bytes(self, addr: int, nbytes: int, what: str) -> np.ndarray:
+        if addr < 0 or addr + nbytes > self.sizes[DRAM]:
+            raise SimulationError(
+                f"{what} at DRAM [{addr}, {addr + nbytes}) does not fit the program's "
+                f"{self.sizes[DRAM]} bytes of DRAM"
+            )
+        return self.buffers[DRAM][addr : addr + nbytes].copy()

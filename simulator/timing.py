@@ -1,0 +1,254 @@
+"""The timing model: a discrete-event simulation of the four decoupled units.
+
+- **Dispatch.** The program is one stream, dispatched in order into the unit queues (LOAD,
+  MATRIX, VECTOR, STORE; ``Sync`` into the queue its field names). Dispatch takes no time;
+  it stalls while the target queue holds ``queues.instr_depth`` instructions that have not
+  started. ``End`` closes the stream.
+- **Start.** A unit starts its queue head when the unit is idle, every channel (w -> unit) in
+  ``wait`` holds a token (one is popped from each) and every channel (unit -> s) in ``signal``
+  has room (``queues.token_depth``); at completion one token is pushed to each signalled
+  channel. Units are examined in ``Unit`` order, so ties resolve deterministically.
+- **Durations.** MATRIX, VECTOR and Sync instructions take exactly ``cost.cost()`` cycles. A
+  DMA takes ``dram.latency`` cycles (not shared), then moves its ``dma_dram_bytes``. Transfers
+  in their data phase at the same time share the DRAM bandwidth equally (processor sharing:
+  each moves ``bytes_per_cycle / k`` per cycle when ``k`` are active). Event times are whole
+  cycles: a transfer that was alone for its whole data phase takes exactly ``cost()``; a shared
+  one ends at the first whole cycle by which its bytes have moved (rates are recomputed at every
+  event, so the transfer left running after the other ends gets the full bandwidth from the
+  next whole cycle on).
+- **Deadlock.** If no unit is busy and the stream has not drained, ``SimulationError`` lists
+  every queue head and what it waits for.
+
+``simulate`` returns per-instruction start and end cycles; the numerics run (through each
+op's closure) at the moment an instruction starts, in start order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from math import ceil
+from typing import NamedTuple
+
+from simulator.config import NpuConfig
+from simulator.cost import cost, dma_dram_bytes
+from simulator.errors import SimulationError
+from simulator.isa import Dma, End, Instr, Unit
+
+UNITS = tuple(Unit)
+DMA_UNITS = (Unit.LOAD, Unit.STORE)
+
+
+class Timed(NamedTuple):
+    """What the event loop needs of one instruction."""
+
+    unit: int
+    waits: tuple[int, ...]  # channel ids (src * 4 + dst) popped at start
+    signals: tuple[int, ...]  # channel ids pushed at completion
+    cycles: int  # duration alone (cost())
+    dram_bytes: int  # > 0 only for DMA transfers that share bandwidth
+
+
+def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
+    """Pre-decode every instruction but the final ``End``; checks End placement."""
+    _check_end(instrs)
+    shares = config.timing != "scalesim"
+    out = []
+    for instr in instrs[:-1]:
+        u = int(instr.unit)
+        waits = tuple(w * 4 + u for w in UNITS if instr.wait >> w & 1)
+        signals = tuple(u * 4 + s for s in UNITS if instr.signal >> s & 1)
+        dram = dma_dram_bytes(instr, config) if shares and isinstance(instr, Dma) else 0
+        out.append(Timed(u, waits, signals, cost(instr, config), dram))
+    return out
+
+
+def _check_end(instrs: list[Instr]) -> None:
+    if not instrs or not isinstance(instrs[-1], End):
+        raise SimulationError("the program does not end with an End instruction")
+    for index, instr in enumerate(instrs[:-1]):
+        if isinstance(instr, End):
+            raise SimulationError(f"instruction {index}: End before the last instruction")
+    if instrs[-1].wait or instrs[-1].signal:
+        raise SimulationError(f"instruction {len(instrs) - 1}: End carries no tokens")
+
+
+class _Transfer:
+    """A DMA in flight: its data phase starts at ``data_start``."""
+
+    __slots__ = ("start", "data_start", "remaining", "shared", "cycles", "active")
+
+    def __init__(self, start: int, latency: int, nbytes: int, cycles: int):
+        self.start = start
+        self.data_start = start + latency
+        self.remaining = float(nbytes)
+        self.shared = False
+        self.cycles = cycles
+        self.active = nbytes > 0
+
+
+class _Sim:
+    """The event loop's state; ``run`` is the whole simulation."""
+
+    def __init__(self, ops: list[Timed], runs: list, config: NpuConfig, checker=None):
+        self.ops, self.runs, self.checker = ops, runs, checker
+        self.qdepth = config.queues.instr_depth
+        self.tdepth = config.queues.token_depth
+        self.latency = config.dram.latency
+        self.bw = config.dram.bytes_per_cycle
+        self.queues = [deque() for _ in UNITS]
+        self.tokens = [0] * 16
+        self.payloads = [deque() for _ in range(16)]
+        self.current = [-1] * 4
+        self.event = [0] * 4
+        self.xfers: list[_Transfer | None] = [None] * 4
+        self.starts = [0] * len(ops)
+        self.ends = [0] * len(ops)
+        self.pc = 0
+        self.now = 0
+
+    def run(self) -> tuple[list[int], list[int]]:
+        while True:
+            self._settle()
+            busy = [self.event[u] for u in UNITS if self.current[u] >= 0]
+            if not busy:
+                if self.pc < len(self.ops) or any(self.queues):
+                    raise SimulationError(self._deadlock_report())
+                return self.starts, self.ends
+            nxt = min(busy)
+            assert nxt > self.now, "event loop made no progress"
+            self._progress(nxt)
+            self.now = nxt
+            self._rebalance()
+
+    def _settle(self) -> None:
+        """Dispatch, start and complete everything possible at ``now``."""
+        changed = True
+        while changed:
+            self._dispatch()
+            changed = False
+            for u in UNITS:
+                if self.current[u] < 0 and self.queues[u] and self._try_start(u):
+                    changed = True
+            for u in UNITS:
+                if self.current[u] >= 0 and self.event[u] <= self.now and self._done(u):
+                    self._complete(u)
+                    changed = True
+
+    def _dispatch(self) -> None:
+        ops, queues, pc, n = self.ops, self.queues, self.pc, len(self.ops)
+        while pc < n:
+            q = queues[ops[pc][0]]
+            if len(q) >= self.qdepth:
+                break
+            q.append(pc)
+            pc += 1
+        self.pc = pc
+
+    def _try_start(self, u: int) -> bool:
+        i = self.queues[u][0]
+        _, waits, signals, cycles, dram = self.ops[i]
+        tokens = self.tokens
+        for c in waits:
+            if not tokens[c]:
+                return False
+        for c in signals:
+            if tokens[c] >= self.tdepth:
+                return False
+        self.queues[u].popleft()
+        for c in waits:
+            tokens[c] -= 1
+        if self.checker is not None:
+            self.checker.start(i, u, [self.payloads[c].popleft() for c in waits])
+        run = self.runs[i]
+        if run is not None:
+            run()
+        self.starts[i] = self.now
+        self.current[u] = i
+        if dram:
+            self.xfers[u] = _Transfer(self.now, self.latency, dram, cycles)
+            self._rebalance()
+        else:
+            self.event[u] = self.now + cycles
+        return True
+
+    def _done(self, u: int) -> bool:
+        x = self.xfers[u]
+        return x is None or self.now >= x.data_start
+
+    def _complete(self, u: int) -> None:
+        i = self.current[u]
+        self.ends[i] = self.now
+        self.current[u] = -1
+        signals = self.ops[i][2]
+        for c in signals:
+            self.tokens[c] += 1
+        if self.checker is not None:
+            payload = self.checker.complete(i, u)
+            for c in signals:
+                self.payloads[c].append(payload)
+        if self.xfers[u] is not None:
+            self.xfers[u] = None
+            self._rebalance()
+
+    def _progress(self, nxt: int) -> None:
+        """Move the bytes of every transfer in its data phase from ``now`` to ``nxt``."""
+        moving = [x for x in self.xfers if x is not None and x.active and x.data_start <= self.now]
+        if moving:
+            step = (nxt - self.now) * self.bw / len(moving)
+            for x in moving:
+                x.remaining -= step
+
+    def _rebalance(self) -> None:
+        """Recompute every transfer's next event after the set of active transfers changed."""
+        now = self.now
+        moving = [x for x in self.xfers if x is not None and x.active and x.data_start <= now]
+        k = len(moving)
+        if k > 1:
+            for x in moving:
+                x.shared = True
+        for u in DMA_UNITS:
+            x = self.xfers[u]
+            if x is None:
+                continue
+            if now < x.data_start:
+                self.event[u] = x.data_start
+            elif not x.shared or not x.active:
+                self.event[u] = x.start + x.cycles
+            else:
+                self.event[u] = now + max(0, ceil(x.remaining * k / self.bw - 1e-6))
+
+    def _deadlock_report(self) -> str:
+        lines = [f"deadlock at cycle {self.now}: every queue is blocked"]
+        for u in UNITS:
+            lines.append(f"  {u.name}: {self._head_report(u)}")
+        if self.pc < len(self.ops):
+            target = Unit(self.ops[self.pc][0]).name
+            lines.append(
+                f"  dispatch: stalled at instruction {self.pc}, {target} queue full "
+                f"({self.qdepth} instructions)"
+            )
+        return "\n".join(lines)
+
+    def _head_report(self, u: Unit) -> str:
+        if not self.queues[u]:
+            return "queue empty"
+        i = self.queues[u][0]
+        _, waits, signals, _, _ = self.ops[i]
+        needs = [
+            f"token {Unit(c // 4).name}->{Unit(c % 4).name} (0 available)"
+            for c in waits
+            if not self.tokens[c]
+        ]
+        needs += [
+            f"room in {Unit(c // 4).name}->{Unit(c % 4).name} (full, {self.tdepth} tokens)"
+            for c in signals
+            if self.tokens[c] >= self.tdepth
+        ]
+        return f"head is instruction {i}, waiting for {', '.join(needs)}"
+
+
+def simulate(
+    ops: list[Timed], runs: list, config: NpuConfig, checker=None
+) -> tuple[list[int], list[int]]:
+    """Start and end cycle of every instruction (``runs[i]()`` is called at its start)."""
+    return _Sim(ops, runs, config, checker).run()
