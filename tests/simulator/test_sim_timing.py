@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from test_functional import conv_program
+from sim_programs import conv_program
 
 import simulator
 from simulator.builder import ProgramBuilder, dma
