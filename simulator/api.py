@@ -21,7 +21,7 @@ from simulator.functional import prepare
 from simulator.memory import Memory
 from simulator.program import Program, TensorInfo
 from simulator.stats import Stats, collect
-from simulator.timing import simulate, timed_ops
+from simulator.timing import check_end, simulate, timed_ops
 from simulator.trace import trace_events, write_trace
 
 
@@ -56,8 +56,9 @@ def run(
     for name, array in arrays.items():
         memory.write_bytes(program.tensors[name].addr, array.view(np.uint8).ravel(), name)
     instrs = program.instructions
+    check_end(instrs)
+    ops = prepare(instrs[:-1], memory, config)
     timed = timed_ops(instrs, config)
-    ops = prepare(instrs[: len(timed)], memory, config)
     checker = None
     if checked:
         from simulator.checked import Checker

@@ -50,7 +50,7 @@ class Timed(NamedTuple):
 
 def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
     """Pre-decode every instruction but the final ``End``; checks End placement."""
-    _check_end(instrs)
+    check_end(instrs)
     shares = config.timing != "scalesim"
     out = []
     for instr in instrs[:-1]:
@@ -62,7 +62,8 @@ def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
     return out
 
 
-def _check_end(instrs: list[Instr]) -> None:
+def check_end(instrs: list[Instr]) -> None:
+    """``End`` must be the last instruction, appear once and carry no tokens."""
     if not instrs or not isinstance(instrs[-1], End):
         raise SimulationError("the program does not end with an End instruction")
     for index, instr in enumerate(instrs[:-1]):
