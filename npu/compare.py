@@ -1,0 +1,94 @@
+"""Compare simulated outputs with onnxruntime's, with the compiler's tolerances.
+
+- float outputs pass when ``|sim - ref| <= atol + rtol * |ref|`` everywhere
+  (rtol 1e-3, atol 1e-4 for float32); NaN and Inf must sit where onnxruntime has them.
+- integer (quantised) outputs pass when they are within one quantisation step of
+  onnxruntime's; the error is reported in steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simulator.errors import ModelError
+
+RTOL, ATOL = 1e-3, 1e-4
+MAX_STEPS = 1
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    max_abs_error: float
+    max_rel_error: float
+    error_steps: int | None  # integer outputs: max error in quantisation steps
+    passed: bool
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        for key in ("max_abs_error", "max_rel_error"):
+            d[key] = d[key] if np.isfinite(d[key]) else None  # JSON has no Inf
+        return d
+
+
+def reference_outputs(onnx_path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs (CPU, all graph optimisations off: the plain reference)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, inputs), strict=True))
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"onnxruntime cannot run {str(onnx_path)!r}: {first}") from None
+
+
+def compare_outputs(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> list[OutputCheck]:
+    return [compare_one(name, got[name], want[name]) for name in want]
+
+
+def compare_one(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
+    if got.shape != want.shape:
+        raise ModelError(f"output {name!r} has shape {got.shape}, onnxruntime gives {want.shape}")
+    if want.dtype.kind in "iub":
+        return _compare_int(name, got, want)
+    return _compare_float(name, got, want)
+
+
+def _compare_int(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
+    diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+    steps = int(diff.max()) if diff.size else 0
+    return OutputCheck(
+        name, str(want.dtype), want.shape, float(steps), _rel(diff, want), steps, steps <= MAX_STEPS
+    )
+
+
+def _compare_float(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    finite = np.isfinite(g) & np.isfinite(w)
+    special_ok = np.array_equal(finite, np.isfinite(w)) and np.array_equal(
+        g[~finite], w[~finite], equal_nan=True
+    )
+    diff = np.where(finite, np.abs(g - w), 0.0)
+    ok = special_ok and bool(np.all(diff <= ATOL + RTOL * np.abs(np.where(finite, w, 0.0))))
+    max_abs = float(diff.max()) if diff.size else 0.0
+    if not special_ok:
+        max_abs = float("inf")
+    return OutputCheck(name, str(want.dtype), want.shape, max_abs, _rel(diff, w), None, ok)
+
+
+def _rel(diff: np.ndarray, want: np.ndarray) -> float:
+    if not diff.size:
+        return 0.0
+    scale = np.maximum(np.abs(np.nan_to_num(want.astype(np.float64))), 1e-12)
+    return float(np.max(diff / scale))

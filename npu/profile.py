@@ -1,0 +1,89 @@
+"""``npu profile MODEL``: compile, simulate, check against onnxruntime, and report per layer."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import simulator
+
+from npu import models, progress, report_html, report_json, report_table
+from npu import options as opts
+from npu.check import add_input_options, graph_inputs, reference_check
+from npu.outputs import check_writable, output_batch
+from npu.report import Report, build_report
+from npu.run_cmd import load_for
+
+EXAMPLES = """\
+examples:
+  npu profile zoo:resnet18 --config base --html report.html
+  npu profile model.onnx --set array.rows=64 --json profile.json --csv layers.csv
+  npu profile model.npuprog --inputs in.npz --trace trace.json   # open in ui.perfetto.dev
+
+The table has one row per layer: cycles, MACs, array utilisation, DRAM bytes, and whether the
+layer is compute- or memory-bound against its roofline. A mismatch with onnxruntime is reported
+loudly but exits 0 unless --strict (use 'npu check' as a gate).
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "profile",
+        help="compile, simulate, check and report cycles, traffic and energy per layer",
+        description="Profile MODEL on the configured NPU: a per-layer table and run totals.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    opts.add_model(p)
+    opts.add_config(p)
+    add_input_options(p)
+    out = p.add_argument_group("reports")
+    out.add_argument("--json", metavar="S.json", help="the report as JSON (docs/report_schema.json)")
+    out.add_argument("--csv", metavar="LAYERS.csv", help="the per-layer table as CSV")
+    out.add_argument("--trace", metavar="T.json", help="Chrome/Perfetto trace, one track per unit")
+    out.add_argument("--html", metavar="REPORT.html", help="a self-contained HTML report")
+    p.add_argument("--strict", action="store_true", help="exit 1 when the check fails")
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.json, args.csv, args.trace, args.html)
+    loaded = load_for(args)
+    feeds = graph_inputs(args, loaded.program)
+    start = time.perf_counter()
+    with progress.task("simulating"):
+        result = simulator.run(loaded.program, feeds, trace=bool(args.trace))
+    simulate_s = time.perf_counter() - start
+    checks, note = _check(args, loaded, feeds, result.outputs)
+    report = build_report(
+        args.model,
+        loaded.program,
+        result.stats,
+        compile_s=loaded.compile_s,
+        simulate_s=simulate_s,
+        inputs_source=args.inputs or f"random (seed {args.seed})",
+        checks=checks,
+        check_note=note,
+    )
+    report_table.print_report(report)
+    write_reports(args, report, result)
+    return 1 if args.strict and report.check_passed is False else 0
+
+
+def _check(args, loaded: models.Loaded, feeds, outputs):
+    if args.no_check:
+        return None, "--no-check"
+    if loaded.onnx_path is None:
+        return None, "MODEL is a compiled program; profile the .onnx to check it"
+    return reference_check(loaded, feeds, outputs), ""
+
+
+def write_reports(args: argparse.Namespace, report: Report, result: simulator.SimResult) -> None:
+    with output_batch() as out:
+        out.write_text(args.json, report_json.to_json(report) if args.json else "")
+        out.write_text(args.csv, report_table.to_csv(report) if args.csv else "")
+        out.write(args.trace, result.write_trace)
+        if args.html:
+            with progress.task("drawing the HTML report"):
+                out.write_text(args.html, report_html.render(report))

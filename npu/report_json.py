@@ -1,0 +1,62 @@
+"""The JSON report: versioned (``schema_version``), described by docs/report_schema.json.
+
+Bump SCHEMA_VERSION when a field changes meaning or disappears; adding a field is compatible.
+"""
+
+from __future__ import annotations
+
+import json
+
+from npu.report import Report
+from npu.version import package_version
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(report: Report) -> dict:
+    cfg, stats = report.config, report.stats
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "npu", "version": package_version()},
+        "model": _model(report),
+        "config": {"name": cfg.name, "fingerprint": cfg.fingerprint(), "params": cfg.to_dict()},
+        "compile_s": report.compile_s,
+        "simulate_s": report.simulate_s,
+        "inputs": report.inputs_source,
+        "totals": report.totals,
+        "units": {
+            unit: {"busy_cycles": busy, "utilization": stats.utilization[unit]}
+            for unit, busy in stats.busy.items()
+        },
+        "energy_pj": dict(stats.energy_pj),
+        "layers": [row.to_dict() for row in report.layers],
+        "check": _check(report),
+    }
+
+
+def _model(report: Report) -> dict:
+    p = report.program
+    return {
+        "source": report.model,
+        "inputs": [_tensor(p.tensors[n]) for n in p.inputs],
+        "outputs": [_tensor(p.tensors[n]) for n in p.outputs],
+        "instructions": len(p.instructions),
+    }
+
+
+def _tensor(info) -> dict:
+    return {"name": info.name, "shape": list(info.shape), "dtype": info.dtype}
+
+
+def _check(report: Report) -> dict:
+    if report.checks is None:
+        return {"status": "skipped", "note": report.check_note, "outputs": []}
+    return {
+        "status": "passed" if report.check_passed else "failed",
+        "note": report.check_note,
+        "outputs": [c.to_dict() for c in report.checks],
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2, allow_nan=False) + "\n"

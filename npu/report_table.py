@@ -1,0 +1,84 @@
+"""The per-layer table (rich, on the terminal) and the same columns as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from rich.console import Console
+from rich.table import Table
+
+from npu.report import Report
+
+# (header, CSV key, formatter for the terminal): the table and the CSV share these columns.
+COLUMNS = (
+    ("layer", "name", str),
+    ("op", "op", str),
+    ("tiling", "tiling", str),
+    ("cycles", "cycles", lambda v: f"{v:,}"),
+    ("MACs", "macs", lambda v: f"{v:,}"),
+    ("util", "utilization", lambda v: f"{100 * v:.1f}%"),
+    ("DRAM bytes", "dram_bytes", lambda v: f"{v:,}"),
+    ("bound", "bound", str),
+)
+NUMERIC = {"cycles", "macs", "utilization", "dram_bytes"}
+
+
+def layer_table(report: Report) -> Table:
+    table = Table(title=f"{report.model} on {report.config.name}", header_style="bold")
+    for header, key, _ in COLUMNS:
+        table.add_column(header, justify="right" if key in NUMERIC else "left")
+    for row in report.layers:
+        d = row.to_dict()
+        style = "yellow" if row.bound == "memory" else None
+        table.add_row(*(fmt(d[key]) for _, key, fmt in COLUMNS), style=style)
+    return table
+
+
+def totals_lines(report: Report) -> list[str]:
+    t = report.totals
+    ips = f"{t['inferences_per_s']:,.1f}" if t["inferences_per_s"] else "-"
+    lines = [
+        f"cycles {t['cycles']:,}  time {t['time_s'] * 1e3:.3f} ms at {t['clock_mhz']:g} MHz  "
+        f"{ips} inferences/s",
+        f"MACs {t['macs']:,}  array utilisation {100 * t['array_utilization']:.1f}%  "
+        f"energy {t['energy_uj']:,.2f} uJ",
+        f"DRAM read {t['dram_read_bytes']:,} B  written {t['dram_write_bytes']:,} B  "
+        f"peak DRAM {t['peak_dram_bytes']:,} B  peak scratchpad {t['peak_scratchpad_bytes']:,} B",
+        _timing_line(report),
+    ]
+    return lines + check_lines(report)
+
+
+def _timing_line(report: Report) -> str:
+    compiled = "-" if report.compile_s is None else f"{report.compile_s:.2f} s"
+    return f"compile {compiled}  simulate {report.simulate_s:.2f} s  inputs {report.inputs_source}"
+
+
+def check_lines(report: Report) -> list[str]:
+    if report.checks is None:
+        return [f"onnxruntime check: skipped ({report.check_note})"]
+    lines = []
+    for c in report.checks:
+        verdict = "ok" if c.passed else "MISMATCH"
+        steps = "" if c.error_steps is None else f", {c.error_steps} step(s)"
+        lines.append(f"onnxruntime check: {verdict} {c.name}: max abs error {c.max_abs_error:.3g}{steps}")
+    return lines
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(layer_table(report))
+    for line in totals_lines(report):
+        style = "bold red" if "MISMATCH" in line else None
+        console.print(line, style=style, highlight=False)
+
+
+def to_csv(report: Report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([key for _, key, _ in COLUMNS])
+    for row in report.layers:
+        d = row.to_dict()
+        writer.writerow([d[key] for _, key, _ in COLUMNS])
+    return buf.getvalue()

@@ -1,0 +1,71 @@
+"""``npu run MODEL --inputs IN.npz --out OUT.npz``: simulate one inference."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import simulator
+
+from npu import inputs, models, options, progress
+from npu.outputs import check_writable, output_batch
+
+EXAMPLES = """\
+examples:
+  npu run model.npuprog --inputs in.npz --out out.npz
+  npu run model.onnx --config small --inputs in.npz --out out.npz --stats stats.json
+  npu run zoo:lenet5 --inputs in.npz --out out.npz --trace trace.json   # open in ui.perfetto.dev
+
+IN.npz holds one array per graph input, keyed by the ONNX input name (float32 for float
+inputs); OUT.npz gets one array per graph output, keyed by the ONNX output name.
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="simulate a model on given inputs",
+        description="Simulate MODEL (compiled on the fly when it is ONNX) on the inputs in IN.npz.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    options.add_model(p)
+    options.add_config(p)
+    p.add_argument("--inputs", metavar="IN.npz", required=True, help="graph inputs by ONNX name")
+    p.add_argument("--out", metavar="OUT.npz", required=True, help="graph outputs by ONNX name")
+    p.add_argument("--stats", metavar="STATS.json", help="write the simulator's statistics")
+    p.add_argument("--trace", metavar="TRACE.json", help="write a Chrome/Perfetto trace")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.out, args.stats, args.trace)
+    feeds = inputs.read_npz(args.inputs)
+    loaded = load_for(args)
+    start = time.perf_counter()
+    with progress.task("simulating"):
+        result = simulator.run(loaded.program, feeds, trace=bool(args.trace))
+    simulate_s = time.perf_counter() - start
+    with output_batch() as out:
+        out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
+        out.write_text(args.stats, stats_json(result.stats, loaded.compile_s, simulate_s))
+        out.write(args.trace, result.write_trace)
+    s = result.stats
+    print(f"{s.total_cycles} cycles ({s.seconds * 1e3:.3f} ms at {s.clock_mhz:g} MHz); wrote {args.out}")
+    return 0
+
+
+def load_for(args: argparse.Namespace) -> models.Loaded:
+    """MODEL as a program: read, or compiled with the config and input shapes of ``args``."""
+    config = options.resolve_config(args)
+    shapes = options.parse_input_shapes(getattr(args, "input_shapes", []))
+    with progress.task(f"preparing {args.model}"):
+        return models.load(args.model, config, shapes, config_given=options.config_given(args))
+
+
+def stats_json(stats: simulator.Stats, compile_s: float | None, simulate_s: float) -> str:
+    d = stats.to_dict()
+    d["compile_s"] = compile_s
+    d["simulate_s"] = simulate_s
+    return json.dumps(d, indent=2) + "\n"
