@@ -1,0 +1,113 @@
+"""The compiler, top to bottom: a flat list of named passes with an IR check after each.
+
+Set ``NPU_DUMP_IR=1`` (or ``CompileOptions(dump_ir=True)``) to print the IR between passes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from compiler import ops as op_registry
+from compiler.emit import Emitter
+from compiler.frontend import import_model, load_model
+from compiler.ir import Graph, verify
+from compiler.lowering.common import ConstPool, Ctx
+from compiler.memory import plan_dram
+from compiler.passes import fusion, layout
+from simulator.config import NpuConfig
+from simulator.errors import ModelError, NpuError, UnsupportedOpError
+from simulator.program import Program, TensorInfo
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    input_shapes: dict[str, tuple[int, ...]] | None = None
+    dump_ir: bool = False
+
+
+PASSES = [
+    ("remove_identity", fusion.remove_identity),
+    ("fold_batchnorm", fusion.fold_batchnorm),
+    ("fuse_residual", fusion.fuse_residual),
+    ("fuse_activation", fusion.fuse_activation),
+    ("assign_layouts", layout.assign_layouts),
+]
+
+PASS_ONLY = {"Dropout"}
+
+
+def compile(
+    model: str | Path | onnx.ModelProto, config: NpuConfig, options: CompileOptions | None = None
+) -> Program:
+    options = options or CompileOptions()
+    try:
+        graph = import_model(load_model(model), options.input_shapes)
+    except NpuError:
+        raise
+    except Exception as exc:  # never let a raw onnx/numpy error escape
+        raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
+    check_supported(graph)
+    dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
+    for name, fn in PASSES:
+        fn(graph)
+        verify(graph)
+        if dump:
+            print(f"--- after {name}\n{graph.dump()}", file=sys.stderr)
+    return lower(graph, config)
+
+
+def check_supported(graph: Graph) -> None:
+    """Raise one UnsupportedOpError naming every unsupported node (name, op, opset)."""
+    registry = {o.op: o for o in op_registry.supported_ops()}
+    bad = []
+    for node in graph.nodes():
+        decl = registry.get(node.op)
+        if node.op in PASS_ONLY:
+            continue
+        if decl is None:
+            bad.append(f"{node.name} ({node.op}, opset {node.opset})")
+            continue
+        reason = decl.check(node, graph) if decl.check else None
+        if reason:
+            bad.append(f"{node.name} ({node.op}, opset {node.opset}: {reason})")
+    if bad:
+        raise UnsupportedOpError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
+
+
+def lower(graph: Graph, config: NpuConfig) -> Program:
+    order = graph.nodes()
+    plan = plan_dram(graph, order, layout.aliases(graph))
+    const_base = -(-plan.size // 4096) * 4096
+    em = Emitter(config)
+    ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
+    for node in order:
+        em.set_node(node.name)
+        decl = op_registry.REGISTRY[node.op]
+        if decl.lower is not None:
+            decl.lower(ctx, node)
+    instrs = em.finish()
+    tensors = {}
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        for n in names:
+            t = graph.tensors[n]
+            tensors[n] = TensorInfo(n, plan.places[n].addr, t.shape, t.dtype, kind)
+    constants = bytes(ctx.consts.blob)
+    return Program(
+        config=config,
+        instructions=instrs,
+        constants=constants,
+        const_base=const_base,
+        dram_size=const_base + len(constants),
+        tensors=tensors,
+        inputs=list(graph.inputs),
+        outputs=list(graph.outputs),
+        nodes=em.nodes,
+        node_of=em.node_of,
+        layers=ctx.layers,
+        meta={"dram_peak_bytes": plan.size, "const_bytes": len(constants)},
+    )

@@ -1,0 +1,105 @@
+"""Instruction emission with automatic dependency tokens.
+
+Every instruction is appended with the resources it reads and writes (scratchpad pages and
+DRAM storages). The emitter finds, per other queue, the latest conflicting instruction
+(read-after-write, write-after-read, write-after-write) and links the two with one token:
+the producer's ``signal`` bit and the consumer's ``wait`` bit. Vector clocks (the latest
+instruction of each queue known to be complete) drop tokens that are already implied, so
+each channel carries few tokens and they are popped in the order they are pushed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from simulator.config import NpuConfig
+from simulator.isa import End, Instr, Unit
+
+PAGES = 64  # tracking granularity of each scratchpad
+QUEUES = 4
+
+
+class Emitter:
+    def __init__(self, config: NpuConfig) -> None:
+        self.config = config
+        self.instrs: list[Instr] = []
+        self.node_of: list[int] = []
+        self.nodes: list[str] = [""]
+        self._node_index = {"": 0}
+        self._current = 0
+        self._pos: list[list[int]] = [[] for _ in range(QUEUES)]  # queue idx -> instr index
+        self._clocks: list[list[tuple[int, ...]]] = [[] for _ in range(QUEUES)]
+        self._last_write: dict = {}
+        self._last_reads: dict = {}
+        sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes)
+        self._page = [max(1, -(-s // PAGES)) for s in sizes]
+
+    def set_node(self, name: str) -> None:
+        if name not in self._node_index:
+            self._node_index[name] = len(self.nodes)
+            self.nodes.append(name)
+        self._current = self._node_index[name]
+
+    # --- resources ---------------------------------------------------------------------
+    def sp(self, sp: int, lo: int, hi: int) -> list[tuple]:
+        """The page keys of scratchpad ``sp`` bytes [lo, hi)."""
+        page = self._page[sp]
+        return [("sp", sp, p) for p in range(lo // page, (max(hi, lo + 1) - 1) // page + 1)]
+
+    # --- emission ----------------------------------------------------------------------
+    def add(self, instr: Instr, reads: Iterable = (), writes: Iterable = ()) -> None:
+        q = int(instr.unit)
+        reads, writes = list(reads), list(writes)
+        deps = self._deps(q, reads, writes)
+        own = len(self._pos[q])
+        clock = list(self._clocks[q][-1]) if own else [-1] * QUEUES
+        clock[q] = own - 1
+        wait = 0
+        for p in sorted(deps):
+            y = deps[p]
+            if clock[p] >= y:
+                continue
+            idx = self._pos[p][y]
+            self.instrs[idx] = self.instrs[idx].replace(signal=self.instrs[idx].signal | (1 << q))
+            wait |= 1 << p
+            clock = [max(a, b) for a, b in zip(clock, self._clocks[p][y], strict=True)]
+            clock[p] = max(clock[p], y)
+        self._record(q, own, reads, writes)
+        self._pos[q].append(len(self.instrs))
+        self._clocks[q].append(tuple(clock))
+        self.instrs.append(instr.replace(wait=instr.wait | wait))
+        self.node_of.append(self._current)
+
+    def _deps(self, q: int, reads: Sequence, writes: Sequence) -> dict[int, int]:
+        deps: dict[int, int] = {}
+
+        def need(p: int, y: int) -> None:
+            if p != q and deps.get(p, -1) < y:
+                deps[p] = y
+
+        for key in reads:
+            w = self._last_write.get(key)
+            if w is not None:
+                need(*w)
+        for key in writes:
+            w = self._last_write.get(key)
+            if w is not None:
+                need(*w)
+            for p, y in self._last_reads.get(key, {}).items():
+                need(p, y)
+        return deps
+
+    def _record(self, q: int, idx: int, reads: Sequence, writes: Sequence) -> None:
+        for key in reads:
+            self._last_reads.setdefault(key, {})[q] = idx
+        for key in writes:
+            self._last_write[key] = (q, idx)
+            self._last_reads.pop(key, None)
+
+    def finish(self) -> list[Instr]:
+        self.instrs.append(End())
+        self.node_of.append(0)
+        return self.instrs
+
+    def count(self, unit: Unit) -> int:
+        return len(self._pos[int(unit)])

@@ -1,0 +1,103 @@
+"""ModelProto -> IR: fixed shapes, folded constants, every tensor typed."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from compiler.frontend import loader
+from compiler.frontend.folding import fold_constants
+from compiler.ir import Graph, Node, TensorType
+from simulator.errors import ModelError
+
+
+def import_model(
+    model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None = None
+) -> Graph:
+    model = loader.upgrade_opset(model)
+    model = loader.fix_input_shapes(_copy(model), input_shapes)
+    opset = loader.default_opset(model)
+    model = loader.infer_shapes(model)
+    for _ in range(8):
+        model, changed = fold_constants(model, opset)
+        if not changed:
+            break
+        model = loader.infer_shapes(model)
+    return _to_graph(model, opset)
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def _to_graph(model: onnx.ModelProto, opset: int) -> Graph:
+    g = model.graph
+    graph = Graph(g.name or "model")
+    for t in g.initializer:
+        graph.constants[t.name] = numpy_helper.to_array(t)
+    graph.inputs = [vi.name for vi in loader.real_inputs(model)]
+    graph.outputs = [vi.name for vi in g.output]
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.name not in graph.constants:
+            graph.tensors[vi.name] = _tensor_type(vi)
+    used: set[str] = set()
+    for k, node in enumerate(g.node):
+        name = _unique(node.name or f"{node.op_type}_{k}", used)
+        attrs = {a.name: _attr_value(a) for a in node.attribute}
+        version = _node_opset(model, node, opset)
+        graph.add(
+            Node(name, node.op_type, tuple(node.input), tuple(node.output), attrs, (), version)
+        )
+    _check_typed(graph)
+    return graph
+
+
+def _unique(name: str, used: set[str]) -> str:
+    base, i = name, 0
+    while name in used:
+        i += 1
+        name = f"{base}_{i}"
+    used.add(name)
+    return name
+
+
+def _node_opset(model: onnx.ModelProto, node: onnx.NodeProto, default: int) -> int:
+    for imp in model.opset_import:
+        if imp.domain == node.domain or (node.domain == "" and imp.domain == "ai.onnx"):
+            return imp.version
+    return default
+
+
+def _attr_value(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list):
+        return tuple(x.decode() if isinstance(x, bytes) else x for x in v)
+    return v
+
+
+def _tensor_type(vi: onnx.ValueInfoProto) -> TensorType | None:
+    tt = vi.type.tensor_type
+    if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+    return TensorType(tuple(d.dim_value for d in tt.shape.dim), dtype)
+
+
+def _check_typed(graph: Graph) -> None:
+    for node in graph.nodes():
+        for out in node.outputs:
+            if out and graph.tensors.get(out) is None:
+                raise ModelError(
+                    f"tensor {out!r} (output of node {node.name!r}, {node.op}) has no static "
+                    "shape after shape inference; fix the input shapes"
+                )
+    for name in list(graph.tensors):
+        if graph.tensors[name] is None:
+            del graph.tensors[name]

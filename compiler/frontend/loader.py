@@ -1,0 +1,124 @@
+"""Load, check, upgrade and shape an ONNX model; every failure becomes a one-line ModelError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import shape_inference, version_converter
+
+from simulator.errors import ModelError
+
+MIN_OPSET = 11  # older models are upgraded to TARGET_OPSET with onnx.version_converter
+TARGET_OPSET = 13
+
+
+def load_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    """Read (with external data) and check a model."""
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    else:
+        proto = _read(Path(model))
+    try:
+        onnx.checker.check_model(proto)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        raise ModelError(f"ONNX checker rejected the model: {_first_line(exc)}") from None
+    return proto
+
+
+def _read(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise ModelError(f"model file {str(path)!r} does not exist")
+    try:
+        return onnx.load(str(path))
+    except (DecodeError, RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"{str(path)!r} is not a readable ONNX model: {_first_line(exc)}"
+        ) from None
+    except Exception as exc:  # protobuf raises assorted types on garbage
+        raise ModelError(
+            f"{str(path)!r} is not a readable ONNX model: {_first_line(exc)}"
+        ) from None
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    return 1
+
+
+def upgrade_opset(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Convert models older than MIN_OPSET; keep the original if the converter cannot."""
+    if default_opset(model) >= MIN_OPSET:
+        return model
+    try:
+        converted = version_converter.convert_version(model, TARGET_OPSET)
+        onnx.checker.check_model(converted)
+        return converted
+    except Exception:
+        return model
+
+
+def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    inits = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in inits]
+
+
+def fix_input_shapes(
+    model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None
+) -> onnx.ModelProto:
+    """Set every graph input's dims; dynamic dims need ``input_shapes``."""
+    shapes = dict(input_shapes or {})
+    inputs = real_inputs(model)
+    unknown = sorted(set(shapes) - {i.name for i in inputs})
+    if unknown:
+        names = ", ".join(i.name for i in inputs)
+        raise ModelError(f"input_shapes names unknown input {unknown[0]!r}; inputs: {names}")
+    for vi in inputs:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name in shapes:
+            _set_dims(vi, shapes[vi.name])
+            continue
+        for axis, d in enumerate(dims):
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                label = d.dim_param or "?"
+                raise ModelError(
+                    f"input {vi.name!r} has dynamic dimension {axis} ({label!r}); "
+                    f"fix it with --input-shape {vi.name}=" + ",".join(["N"] * len(dims))
+                )
+    return model
+
+
+def _set_dims(vi: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
+    dims = vi.type.tensor_type.shape.dim
+    shape = tuple(int(s) for s in shape)
+    if len(dims) and len(dims) != len(shape):
+        raise ModelError(
+            f"input_shapes gives {vi.name!r} rank {len(shape)} {list(shape)}, "
+            f"but the model's input has rank {len(dims)}"
+        )
+    if any(s <= 0 for s in shape):
+        raise ModelError(f"input_shapes gives {vi.name!r} a non-positive dimension {list(shape)}")
+    for axis, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != shape[axis]:
+            raise ModelError(
+                f"input_shapes gives {vi.name!r} dimension {axis} = {shape[axis]}, "
+                f"but the model fixes it to {d.dim_value}"
+            )
+    del vi.type.tensor_type.shape.dim[:]
+    for s in shape:
+        vi.type.tensor_type.shape.dim.add().dim_value = s
+
+
+def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as exc:
+        raise ModelError(f"ONNX shape inference failed: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,202 @@
+"""The compiler's one IR: a networkx graph of frozen ``Node`` records over typed tensors.
+
+A tensor is named (ONNX names kept) and typed by ``TensorType``: logical ONNX shape, numpy
+dtype name, DRAM layout (``perm``: the storage order of the logical axes, identity for plain
+row-major, ``(0, 2, 3, 1)`` for NHWC of a 4-D NCHW tensor) and quantisation. Constants live in
+``Graph.constants``; a node's inputs name tensors or constants, in ONNX order ("" = absent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+NHWC = (0, 2, 3, 1)
+
+
+@dataclass(frozen=True)
+class Quant:
+    scale: float
+    zero_point: int
+    dtype: str  # int8 | uint8
+
+
+@dataclass(frozen=True)
+class TensorType:
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    perm: tuple[int, ...] | None = None  # None: identity (plain row-major)
+    quant: Quant | None = None
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def layout(self) -> tuple[int, ...]:
+        return self.perm if self.perm is not None else tuple(range(self.rank))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+    def replace(self, **changes) -> TensorType:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    fused: tuple[str, ...] = ()  # names of ONNX nodes folded into this one
+    opset: int = 0
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def replace(self, **changes) -> Node:
+        return dataclasses.replace(self, **changes)
+
+
+class Graph:
+    """Nodes in a networkx DiGraph (edges producer -> consumer), tensors and constants by name."""
+
+    def __init__(self, name: str = "graph") -> None:
+        self.name = name
+        self.g = nx.DiGraph()
+        self.tensors: dict[str, TensorType] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+        self._order = 0
+        self._index: tuple[dict, dict] | None = None
+
+    # --- nodes -------------------------------------------------------------------------
+    def add(self, node: Node, order: float | None = None) -> Node:
+        if node.name in self.g:
+            raise ValueError(f"duplicate node name {node.name!r}")
+        if order is None:
+            order = self._order
+            self._order += 1
+        self.g.add_node(node.name, node=node, order=order)
+        self._index = None
+        self._connect(node)
+        return node
+
+    def _connect(self, node: Node) -> None:
+        for src in node.inputs:
+            prod = self.producer(src)
+            if prod is not None and prod.name != node.name:
+                self.g.add_edge(prod.name, node.name)
+        for out in node.outputs:
+            for cons in self.consumers(out):
+                if cons.name != node.name:
+                    self.g.add_edge(node.name, cons.name)
+
+    def remove(self, name: str) -> None:
+        self.g.remove_node(name)
+        self._index = None
+
+    def replace(self, node: Node) -> Node:
+        order = self.g.nodes[node.name]["order"]
+        self.remove(node.name)
+        return self.add(node, order)
+
+    def _build_index(self) -> tuple[dict, dict]:
+        if self._index is None:
+            prod: dict[str, str] = {}
+            cons: dict[str, list[str]] = {}
+            for name, data in self.g.nodes(data=True):
+                for o in data["node"].outputs:
+                    prod[o] = name
+                for i in dict.fromkeys(data["node"].inputs):
+                    cons.setdefault(i, []).append(name)
+            self._index = (prod, cons)
+        return self._index
+
+    def node(self, name: str) -> Node:
+        return self.g.nodes[name]["node"]
+
+    def nodes(self) -> list[Node]:
+        """Nodes in a deterministic topological order (ties broken by insertion order)."""
+        order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.g.nodes[n]["order"])
+        return [self.g.nodes[n]["node"] for n in order]
+
+    def producer(self, tensor: str) -> Node | None:
+        name = self._build_index()[0].get(tensor)
+        return None if name is None else self.g.nodes[name]["node"]
+
+    def consumers(self, tensor: str) -> list[Node]:
+        names = self._build_index()[1].get(tensor, [])
+        out = [self.g.nodes[n]["node"] for n in names]
+        return sorted(out, key=lambda n: self.g.nodes[n.name]["order"])
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.g or name in self.tensors or name in self.constants:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+    # --- tensors -----------------------------------------------------------------------
+    def type(self, tensor: str) -> TensorType:
+        if tensor in self.constants:
+            c = self.constants[tensor]
+            return TensorType(tuple(c.shape), c.dtype.name)
+        return self.tensors[tensor]
+
+    def is_const(self, tensor: str) -> bool:
+        return tensor in self.constants
+
+    def dump(self) -> str:
+        lines = [f"graph {self.name}: inputs {self.inputs} outputs {self.outputs}"]
+        for n in self.nodes():
+            outs = ", ".join(f"{o}:{_fmt(self.tensors.get(o))}" for o in n.outputs)
+            ins = ", ".join(i if not self.is_const(i) else f"const {i}" for i in n.inputs)
+            extra = f" fused={list(n.fused)}" if n.fused else ""
+            lines.append(f"  {n.name} = {n.op}({ins}) -> {outs} {n.attrs}{extra}")
+        return "\n".join(lines)
+
+
+def _fmt(t: TensorType | None) -> str:
+    if t is None:
+        return "?"
+    q = f" q({t.quant.scale:.4g},{t.quant.zero_point})" if t.quant else ""
+    p = f" perm{t.perm}" if t.perm else ""
+    return f"{t.dtype}{list(t.shape)}{p}{q}"
+
+
+def verify(graph: Graph) -> None:
+    """The IR's rules: acyclic, every input defined, every tensor typed, outputs produced."""
+    if not nx.is_directed_acyclic_graph(graph.g):
+        raise AssertionError("IR has a cycle")
+    defined = set(graph.inputs) | set(graph.constants)
+    for n in graph.nodes():
+        for i in n.inputs:
+            if i and i not in defined:
+                raise AssertionError(f"node {n.name} ({n.op}) reads undefined tensor {i!r}")
+        for o in n.outputs:
+            if o and o not in graph.tensors:
+                raise AssertionError(f"node {n.name} ({n.op}) output {o!r} has no type")
+            t = graph.tensors.get(o)
+            if t is not None and t.perm is not None and sorted(t.perm) != list(range(t.rank)):
+                raise AssertionError(f"tensor {o!r} has bad perm {t.perm}")
+            defined.add(o)
+    for o in graph.outputs:
+        if o not in defined:
+            raise AssertionError(f"graph output {o!r} is never produced")

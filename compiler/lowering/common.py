@@ -1,0 +1,250 @@
+"""What every lowering function gets: the graph, the config, the emitter, DRAM placements and
+the constant pool; plus DMA and vector instruction builders shared by the lowerings."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from compiler.emit import Emitter
+from compiler.ir import Graph, Node, TensorType
+from simulator.config import NpuConfig
+from simulator.isa import DType, Load, Scratchpad, Store, Vector, VFunc
+
+DTYPES = {"float32": DType.FP32, "int8": DType.INT8, "uint8": DType.UINT8, "int32": DType.INT32}
+ESIZE_LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a tensor lives in DRAM: byte address of element 0, element strides per logical
+    axis, and the storage key the dependency tracker uses."""
+
+    addr: int
+    strides: tuple[int, ...]
+    key: str
+    itemsize: int
+
+
+class ConstPool:
+    """The constant segment: deduplicated, 64-byte aligned arrays."""
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.blob = bytearray()
+        self._seen: dict[bytes, int] = {}
+
+    def add(self, array: np.ndarray) -> int:
+        data = np.ascontiguousarray(array).tobytes()
+        digest = hashlib.sha1(data + str(array.dtype).encode()).digest()
+        if digest not in self._seen:
+            self.blob.extend(b"\0" * (-len(self.blob) % 64))
+            self._seen[digest] = self.base + len(self.blob)
+            self.blob.extend(data)
+        return self._seen[digest]
+
+
+@dataclass
+class Ctx:
+    graph: Graph
+    config: NpuConfig
+    em: Emitter
+    places: dict[str, Place]
+    consts: ConstPool
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    clobbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def writes(self, tensor: str) -> list[str]:
+        key = self.places[tensor].key
+        return [key, *self.clobbers.get(key, ())]
+
+    def place(self, tensor: str) -> Place:
+        return self.places[tensor]
+
+    def type(self, tensor: str) -> TensorType:
+        return self.graph.type(tensor)
+
+    def const(self, array: np.ndarray) -> Place:
+        addr = self.consts.add(array)
+        return Place(addr, contiguous_strides(array.shape), "const", array.dtype.itemsize)
+
+    def const_place(self, name: str) -> Place:
+        arr = np.ascontiguousarray(self.graph.constants[name])
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return self.const(arr)
+
+    def record(self, node: Node, **facts: Any) -> None:
+        entry = {"name": node.name, "op": node.op, "fused": list(node.fused)}
+        entry.update(facts)
+        self.layers.append(entry)
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return tuple(reversed(strides))
+
+
+def logical_strides(t: TensorType) -> tuple[int, ...]:
+    """Element strides per logical axis of a tensor stored in ``t.layout`` order."""
+    perm = t.layout
+    stored = contiguous_strides(tuple(t.shape[p] for p in perm))
+    out = [0] * t.rank
+    for pos, axis in enumerate(perm):
+        out[axis] = stored[pos]
+    return tuple(out)
+
+
+# --- instruction builders ----------------------------------------------------------------
+def dma(
+    cls,
+    sp: Scratchpad,
+    sp_addr: int,
+    esize: int,
+    dram_addr: int,
+    counts: tuple[int, int, int],
+    dstrides: tuple[int, int, int],
+    sstrides: tuple[int, int, int],
+    window: tuple[tuple[int, int], ...] | None = None,
+    pad: int = 0,
+):
+    window = window or tuple((0, n) for n in counts)
+    return cls(
+        sp=int(sp),
+        esize_log2=ESIZE_LOG2[esize],
+        sp_addr=sp_addr,
+        dram_addr=dram_addr,
+        n0=counts[0],
+        n1=counts[1],
+        n2=counts[2],
+        ds0=dstrides[0],
+        ds1=dstrides[1],
+        ds2=dstrides[2],
+        ss0=sstrides[0],
+        ss1=sstrides[1],
+        ss2=sstrides[2],
+        lo0=window[0][0],
+        hi0=window[0][1],
+        lo1=window[1][0],
+        hi1=window[1][1],
+        lo2=window[2][0],
+        hi2=window[2][1],
+        pad=pad,
+    )
+
+
+def load(*args, **kw) -> Load:
+    return dma(Load, *args, **kw)
+
+
+def store(*args, **kw) -> Store:
+    return dma(Store, *args, **kw)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A vector operand: scratchpad, dtype, byte address and element strides."""
+
+    sp: Scratchpad
+    dtype: DType
+    addr: int
+    strides: tuple[int, int, int]
+
+    def extent(self, counts: tuple[int, int, int]) -> tuple[int, int]:
+        last = sum((n - 1) * s for n, s in zip(counts, self.strides, strict=True))
+        return self.addr, self.addr + (last + 1) * self.dtype.size
+
+
+def vector(
+    func: VFunc,
+    counts: tuple[int, int, int],
+    dst: Box,
+    src0: Box,
+    src1: Box | None = None,
+    imm: tuple[int, int, int] = (0, 0, 0),
+) -> Vector:
+    src1 = src1 or src0
+    return Vector(
+        func=int(func),
+        n0=counts[0],
+        n1=counts[1],
+        n2=counts[2],
+        dst_sp=int(dst.sp),
+        dst_dtype=int(dst.dtype),
+        dst_addr=dst.addr,
+        dst_s0=dst.strides[0],
+        dst_s1=dst.strides[1],
+        dst_s2=dst.strides[2],
+        src0_sp=int(src0.sp),
+        src0_dtype=int(src0.dtype),
+        src0_addr=src0.addr,
+        src0_s0=src0.strides[0],
+        src0_s1=src0.strides[1],
+        src0_s2=src0.strides[2],
+        src1_sp=int(src1.sp),
+        src1_dtype=int(src1.dtype),
+        src1_addr=src1.addr,
+        src1_s0=src1.strides[0],
+        src1_s1=src1.strides[1],
+        src1_s2=src1.strides[2],
+        imm0=imm[0],
+        imm1=imm[1],
+        imm2=imm[2],
+    )
+
+
+def f32_bits(x: float) -> int:
+    return int(np.array(x, dtype=np.float32).view(np.uint32))
+
+
+def i32_bits(x: int) -> int:
+    return int(x) & 0xFFFFFFFF
+
+
+# --- emission helpers (compute the touched resources) -------------------------------------
+def dram_extent(addr: int, esize: int, counts, strides, window=None) -> tuple[int, int]:
+    window = window or tuple((0, n) for n in counts)
+    lo = hi = 0
+    for (a, b), s in zip(window, strides, strict=True):
+        if b <= a:
+            return addr, addr
+        lo += min((a) * s, (b - 1) * s)
+        hi += max((a) * s, (b - 1) * s)
+    return addr + lo * esize, addr + (hi + 1) * esize
+
+
+def emit_load(ctx: Ctx, instr: Load, key: str) -> None:
+    lo, hi = sp_extent(instr)
+    reads = [key] if instr.hi0 > instr.lo0 else []
+    ctx.em.add(instr, reads=reads, writes=ctx.em.sp(instr.sp, lo, hi))
+
+
+def emit_store(ctx: Ctx, instr: Store, keys: list[str]) -> None:
+    lo, hi = sp_extent(instr)
+    ctx.em.add(instr, reads=ctx.em.sp(instr.sp, lo, hi), writes=keys)
+
+
+def sp_extent(instr) -> tuple[int, int]:
+    last = sum(
+        (n - 1) * s for n, s in zip(instr.counts, (instr.ss0, instr.ss1, instr.ss2), strict=True)
+    )
+    return instr.sp_addr, instr.sp_addr + (last + 1) * instr.esize
+
+
+def emit_vector(ctx: Ctx, instr: Vector, dst: Box, srcs: list[Box]) -> None:
+    counts = instr.counts
+    reads = []
+    for s in srcs:
+        reads += ctx.em.sp(s.sp, *s.extent(counts))
+    if VFunc(instr.func).info.kind == "reduce":
+        d = Box(dst.sp, dst.dtype, dst.addr, (dst.strides[0], dst.strides[1], 0))
+        writes = ctx.em.sp(d.sp, *d.extent(counts))
+    else:
+        writes = ctx.em.sp(dst.sp, *dst.extent(counts))
+    ctx.em.add(instr, reads=reads, writes=writes)

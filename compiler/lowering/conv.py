@@ -1,0 +1,265 @@
+"""Conv, Gemm and MatMul nodes -> GemmLayer records -> tiled instructions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.lowering import gemm
+from compiler.lowering.common import Ctx, f32_bits
+from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
+from compiler.ops import declare
+from simulator.isa import DType, VFunc
+
+ACTS = {
+    "Relu": lambda a: (VFunc.RELU, 0, 0),
+    "Clip": lambda a: (VFunc.CLIP, f32_bits(a["min"]), f32_bits(a["max"])),
+    "LeakyRelu": lambda a: (VFunc.LEAKY_RELU, f32_bits(a.get("alpha", 0.01)), 0),
+    "Sigmoid": lambda a: (VFunc.SIGMOID, 0, 0),
+    "Tanh": lambda a: (VFunc.TANH, 0, 0),
+    "HardSigmoid": lambda a: (
+        VFunc.HARD_SIGMOID,
+        f32_bits(a.get("alpha", 0.2)),
+        f32_bits(a.get("beta", 0.5)),
+    ),
+    "HardSwish": lambda a: (VFunc.HARD_SWISH, 0, 0),
+    "Gelu": lambda a: (VFunc.GELU, 0, 0),
+}
+
+
+def operand(ctx: Ctx, tensor: str, axes: tuple[int | None, ...]) -> Operand:
+    """The DRAM operand of ``tensor`` with strides of the given logical axes (None: 0)."""
+    p = ctx.place(tensor)
+    strides = tuple(0 if a is None else p.strides[a] for a in axes)
+    return Operand(p.addr, strides, p.key, ctx.clobbers.get(p.key, ()))
+
+
+def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
+    epi = Epilogue()
+    if bias is not None:
+        epi.bias = ctx.const(np.broadcast_to(bias, (cout,)).astype(np.float32)).addr
+    act = node.attr("act")
+    if act is not None:
+        epi.act = ACTS[act[0]](dict(act[1]))
+    return epi
+
+
+def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
+    t = tiling or gemm.plan(layer, ctx.config)
+    gemm.emit(ctx, layer, t)
+    return t
+
+
+def _conv_geom(node, xt, yt, wshape) -> Geom:
+    k = tuple(wshape[2:])
+    k = tuple(k) if len(k) == 2 else (1, *k)
+    s = tuple(node.attr("strides") or (1, 1))
+    d = tuple(node.attr("dilations") or (1, 1))
+    pads = tuple(node.attr("pads") or (0,) * 4)
+    if len(s) == 1:
+        s, d, pads = (1, *s), (1, *d), (0, pads[0], 0, pads[1])
+    n, c = xt.shape[:2]
+    h, w = xt.shape[2:] if xt.rank == 4 else (1, xt.shape[2])
+    oh, ow = yt.shape[2:] if yt.rank == 4 else (1, yt.shape[2])
+    return Geom(
+        n,
+        h,
+        w,
+        c,
+        oh,
+        ow,
+        yt.shape[1],
+        k[0],
+        k[1],
+        s[0],
+        s[1],
+        d[0],
+        d[1],
+        pads[0],
+        pads[1],
+        node.attr("group", 1),
+    )
+
+
+def _check_conv(node, graph) -> str | None:
+    if graph.type(node.inputs[0]).rank not in (3, 4):
+        return "only 1-D and 2-D convolutions"
+    if not graph.is_const(node.inputs[1]):
+        return "weights must be constant"
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") and not node.attr("pads"):
+        return None
+    return None
+
+
+@declare(
+    "Conv",
+    "float32, int8 (QDQ)",
+    "2-D and 1-D; any groups (depthwise too), strides, "
+    "dilations, asymmetric pads; constant weights; fused bias, BatchNorm, residual add "
+    "and activation",
+    _check_conv,
+)
+def lower_conv(ctx: Ctx, node) -> None:
+    xt, yt = ctx.type(node.inputs[0]), ctx.type(node.outputs[0])
+    w = ctx.graph.constants[node.inputs[1]]
+    g = _conv_geom(node, xt, yt, w.shape)
+    if node.attr("qconv"):
+        from compiler.lowering.quant import lower_qconv
+
+        return lower_qconv(ctx, node, g, w)
+    axes = (0, 2, 3, 1) if xt.rank == 4 else (0, None, 2, 1)
+    bias = ctx.graph.constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    wa = arrange_conv_weights(w.astype(np.float32), g)
+    layer = GemmLayer(
+        node.name,
+        g,
+        DType.FP32,
+        DType.FP32,
+        operand(ctx, node.inputs[0], axes),
+        operand(ctx, node.outputs[0], axes),
+        _const_operand(ctx, wa),
+        _epilogue(ctx, node, g.cout, bias),
+    )
+    if node.attr("residual"):
+        layer.epi.residual = operand(ctx, node.attr("residual"), axes)
+    t = _run(ctx, node, layer)
+    ctx.record(node, macs=g.macs, tiling=t.describe(g.kpos), est_cycles=t.est)
+
+
+def arrange_conv_weights(w: np.ndarray, g: Geom) -> np.ndarray:
+    """[cout, cin_g, kh, kw] -> [groups, kh*kw, cin_g, cout_g] (the matrix unit's W tiles)."""
+    w = w.reshape(g.groups, g.cout_g, g.cin_g, g.kh, g.kw)
+    return np.ascontiguousarray(
+        w.transpose(0, 3, 4, 2, 1).reshape(g.groups, g.kpos, g.cin_g, g.cout_g)
+    )
+
+
+def _const_operand(ctx: Ctx, arranged: np.ndarray) -> Operand:
+    p = ctx.const(arranged)
+    g, kp, k, n = arranged.shape
+    return Operand(p.addr, (kp * k * n, k * n, n, 1), "const")
+
+
+@declare(
+    "Gemm",
+    "float32, int8 (QDQ)",
+    "transA/transB, alpha, beta; bias broadcast to [N] or [M, N]; B constant or an activation",
+)
+def lower_gemm(ctx: Ctx, node) -> None:
+    a, b = node.inputs[:2]
+    ta, tb = node.attr("transA", 0), node.attr("transB", 0)
+    yt = ctx.type(node.outputs[0])
+    m, n = yt.shape
+    k = ctx.type(a).shape[0 if ta else 1]
+    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    g = Geom(1, 1, m, k, 1, m, n)
+    x = operand(ctx, a, (None, None, 1, 0) if ta else (None, None, 0, 1))
+    y = operand(ctx, node.outputs[0], (None, None, 0, 1))
+    c = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2] else None
+    bias = None
+    if c is not None and ctx.graph.is_const(c):
+        cv = ctx.graph.constants[c].astype(np.float32) * np.float32(beta)
+        if cv.size == n or cv.size == 1:
+            bias = cv.reshape(-1)
+    if ctx.graph.is_const(b):
+        bw = ctx.graph.constants[b].astype(np.float32)
+        bw = (bw.T if tb else bw) * np.float32(alpha)
+        w = _const_operand(ctx, bw.reshape(1, 1, k, n))
+    else:
+        w = operand(ctx, b, (None, None, 1, 0) if tb else (None, None, 0, 1))
+    layer = GemmLayer(node.name, g, DType.FP32, DType.FP32, x, y, w, _epilogue(ctx, node, n, bias))
+    if c is not None and bias is None:
+        layer.epi.residual = operand(ctx, c, (None, None, 0, 1))
+    t = _run(ctx, node, layer)
+    ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
+
+
+def _check_gemm(node, graph) -> str | None:
+    if node.attr("alpha", 1.0) != 1.0 and not graph.is_const(node.inputs[1]):
+        return "alpha != 1 needs a constant B"
+    c = node.inputs[2] if len(node.inputs) > 2 else ""
+    if c and not graph.is_const(c) and node.attr("beta", 1.0) != 1.0:
+        return "beta != 1 needs a constant C"
+    return None
+
+
+from compiler.ops import REGISTRY  # noqa: E402
+
+REGISTRY["Gemm"] = REGISTRY["Gemm"].__class__(**{**REGISTRY["Gemm"].__dict__, "check": _check_gemm})
+
+
+@declare(
+    "MatMul", "float32, int8 (QDQ)", "batched with numpy broadcasting; B constant or an activation"
+)
+def lower_matmul(ctx: Ctx, node) -> None:
+    a, b = node.inputs
+    at, bt, yt = ctx.type(a), ctx.type(b), ctx.type(node.outputs[0])
+    if at.rank == 1 or bt.rank == 1:
+        raise_unsupported(node, "1-D MatMul operands")
+    m, k = at.shape[-2:]
+    n = bt.shape[-1]
+    lead = yt.shape[:-2]
+    macs = int(np.prod(yt.shape)) * k
+    if ctx.graph.is_const(b) and bt.rank == 2 and at.perm is None:
+        rows = int(np.prod(at.shape[:-1]))
+        g = Geom(1, 1, rows, k, 1, rows, n)
+        x = operand(ctx, a, (None, None, at.rank - 2, at.rank - 1))
+        x = Operand(x.addr, (0, 0, k, 1), x.key)
+        y = operand(ctx, node.outputs[0], (None, None, yt.rank - 2, yt.rank - 1))
+        y = Operand(y.addr, (0, 0, n, 1), y.key, y.writes)
+        w = _const_operand(ctx, ctx.graph.constants[b].astype(np.float32).reshape(1, 1, k, n))
+        layer = GemmLayer(
+            node.name, g, DType.FP32, DType.FP32, x, y, w, _epilogue(ctx, node, n, None)
+        )
+        t = _run(ctx, node, layer)
+    else:
+        t = _batched(ctx, node, lead, (m, k, n))
+    ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
+
+
+def _batched(ctx: Ctx, node, lead, mkn):
+    a, b = node.inputs
+    m, k, n = mkn
+    t = None
+    for idx in np.ndindex(*lead) if lead else [()]:
+        x = _sub_operand(ctx, a, idx, lead)
+        y = _sub_operand(ctx, node.outputs[0], idx, lead)
+        if ctx.graph.is_const(b):
+            bv = ctx.graph.constants[b].astype(np.float32)
+            bv = np.broadcast_to(bv, (*lead, k, n))[idx] if bv.ndim > 2 else bv
+            w = _const_operand(ctx, np.ascontiguousarray(bv).reshape(1, 1, k, n))
+        else:
+            w = _sub_operand(ctx, b, idx, lead)
+        layer = GemmLayer(
+            node.name,
+            Geom(1, 1, m, k, 1, m, n),
+            DType.FP32,
+            DType.FP32,
+            x,
+            y,
+            w,
+            _epilogue(ctx, node, n, None),
+        )
+        t = _run(ctx, node, layer, t)
+    return t
+
+
+def _sub_operand(ctx: Ctx, tensor: str, idx: tuple[int, ...], lead) -> Operand:
+    """Operand for the [.., r, c] matrix at batch index ``idx`` (numpy broadcasting)."""
+    t = ctx.type(tensor)
+    p = ctx.place(tensor)
+    extra = t.rank - 2 - len(lead)
+    off = 0
+    for axis in range(t.rank - 2):
+        i = idx[axis - extra] if axis - extra >= 0 else 0
+        if t.shape[axis] != 1:
+            off += i * p.strides[axis]
+    s = p.strides[-2:]
+    return Operand(
+        p.addr + off * p.itemsize, (0, 0, s[0], s[1]), p.key, ctx.clobbers.get(p.key, ())
+    )
+
+
+def raise_unsupported(node, why: str):
+    from simulator.errors import UnsupportedOpError
+
+    raise UnsupportedOpError(f"node {node.name!r} ({node.op}): {why}")

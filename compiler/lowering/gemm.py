@@ -1,0 +1,444 @@
+"""Every GEMM-like layer (Conv, ConvTranspose-as-conv, Gemm, MatMul) as one loop nest.
+
+A layer is an image problem: ``batch`` images of h x w pixels with cin channels (any element
+strides in DRAM), a kh x kw kernel with strides, dilations and pads, ``groups`` groups, and
+weights W[g, kpos, cin_g, cout_g]. Each M tile (tr output rows x tw output columns) is built in
+the input scratchpad either as one padded patch ("shift": stride 1, one MatMul per kernel
+position over shifted windows of the patch) or by im2col DMA (one strided Load per kernel
+position filling a column block of A). C accumulates in the accumulator; the vector unit runs
+the epilogue (bias, residual add, activation, requantisation) and DMA-out stores the tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+from math import ceil
+
+from compiler import tiling
+from compiler.lowering.common import (
+    Box,
+    Ctx,
+    emit_load,
+    emit_store,
+    emit_vector,
+    load,
+    store,
+    vector,
+)
+from compiler.tiling import GemmTiling
+from simulator.cost import cost
+from simulator.isa import DType, MatMul, Scratchpad, VFunc
+
+SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
+
+
+@dataclass(frozen=True)
+class Geom:
+    batch: int
+    h: int
+    w: int
+    cin: int
+    oh: int
+    ow: int
+    cout: int
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    dh: int = 1
+    dw: int = 1
+    pt: int = 0
+    pl: int = 0
+    groups: int = 1
+
+    @property
+    def cin_g(self) -> int:
+        return self.cin // self.groups
+
+    @property
+    def cout_g(self) -> int:
+        return self.cout // self.groups
+
+    @property
+    def kpos(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def macs(self) -> int:
+        return self.batch * self.oh * self.ow * self.cout * self.kpos * self.cin_g
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A DRAM operand: byte address, element strides, storage key(s)."""
+
+    addr: int
+    strides: tuple[int, ...]
+    key: str
+    writes: tuple[str, ...] = ()
+
+
+@dataclass
+class Epilogue:
+    bias: int | None = None  # DRAM address of cout bias words (fp32 or int32)
+    residual: Operand | None = None  # same shape as the output, added before the activation
+    act: tuple[VFunc, int, int] | None = None  # vector function and immediates (float path)
+    requant: int | None = None  # DRAM address of cout packed requant words (int8 path)
+    out_zp: int = 0
+    clamp: tuple[int, int] = (-128, 127)
+
+
+@dataclass
+class GemmLayer:
+    name: str
+    geom: Geom
+    dtype: DType  # operand type: FP32 or INT8/UINT8
+    out_dtype: DType
+    x: Operand  # strides (n, h, w, c)
+    y: Operand  # strides (n, h, w, c)
+    w: Operand  # strides (g, kpos, k, n); activation weights: g is the batch index
+    epi: Epilogue = field(default_factory=Epilogue)
+    x_pad: int = 0
+    w_per_batch: bool = False
+
+    @property
+    def es(self) -> int:
+        return self.dtype.size
+
+    @property
+    def acc_dtype(self) -> DType:
+        return DType.FP32 if self.dtype.is_float else DType.INT32
+
+
+# --- buffer sizes ----------------------------------------------------------------------
+def _patch(L: GemmLayer, t: GemmTiling) -> tuple[int, int]:
+    g = L.geom
+    if t.mode == "shift":
+        return t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
+    return t.tr, t.tw
+
+
+def _pitch(L: GemmLayer, t: GemmTiling) -> int:
+    return _patch(L, t)[1] if t.mode == "shift" else t.tw
+
+
+def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
+    g = L.geom
+    pr, pw = _patch(L, t)
+    a = pr * pw * t.tk * L.es * (1 if t.mode == "shift" else g.kpos)
+    w = g.kpos * t.tk * t.tn * L.es
+    c = t.tr * _pitch(L, t) * t.tn * 4
+    extra = t.tr * t.tw * t.tn * 4 if L.epi.residual else 0
+    extra += t.tr * t.tw * t.tn if not L.dtype.is_float else 0
+    return a, w, c + extra
+
+
+def _align(x: int, a: int = 64) -> int:
+    return -(-x // a) * a
+
+
+def _fits(L: GemmLayer, t: GemmTiling, ctx_config) -> tuple[bool, str]:
+    a, w, c = _sizes(L, t)
+    reserved = _reserved_w(L)
+    m = (t.tr - 1) * _pitch(L, t) + t.tw
+    k = t.tk * (L.geom.kpos if t.mode == "im2col" else 1)
+    if max(m, k, t.tn) > 65535:
+        return False, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
+    need = (2 * _align(a), reserved + 2 * _align(w), 2 * _align(c))
+    have = (ctx_config.input_bytes, ctx_config.weight_bytes, ctx_config.acc_bytes)
+    if all(n <= h for n, h in zip(need, have, strict=True)):
+        return True, ""
+    return False, f"needs input/weight/acc bytes {need}, have {have}"
+
+
+def _reserved_w(L: GemmLayer) -> int:
+    words = (L.epi.bias is not None) + (L.epi.requant is not None)
+    return _align(words * L.geom.cout * 4)
+
+
+# --- tile iteration ------------------------------------------------------------------------
+def _ranges(total: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(size, total - s)) for s in range(0, total, size)]
+
+
+def _mtiles(L: GemmLayer, t: GemmTiling):
+    g = L.geom
+    for b in range(g.batch):
+        for r0, tr in _ranges(g.oh, t.tr):
+            for c0, tw in _ranges(g.ow, t.tw):
+                yield b, r0, tr, c0, tw
+
+
+# --- instruction builders ------------------------------------------------------------------
+def _window(start: int, step: int, count: int, limit: int) -> tuple[int, int]:
+    """The index range i in [0, count) with 0 <= start + i*step < limit."""
+    lo = (-start + step - 1) // step if start < 0 else 0
+    hi = (limit - start + step - 1) // step if limit > start else 0
+    lo, hi = min(lo, count), min(hi, count)
+    return lo, max(lo, hi)
+
+
+def _a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+    g, x, es = L.geom, L.x, L.es
+    b, r0, tr, c0, tw = mt
+    k0, tk = kc
+    sn, sh_, sw_, sc = x.strides
+    chan = grp * g.cin_g + k0
+    if t.mode == "shift":
+        pr, pw = tr + (g.kh - 1) * g.dh, tw + (g.kw - 1) * g.dw
+        ih0, iw0 = r0 - g.pt, c0 - g.pl
+        addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
+        win = (_window(ih0, 1, pr, g.h), _window(iw0, 1, pw, g.w), (0, tk))
+        return [
+            load(
+                SP_IN, abuf, es, addr, (pr, pw, tk), (sh_, sw_, sc), (pw * tk, tk, 1), win, L.x_pad
+            )
+        ]
+    out, kt = [], g.kpos * tk
+    for kh, kw in product(range(g.kh), range(g.kw)):
+        ih0 = r0 * g.sh - g.pt + kh * g.dh
+        iw0 = c0 * g.sw - g.pl + kw * g.dw
+        addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
+        win = (_window(ih0, g.sh, tr, g.h), _window(iw0, g.sw, tw, g.w), (0, tk))
+        sp_addr = abuf + (kh * g.kw + kw) * tk * es
+        ds = (g.sh * sh_, g.sw * sw_, sc)
+        out.append(load(SP_IN, sp_addr, es, addr, (tr, tw, tk), ds, (tw * kt, kt, 1), win, L.x_pad))
+    return out
+
+
+def _w_transposed(L: GemmLayer) -> bool:
+    _, _, sk, sn = L.w.strides
+    return sk == 1 and sn != 1
+
+
+def _w_load(L: GemmLayer, wbuf: int, grp: int, nc, kc):
+    g, w, es = L.geom, L.w, L.es
+    n0, tn = nc
+    k0, tk = kc
+    sg, sp_, sk, sn = w.strides
+    addr = w.addr + (grp * sg + k0 * sk + n0 * sn) * es
+    if _w_transposed(L):  # stored [N, K]: rows of K stay contiguous
+        return load(SP_W, wbuf, es, addr, (g.kpos, tn, tk), (sp_, sn, sk), (tn * tk, tk, 1))
+    return load(SP_W, wbuf, es, addr, (g.kpos, tk, tn), (sp_, sk, sn), (tk * tn, tn, 1))
+
+
+def _matmuls(L: GemmLayer, t: GemmTiling, abuf, wbuf, cbuf, mt, nc, kc, first: bool) -> list:
+    g, es = L.geom, L.es
+    _, _, tr, _, tw = mt
+    tn, tk = nc[1], kc[1]
+    wt = int(_w_transposed(L))
+    common = dict(dtype=int(L.dtype), w_transposed=wt, c_addr=cbuf, n=tn, c_stride=tn)
+    if t.mode == "im2col":
+        kt = g.kpos * tk
+        wstride = kt if wt else tn
+        return [
+            MatMul(
+                accumulate=int(not first),
+                a_addr=abuf,
+                w_addr=wbuf,
+                m=tr * tw,
+                k=kt,
+                a_stride=kt,
+                w_stride=wstride,
+                **common,
+            )
+        ]
+    pr, pw = _patch(L, GemmTiling(tr, tw, tn, tk, t.order, t.mode))
+    out = []
+    for p, (kh, kw) in enumerate(product(range(g.kh), range(g.kw))):
+        a = abuf + ((kh * g.dh) * pw + kw * g.dw) * tk * es
+        out.append(
+            MatMul(
+                accumulate=int(not (first and p == 0)),
+                a_addr=a,
+                w_addr=wbuf + p * tk * tn * es,
+                m=(tr - 1) * pw + tw,
+                k=tk,
+                a_stride=tk,
+                w_stride=tk if wt else tn,
+                **common,
+            )
+        )
+    return out
+
+
+def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tuple]:
+    """(instr, kind, boxes) for the vector ops and the store of one output tile."""
+    g, epi = L.geom, L.epi
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    pitch = _pitch(L, GemmTiling(tr, tw, tn, 1, t.order, t.mode))
+    acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch * tn, tn, 1))
+    counts = (tr, tw, tn)
+    ops = []
+    if epi.bias is not None:
+        bias = Box(SP_W, L.acc_dtype, chan * 4, (0, 0, 1))
+        ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
+    if epi.residual is not None:
+        r = epi.residual
+        rdt = L.out_dtype
+        rbox = Box(SP_ACC, rdt, xbuf, (tw * tn, tn, 1))
+        sn, sh_, sw_, sc = r.strides
+        addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * rdt.size
+        ops.append(
+            ("l", load(SP_ACC, xbuf, rdt.size, addr, counts, (sh_, sw_, sc), rbox.strides), r.key)
+        )
+        ops.append(("v", vector(VFunc.ADD, counts, acc, acc, rbox), acc, [acc, rbox]))
+    if epi.act is not None:
+        func, i0, i1 = epi.act
+        ops.append(("v", vector(func, counts, acc, acc, None, (i0, i1, 0)), acc, [acc]))
+    src = acc
+    if epi.requant is not None:
+        words = Box(
+            SP_W,
+            DType.INT32,
+            (L.geom.cout + chan) * 4 if epi.bias is not None else chan * 4,
+            (0, 0, 1),
+        )
+        src = Box(
+            SP_ACC, L.out_dtype, xbuf + (tr * tw * tn * 4 if epi.residual else 0), (tw * tn, tn, 1)
+        )
+        imm = (epi.out_zp & 0xFFFFFFFF, epi.clamp[0] & 0xFFFFFFFF, epi.clamp[1] & 0xFFFFFFFF)
+        ops.append(("v", vector(VFunc.REQUANT, counts, src, acc, words, imm), src, [acc, words]))
+    sn, sh_, sw_, sc = L.y.strides
+    os = L.out_dtype.size
+    addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
+    ops.append(("s", store(src.sp, src.addr, os, addr, counts, (sh_, sw_, sc), src.strides)))
+    return ops
+
+
+# --- estimate and search ---------------------------------------------------------------
+def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
+    g = L.geom
+    mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
+    nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
+    n_m = g.batch * ceil(g.oh / t.tr) * ceil(g.ow / t.tw)
+    n_n, n_k = ceil(g.cout_g / t.tn), ceil(g.cin_g / t.tk)
+    a = sum(cost(i, config) for i in _a_loads(L, t, 0, 0, mt, kc))
+    w = cost(_w_load(L, 0, 0, nc, kc), config)
+    mm = sum(cost(i, config) for i in _matmuls(L, t, 0, 0, 0, mt, nc, kc, True))
+    epi = _epilogue(L, t, 0, 0, 0, mt, nc)
+    vec = sum(cost(op[1], config) for op in epi if op[0] == "v")
+    dma_out = sum(cost(op[1], config) for op in epi if op[0] in "ls")
+    steps = n_m * n_n * n_k
+    if t.order == "mn":
+        a_count = n_m * n_k if n_k == 1 else steps
+        w_count = n_n * n_k if (n_m == 1 or (n_n == 1 and n_k == 1)) else steps
+    else:
+        w_count = n_n * n_k if n_k == 1 else steps
+        a_count = n_m * n_k if (n_n == 1 and n_k == 1) or n_n == 1 else steps
+    dma = a * a_count + w * w_count + dma_out * n_m * n_n
+    busy = max(dma, mm * steps, vec * n_m * n_n)
+    return g.groups * busy + a + w + mm + vec + dma_out
+
+
+def _candidates(L: GemmLayer, config):
+    g = L.geom
+    rows, cols = config.array.rows, config.array.cols
+    modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
+    if modes == ["shift"]:
+        modes.append("im2col")
+    tns = tiling.splits(g.cout_g, cols, 99)
+    tks = tiling.splits(g.cin_g, rows, 99)
+    trs = tiling.splits(g.oh, 1, 99)
+    tws = tiling.splits(g.ow, rows, 99)
+    for mode, tn, tk, tr, tw in product(modes, tns, tks, trs, tws):
+        if tw < g.ow and tr > 1:
+            continue
+        for order in ("mn", "nm"):
+            yield GemmTiling(tr, tw, tn, tk, order, mode)
+
+
+def plan(L: GemmLayer, config) -> GemmTiling:
+    return tiling.choose(
+        L.name,
+        _candidates(L, config),
+        lambda t: _fits(L, t, config),
+        lambda t: _estimate(L, t, config),
+    )
+
+
+# --- emission -----------------------------------------------------------------------------
+def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
+    cfg = ctx.config
+    g = L.geom
+    a_bytes, w_bytes, c_bytes = (_align(s) for s in _sizes(L, t))
+    reserved = _reserved_w(L)
+    abufs = (0, a_bytes)
+    wbufs = (reserved, reserved + w_bytes)
+    cbufs = (0, c_bytes)
+    _load_epilogue_words(ctx, L)
+    mts = list(_mtiles(L, t))
+    ncs = _ranges(g.cout_g, t.tn)
+    kcs = _ranges(g.cin_g, t.tk)
+    state = {"a": -1, "w": -1, "c": 0, "akey": None, "wkey": None}
+    for grp in range(g.groups):
+        pairs = (
+            [(m, n) for m in mts for n in ncs]
+            if t.order == "mn"
+            else [(m, n) for n in ncs for m in mts]
+        )
+        for mt, nc in pairs:
+            cbuf = cbufs[state["c"] % 2]
+            for ki, kc in enumerate(kcs):
+                abuf = _ensure_a(ctx, L, t, state, abufs, grp, mt, kc)
+                wbuf = _ensure_w(ctx, L, state, wbufs, grp, mt, nc, kc)
+                for mm in _matmuls(L, t, abuf, wbuf, cbuf, mt, nc, kc, ki == 0):
+                    _emit_matmul(ctx, L, mm)
+            xbuf = cbuf + _align(t.tr * _pitch(L, t) * t.tn * 4)
+            _emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc), L)
+            state["c"] += 1
+    del cfg
+
+
+def _ensure_a(ctx, L, t, state, abufs, grp, mt, kc) -> int:
+    key = (grp, mt, kc)
+    if state["akey"] != key:
+        state["a"] += 1
+        state["akey"] = key
+        for instr in _a_loads(L, t, abufs[state["a"] % 2], grp, mt, kc):
+            emit_load(ctx, instr, L.x.key)
+    return abufs[state["a"] % 2]
+
+
+def _ensure_w(ctx, L, state, wbufs, grp, mt, nc, kc) -> int:
+    batch = mt[0] if L.w_per_batch else 0
+    key = (grp, batch, nc, kc)
+    if state["wkey"] != key:
+        state["w"] += 1
+        state["wkey"] = key
+        w_grp = batch if L.w_per_batch else grp
+        emit_load(ctx, _w_load(L, wbufs[state["w"] % 2], w_grp, nc, kc), L.w.key)
+    return wbufs[state["w"] % 2]
+
+
+def _emit_matmul(ctx: Ctx, L: GemmLayer, mm: MatMul) -> None:
+    es = L.es
+    a_hi = mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es
+    w_rows, w_cols = (mm.n, mm.k) if mm.w_transposed else (mm.k, mm.n)
+    w_hi = mm.w_addr + ((w_rows - 1) * mm.w_stride + w_cols) * es
+    c_hi = mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4
+    em = ctx.em
+    reads = em.sp(SP_IN, mm.a_addr, a_hi) + em.sp(SP_W, mm.w_addr, w_hi)
+    writes = em.sp(SP_ACC, mm.c_addr, c_hi)
+    em.add(mm, reads=reads + (writes if mm.accumulate else []), writes=writes)
+
+
+def _emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
+    for op in ops:
+        if op[0] == "v":
+            emit_vector(ctx, op[1], op[2], op[3])
+        elif op[0] == "l":
+            emit_load(ctx, op[1], op[2])
+        else:
+            emit_store(ctx, op[1], [L.y.key, *L.y.writes])
+
+
+def _load_epilogue_words(ctx: Ctx, L: GemmLayer) -> None:
+    cout = L.geom.cout
+    for i, addr in enumerate(a for a in (L.epi.bias, L.epi.requant) if a is not None):
+        emit_load(
+            ctx, load(SP_W, i * cout * 4, 4, addr, (1, 1, cout), (0, 0, 1), (0, 0, 1)), "const"
+        )

@@ -1,0 +1,130 @@
+"""Row-wise reductions on the vector unit: Softmax, ReduceMean, GlobalAveragePool.
+
+The tensor is viewed as (rows, L) with the reduced axis innermost (any DRAM strides: the DMA
+gathers it); each tile of rows is loaded, reduced with RSUM/RMAX and combined with broadcast
+vector ops (stride 0), then stored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.lowering.common import (
+    Box,
+    Ctx,
+    emit_load,
+    emit_store,
+    emit_vector,
+    f32_bits,
+    load,
+    store,
+    vector,
+)
+from compiler.lowering.eltwise import _merge
+from compiler.ops import declare
+from simulator.isa import DType, Scratchpad, VFunc
+
+SP = Scratchpad.INPUT
+FP = DType.FP32
+
+
+def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
+    """(outer dims, x outer strides, y outer strides, L, x inner stride, y inner stride)."""
+    xt = ctx.type(x)
+    xs, ys = ctx.place(x).strides, ctx.place(y).strides
+    yt = ctx.type(y)
+    keep = [a for a in range(xt.rank) if a not in axes]
+    if yt.rank == xt.rank:
+        ysk = [ys[a] for a in keep]
+        ysr = [ys[a] for a in axes]
+    else:  # reduced axes dropped from y
+        ysk = list(ys)
+        ysr = [0] * len(axes)
+    inner, (xi, yi) = _merge([xt.shape[a] for a in axes], [[xs[a] for a in axes], ysr])
+    if len(inner) != 1:
+        return None
+    dims = [xt.shape[a] for a in keep] or [1]
+    xo, yo = [xs[a] for a in keep] or [0], ysk or [0]
+    dims, (xo, yo) = _merge(dims, [xo, yo])
+    return dims, xo, yo, inner[0], xi[0], yi[0]
+
+
+def _run(ctx: Ctx, node, axes, build):
+    x, y = node.inputs[0], node.outputs[0]
+    view = _rows_view(ctx, x, y, axes)
+    dims, xo, yo, L, xi, yi = view
+    rows = dims[-1]
+    budget = ctx.config.input_bytes // 2 // 4
+    tr = max(1, min(rows, budget // (3 * L + 8)))
+    slot = -(-tr * L * 4 // 64) * 64
+    tile = 0
+    for outer in np.ndindex(*dims[:-1]):
+        for r0 in range(0, rows, tr):
+            n = min(tr, rows - r0)
+            base = (tile % 2) * (ctx.config.input_bytes // 2)
+            xoff = sum(i * s for i, s in zip(outer, xo, strict=False)) + r0 * xo[-1]
+            yoff = sum(i * s for i, s in zip(outer, yo, strict=False)) + r0 * yo[-1]
+            xp, yp = ctx.place(x), ctx.place(y)
+            xb = Box(SP, FP, base, (0, L, 1))
+            emit_load(
+                ctx,
+                load(SP, base, 4, xp.addr + xoff * 4, (1, n, L), (0, xo[-1], xi), (0, L, 1)),
+                xp.key,
+            )
+            out, ocnt = build(ctx, xb, base, slot, n, L)
+            emit_store(
+                ctx,
+                store(SP, out.addr, 4, yp.addr + yoff * 4, ocnt, (0, yo[-1], yi), out.strides),
+                ctx.writes(y),
+            )
+            tile += 1
+
+
+def _v(ctx, func, counts, dst, a, b=None, imm=(0, 0, 0)):
+    emit_vector(ctx, vector(func, counts, dst, a, b, imm), dst, [a] + ([b] if b else []))
+
+
+def _softmax(ctx, xb, base, slot, n, L):
+    m = Box(SP, FP, base + 2 * slot, (0, 1, 0))
+    t = Box(SP, FP, base + slot, (0, L, 1))
+    cnt = (1, n, L)
+    _v(ctx, VFunc.RMAX, cnt, m, xb)
+    _v(ctx, VFunc.SUB, cnt, t, xb, m)
+    _v(ctx, VFunc.EXP, cnt, t, t)
+    _v(ctx, VFunc.RSUM, cnt, m, t)
+    _v(ctx, VFunc.DIV, cnt, t, t, m)
+    return t, cnt
+
+
+def _mean(ctx, xb, base, slot, n, L):
+    m = Box(SP, FP, base + slot, (0, 1, 0))
+    _v(ctx, VFunc.RSUM, (1, n, L), m, xb)
+    _v(ctx, VFunc.MUL_IMM, (1, n, 1), m, m, None, (f32_bits(1.0 / L), 0, 0))
+    return m, (1, n, 1)
+
+
+@declare("Softmax", "float32, int8 (QDQ, via fp32)", "any axis (opset < 13: 2-D coercion)")
+def lower_softmax(ctx: Ctx, node) -> None:
+    rank = ctx.type(node.inputs[0]).rank
+    axis = node.attr("axis", -1 if node.opset >= 13 else 1) % rank
+    axes = (axis,) if node.opset >= 13 else tuple(range(axis, rank))
+    _run(ctx, node, axes, _softmax)
+    ctx.record(node, macs=0)
+
+
+@declare("ReduceMean", "float32", "constant axes, keepdims 0 or 1")
+def lower_reducemean(ctx: Ctx, node) -> None:
+    rank = ctx.type(node.inputs[0]).rank
+    axes = node.attr("axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        axes = ctx.graph.constants[node.inputs[1]].tolist()
+    axes = tuple(sorted(a % rank for a in (axes if axes is not None else range(rank))))
+    _run(ctx, node, axes, _mean)
+    ctx.record(node, macs=0)
+
+
+@declare("GlobalAveragePool", "float32, int8 (QDQ)", "any spatial rank")
+def lower_gap(ctx: Ctx, node) -> None:
+    rank = ctx.type(node.inputs[0]).rank
+    _run(ctx, node, tuple(range(2, rank)), _mean)
+    ctx.record(node, macs=0)

@@ -1,0 +1,93 @@
+"""DRAM planning: one storage per tensor (aliases share their source's), liveness over the
+lowering order, first-fit reuse of freed space. Graph inputs and outputs are never reused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.ir import Graph, Node
+from compiler.lowering.common import Place, contiguous_strides, logical_strides
+
+ALIGN = 64
+
+
+@dataclass
+class DramPlan:
+    places: dict[str, Place]
+    size: int  # peak bytes of activations (the const segment follows)
+    clobbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _align(x: int) -> int:
+    return -(-x // ALIGN) * ALIGN
+
+
+def plan_dram(graph: Graph, order: list[Node], aliases: dict[str, tuple[str, int]]) -> DramPlan:
+    """``aliases`` maps a tensor to (source tensor, byte offset): it is stored inside the source."""
+    root = {}
+    for t in graph.tensors:
+        r, off = t, 0
+        while r in aliases:
+            r, extra = aliases[r]
+            off += extra
+        root[t] = (r, off)
+    first, last = _liveness(graph, order, root)
+    sizes: dict[str, int] = {}
+    for t, (r, off) in root.items():
+        if t in graph.constants:
+            continue
+        sizes[r] = max(sizes.get(r, 0), off + graph.tensors[t].nbytes)
+    addrs, clobbers, peak = _first_fit(sizes, first, last)
+    places = {}
+    for t, (r, off) in root.items():
+        if r in addrs:
+            tt = graph.tensors[t]
+            places[t] = Place(addrs[r] + off, logical_strides(tt), r, tt.itemsize)
+    return DramPlan(places, peak, clobbers)
+
+
+def _liveness(graph: Graph, order: list[Node], root) -> tuple[dict, dict]:
+    end = len(order) + 1
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for t in graph.inputs:
+        first[root[t][0]] = -1
+        last[root[t][0]] = end
+    for i, node in enumerate(order):
+        for o in node.outputs:
+            if o in root:
+                r = root[o][0]
+                first[r] = min(first.get(r, i), i)
+                last[r] = max(last.get(r, i), i)
+        for x in node.inputs:
+            if x in root:
+                r = root[x][0]
+                last[r] = max(last.get(r, i), i)
+    for t in graph.outputs:
+        last[root[t][0]] = end
+    return first, last
+
+
+def _first_fit(sizes: dict[str, int], first: dict, last: dict):
+    live: list[tuple[int, int, str]] = []  # (addr, end, storage)
+    history: list[tuple[int, int, str]] = []
+    addrs, clobbers, peak = {}, {}, 0
+    for s in sorted(sizes, key=lambda s: (first.get(s, 0), s)):
+        start = first.get(s, 0)
+        live = [b for b in live if last.get(b[2], 0) >= start]
+        size = _align(sizes[s])
+        addr = 0
+        for a, e, _ in sorted(live):
+            if addr + size <= a:
+                break
+            addr = max(addr, e)
+        addrs[s] = addr
+        live.append((addr, addr + size, s))
+        clobbers[s] = tuple(h[2] for h in history if h[0] < addr + size and addr < h[1])
+        history.append((addr, addr + size, s))
+        peak = max(peak, addr + size)
+    return addrs, clobbers, peak
+
+
+def plain_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return contiguous_strides(shape)

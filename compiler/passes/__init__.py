@@ -1,0 +1,1 @@
+"""Graph rewrites, each a function ``(graph) -> None`` named for what it does."""

@@ -1,0 +1,128 @@
+"""Fusions into GEMM-like producers: BatchNorm folding, residual adds, activations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import Graph, Node
+
+GEMM_OPS = ("Conv", "Gemm", "MatMul")
+FUSABLE_ACTS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu")
+
+
+def _sole_consumer(graph: Graph, tensor: str) -> Node | None:
+    cons = graph.consumers(tensor)
+    if len(cons) != 1 or tensor in graph.outputs:
+        return None
+    return cons[0]
+
+
+def _absorb(graph: Graph, prod: Node, cons: Node, **changes) -> None:
+    """``cons`` disappears: ``prod`` now writes cons's output."""
+    old = prod.outputs[0]
+    graph.remove(cons.name)
+    node = prod.replace(
+        outputs=cons.outputs, fused=prod.fused + (cons.name,) + cons.fused, **changes
+    )
+    graph.replace(node)
+    graph.tensors.pop(old, None)
+
+
+def fold_batchnorm(graph: Graph) -> None:
+    """Conv(x, W, b) -> BN(scale, B, mean, var) == Conv(x, W*k, (b-mean)*k + B), k = scale/sqrt(var+eps)."""
+    for bn in graph.nodes():
+        if bn.op != "BatchNormalization" or not all(graph.is_const(i) for i in bn.inputs[1:5]):
+            continue
+        conv = graph.producer(bn.inputs[0])
+        if conv is None or conv.op != "Conv" or _sole_consumer(graph, bn.inputs[0]) is None:
+            continue
+        if not graph.is_const(conv.inputs[1]) or conv.attr("act") or conv.attr("residual"):
+            continue
+        c = graph.constants
+        scale, b, mean, var = (c[i].astype(np.float64) for i in bn.inputs[1:5])
+        k = scale / np.sqrt(var + bn.attr("epsilon", 1e-5))
+        w = c[conv.inputs[1]].astype(np.float64)
+        old_b = (
+            c[conv.inputs[2]].astype(np.float64) if len(conv.inputs) > 2 and conv.inputs[2] else 0.0
+        )
+        wn, bname = graph.fresh(conv.inputs[1] + "_bn"), graph.fresh(conv.name + "_bias_bn")
+        c[wn] = (w * k.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        c[bname] = ((old_b - mean) * k + b).astype(np.float32)
+        _absorb(graph, conv, bn, inputs=(conv.inputs[0], wn, bname))
+
+
+def fuse_residual(graph: Graph) -> None:
+    """Conv(...) + r == Conv with r added in its epilogue (float, before the activation)."""
+    for add in graph.nodes():
+        if add.op not in ("Add", "Sum") or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            conv = graph.producer(add.inputs[i])
+            other = add.inputs[1 - i]
+            if conv is None or conv.op != "Conv" or conv.attr("act") or conv.attr("residual"):
+                continue
+            if graph.is_const(other) or graph.type(other).shape != graph.type(add.outputs[0]).shape:
+                continue
+            if graph.type(other).dtype != "float32" or _sole_consumer(graph, add.inputs[i]) is None:
+                continue
+            if _depends_on(graph, other, conv.name):
+                continue
+            bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
+            attrs = {**conv.attrs, "residual": other}
+            _absorb(
+                graph, conv, add, inputs=(conv.inputs[0], conv.inputs[1], bias, other), attrs=attrs
+            )
+            break
+
+
+def _depends_on(graph: Graph, tensor: str, node_name: str) -> bool:
+    prod = graph.producer(tensor)
+    if prod is None:
+        return False
+    import networkx as nx
+
+    return prod.name == node_name or nx.has_path(graph.g, node_name, prod.name)
+
+
+def fuse_activation(graph: Graph) -> None:
+    """act(Conv/Gemm/MatMul(...)) == the producer with act applied in its epilogue."""
+    for act in graph.nodes():
+        if act.op not in FUSABLE_ACTS:
+            continue
+        prod = graph.producer(act.inputs[0])
+        if prod is None or prod.op not in GEMM_OPS or prod.attr("act") or prod.attr("qconv"):
+            continue
+        if (
+            _sole_consumer(graph, act.inputs[0]) is None
+            or graph.type(act.inputs[0]).dtype != "float32"
+        ):
+            continue
+        params = dict(act.attrs)
+        if act.op == "Clip":
+            if any(i and not graph.is_const(i) for i in act.inputs[1:]):
+                continue
+            params = _clip_params(graph, act)
+        _absorb(
+            graph, prod, act, attrs={**prod.attrs, "act": (act.op, tuple(sorted(params.items())))}
+        )
+
+
+def _clip_params(graph: Graph, act: Node) -> dict:
+    lo, hi = act.attr("min", -3.4e38), act.attr("max", 3.4e38)
+    if len(act.inputs) > 1 and act.inputs[1]:
+        lo = float(graph.constants[act.inputs[1]])
+    if len(act.inputs) > 2 and act.inputs[2]:
+        hi = float(graph.constants[act.inputs[2]])
+    return {"min": lo, "max": hi}
+
+
+def remove_identity(graph: Graph) -> None:
+    """Identity(x) and inference Dropout(x) == x."""
+    for node in graph.nodes():
+        if node.op not in ("Identity", "Dropout") or node.outputs[0] in graph.outputs:
+            continue
+        src, dst = node.inputs[0], node.outputs[0]
+        graph.remove(node.name)
+        for cons in graph.consumers(dst):
+            graph.replace(cons.replace(inputs=tuple(src if i == dst else i for i in cons.inputs)))
+        graph.tensors.pop(dst, None)

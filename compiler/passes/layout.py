@@ -1,0 +1,84 @@
+"""DRAM layouts: channels-last (NHWC) for the activations of convolution-like ops, row-major
+elsewhere; layout-only ops become aliases (a relayout copy is inserted where they cannot)."""
+
+from __future__ import annotations
+
+from compiler.ir import NHWC, Graph, Node
+
+NHWC_PRODUCERS = ("Conv", "MaxPool", "AveragePool", "BatchNormalization")
+FOLLOWERS = (
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Gelu",
+    "Erf",
+    "Exp",
+    "Sqrt",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Sum",
+    "Pow",
+)
+ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+
+
+def assign_layouts(graph: Graph) -> None:
+    for node in graph.nodes():
+        out = node.outputs[0]
+        t = graph.tensors[out]
+        if t.rank != 4 or out in graph.outputs:
+            continue
+        if node.op in NHWC_PRODUCERS or (node.op in FOLLOWERS and _first_nhwc(graph, node)):
+            graph.tensors[out] = t.replace(perm=NHWC)
+    _relayout_inputs(graph)
+
+
+def _first_nhwc(graph: Graph, node: Node) -> bool:
+    for i in node.inputs:
+        if i and not graph.is_const(i):
+            return graph.type(i).perm == NHWC
+    return False
+
+
+def _relayout_inputs(graph: Graph) -> None:
+    """Graph inputs read by convolutions get an NHWC copy; alias ops get row-major input."""
+    for name in list(graph.inputs):
+        t = graph.tensors[name]
+        if t.rank == 4 and any(c.op == "Conv" for c in graph.consumers(name)):
+            _insert_relayout(
+                graph, name, NHWC, [c for c in graph.consumers(name) if c.op == "Conv"]
+            )
+    for node in graph.nodes():
+        if node.op in ALIAS_OPS and not plain_equivalent(graph.type(node.inputs[0])):
+            _insert_relayout(graph, node.inputs[0], None, [node])
+
+
+def _insert_relayout(graph: Graph, src: str, perm, consumers: list[Node]) -> None:
+    new = graph.fresh(src + "_relayout")
+    graph.tensors[new] = graph.tensors[src].replace(perm=perm)
+    order = min(graph.g.nodes[c.name]["order"] for c in consumers) - 0.5
+    graph.add(Node(graph.fresh("relayout_" + src), "Relayout", (src,), (new,)), order)
+    for c in consumers:
+        graph.replace(c.replace(inputs=tuple(new if i == src else i for i in c.inputs)))
+
+
+def plain_equivalent(t) -> bool:
+    """Whether the stored bytes equal the row-major bytes of the logical shape."""
+    if t.perm is None:
+        return True
+    axes = [a for a in t.perm if t.shape[a] != 1]
+    return axes == sorted(axes)
+
+
+def aliases(graph: Graph) -> dict[str, tuple[str, int]]:
+    out = {}
+    for node in graph.nodes():
+        if node.op in ALIAS_OPS and node.outputs[0] not in graph.inputs:
+            out[node.outputs[0]] = (node.inputs[0], 0)
+    return out

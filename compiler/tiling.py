@@ -1,0 +1,58 @@
+"""Tile-size and loop-order search: enumerate candidates that fit the scratchpads with double
+buffers, estimate each with ``simulator.cost.cost`` of the instructions the lowering would
+emit, keep the cheapest. Deterministic: ties go to the first candidate enumerated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from math import ceil
+
+from simulator.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GemmTiling:
+    tr: int  # output rows per M tile
+    tw: int  # output columns per M tile
+    tn: int  # output channels per N tile
+    tk: int  # input channels per K chunk
+    order: str  # "mn": M tiles outer (A stays), "nm": N tiles outer (W stays)
+    mode: str  # "shift": one input patch, a MatMul per kernel position; "im2col": one Load per position
+    est: int = 0
+
+    def describe(self, kpos: int) -> str:
+        return f"m{self.tr}x{self.tw} n{self.tn} k{self.tk * kpos} {self.order} {self.mode}"
+
+
+def splits(total: int, align: int, limit: int = 12) -> list[int]:
+    """Candidate tile sizes for a dimension: the whole, even fractions, aligned powers of two."""
+    out = {total}
+    for d in (2, 3, 4):
+        size = ceil(total / d)
+        out.add(min(total, ceil(size / align) * align) if size >= align else size)
+    p = align
+    while p < total:
+        out.add(p)
+        p *= 2
+    return sorted(out, reverse=True)[:limit] if limit < len(out) else sorted(out, reverse=True)
+
+
+def choose(
+    layer: str,
+    candidates: Iterable[GemmTiling],
+    need: Callable[[GemmTiling], tuple[bool, str]],
+    estimate: Callable[[GemmTiling], int],
+) -> GemmTiling:
+    best, best_cost, smallest = None, None, None
+    for cand in candidates:
+        ok, detail = need(cand)
+        if not ok:
+            smallest = smallest or detail
+            continue
+        c = estimate(cand)
+        if best_cost is None or c < best_cost:
+            best, best_cost = cand, c
+    if best is None:
+        raise ConfigError(f"layer {layer!r} does not fit the scratchpads with any tile: {smallest}")
+    return GemmTiling(**{**best.__dict__, "est": int(best_cost)})
