@@ -14,11 +14,11 @@ import traceback
 
 from simulator.errors import NpuError
 
-from npu import check, compile_cmd, configs_cmd, ops_cmd, profile, run_cmd, zoo_cmd
+from npu import check, compile_cmd, configs_cmd, conformance, ops_cmd, profile, run_cmd, zoo_cmd
 from npu.version import package_version
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-WORKFLOWS = (compile_cmd, run_cmd, profile, check, ops_cmd, configs_cmd, zoo_cmd)
+WORKFLOWS = (compile_cmd, run_cmd, profile, check, ops_cmd, configs_cmd, zoo_cmd, conformance)
 
 DESCRIPTION = """\
 Compile ONNX models for a parameterised NPU, simulate them cycle by cycle, and report.
