@@ -58,14 +58,16 @@ def unpack_requant_scale(word: np.ndarray | int) -> tuple[np.ndarray, np.ndarray
 
 
 def shift_round_half_even(value: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """round_half_even(value / 2**shift) for int64 values and shifts in [0, 255]."""
+    """round_half_even(value / 2**shift) for int64 values and shifts in [0, 255].
+
+    floor((value + 2**(shift-1) - 1 + lsb) / 2**shift) with lsb the last bit of the floored
+    quotient: above the tie this carries, below it doesn't, at the tie it rounds to even.
+    Shifts are clamped to 62 (values are below 2**56, so the result is 0 or -1 by then).
+    """
     value = np.asarray(value, dtype=np.int64)
     shift = np.minimum(np.asarray(shift, dtype=np.int64), 62)
-    q = value >> shift
-    rem = value - (q << shift)
-    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
-    up = (shift > 0) & ((rem > half) | ((rem == half) & ((q & 1) == 1)))
-    return q + up
+    half = (np.int64(1) << shift) >> 1
+    return (value + np.maximum(half - 1 + ((value >> shift) & 1), 0)) >> shift
 
 
 def requantize(
