@@ -30,6 +30,8 @@ def load_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
 def _read(path: Path) -> onnx.ModelProto:
     if not path.is_file():
         raise ModelError(f"model file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file {str(path)!r} is empty")
     try:
         return onnx.load(str(path))
     except (DecodeError, RuntimeError, ValueError, OSError) as exc:
