@@ -38,11 +38,15 @@ def folds(rows: int, cols: int, sr: int, sc: int) -> int:
 def matmul_cycles(m: int, k: int, n: int, config: NpuConfig) -> int:
     """Cycles from start to done of C[m,n] (+)= A[m,k] @ W[k,n] on the array.
 
-    Weight-stationary (default ``npu`` timing): W is cut into ceil(k/R) * ceil(n/C) folds of
-    R x C. The first fold's weights take R cycles to load; every fold streams m activation
-    rows, one per cycle, while the next fold's weights load into shadow registers (R cycles),
-    so a fold occupies max(m, R) cycles; the last fold's results leave after R + C - 1 more
-    cycles of skew and adder pipeline.
+    Weight-stationary (default ``npu`` timing), as ``rtl_tests/rtl/npu_systolic_array.v``
+    implements it cycle for cycle: W is cut into F = ceil(k/R) * ceil(n/C) folds of R x C.
+    A fold takes max(m, R) issue slots: one W row per slot (R) and, one slot behind, one A row
+    per slot (m); W rows are written into the PEs with the same diagonal skew as the
+    activations, so the next fold's weights follow the last activation through the array and
+    loading overlaps streaming (also for the first fold). After the last fold's m slots come
+    1 (A one slot behind W) + 1 (scratchpad read) + R + C - 1 (PE(0,0) to PE(R-1,C-1))
+    + 1 (accumulator write, with done):
+    (F - 1) * max(m, R) + m + R + C + 1.
 
     Output-stationary: C is cut into ceil(m/R) * ceil(n/C) folds; each streams k operand pairs,
     and the previous fold's R result rows drain while the next streams, so a fold occupies
@@ -59,7 +63,7 @@ def matmul_cycles(m: int, k: int, n: int, config: NpuConfig) -> int:
         return folds(r, c, m, n) * (k + r + c - 2) - 1
     if ws:
         f = folds(r, c, k, n)
-        return r + (f - 1) * max(m, r) + m + r + c - 1
+        return (f - 1) * max(m, r) + m + r + c + 1
     f = folds(r, c, m, n)
     return (f - 1) * max(k, r) + k + 2 * r + c - 1
 
