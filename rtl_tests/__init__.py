@@ -1,0 +1,1 @@
+"""RTL models of the NPU's units and their cocotb benches (see docs/rtl.md)."""
