@@ -51,7 +51,7 @@ COMPILE_CASES = {
     "empty file": (["empty.onnx"], ["empty.onnx"]),
     "text file": (["text.onnx"], ["text.onnx"]),
     "truncated protobuf": (["truncated.onnx"], ["truncated.onnx"]),
-    "unknown opset domain": (["unknown_domain.onnx"], ["com.example.nope"]),
+    "unknown opset domain": (["unknown_domain.onnx"], ["Frobnicate"]),
     "dynamic shape, no --input-shape": (["dynamic.onnx"], ["x", "input-shape"]),
     "wrong --input-shape rank": (["dynamic.onnx", "--input-shape", "x=1,4,2"], ["x", "rank"]),
     "zero-size dimension": (["zero_dim.onnx"], ["x"]),

@@ -17,6 +17,12 @@ HERE = Path(__file__).parent
 SHAPE = (1, 3, 8, 8)
 
 
+def model(graph: onnx.GraphProto, opsets: list | None = None) -> onnx.ModelProto:
+    """IR version 8, so that onnxruntime (the oracle) loads every model too."""
+    opsets = opsets or [helper.make_opsetid("", 17)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
 def good_model() -> onnx.ModelProto:
     """x[1,3,8,8] -> Conv(4 filters, 3x3, pad 1) -> Relu -> y: the model the npz cases feed."""
     w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
@@ -31,7 +37,7 @@ def good_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 4, 8, 8))],
         [numpy_helper.from_array(w, "w")],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model(graph)
 
 
 def relu_model(shape: list, name: str) -> onnx.ModelProto:
@@ -41,7 +47,7 @@ def relu_model(shape: list, name: str) -> onnx.ModelProto:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model(graph)
 
 
 def unknown_domain_model() -> onnx.ModelProto:
@@ -53,7 +59,7 @@ def unknown_domain_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example.nope", 1)]
-    return helper.make_model(graph, opset_imports=opsets)
+    return model(graph, opsets)
 
 
 def big_softmax_model() -> onnx.ModelProto:
@@ -65,7 +71,7 @@ def big_softmax_model() -> onnx.ModelProto:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model(graph)
 
 
 def npz_cases() -> dict[str, dict[str, np.ndarray]]:
