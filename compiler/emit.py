@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from simulator.config import NpuConfig
 from simulator.isa import End, Instr, Unit
 
-PAGES = 64  # tracking granularity of each scratchpad
+PAGES = 16  # tracking granularity of each scratchpad
 QUEUES = 4
 
 
@@ -31,6 +31,8 @@ class Emitter:
         self._clocks: list[list[tuple[int, ...]]] = [[] for _ in range(QUEUES)]
         self._last_write: dict = {}
         self._last_reads: dict = {}
+        self._wait: list[int] = []
+        self._signal: list[int] = []
         sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes)
         self._page = [max(1, -(-s // PAGES)) for s in sizes]
 
@@ -59,15 +61,16 @@ class Emitter:
             y = deps[p]
             if clock[p] >= y:
                 continue
-            idx = self._pos[p][y]
-            self.instrs[idx] = self.instrs[idx].replace(signal=self.instrs[idx].signal | (1 << q))
+            self._signal[self._pos[p][y]] |= 1 << q
             wait |= 1 << p
             clock = [max(a, b) for a, b in zip(clock, self._clocks[p][y], strict=True)]
             clock[p] = max(clock[p], y)
         self._record(q, own, reads, writes)
         self._pos[q].append(len(self.instrs))
         self._clocks[q].append(tuple(clock))
-        self.instrs.append(instr.replace(wait=instr.wait | wait))
+        self.instrs.append(instr)
+        self._wait.append(wait)
+        self._signal.append(0)
         self.node_of.append(self._current)
 
     def _deps(self, q: int, reads: Sequence, writes: Sequence) -> dict[int, int]:
@@ -97,6 +100,10 @@ class Emitter:
             self._last_reads.pop(key, None)
 
     def finish(self) -> list[Instr]:
+        for i, (w, s) in enumerate(zip(self._wait, self._signal, strict=True)):
+            if w or s:
+                ins = self.instrs[i]
+                self.instrs[i] = ins.replace(wait=ins.wait | w, signal=ins.signal | s)
         self.instrs.append(End())
         self.node_of.append(0)
         return self.instrs

@@ -111,6 +111,10 @@ def fold_constants(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto,
     del out.graph.node[:]
     out.graph.node.extend(keep)
     out.graph.initializer.extend(new_inits)
+    folded = {t.name for t in new_inits}
+    kept = [vi for vi in out.graph.value_info if vi.name not in folded]
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(kept)
     return out, True
 
 

@@ -92,7 +92,7 @@ def _check_conv(node, graph) -> str | None:
 
 @declare(
     "Conv",
-    "float32, int8 (QDQ)",
+    "float32",
     "2-D and 1-D; any groups (depthwise too), strides, "
     "dilations, asymmetric pads; constant weights; fused bias, BatchNorm, residual add "
     "and activation",
@@ -102,10 +102,6 @@ def lower_conv(ctx: Ctx, node) -> None:
     xt, yt = ctx.type(node.inputs[0]), ctx.type(node.outputs[0])
     w = ctx.graph.constants[node.inputs[1]]
     g = _conv_geom(node, xt, yt, w.shape)
-    if node.attr("qconv"):
-        from compiler.lowering.quant import lower_qconv
-
-        return lower_qconv(ctx, node, g, w)
     axes = (0, 2, 3, 1) if xt.rank == 4 else (0, None, 2, 1)
     bias = ctx.graph.constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
     wa = arrange_conv_weights(w.astype(np.float32), g)
@@ -141,7 +137,7 @@ def _const_operand(ctx: Ctx, arranged: np.ndarray) -> Operand:
 
 @declare(
     "Gemm",
-    "float32, int8 (QDQ)",
+    "float32",
     "transA/transB, alpha, beta; bias broadcast to [N] or [M, N]; B constant or an activation",
 )
 def lower_gemm(ctx: Ctx, node) -> None:
@@ -187,9 +183,7 @@ from compiler.ops import REGISTRY  # noqa: E402
 REGISTRY["Gemm"] = REGISTRY["Gemm"].__class__(**{**REGISTRY["Gemm"].__dict__, "check": _check_gemm})
 
 
-@declare(
-    "MatMul", "float32, int8 (QDQ)", "batched with numpy broadcasting; B constant or an activation"
-)
+@declare("MatMul", "float32", "batched with numpy broadcasting; B constant or an activation")
 def lower_matmul(ctx: Ctx, node) -> None:
     a, b = node.inputs
     at, bt, yt = ctx.type(a), ctx.type(b), ctx.type(node.outputs[0])

@@ -214,13 +214,13 @@ def _unary(ctx: Ctx, node) -> None:
 
 
 for _op in ("Add", "Sub", "Mul", "Div"):
-    declare(_op, "float32, int8 (QDQ)", "numpy broadcasting")(_binary)
+    declare(_op, "float32", "numpy broadcasting")(_binary)
 declare("Pow", "float32", "numpy broadcasting")(_binary)
 for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish", "Gelu"):
     declare(
         _op, "float32", "fused into the producer's epilogue when it follows a Conv/Gemm/MatMul"
     )(_unary)
-declare("Identity", "float32, int8", "removed (an alias)")(_unary)
+declare("Identity", "float32", "removed (an alias)")(_unary)
 
 
 @declare("Sum", "float32", "any number of inputs, numpy broadcasting")
@@ -251,9 +251,7 @@ def _const_bounds(node, graph) -> str | None:
     return None
 
 
-@declare(
-    "Clip", "float32, int8 (QDQ)", "constant min/max (ReLU6 fuses into the producer)", _const_bounds
-)
+@declare("Clip", "float32", "constant min/max (ReLU6 fuses into the producer)", _const_bounds)
 def lower_clip(ctx: Ctx, node) -> None:
     lo, hi = _clip_bounds(ctx, node)
     run_eltwise(
@@ -309,7 +307,7 @@ def lower_bn(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("Transpose", "float32, int8", "any perm (a strided DMA copy)")
+@declare("Transpose", "float32", "any perm (a strided DMA copy)")
 def lower_transpose(ctx: Ctx, node) -> None:
     x = node.inputs[0]
     xs = ctx.place(x).strides
@@ -319,7 +317,7 @@ def lower_transpose(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("Relayout", "float32, int8", "compiler-inserted: change a tensor's DRAM layout")
+@declare("Relayout", "float32", "compiler-inserted: change a tensor's DRAM layout")
 def lower_relayout(ctx: Ctx, node) -> None:
     x = node.inputs[0]
     run_eltwise(ctx, node.outputs[0], [x], [], [_dtype(ctx.type(x).dtype)])
@@ -330,7 +328,7 @@ ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 for _op in ALIAS_OPS:
     declare(
         _op,
-        "float32, int8",
+        "float32",
         "free (an address alias) on row-major data; a relayout copy first "
         "when the input is channels-last",
     )(lambda ctx, node: None)

@@ -335,20 +335,22 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
 
 
 def _candidates(L: GemmLayer, config):
+    """Per (mode, tn, tk, order): the largest M tile that fits (bigger M tiles amortise more)."""
     g = L.geom
     rows, cols = config.array.rows, config.array.cols
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
-    if modes == ["shift"]:
-        modes.append("im2col")
-    tns = tiling.splits(g.cout_g, cols, 99)
-    tks = tiling.splits(g.cin_g, rows, 99)
-    trs = tiling.splits(g.oh, 1, 99)
-    tws = tiling.splits(g.ow, rows, 99)
-    for mode, tn, tk, tr, tw in product(modes, tns, tks, trs, tws):
-        if tw < g.ow and tr > 1:
-            continue
-        for order in ("mn", "nm"):
-            yield GemmTiling(tr, tw, tn, tk, order, mode)
+    tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0][:5]
+    tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
+    mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
+    mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
+    for mode, tn, tk, order in product(modes, tns, tks, ("mn", "nm")):
+        for tr, tw in mts:
+            cand = GemmTiling(tr, tw, tn, tk, order, mode)
+            if _fits(L, cand, config)[0]:
+                yield cand
+                break
+        else:
+            yield GemmTiling(mts[-1][0], mts[-1][1], tn, tk, order, mode)
 
 
 def plan(L: GemmLayer, config) -> GemmTiling:

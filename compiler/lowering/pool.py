@@ -139,13 +139,13 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
 
 declare(
     "MaxPool",
-    "float32, int8 (QDQ)",
+    "float32",
     "2-D, any kernel/stride/dilation/pads, ceil_mode=0",
     _check_pool,
 )(lambda ctx, node: _pool(ctx, node, True))
 declare(
     "AveragePool",
-    "float32, int8 (QDQ)",
+    "float32",
     "2-D, any kernel/stride/pads, count_include_pad 0 or 1, ceil_mode=0",
     _check_pool,
 )(lambda ctx, node: _pool(ctx, node, False))

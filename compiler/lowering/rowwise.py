@@ -36,7 +36,7 @@ def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
     keep = [a for a in range(xt.rank) if a not in axes]
     if yt.rank == xt.rank:
         ysk = [ys[a] for a in keep]
-        ysr = [ys[a] for a in axes]
+        ysr = [0] * len(axes) if yt.shape != xt.shape else [ys[a] for a in axes]
     else:  # reduced axes dropped from y
         ysk = list(ys)
         ysr = [0] * len(axes)
@@ -103,7 +103,7 @@ def _mean(ctx, xb, base, slot, n, L):
     return m, (1, n, 1)
 
 
-@declare("Softmax", "float32, int8 (QDQ, via fp32)", "any axis (opset < 13: 2-D coercion)")
+@declare("Softmax", "float32", "any axis (opset < 13: 2-D coercion)")
 def lower_softmax(ctx: Ctx, node) -> None:
     rank = ctx.type(node.inputs[0]).rank
     axis = node.attr("axis", -1 if node.opset >= 13 else 1) % rank
@@ -123,7 +123,7 @@ def lower_reducemean(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("GlobalAveragePool", "float32, int8 (QDQ)", "any spatial rank")
+@declare("GlobalAveragePool", "float32", "any spatial rank")
 def lower_gap(ctx: Ctx, node) -> None:
     rank = ctx.type(node.inputs[0]).rank
     _run(ctx, node, tuple(range(2, rank)), _mean)
