@@ -68,7 +68,8 @@ def run(
     units = [t.unit for t in timed]
     nodes = node_names(program, len(timed))
     outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
-    stats = collect(instrs, units, starts, ends, nodes, config)
+    traffic = [t.dram_bytes for t in timed]
+    stats = collect(instrs, units, starts, ends, nodes, traffic, config)
     timeline = (instrs, units, starts, ends, nodes, config.clock_mhz)
     events = trace_events(*timeline) if trace else None
     return SimResult(outputs, stats, events, timeline)

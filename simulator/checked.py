@@ -83,8 +83,9 @@ class Checker:
             last = self.reader[mem][r][addrs].astype(np.int64) - 1
             bad = self._unsynchronised(u, last)
             if bad is not None:
-                self._raise("write-after-read", i, u, "writes", "read", int(last[bad]), mem,
-                            int(addrs[bad]))
+                self._raise(
+                    "write-after-read", i, u, "writes", "read", int(last[bad]), mem, int(addrs[bad])
+                )
 
     def _unsynchronised(self, u: int, last: np.ndarray) -> int | None:
         """Position of the first byte whose last access (instruction index) ``u`` can't see."""

@@ -17,6 +17,7 @@ two numpy calls; the timing model calls them in the order instructions start.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
@@ -103,30 +104,33 @@ def _sp_box(instr, window, index: int, memory: Memory, opcode: str):
         raise SimulationError(
             f"instruction {index} ({opcode}): sp={instr.sp} is not a scratchpad (0, 1 or 2)"
         )
+    w0, w1, w2 = window
     strides = (instr.ss0, instr.ss1, instr.ss2)
-    shape = tuple(s.stop - s.start for s in window)
-    addr = instr.sp_addr + instr.esize * sum(
-        s.start * d for s, d in zip(window, strides, strict=True)
-    )
+    offset = w0.start * instr.ss0 + w1.start * instr.ss1 + w2.start * instr.ss2
+    shape = (w0.stop - w0.start, w1.stop - w1.start, w2.stop - w2.start)
     where = Where(index, opcode, "sp_addr")
+    addr = instr.sp_addr + instr.esize * offset
     return memory.box(instr.sp, addr, shape, strides, _WORD[instr.esize], where)
 
 
 def _dram_window(instr, index: int, memory: Memory, opcode: str):
     """The DRAM view of a transfer's window only (elements outside may be out of DRAM)."""
-    bounds = ((instr.lo0, instr.hi0), (instr.lo1, instr.hi1), (instr.lo2, instr.hi2))
-    window = tuple(
-        slice(min(lo, n), max(min(lo, n), min(hi, n)))
-        for (lo, hi), n in zip(bounds, instr.counts, strict=True)
-    )
+    w0 = _clip(instr.lo0, instr.hi0, instr.n0)
+    w1 = _clip(instr.lo1, instr.hi1, instr.n1)
+    w2 = _clip(instr.lo2, instr.hi2, instr.n2)
     strides = (instr.ds0, instr.ds1, instr.ds2)
-    shape = tuple(s.stop - s.start for s in window)
-    addr = instr.dram_addr + instr.esize * sum(
-        s.start * d for s, d in zip(window, strides, strict=True)
-    )
+    offset = w0.start * instr.ds0 + w1.start * instr.ds1 + w2.start * instr.ds2
+    shape = (w0.stop - w0.start, w1.stop - w1.start, w2.stop - w2.start)
     where = Where(index, opcode, "dram_addr")
+    addr = instr.dram_addr + instr.esize * offset
     view, fp = memory.box(DRAM, addr, shape, strides, _WORD[instr.esize], where)
-    return view, fp, window
+    return view, fp, (w0, w1, w2)
+
+
+def _clip(lo: int, hi: int, n: int) -> slice:
+    start = lo if lo < n else n
+    stop = hi if hi < n else n
+    return slice(start, stop if stop > start else start)
 
 
 def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:
@@ -191,6 +195,7 @@ def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
     if func.info.kind == "binary" or func == VFunc.REQUANT:
         src1, fp1 = _operand(instr, "src1", counts, index, memory)
         reads.append(fp1)
+        src1 = _compress_broadcast(src1)
     dst_counts = counts
     if func.info.kind == "reduce":
         if instr.dst_s2 != 0:
@@ -208,17 +213,27 @@ def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
     return Op(run, tuple(reads), (dst_fp,))
 
 
+def _compress_broadcast(view: np.ndarray) -> np.ndarray:
+    """Shrink stride-0 dims to length 1 (numpy broadcasts them back, with less work)."""
+    index = tuple(slice(0, 1) if s == 0 else slice(None) for s in view.strides)
+    return view[index]
+
+
+_OPERAND_FIELDS = {
+    name: attrgetter(*(f"{name}_{f}" for f in ("sp", "dtype", "addr", "s0", "s1", "s2")))
+    for name in ("dst", "src0", "src1")
+}
+
+
 def _operand(instr: Vector, name: str, counts, index: int, memory: Memory):
-    dtype = _dtype(getattr(instr, f"{name}_dtype"), Where(index, "VECTOR", f"{name}_dtype"))
-    strides = tuple(getattr(instr, f"{name}_s{d}") for d in range(3))
-    where = Where(index, "VECTOR", f"{name}_addr")
-    mem = getattr(instr, f"{name}_sp")
-    if mem == DRAM:
+    mem, dtype, addr, s0, s1, s2 = _OPERAND_FIELDS[name](instr)
+    dtype = _dtype(dtype, Where(index, "VECTOR", f"{name}_dtype"))
+    if mem > 2:
         raise SimulationError(
             f"instruction {index} (VECTOR): {name}_sp={mem} is not a scratchpad (0, 1 or 2)"
         )
-    addr = getattr(instr, f"{name}_addr")
-    return memory.box(mem, addr, counts, strides, NUMPY_DTYPE[dtype], where)
+    where = Where(index, "VECTOR", f"{name}_addr")
+    return memory.box(mem, addr, counts, (s0, s1, s2), NUMPY_DTYPE[dtype], where)
 
 
 _BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}

@@ -62,22 +62,22 @@ class Memory:
         """A typed view of the box and its footprint; raises SimulationError if it escapes."""
         dtype = np.dtype(dtype)
         esize = dtype.itemsize
-        if not 0 <= mem < len(self.sizes):
-            raise SimulationError(
-                f"instruction {where.index} ({where.opcode}): memory id {mem} is not a scratchpad"
-            )
-        byte_strides = tuple(s * esize for s in strides)
-        fp = Box(mem, addr, tuple(shape), byte_strides, esize)
+        byte_strides = tuple([s * esize for s in strides])
+        fp = Box(mem, addr, shape, byte_strides, esize)
         if 0 in shape:
             return np.empty(shape, dtype), fp
-        self._check(mem, addr, shape, byte_strides, esize, where)
+        lo = hi = addr
+        for n, s in zip(shape, byte_strides, strict=True):
+            if s < 0:
+                lo += (n - 1) * s
+            else:
+                hi += (n - 1) * s
+        if lo < 0 or hi + esize > self.sizes[mem] or addr % esize:
+            self._fail(mem, addr, shape, lo, hi + esize - 1, esize, where)
         view = np.ndarray(shape, dtype, buffer=self.buffers[mem], offset=addr, strides=byte_strides)
         return view, fp
 
-    def _check(self, mem, addr, shape, byte_strides, esize, where: Where) -> None:
-        lo = addr + sum(min(0, (n - 1) * s) for n, s in zip(shape, byte_strides, strict=True))
-        hi = addr + sum(max(0, (n - 1) * s) for n, s in zip(shape, byte_strides, strict=True))
-        hi += esize - 1
+    def _fail(self, mem, addr, shape, lo, hi, esize, where: Where) -> None:
         size = self.sizes[mem]
         prefix = f"instruction {where.index} ({where.opcode}): {where.field}={addr}"
         if lo < 0 or hi >= size:
@@ -85,8 +85,7 @@ class Memory:
                 f"{prefix} with shape {tuple(shape)} touches {MEM_NAMES[mem]} bytes "
                 f"[{lo}, {hi}], outside [0, {size})"
             )
-        if addr % esize:
-            raise SimulationError(f"{prefix} is not aligned to its {esize}-byte elements")
+        raise SimulationError(f"{prefix} is not aligned to its {esize}-byte elements")
 
     def write_bytes(self, addr: int, data: bytes | np.ndarray, what: str) -> None:
         """Host write of raw bytes into DRAM (inputs, constants)."""

@@ -67,7 +67,13 @@ def shift_round_half_even(value: np.ndarray, shift: np.ndarray) -> np.ndarray:
     value = np.asarray(value, dtype=np.int64)
     shift = np.minimum(np.asarray(shift, dtype=np.int64), 62)
     half = (np.int64(1) << shift) >> 1
-    return (value + np.maximum(half - 1 + ((value >> shift) & 1), 0)) >> shift
+    out = np.asarray(value >> shift)
+    out &= 1
+    out += half - 1
+    np.maximum(out, 0, out=out)
+    out += value
+    out >>= shift
+    return out
 
 
 def requantize(
@@ -80,8 +86,11 @@ def requantize(
     """
     mult, shift = unpack_requant_scale(packed)
     prod = np.asarray(acc, dtype=np.int64) * mult
-    out = shift_round_half_even(prod, shift) + np.int64(zero_point)
-    return np.clip(out, lo, hi).astype(np.int32)
+    out = shift_round_half_even(prod, shift)
+    out += np.int64(zero_point)
+    np.maximum(out, lo, out=out)  # np.minimum/maximum: np.clip has a slow Python wrapper
+    np.minimum(out, hi, out=out)
+    return out.astype(np.int32)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: DType) -> np.ndarray:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from math import ceil
 
 from simulator.config import NpuConfig
-from simulator.cost import dma_dram_bytes, dma_payload_bytes
+from simulator.cost import dma_payload_bytes
 from simulator.isa import DType, Instr, Load, MatMul, Store, Unit, Vector, VFunc
 from simulator.memory import MEM_NAMES
 
@@ -88,13 +88,14 @@ def _sp(sp: int, nbytes: int) -> tuple[int, int, int]:
     return tuple(out)
 
 
-def _instr_cost(instr: Instr, config: NpuConfig) -> _Cost:
+def _instr_cost(instr: Instr, config: NpuConfig, traffic: int) -> _Cost:
+    """``traffic``: the DRAM bytes of a DMA (``cost.dma_dram_bytes``), computed by the caller."""
     if isinstance(instr, Load):
         n = instr.n0 * instr.n1 * instr.n2 * instr.esize
-        return _Cost(dram_read=dma_dram_bytes(instr, config), sram_write=_sp(instr.sp, n))
+        return _Cost(dram_read=traffic, sram_write=_sp(instr.sp, n))
     if isinstance(instr, Store):
         n = dma_payload_bytes(instr)
-        return _Cost(dram_write=dma_dram_bytes(instr, config), sram_read=_sp(instr.sp, n))
+        return _Cost(dram_write=traffic, sram_read=_sp(instr.sp, n))
     if isinstance(instr, MatMul):
         return _matmul_cost(instr, config)
     if isinstance(instr, Vector):
@@ -149,13 +150,17 @@ def collect(
     starts: list[int],
     ends: list[int],
     nodes: list[str],
+    traffic: list[int],
     config: NpuConfig,
 ) -> Stats:
-    """Sum every instruction's counters globally and per source node (``nodes[i]``)."""
+    """Sum every instruction's counters globally and per source node (``nodes[i]``).
+
+    ``traffic[i]`` is instruction i's DRAM bytes (``cost.dma_dram_bytes``; 0 unless a DMA).
+    """
     acc = _Totals()
     per_node: dict[str, NodeStats] = {}
     for i, instr in enumerate(instrs[: len(units)]):
-        c = _instr_cost(instr, config)
+        c = _instr_cost(instr, config, traffic[i])
         energy = _energy(instr, c, config)
         busy = ends[i] - starts[i]
         acc.add(instr, units[i], busy, c, energy)

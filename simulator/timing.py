@@ -30,11 +30,11 @@ from math import ceil
 from typing import NamedTuple
 
 from simulator.config import NpuConfig
-from simulator.cost import cost, dma_dram_bytes
+from simulator.cost import cost, dma_cycles, dma_dram_bytes
 from simulator.errors import SimulationError
 from simulator.isa import Dma, End, Instr, Unit
 
-UNITS = tuple(Unit)
+UNITS = tuple(int(u) for u in Unit)
 DMA_UNITS = (Unit.LOAD, Unit.STORE)
 
 
@@ -45,21 +45,27 @@ class Timed(NamedTuple):
     waits: tuple[int, ...]  # channel ids (src * 4 + dst) popped at start
     signals: tuple[int, ...]  # channel ids pushed at completion
     cycles: int  # duration alone (cost())
-    dram_bytes: int  # > 0 only for DMA transfers that share bandwidth
+    dram_bytes: int  # DRAM traffic of a DMA (cost.dma_dram_bytes), else 0
 
 
 def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
     """Pre-decode every instruction but the final ``End``; checks End placement."""
     check_end(instrs)
-    shares = config.timing != "scalesim"
     out = []
     for instr in instrs[:-1]:
         u = int(instr.unit)
-        waits = tuple(w * 4 + u for w in UNITS if instr.wait >> w & 1)
-        signals = tuple(u * 4 + s for s in UNITS if instr.signal >> s & 1)
-        dram = dma_dram_bytes(instr, config) if shares and isinstance(instr, Dma) else 0
-        out.append(Timed(u, waits, signals, cost(instr, config), dram))
+        if isinstance(instr, Dma):
+            nbytes = dma_dram_bytes(instr, config)
+            cycles, dram = dma_cycles(nbytes, config), nbytes
+        else:
+            cycles, dram = cost(instr, config), 0
+        out.append(Timed(u, _WAITS[u][instr.wait], _SIGNALS[u][instr.signal], cycles, dram))
     return out
+
+
+# Channel ids (src * 4 + dst) for every unit and 4-bit mask.
+_WAITS = [[tuple(w * 4 + u for w in UNITS if m >> w & 1) for m in range(16)] for u in UNITS]
+_SIGNALS = [[tuple(u * 4 + s for s in UNITS if m >> s & 1) for m in range(16)] for u in UNITS]
 
 
 def check_end(instrs: list[Instr]) -> None:
@@ -122,17 +128,21 @@ class _Sim:
             self._rebalance()
 
     def _settle(self) -> None:
-        """Dispatch, start and complete everything possible at ``now``."""
+        """Complete, dispatch and start everything possible at ``now``, in unit order."""
+        current, queues, event, now = self.current, self.queues, self.event, self.now
+        n = len(self.ops)
         changed = True
         while changed:
-            self._dispatch()
+            if self.pc < n:
+                self._dispatch()
             changed = False
             for u in UNITS:
-                if self.current[u] < 0 and self.queues[u] and self._try_start(u):
+                if current[u] >= 0:
+                    if event[u] > now:
+                        continue
+                    self._complete(u)  # a DMA's event is its end once its data phase began
                     changed = True
-            for u in UNITS:
-                if self.current[u] >= 0 and self.event[u] <= self.now and self._done(u):
-                    self._complete(u)
+                if queues[u] and self._try_start(u):
                     changed = True
 
     def _dispatch(self) -> None:
@@ -165,16 +175,12 @@ class _Sim:
             run()
         self.starts[i] = self.now
         self.current[u] = i
-        if dram:
+        if dram and cycles:  # scalesim timing: DMA is free, nothing to share
             self.xfers[u] = _Transfer(self.now, self.latency, dram, cycles)
             self._rebalance()
         else:
             self.event[u] = self.now + cycles
         return True
-
-    def _done(self, u: int) -> bool:
-        x = self.xfers[u]
-        return x is None or self.now >= x.data_start
 
     def _complete(self, u: int) -> None:
         i = self.current[u]
@@ -220,7 +226,7 @@ class _Sim:
 
     def _deadlock_report(self) -> str:
         lines = [f"deadlock at cycle {self.now}: every queue is blocked"]
-        for u in UNITS:
+        for u in Unit:
             lines.append(f"  {u.name}: {self._head_report(u)}")
         if self.pc < len(self.ops):
             target = Unit(self.ops[self.pc][0]).name

@@ -84,7 +84,7 @@ def convert(values: np.ndarray, dst: DType) -> np.ndarray:
         lo, hi = INT_RANGE[dst]
         r = np.nan_to_num(np.rint(values.astype(np.float64)), nan=0.0)
         return np.clip(r, lo, hi).astype(NUMPY_DTYPE[dst])
-    wrapped = values.astype(np.int32)
+    wrapped = values.astype(np.int32, copy=False)
     if dst == DType.BF16:
         return fp32_to_bf16(wrapped.astype(np.float32))
     if dst.is_float:
@@ -92,7 +92,7 @@ def convert(values: np.ndarray, dst: DType) -> np.ndarray:
     if dst == DType.INT32:
         return wrapped
     lo, hi = INT_RANGE[dst]
-    return np.clip(wrapped, lo, hi).astype(NUMPY_DTYPE[dst])
+    return np.minimum(np.maximum(wrapped, lo), hi).astype(NUMPY_DTYPE[dst])
 
 
 def _is_float(x: np.ndarray | None) -> bool:
@@ -180,8 +180,7 @@ def vector_apply(
 def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int, i2: int):
     """The result in the function's domain: fp32 or int64 (not yet converted)."""
     if func == VFunc.REQUANT:
-        packed = np.asarray(b).astype(np.int64)
-        return requantize(a, packed, imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
+        return requantize(a, b, imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
     if func == VFunc.DEQUANT:
         zp, scale = imm_as_int(i0), imm_as_float(i1)
         if _is_float(a):
