@@ -112,6 +112,8 @@ class _Sim:
         self.ends = [0] * len(ops)
         self.pc = 0
         self.now = 0
+        self.token_version = 0  # bumped whenever a token count changes
+        self.blocked = [(-1, -1)] * 4  # (head, token_version) of a failed start attempt
 
     def run(self) -> tuple[list[int], list[int]]:
         while True:
@@ -142,8 +144,9 @@ class _Sim:
                         continue
                     self._complete(u)  # a DMA's event is its end once its data phase began
                     changed = True
-                if queues[u] and self._try_start(u):
-                    changed = True
+                if queues[u] and self.blocked[u] != (queues[u][0], self.token_version):
+                    if self._try_start(u):
+                        changed = True
 
     def _dispatch(self) -> None:
         ops, queues, pc, n = self.ops, self.queues, self.pc, len(self.ops)
@@ -161,11 +164,15 @@ class _Sim:
         tokens = self.tokens
         for c in waits:
             if not tokens[c]:
+                self.blocked[u] = (i, self.token_version)
                 return False
         for c in signals:
             if tokens[c] >= self.tdepth:
+                self.blocked[u] = (i, self.token_version)
                 return False
         self.queues[u].popleft()
+        if waits:
+            self.token_version += 1
         for c in waits:
             tokens[c] -= 1
         if self.checker is not None:
@@ -187,6 +194,8 @@ class _Sim:
         self.ends[i] = self.now
         self.current[u] = -1
         signals = self.ops[i][2]
+        if signals:
+            self.token_version += 1
         for c in signals:
             self.tokens[c] += 1
         if self.checker is not None:
@@ -207,6 +216,8 @@ class _Sim:
 
     def _rebalance(self) -> None:
         """Recompute every transfer's next event after the set of active transfers changed."""
+        if self.xfers[Unit.LOAD] is None and self.xfers[Unit.STORE] is None:
+            return
         now = self.now
         moving = [x for x in self.xfers if x is not None and x.active and x.data_start <= now]
         k = len(moving)
