@@ -8,7 +8,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import shape_inference, version_converter
 
-from simulator.errors import ModelError
+from simulator.errors import ModelError, UnsupportedOpError
 
 MIN_OPSET = 11  # older models are upgraded to TARGET_OPSET with onnx.version_converter
 TARGET_OPSET = 13
@@ -84,6 +84,12 @@ def fix_input_shapes(
             _set_dims(vi, shapes[vi.name])
             continue
         for axis, d in enumerate(dims):
+            if d.HasField("dim_value") and d.dim_value == 0:
+                raise UnsupportedOpError(
+                    f"input {vi.name!r} is a zero-size tensor (dimension {axis} is 0), used by "
+                    f"{', '.join(_consumers(model, vi.name)) or 'no node'}; the NPU does not "
+                    "support zero-size tensors"
+                )
             if not d.HasField("dim_value") or d.dim_value <= 0:
                 label = d.dim_param or "?"
                 raise ModelError(
@@ -91,6 +97,10 @@ def fix_input_shapes(
                     f"fix it with --input-shape {vi.name}=" + ",".join(["N"] * len(dims))
                 )
     return model
+
+
+def _consumers(model: onnx.ModelProto, name: str) -> list[str]:
+    return sorted({n.op_type for n in model.graph.node if name in n.input})
 
 
 def _set_dims(vi: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
