@@ -8,13 +8,15 @@ can use the NPU::
     rep = NpuBackend.prepare(model, config="small")  # compiles once
     (y,) = rep.run([x])  # simulates; outputs in graph-output order
 
-``prepare`` raises the project's own errors (``UnsupportedOpError`` naming the unsupported ops,
-``ModelError``, ``ConfigError``); ``run`` raises ``ModelError`` for inputs that do not fit the
-program and ``SimulationError`` if the program misbehaves.
+``prepare`` compiles and raises the project's own errors (``UnsupportedOpError`` naming the
+unsupported ops, ``ModelError``, ``ConfigError``); a model with symbolic input dimensions is
+compiled by ``run`` instead, once the input shapes are known. ``run`` raises ``ModelError`` for
+inputs that do not fit the program and ``SimulationError`` if the program misbehaves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,25 +46,63 @@ def graph_inputs(model: onnx.ModelProto) -> list[str]:
 
 
 class NpuBackendRep(BackendRep):
-    """A compiled program plus the names needed to map positional inputs and outputs."""
+    """A compiled program plus the names needed to map positional inputs and outputs.
 
-    def __init__(self, program: Any, input_names: list[str], output_names: list[str]):
-        self.program = program
-        self.input_names = input_names
-        self.output_names = output_names
+    A model whose inputs have symbolic dimensions cannot be compiled before its inputs are
+    known: it is compiled at the first ``run`` with the shapes of the given inputs (one
+    program per distinct set of input shapes, cached).
+    """
+
+    def __init__(self, model: onnx.ModelProto, config: NpuConfig, options: Any = None):
+        self.model = model
+        self.config = config
+        self.options = options
+        self.input_names = graph_inputs(model)
+        self.output_names = [vi.name for vi in model.graph.output]
+        self.programs: dict[tuple, Any] = {}
         self.last_result = None  # the SimResult of the last run (stats, for profiling tools)
+        if not has_symbolic_inputs(model):
+            self.programs[()] = self._compile(None)
+
+    @property
+    def program(self) -> Any:
+        """The program of a statically shaped model (or of the last shapes run)."""
+        return next(reversed(self.programs.values()), None)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         import simulator
 
         feeds = self._feeds(inputs)
-        result = simulator.run(self.program, feeds, checked=bool(kwargs.get("checked", False)))
+        program = self._program_for(feeds)
+        result = simulator.run(program, feeds, checked=bool(kwargs.get("checked", False)))
         self.last_result = result
         missing = [n for n in self.output_names if n not in result.outputs]
         if missing:
             raise ModelError(f"the program did not produce output(s) {', '.join(missing)}")
         values = [result.outputs[n] for n in self.output_names]
         return namedtupledict("Outputs", self.output_names)(*values)
+
+    def _program_for(self, feeds: dict[str, np.ndarray]) -> Any:
+        if () in self.programs:
+            return self.programs[()]
+        shapes = {
+            n: tuple(int(d) for d in np.shape(feeds[n])) for n in self.input_names if n in feeds
+        }
+        key = tuple(sorted(shapes.items()))
+        if key not in self.programs:
+            self.programs[key] = self._compile(shapes)
+        return self.programs[key]
+
+    def _compile(self, shapes: dict[str, tuple[int, ...]] | None) -> Any:
+        import compiler
+
+        options = self.options
+        if shapes:
+            base = options or compiler.CompileOptions()
+            options = dataclasses.replace(
+                base, input_shapes={**(base.input_shapes or {}), **shapes}
+            )
+        return compiler.compile(self.model, self.config, options)
 
     def _feeds(self, inputs: Any) -> dict[str, np.ndarray]:
         if isinstance(inputs, Mapping):
@@ -77,6 +117,18 @@ class NpuBackendRep(BackendRep):
                 f"({', '.join(self.input_names)}), got {len(inputs)}"
             )
         return {n: _as_array(n, v) for n, v in zip(self.input_names, inputs, strict=True)}
+
+
+def has_symbolic_inputs(model: onnx.ModelProto) -> bool:
+    """True if a fed input lacks a shape or has a dimension without a fixed value."""
+    inits = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in inits or not vi.type.HasField("tensor_type"):
+            continue
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
+            return True
+    return False
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
@@ -112,15 +164,11 @@ class NpuBackend(Backend):
         options: Any = None,
         **kwargs: Any,
     ) -> NpuBackendRep:
-        import compiler
-
         if not cls.supports_device(device):
             raise ConfigError(f"device {device!r} is not supported; use {' or '.join(DEVICES)}")
         if not isinstance(model, onnx.ModelProto):
             model = _load(model)
-        program = compiler.compile(model, resolve_config(config), options)
-        outputs = [vi.name for vi in model.graph.output]
-        return NpuBackendRep(program, graph_inputs(model), outputs)
+        return NpuBackendRep(model, resolve_config(config), options)
 
     @classmethod
     def run_model(
