@@ -45,11 +45,14 @@ def compile(
     model: str | Path | onnx.ModelProto, config: NpuConfig, options: CompileOptions | None = None
 ) -> Program:
     options = options or CompileOptions()
+    proto = load_model(model)
     try:
-        graph = import_model(load_model(model), options.input_shapes)
-    except NpuError:
+        graph = import_model(proto, options.input_shapes)
+    except NpuError as exc:
+        raise_if_undeclared(proto, exc)
         raise
     except Exception as exc:  # never let a raw onnx/numpy error escape
+        raise_if_undeclared(proto, exc)
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
     check_supported(graph)
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
@@ -59,6 +62,16 @@ def compile(
         if dump:
             print(f"--- after {name}\n{graph.dump()}", file=sys.stderr)
     return lower(graph, config)
+
+
+def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
+    """An import failure in a model with undeclared ops is reported as those ops."""
+    declared = {o.op for o in op_registry.supported_ops()} | PASS_ONLY
+    bad = sorted({n.op_type for n in proto.graph.node if n.op_type not in declared})
+    if bad and not isinstance(exc, UnsupportedOpError):
+        raise UnsupportedOpError(
+            f"unsupported op(s): {', '.join(bad)} (import stopped at: {exc})"
+        ) from None
 
 
 def check_supported(graph: Graph) -> None:
