@@ -1,7 +1,8 @@
 """Building and running the cocotb benches: simulator discovery, sources, build folders.
 
-Each bench's pytest function calls ``run_bench``; it builds once per (simulator, parameter
-set) in its own folder under the bench's ``sim_build/`` and runs the bench's cocotb tests.
+Each bench's pytest function calls ``run_bench``; it builds once per (design, simulator,
+parameter set) in its own folder under ``rtl_tests/sim_build/`` and runs the bench's cocotb
+tests there (the replay harness reuses the benches' builds).
 A missing simulator is a test failure with a message saying how to install it, never a skip.
 """
 
@@ -68,10 +69,11 @@ def rtl_sources(*names: str) -> list[Path]:
     return [RTL_DIR / f"{name}.v" for name in names]
 
 
-def build_dir(bench_dir: Path, sim: str, parameters: Mapping[str, object]) -> Path:
-    """One folder per simulator and parameter set: ``<bench>/sim_build/<sim>-K1_V1-K2_V2``."""
+def build_dir(toplevel: str, sim: str, parameters: Mapping[str, object]) -> Path:
+    """One folder per design, simulator and parameter set, shared by the benches that drive
+    the same design: ``rtl_tests/sim_build/<toplevel>/<sim>-K1_V1-K2_V2``."""
     tag = "-".join(f"{k}{v}" for k, v in sorted(parameters.items())) or "default"
-    return bench_dir / "sim_build" / f"{sim}-{tag}"
+    return RTL_DIR.parent / "sim_build" / toplevel / f"{sim}-{tag}"
 
 
 def run_bench(
@@ -94,7 +96,7 @@ def run_bench(
     require_simulator(sim)
     bench = Path(bench_file).resolve()
     module = ".".join(bench.relative_to(RTL_DIR.parent.parent).with_suffix("").parts)
-    folder = build_dir(bench.parent, sim, parameters)
+    folder = build_dir(toplevel, sim, parameters)
     runner = get_runner(sim)
     # --output-split 0: one C++ file, so the wheel's make rules never take the precompiled-
     # header path (its verilated.mk lacks the "-include" flag that path needs).
