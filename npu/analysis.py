@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from npu.footprint import scratchpad_peaks
 from simulator import Program, Stats
 from simulator.api import dram_size
-
-from npu.footprint import scratchpad_peaks
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,20 @@ class LayerRow:
         return self.dram_read_bytes + self.dram_write_bytes
 
     @property
+    def busy_compute_cycles(self) -> int:
+        """Cycles of the layer's span the matrix and vector units work (capped at the span)."""
+        return min(self.cycles, self.busy.get("matrix", 0) + self.busy.get("vector", 0))
+
+    @property
     def stall_cycles(self) -> int:
-        """Cycles of the layer's span not covered by the array's ideal compute time."""
-        return max(0, self.cycles - round(self.compute_cycles))
+        """Cycles of the layer's span with no compute unit working: waiting on memory."""
+        return self.cycles - self.busy_compute_cycles
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["dram_bytes"] = self.dram_bytes
+        d["busy_compute_cycles"] = self.busy_compute_cycles
+        d["stall_cycles"] = self.stall_cycles
         return d
 
 

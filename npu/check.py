@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import simulator
-from simulator.api import check_inputs
-from simulator.errors import ModelError
 
+import simulator
 from npu import compare, inputs, models, progress
 from npu import options as opts
 from npu.run_cmd import load_for
+from simulator.api import check_inputs
+from simulator.errors import ModelError
 
 EXAMPLES = """\
 examples:

@@ -12,10 +12,9 @@ import os
 import sys
 import traceback
 
-from simulator.errors import NpuError
-
 from npu import check, compile_cmd, configs_cmd, conformance, ops_cmd, profile, run_cmd, zoo_cmd
 from npu.version import package_version
+from simulator.errors import NpuError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 WORKFLOWS = (compile_cmd, run_cmd, profile, check, ops_cmd, configs_cmd, zoo_cmd, conformance)
@@ -77,4 +76,3 @@ def _fail(message: str, code: int, debug: bool) -> int:
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     sys.stderr.write("; ".join(lines) + "\n")
     return code
-

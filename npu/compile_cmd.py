@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from simulator import save_program
-from simulator.errors import ModelError
-
 from npu import models, options, progress
 from npu.outputs import check_writable, output_batch
+from simulator import save_program
+from simulator.errors import ModelError
 
 EXAMPLES = """\
 examples:
@@ -44,5 +43,7 @@ def run(args: argparse.Namespace) -> int:
     with output_batch() as out:
         out.write(args.output, lambda tmp: save_program(program, tmp))
     n = len(program.instructions)
-    print(f"wrote {args.output}: {n} instructions, {len(program.layers)} layers, config {config.name}")
+    print(
+        f"wrote {args.output}: {n} instructions, {len(program.layers)} layers, config {config.name}"
+    )
     return 0

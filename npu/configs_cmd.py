@@ -32,7 +32,11 @@ def add_parser(sub) -> None:
     show = sub2.add_parser("show", help="print a resolved config (preset or TOML file + --set)")
     show.add_argument("preset", metavar="PRESET|FILE.toml", nargs="?", default="base")
     show.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
         help="override one config key (repeatable)",
     )
     show.add_argument("--json", action="store_true", help="print JSON instead of TOML")
@@ -101,4 +105,3 @@ def list_keys(args: argparse.Namespace) -> int:
         table.add_row(key, kind, str(default), doc)
     Console().print(table)
     return 0
-

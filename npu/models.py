@@ -45,6 +45,13 @@ def _zoo_path(model: str) -> Path:
     return Path(models_zoo.resolve_model_path(model))
 
 
+def check_exists(model: str) -> None:
+    """ModelError now when MODEL names a file that is not there (zoo names are checked later)."""
+    if not model.startswith(ZOO_PREFIX) and not Path(model).is_file():
+        kind = "program" if Path(model).suffix == PROGRAM_SUFFIX else "model"
+        raise ModelError(f"{kind} file {model!r} does not exist")
+
+
 def load(model: str, config: NpuConfig, shapes: dict, *, config_given: bool) -> Loaded:
     """Compile MODEL for ``config``, or read it when it is a compiled program."""
     path = onnx_path(model)

@@ -44,7 +44,9 @@ class OutputBatch:
             return
         path = Path(path)
         check_writable(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
         os.close(fd)
         self._staged.append((Path(tmp), path))
         try:

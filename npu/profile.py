@@ -6,7 +6,6 @@ import argparse
 import time
 
 import simulator
-
 from npu import models, progress, report_html, report_json, report_table
 from npu import options as opts
 from npu.check import add_input_options, graph_inputs, reference_check
@@ -38,7 +37,9 @@ def add_parser(sub) -> None:
     opts.add_config(p)
     add_input_options(p)
     out = p.add_argument_group("reports")
-    out.add_argument("--json", metavar="S.json", help="the report as JSON (docs/report_schema.json)")
+    out.add_argument(
+        "--json", metavar="S.json", help="the report as JSON (docs/report_schema.json)"
+    )
     out.add_argument("--csv", metavar="LAYERS.csv", help="the per-layer table as CSV")
     out.add_argument("--trace", metavar="T.json", help="Chrome/Perfetto trace, one track per unit")
     out.add_argument("--html", metavar="REPORT.html", help="a self-contained HTML report")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     feeds = graph_inputs(args, loaded.program)
     start = time.perf_counter()
     with progress.task("simulating"):
-        result = simulator.run(loaded.program, feeds, trace=bool(args.trace))
+        result = simulator.run(loaded.program, feeds, trace=bool(args.trace or args.html))
     simulate_s = time.perf_counter() - start
     checks, note = _check(args, loaded, feeds, result.outputs)
     report = build_report(
@@ -86,4 +87,4 @@ def write_reports(args: argparse.Namespace, report: Report, result: simulator.Si
         out.write(args.trace, result.write_trace)
         if args.html:
             with progress.task("drawing the HTML report"):
-                out.write_text(args.html, report_html.render(report))
+                out.write_text(args.html, report_html.render(report, result.trace_events))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulator import Program, Stats
-
 from npu.analysis import LayerRow, layer_rows, totals
 from npu.compare import OutputCheck
+from simulator import Program, Stats
 
 
 @dataclass

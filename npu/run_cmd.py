@@ -7,7 +7,6 @@ import json
 import time
 
 import simulator
-
 from npu import inputs, models, options, progress
 from npu.outputs import check_writable, output_batch
 
@@ -41,6 +40,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.out, args.stats, args.trace)
+    models.check_exists(args.model)
     feeds = inputs.read_npz(args.inputs)
     loaded = load_for(args)
     start = time.perf_counter()
@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(args.stats, stats_json(result.stats, loaded.compile_s, simulate_s))
         out.write(args.trace, result.write_trace)
     s = result.stats
-    print(f"{s.total_cycles} cycles ({s.seconds * 1e3:.3f} ms at {s.clock_mhz:g} MHz); wrote {args.out}")
+    print(
+        f"{s.total_cycles} cycles ({s.seconds * 1e3:.3f} ms at {s.clock_mhz:g} MHz); wrote {args.out}"
+    )
     return 0
 
 

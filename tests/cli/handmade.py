@@ -49,11 +49,15 @@ def _gemm(b: ProgramBuilder, x: int, w: int, out: int) -> None:
         a_stride=K, w_stride=N, c_stride=N, wait=LOAD, signal=STORE,
     )  # fmt: skip
     b.emit(mm, node="gemm")
-    b.emit(dma(Store, Scratchpad.ACC, 0, out, (M, N), esize=4, wait=MATRIX, signal=LOAD), node="gemm")
+    b.emit(
+        dma(Store, Scratchpad.ACC, 0, out, (M, N), esize=4, wait=MATRIX, signal=LOAD), node="gemm"
+    )
 
 
 def _relu(b: ProgramBuilder, t: int, y: int) -> None:
-    b.emit(dma(Load, Scratchpad.INPUT, 0, t, (M, N), esize=4, wait=STORE, signal=VECTOR), node="relu")
+    b.emit(
+        dma(Load, Scratchpad.INPUT, 0, t, (M, N), esize=4, wait=STORE, signal=VECTOR), node="relu"
+    )
     v = Vector(
         func=VFunc.RELU, n1=M, n2=N, wait=LOAD, signal=STORE,
         dst_sp=Scratchpad.ACC, dst_dtype=DType.FP32, dst_addr=0, dst_s1=N,
