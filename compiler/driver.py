@@ -74,6 +74,22 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
         ) from None
 
 
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+
+
+def dtype_reason(node, graph: Graph) -> str | None:
+    """Activations are float32 (or quantised int8/uint8, the QDQ path): name any other dtype."""
+    if node.op in QDQ_OPS:
+        return None
+    for name in (*node.inputs, *node.outputs):
+        t = graph.tensors.get(name)
+        if not name or name in graph.constants or t is None:
+            continue
+        if t.dtype != "float32" and t.quant is None:
+            return f"tensor {name!r} has dtype {t.dtype}; activations must be float32"
+    return None
+
+
 def check_supported(graph: Graph) -> None:
     """Raise one UnsupportedOpError naming every unsupported node (name, op, opset)."""
     registry = {o.op: o for o in op_registry.supported_ops()}
@@ -85,7 +101,7 @@ def check_supported(graph: Graph) -> None:
         if decl is None:
             bad.append(f"{node.name} ({node.op}, opset {node.opset})")
             continue
-        reason = decl.check(node, graph) if decl.check else None
+        reason = dtype_reason(node, graph) or (decl.check(node, graph) if decl.check else None)
         if reason:
             bad.append(f"{node.name} ({node.op}, opset {node.opset}: {reason})")
     if bad:
