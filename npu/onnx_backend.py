@@ -120,11 +120,13 @@ class NpuBackendRep(BackendRep):
 
 
 def has_symbolic_inputs(model: onnx.ModelProto) -> bool:
-    """True if a fed input lacks a shape or has a dimension without a fixed value."""
+    """True if a fed tensor input lacks a shape or has a dimension without a fixed value
+    (and every input is a tensor: sequences and optionals go to the compiler to reject)."""
     inits = {t.name for t in model.graph.initializer}
-    for vi in model.graph.input:
-        if vi.name in inits or not vi.type.HasField("tensor_type"):
-            continue
+    fed = [vi for vi in model.graph.input if vi.name not in inits]
+    if any(not vi.type.HasField("tensor_type") for vi in fed):
+        return False
+    for vi in fed:
         tt = vi.type.tensor_type
         if not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
             return True
