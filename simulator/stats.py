@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from math import ceil
+from typing import NamedTuple
 
 from simulator.config import NpuConfig
 from simulator.cost import dma_payload_bytes
@@ -70,8 +71,7 @@ class Stats:
         return d
 
 
-@dataclass
-class _Cost:
+class _Cost(NamedTuple):
     """What one instruction adds to the counters."""
 
     macs: int = 0
@@ -79,7 +79,8 @@ class _Cost:
     dram_write: int = 0
     sram_read: tuple[int, int, int] = (0, 0, 0)
     sram_write: tuple[int, int, int] = (0, 0, 0)
-    energy: dict[str, float] = field(default_factory=dict)
+    vector_ops: int = 0  # lane operations: elements x the function's cycles
+    float_macs: bool = False
 
 
 def _sp(sp: int, nbytes: int) -> tuple[int, int, int]:
@@ -100,13 +101,17 @@ def _instr_cost(instr: Instr, config: NpuConfig, traffic: int) -> _Cost:
         return _matmul_cost(instr, config)
     if isinstance(instr, Vector):
         return _vector_cost(instr)
-    return _Cost()
+    return _NOTHING
+
+
+_NOTHING = _Cost()
 
 
 def _matmul_cost(instr: MatMul, config: NpuConfig) -> _Cost:
     r, c = config.array.rows, config.array.cols
     m, k, n = instr.m, instr.k, instr.n
-    es = DType(instr.dtype).size
+    dtype = DType(instr.dtype)
+    es = dtype.size
     col_folds = ceil(n / c)
     if config.array.dataflow == "weight_stationary":
         row_folds = ceil(k / r)
@@ -115,7 +120,7 @@ def _matmul_cost(instr: MatMul, config: NpuConfig) -> _Cost:
     else:
         reads = (m * k * es * col_folds, k * n * es * ceil(m / r), m * n * 4 * instr.accumulate)
         writes = (0, 0, m * n * 4)
-    return _Cost(macs=m * k * n, sram_read=reads, sram_write=writes)
+    return _Cost(m * k * n, sram_read=reads, sram_write=writes, float_macs=dtype.is_float)
 
 
 def _vector_cost(instr: Vector) -> _Cost:
@@ -127,21 +132,19 @@ def _vector_cost(instr: Vector) -> _Cost:
         reads = tuple(a + b for a, b in zip(reads, more, strict=True))
     out_elems = instr.n0 * instr.n1 if func.info.kind == "reduce" else elems
     writes = _sp(instr.dst_sp, out_elems * DType(instr.dst_dtype).size)
-    return _Cost(sram_read=reads, sram_write=writes, energy={"vector": elems * func.info.cycles})
+    return _Cost(sram_read=reads, sram_write=writes, vector_ops=elems * func.info.cycles)
 
 
-def _energy(instr: Instr, c: _Cost, config: NpuConfig) -> dict[str, float]:
+def _energy(c: _Cost, config: NpuConfig) -> tuple[float, ...]:
+    """Energy in pJ per ``ENERGY_KEYS`` entry."""
     e = config.energy
-    mac_pj = e.mac_fp32_pj
-    if isinstance(instr, MatMul) and not DType(instr.dtype).is_float:
-        mac_pj = e.mac_int8_pj
-    return {
-        "mac": c.macs * mac_pj,
-        "vector": c.energy.get("vector", 0) * e.vector_op_pj,
-        "sram_read": sum(c.sram_read) * e.sram_read_pj_per_byte,
-        "sram_write": sum(c.sram_write) * e.sram_write_pj_per_byte,
-        "dram": (c.dram_read + c.dram_write) * e.dram_pj_per_byte,
-    }
+    return (
+        c.macs * (e.mac_fp32_pj if c.float_macs else e.mac_int8_pj),
+        c.vector_ops * e.vector_op_pj,
+        sum(c.sram_read) * e.sram_read_pj_per_byte,
+        sum(c.sram_write) * e.sram_write_pj_per_byte,
+        (c.dram_read + c.dram_write) * e.dram_pj_per_byte,
+    )
 
 
 def collect(
@@ -161,9 +164,8 @@ def collect(
     per_node: dict[str, NodeStats] = {}
     for i, instr in enumerate(instrs[: len(units)]):
         c = _instr_cost(instr, config, traffic[i])
-        energy = _energy(instr, c, config)
-        busy = ends[i] - starts[i]
-        acc.add(instr, units[i], busy, c, energy)
+        energy = _energy(c, config)
+        acc.add(instr, units[i], ends[i] - starts[i], c, energy)
         node = per_node.get(nodes[i])
         if node is None:
             node = per_node[nodes[i]] = NodeStats(start=starts[i], end=ends[i])
@@ -180,42 +182,46 @@ def _add_node(node: NodeStats, unit: int, start: int, end: int, c: _Cost, energy
     node.dram_read_bytes += c.dram_read
     node.dram_write_bytes += c.dram_write
     node.instructions += 1
-    node.energy_pj += sum(energy.values())
+    node.energy_pj += sum(energy)
 
 
 class _Totals:
     def __init__(self):
-        self.busy = dict.fromkeys(UNIT_NAMES, 0)
+        self.busy = [0] * 4
         self.macs = self.dram_read = self.dram_write = 0
         self.sram_read = [0, 0, 0]
         self.sram_write = [0, 0, 0]
-        self.energy = dict.fromkeys(ENERGY_KEYS, 0.0)
+        self.energy = [0.0] * len(ENERGY_KEYS)
         self.instructions: dict[str, int] = {}
 
-    def add(self, instr: Instr, unit: int, busy: int, c: _Cost, energy: dict) -> None:
-        self.busy[UNIT_NAMES[unit]] += busy
-        self.macs += c.macs
-        self.dram_read += c.dram_read
-        self.dram_write += c.dram_write
-        for sp in range(3):
-            self.sram_read[sp] += c.sram_read[sp]
-            self.sram_write[sp] += c.sram_write[sp]
-        for key, value in energy.items():
-            self.energy[key] += value
+    def add(self, instr: Instr, unit: int, busy: int, c: _Cost, energy: tuple) -> None:
+        self.busy[unit] += busy
+        if c is _NOTHING:
+            energy = ()
+        else:
+            self.macs += c.macs
+            self.dram_read += c.dram_read
+            self.dram_write += c.dram_write
+            for sp in range(3):
+                self.sram_read[sp] += c.sram_read[sp]
+                self.sram_write[sp] += c.sram_write[sp]
+        for k, value in enumerate(energy):
+            self.energy[k] += value
         name = instr.OPCODE.name
         self.instructions[name] = self.instructions.get(name, 0) + 1
 
     def finish(self, total: int, per_node: dict[str, NodeStats], config: NpuConfig) -> Stats:
-        energy = dict(self.energy)
-        energy["total"] = sum(self.energy.values())
+        energy = dict(zip(ENERGY_KEYS, self.energy, strict=True))
+        energy["total"] = sum(self.energy)
+        busy = dict(zip(UNIT_NAMES, self.busy, strict=True))
         peak = total * config.peak_macs_per_cycle
         return Stats(
             total_cycles=total,
             clock_mhz=config.clock_mhz,
             timing=config.timing,
             config_fingerprint=config.fingerprint(),
-            busy=self.busy,
-            utilization={u: (b / total if total else 0.0) for u, b in self.busy.items()},
+            busy=busy,
+            utilization={u: (b / total if total else 0.0) for u, b in busy.items()},
             macs=self.macs,
             array_utilization=self.macs / peak if peak else 0.0,
             dram_read_bytes=self.dram_read,
