@@ -31,6 +31,14 @@ plt.rcParams.update(
 )
 
 
+def _si(value: float, _pos=None) -> str:
+    """Axis labels as 1.5M, 200k, 40."""
+    for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
 def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
@@ -60,9 +68,8 @@ def roofline(report: Report) -> bytes:
                        edgecolor="white", lw=0.5, label=f"{bound}-bound layer", zorder=3)  # fmt: skip
     _label_top(ax, rows, intensity)
     ax.text(hi, peak * 1.12, f"peak {peak:,} MACs/cycle", ha="right", fontsize=8, color="#4a5568")
-    ax.text(
-        peak / bw, peak * 1.12, f"ridge {peak / bw:.3g} ", ha="right", fontsize=8, color="#a0aec0"
-    )
+    ridge = f"ridge at {peak / bw:.3g} MACs/byte"
+    ax.text(peak / bw * 1.1, peak / 3, ridge, rotation=90, va="top", fontsize=8, color="#a0aec0")
     ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (MACs per DRAM byte)",
            ylabel="achieved MACs per cycle")  # fmt: skip
     plain = FuncFormatter(lambda v, _: f"{v:g}")
@@ -100,6 +107,7 @@ def cycle_bars(report: Report, limit: int = 60) -> bytes:
     ax.invert_yaxis()
     title = "Cycles per layer" + (f" (the {limit} longest)" if len(report.layers) > limit else "")
     ax.set(xlabel="cycles")
+    ax.xaxis.set_major_formatter(FuncFormatter(_si))
     if len(report.layers) > limit:
         ax.set_title(title)
     ax.grid(True, axis="x", color=GRID, lw=0.6)
@@ -125,6 +133,7 @@ def unit_timeline(report: Report, events: list[dict], bins: int = 160) -> bytes:
         ax.grid(True, axis="y", color=GRID, lw=0.5)
     axes[-1].set_xlabel("cycle")
     axes[-1].set_xlim(0, total)
+    axes[-1].xaxis.set_major_formatter(FuncFormatter(_si))
     return png(fig)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from npu import plots
 from npu.report import Report
-from npu.report_table import COLUMNS, NUMERIC
+from npu.report_table import COLUMNS, NUMERIC, fmt_time
 
 CSS = """
 :root { --ink:#1a202c; --muted:#718096; --line:#e2e8f0; --compute:#2b6cb0; --memory:#dd6b20;
@@ -19,7 +19,7 @@ body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Aria
 main { max-width: 1320px; margin: 0 auto; padding: 28px 32px 48px; }
 header h1 { font-size: 22px; margin: 0 0 4px; }
 header p { margin: 0; color: var(--muted); }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(118px, 1fr)); gap: 12px;
+.cards { display: grid; grid-template-columns: repeat(5, 1fr); gap: 12px;
          margin: 20px 0 8px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 .card .v { font-size: 19px; font-weight: 600; font-variant-numeric: tabular-nums; }
@@ -84,14 +84,15 @@ def _cards(report: Report) -> str:
     t = report.totals
     cards = [
         ("cycles", f"{t['cycles']:,}"),
-        ("latency", _time(t["time_s"])),
+        ("latency", fmt_time(t["time_s"])),
         ("inferences / s", f"{t['inferences_per_s']:,.0f}" if t["inferences_per_s"] else "–"),
         ("array utilisation", f"{100 * t['array_utilization']:.1f}%"),
-        ("energy", f"{t['energy_uj']:,.2f} µJ"),
+        ("energy", _energy(t["energy_uj"])),
         ("DRAM traffic", _bytes(t["dram_read_bytes"] + t["dram_write_bytes"])),
         ("peak DRAM", _bytes(t["peak_dram_bytes"])),
         ("peak scratchpad", _bytes(t["peak_scratchpad_bytes"])),
-        ("compile / simulate", f"{_secs(report.compile_s)} / {_secs(report.simulate_s)}"),
+        ("compile time", _secs(report.compile_s)),
+        ("simulation time", _secs(report.simulate_s)),
     ]
     items = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>'
                     for k, v in cards)  # fmt: skip
@@ -161,11 +162,8 @@ def _config(report: Report) -> str:
     )
 
 
-def _time(seconds: float) -> str:
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+def _energy(uj: float) -> str:
+    return f"{uj / 1e3:,.2f} mJ" if uj >= 1e3 else f"{uj:,.2f} µJ"
 
 
 def _secs(seconds: float | None) -> str:

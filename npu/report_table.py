@@ -24,10 +24,17 @@ COLUMNS = (
 NUMERIC = {"cycles", "macs", "utilization", "dram_bytes"}
 
 
+def fmt_time(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
 def layer_table(report: Report) -> Table:
     table = Table(title=f"{report.model} on {report.config.name}", header_style="bold")
     for header, key, _ in COLUMNS:
-        table.add_column(header, justify="right" if key in NUMERIC else "left")
+        table.add_column(header, justify="right" if key in NUMERIC else "left", no_wrap=True)
     for row in report.layers:
         d = row.to_dict()
         style = "yellow" if row.bound == "memory" else None
@@ -39,7 +46,7 @@ def totals_lines(report: Report) -> list[str]:
     t = report.totals
     ips = f"{t['inferences_per_s']:,.1f}" if t["inferences_per_s"] else "-"
     lines = [
-        f"cycles {t['cycles']:,}  time {t['time_s'] * 1e3:.3f} ms at {t['clock_mhz']:g} MHz  "
+        f"cycles {t['cycles']:,}  time {fmt_time(t['time_s'])} at {t['clock_mhz']:g} MHz  "
         f"{ips} inferences/s",
         f"MACs {t['macs']:,}  array utilisation {100 * t['array_utilization']:.1f}%  "
         f"energy {t['energy_uj']:,.2f} uJ",
@@ -69,11 +76,17 @@ def check_lines(report: Report) -> list[str]:
 
 
 def print_report(report: Report, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or _console()
     console.print(layer_table(report))
     for line in totals_lines(report):
         style = "bold red" if "MISMATCH" in line else None
         console.print(line, style=style, highlight=False)
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; wide enough not to wrap rows in logs and pipes."""
+    plain = Console()
+    return plain if plain.is_terminal else Console(width=200)
 
 
 def to_csv(report: Report) -> str:
