@@ -72,8 +72,16 @@ format: $(STAMP_DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-docs: $(STAMP_DEV)
-	$(BIN)/python -m npu docs --out docs
+# Each generated page comes from the code that defines its facts; written whole or not at all.
+define gen
+	$(BIN)/python -m $(1) > $(2).tmp && mv $(2).tmp $(2)
+endef
+
+docs: $(STAMP_BASE)
+	$(call gen,npu.config_docs,docs/configs.md)
+	$(call gen,compiler.docs,docs/supported_ops.md)
+	$(call gen,simulator.isa_docs,docs/isa.md)
+	$(call gen,models_zoo.docs,docs/models.md)
 
 clean-venv:
 	rm -rf $(VENV)
