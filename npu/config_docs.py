@@ -1,6 +1,6 @@
 """docs/configs.md: the presets and every config key, generated from simulator.config.
 
-    python -m npu.config_docs > docs/configs.md
+python -m npu.config_docs > docs/configs.md
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import numpy as np
 import onnx
 import pytest
-from conftest import files_in, npu
+from conftest import REPO, files_in, npu
 from onnx import TensorProto, helper, numpy_helper
 
 K = 64
@@ -59,6 +60,7 @@ def test_profile_reports_a_mismatch_and_exits_0_unless_strict(matmul_model, tmp_
     assert r.code == 0, r.err
     assert "MISMATCH" in r.out
     report = json.loads((tmp_path / "p.json").read_text())
+    jsonschema.validate(report, json.loads((REPO / "docs" / "report_schema.json").read_text()))
     assert report["check"]["status"] == "failed"
     assert report["check"]["outputs"][0]["max_abs_error"] == 88.0
     assert report["compile_s"] > 0 and report["layers"][0]["op"] == "MatMul"
