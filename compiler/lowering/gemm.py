@@ -339,7 +339,8 @@ def _candidates(L: GemmLayer, config):
     g = L.geom
     rows, cols = config.array.rows, config.array.cols
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
-    tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0][:5]
+    tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
+    tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]  # the smallest fit wide layers
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
