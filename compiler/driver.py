@@ -18,7 +18,7 @@ from compiler.frontend import import_model, load_model
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx
 from compiler.memory import plan_dram
-from compiler.passes import fusion, layout
+from compiler.passes import fusion, layout, qdq
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -32,6 +32,7 @@ class CompileOptions:
 
 PASSES = [
     ("remove_identity", fusion.remove_identity),
+    ("lower_qdq", qdq.lower_qdq),
     ("fold_batchnorm", fusion.fold_batchnorm),
     ("fuse_residual", fusion.fuse_residual),
     ("fuse_activation", fusion.fuse_activation),

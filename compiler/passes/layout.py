@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from compiler.ir import NHWC, Graph, Node
 
-NHWC_PRODUCERS = ("Conv", "MaxPool", "AveragePool", "BatchNormalization")
+NHWC_PRODUCERS = ("Conv", "QConv", "MaxPool", "AveragePool", "BatchNormalization")
 FOLLOWERS = (
     "Relu",
     "Clip",
@@ -24,6 +24,8 @@ FOLLOWERS = (
     "Div",
     "Sum",
     "Pow",
+    "QuantizeLinear",
+    "DequantizeLinear",
 )
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 

@@ -1,0 +1,152 @@
+"""The int8 path: standalone QuantizeLinear / DequantizeLinear on the vector unit (QUANT,
+DEQUANT), and the integer layers the QDQ pass makes (QConv, QGemm): int8 x int8 -> int32 on
+the matrix unit, int32 bias with the input zero point folded in, per-channel REQUANT."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.lowering import gemm
+from compiler.lowering.common import Ctx, f32_bits
+from compiler.lowering.conv import _const_operand, _conv_geom, arrange_conv_weights, operand
+from compiler.lowering.eltwise import Step, run_eltwise
+from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
+from compiler.ops import declare
+from compiler.passes.qdq import q_dtype, qparams, tensor_quant
+from simulator.errors import UnsupportedOpError
+from simulator.isa import DType, VFunc
+from simulator.semantics import pack_requant_scale
+
+QDTYPES = {"int8": DType.INT8, "uint8": DType.UINT8}
+
+
+# --- standalone Q / DQ -------------------------------------------------------------------
+def _check_qdq(node, graph) -> str | None:
+    if qparams(graph, node) is None:
+        return "scale and zero point must be constant"
+    if graph.is_const(node.inputs[0]):
+        return None  # folded by the QDQ pass
+    dtype = q_dtype(graph, node)
+    if dtype not in QDTYPES:
+        tensor = node.outputs[0] if node.op == "QuantizeLinear" else node.inputs[0]
+        return f"tensor {tensor!r} has dtype {dtype}; quantised activations are int8 or uint8"
+    if qparams(graph, node)[0].size != 1:
+        return "per-axis quantisation of an activation (only of constants)"
+    return None
+
+
+def _imm(ctx: Ctx, node) -> tuple[int, int, int]:
+    q = _quant(ctx, node)
+    return q.zero_point & 0xFFFFFFFF, f32_bits(q.scale), 0
+
+
+def _quant(ctx: Ctx, node):
+    return tensor_quant(ctx.graph, node)
+
+
+@declare(
+    "QuantizeLinear",
+    "float32 -> int8/uint8",
+    "per-tensor on activations (vector QUANT), per-axis on constants (folded); "
+    "fused into the integer layer before it",
+    _check_qdq,
+)
+def lower_quantize(ctx: Ctx, node) -> None:
+    step = Step(VFunc.QUANT, "out", 0, None, _imm(ctx, node))
+    run_eltwise(ctx, node.outputs[0], [node.inputs[0]], [step], [DType.FP32])
+    ctx.record(node, macs=0)
+
+
+@declare(
+    "DequantizeLinear",
+    "int8/uint8 -> float32",
+    "per-tensor on activations (vector DEQUANT), per-axis on constants (folded); "
+    "fused into the integer layer after it",
+    _check_qdq,
+)
+def lower_dequantize(ctx: Ctx, node) -> None:
+    x = node.inputs[0]
+    step = Step(VFunc.DEQUANT, "out", 0, None, _imm(ctx, node))
+    run_eltwise(ctx, node.outputs[0], [x], [step], [QDTYPES[ctx.type(x).dtype]])
+    ctx.record(node, macs=0)
+
+
+# --- integer layers ------------------------------------------------------------------------
+def _epilogue(ctx: Ctx, node, yq) -> Epilogue:
+    words = np.array([pack_requant_scale(s) for s in node.attr("requant")], np.uint32)
+    bias = ctx.graph.constants[node.inputs[2]].astype(np.int32)
+    return Epilogue(
+        bias=ctx.const(bias).addr,
+        requant=ctx.const(words.view(np.int32)).addr,
+        out_zp=yq.zero_point,
+        clamp=tuple(node.attr("clamp")),
+    )
+
+
+@declare(
+    "QConv",
+    "int8",
+    "compiler-made from DequantizeLinear -> Conv -> QuantizeLinear: int8 activations, "
+    "per-channel symmetric int8 weights, per-channel requantisation, fused Relu/Clip",
+)
+def lower_qconv(ctx: Ctx, node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xt, yt = ctx.type(x), ctx.type(y)
+    w = ctx.graph.constants[node.inputs[1]]
+    g = _conv_geom(node, xt, yt, w.shape)
+    axes = (0, 2, 3, 1) if xt.rank == 4 else (0, None, 2, 1)
+    layer = GemmLayer(
+        node.name,
+        g,
+        DType.INT8,
+        DType.INT8,
+        operand(ctx, x, axes),
+        operand(ctx, y, axes),
+        _const_operand(ctx, arrange_conv_weights(w, g)),
+        _epilogue(ctx, node, yt.quant),
+        x_pad=xt.quant.zero_point & 0xFFFFFFFF,
+    )
+    t = gemm.plan(layer, ctx.config)
+    gemm.emit(ctx, layer, t)
+    ctx.record(node, macs=g.macs, tiling=t.describe(g.kpos), est_cycles=t.est)
+
+
+@declare(
+    "QGemm",
+    "int8",
+    "compiler-made from DequantizeLinear -> Gemm/MatMul (constant 2-D weights) -> "
+    "QuantizeLinear: int8 x int8 -> int32, per-channel requantisation",
+)
+def lower_qgemm(ctx: Ctx, node) -> None:
+    a, y = node.inputs[0], node.outputs[0]
+    at, yt = ctx.type(a), ctx.type(y)
+    w = ctx.graph.constants[node.inputs[1]]
+    k, n = w.shape
+    rows = int(np.prod(at.shape[:-1]))
+    g = Geom(1, 1, rows, k, 1, rows, n)
+    layer = GemmLayer(
+        node.name,
+        g,
+        DType.INT8,
+        DType.INT8,
+        _rows(ctx, node, a, k),
+        _rows(ctx, node, y, n),
+        _const_operand(ctx, w.reshape(1, 1, k, n)),
+        _epilogue(ctx, node, yt.quant),
+    )
+    t = gemm.plan(layer, ctx.config)
+    gemm.emit(ctx, layer, t)
+    ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
+
+
+def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
+    """A tensor viewed as a [rows, cols] matrix (rank 2: any layout; else row-major)."""
+    t = ctx.type(tensor)
+    if t.rank == 2:
+        return operand(ctx, tensor, (None, None, 0, 1))
+    if t.perm is not None:
+        raise UnsupportedOpError(
+            f"node {node.name!r} (QGemm): operand {tensor!r} of rank {t.rank} is not row-major"
+        )
+    p = ctx.place(tensor)
+    return Operand(p.addr, (0, 0, cols, 1), p.key, ctx.clobbers.get(p.key, ()))

@@ -1,0 +1,322 @@
+"""QDQ models -> integer ops: DequantizeLinear/QuantizeLinear pairs around Conv, Gemm and
+MatMul become QConv/QGemm nodes on int8 tensors; what is left runs in float between
+standalone DEQUANT and QUANT vector ops (correct for any op, exact for order-preserving ones).
+
+Algebra of the integer rewrite (weights symmetric per output channel, zero point 0):
+``Q(DQ(x) * DQ(w) + DQ(b)) == requant(sum_k x_q w_q + b_q - zp_x * sum_k w_q, s_x s_w / s_y) + zp_y``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import Graph, Node, Quant
+
+INT8 = (-128, 127)
+CLAMP_ACTS = ("Relu", "Clip")
+
+
+def lower_qdq(graph: Graph) -> None:
+    annotate(graph)
+    for node in graph.nodes():
+        if node.op in REWRITES:
+            REWRITES[node.op](graph, node)
+    fold_constant_qdq(graph)
+    remove_dead(graph)
+
+
+# --- quantisation parameters ---------------------------------------------------------------
+def qparams(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
+    """(scale, zero_point) arrays of a Q/DQ node with constant parameters, else None."""
+    scale = node.inputs[1]
+    zp = node.inputs[2] if len(node.inputs) > 2 else ""
+    if not graph.is_const(scale) or (zp and not graph.is_const(zp)):
+        return None
+    s = graph.constants[scale].astype(np.float32)
+    z = graph.constants[zp].astype(np.int64) if zp else np.zeros_like(s, np.int64)
+    return s, z
+
+
+def q_dtype(graph: Graph, node: Node) -> str:
+    """The integer dtype of a Q node's output / a DQ node's input."""
+    t = node.outputs[0] if node.op == "QuantizeLinear" else node.inputs[0]
+    return graph.type(t).dtype
+
+
+def tensor_quant(graph: Graph, node: Node) -> Quant | None:
+    """The per-tensor quantisation a Q/DQ node applies, None if per-axis or not constant."""
+    p = qparams(graph, node)
+    if p is None or p[0].size != 1:
+        return None
+    return Quant(float(p[0].reshape(-1)[0]), int(p[1].reshape(-1)[0]), q_dtype(graph, node))
+
+
+def annotate(graph: Graph) -> None:
+    """Record (scale, zero point) in the type of every quantised activation tensor."""
+    for node in graph.nodes():
+        if node.op not in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        t = node.outputs[0] if node.op == "QuantizeLinear" else node.inputs[0]
+        q = tensor_quant(graph, node)
+        if q is not None and t in graph.tensors and graph.tensors[t].quant is None:
+            graph.tensors[t] = graph.tensors[t].replace(quant=q)
+
+
+# --- matching ------------------------------------------------------------------------------
+def _producer(graph: Graph, tensor: str, op: str) -> Node | None:
+    node = graph.producer(tensor) if tensor else None
+    return node if node is not None and node.op == op else None
+
+
+def _sole(graph: Graph, tensor: str) -> Node | None:
+    cons = graph.consumers(tensor)
+    if len(cons) != 1 or tensor in graph.outputs:
+        return None
+    return cons[0]
+
+
+def int8_input(graph: Graph, tensor: str) -> Node | None:
+    """The DQ node producing ``tensor`` from a per-tensor int8 activation."""
+    dq = _producer(graph, tensor, "DequantizeLinear")
+    if dq is None or graph.is_const(dq.inputs[0]) or tensor_quant(graph, dq) is None:
+        return None
+    return dq if q_dtype(graph, dq) == "int8" else None
+
+
+def dequantized_const(graph: Graph, tensor: str) -> bool:
+    """Whether ``tensor`` is DequantizeLinear(constant): a constant once this pass has run."""
+    dq = _producer(graph, tensor, "DequantizeLinear")
+    return dq is not None and graph.is_const(dq.inputs[0])
+
+
+def const_weight(graph: Graph, tensor: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(int8 weights, per-channel scales, axis) of a symmetric DQ'd constant."""
+    dq = _producer(graph, tensor, "DequantizeLinear")
+    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
+        return None
+    w = graph.constants[dq.inputs[0]]
+    scale, zp = qparams(graph, dq)
+    if w.dtype != np.int8 or np.any(zp != 0):
+        return None
+    return w, scale, dq.attr("axis", 1)
+
+
+def const_float(graph: Graph, tensor: str) -> np.ndarray | None:
+    """The float value of a constant, or of DQ(constant)."""
+    if graph.is_const(tensor):
+        return graph.constants[tensor].astype(np.float64)
+    dq = _producer(graph, tensor, "DequantizeLinear")
+    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
+        return None
+    return dequantize_const(graph, dq).astype(np.float64)
+
+
+def output_q(graph: Graph, tensor: str) -> tuple[Node, list[Node], tuple[float, float]] | None:
+    """The int8 Q node after ``tensor`` (through at most one Relu/Clip), the activation nodes
+    in between and the activation's float range."""
+    cons = _sole(graph, tensor)
+    acts, bounds = [], (-np.inf, np.inf)
+    if cons is not None and cons.op in CLAMP_ACTS:
+        bounds = _act_bounds(graph, cons)
+        if bounds is None:
+            return None
+        acts = [cons]
+        cons = _sole(graph, cons.outputs[0])
+    if cons is None or cons.op != "QuantizeLinear" or tensor_quant(graph, cons) is None:
+        return None
+    if q_dtype(graph, cons) != "int8":
+        return None
+    return cons, acts, bounds
+
+
+def _act_bounds(graph: Graph, act: Node) -> tuple[float, float] | None:
+    if act.op == "Relu":
+        return 0.0, np.inf
+    lo, hi = act.attr("min", -np.inf), act.attr("max", np.inf)
+    for i, name in enumerate(act.inputs[1:3]):
+        if name and not graph.is_const(name):
+            return None
+        if name:
+            v = float(graph.constants[name])
+            lo, hi = (v, hi) if i == 0 else (lo, v)
+    return lo, hi
+
+
+def clamp_range(q: Quant, bounds: tuple[float, float]) -> tuple[int, int]:
+    """Q(clip(x, lo, hi)) == clamp(Q(x), Q(lo), Q(hi)): quantisation is monotonic."""
+
+    def quant(v: float) -> float:
+        if not np.isfinite(v):
+            return v
+        return float(np.rint(np.float32(v) / np.float32(q.scale)) + q.zero_point)
+
+    lo = int(max(INT8[0], min(INT8[1], quant(bounds[0]))))
+    hi = int(min(INT8[1], max(INT8[0], quant(bounds[1]))))
+    return lo, hi
+
+
+# --- the integer rewrites --------------------------------------------------------------------
+def requant_scales(s_x: float, s_w: np.ndarray, s_y: float) -> np.ndarray:
+    """Per-channel s_x * s_w / s_y in fp32, as onnxruntime's integer kernels compute it."""
+    return (np.float32(s_x) * s_w.astype(np.float32)) / np.float32(s_y)
+
+
+def int_bias(bias: np.ndarray | None, s_x: float, s_w: np.ndarray, cout: int) -> np.ndarray:
+    if bias is None:
+        return np.zeros(cout, np.int64)
+    step = np.float64(np.float32(s_x) * s_w.astype(np.float32))
+    return np.rint(np.broadcast_to(bias, (cout,)) / step).astype(np.int64)
+
+
+def _replace(graph: Graph, node: Node, new: Node, q: Node, acts: list[Node]) -> None:
+    for dead in (q, *acts):
+        graph.remove(dead.name)
+    graph.tensors.pop(node.outputs[0], None)
+    graph.replace(new)
+
+
+def _const(graph: Graph, base: str, value: np.ndarray) -> str:
+    name = graph.fresh(base)
+    graph.constants[name] = value
+    return name
+
+
+def _int_gemm_parts(graph: Graph, node: Node, x: str, w: str, b: str, w_axis: int):
+    """(dq_x, weights, scales, bias, q, acts, clamp) of an integer-lowerable layer, else None."""
+    dq = int8_input(graph, x)
+    wq = const_weight(graph, w)
+    bias = const_float(graph, b) if b else None
+    out = output_q(graph, node.outputs[0])
+    if dq is None or wq is None or (b and bias is None) or out is None:
+        return None
+    weights, scale, axis = wq
+    cout = weights.shape[w_axis]
+    if scale.size != 1 and (axis % weights.ndim != w_axis or scale.size != cout):
+        return None
+    return dq, weights, np.broadcast_to(scale.reshape(-1), (cout,)), bias, *out
+
+
+def rewrite_conv(graph: Graph, node: Node) -> None:
+    """DQ(x) -> Conv(DQ(w), DQ(b)) [-> Relu/Clip] -> Q  ==>  QConv(x_q) -> y_q."""
+    if len(graph.type(node.inputs[0]).shape) not in (3, 4):
+        return
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    parts = _int_gemm_parts(graph, node, node.inputs[0], node.inputs[1], b, 0)
+    if parts is None:
+        return
+    dq, w, s_w, bias, q, acts, bounds = parts
+    qx, qy = graph.tensors[dq.inputs[0]].quant, graph.tensors[q.outputs[0]].quant
+    ksum = w.reshape(w.shape[0], -1).astype(np.int64).sum(axis=1)
+    b_q = int_bias(bias, qx.scale, s_w, w.shape[0]) - qx.zero_point * ksum
+    attrs = {
+        **node.attrs,
+        "requant": requant_scales(qx.scale, s_w, qy.scale),
+        "clamp": clamp_range(qy, bounds),
+    }
+    inputs = (
+        dq.inputs[0],
+        _const(graph, node.name + "_wq", w),
+        _const(graph, node.name + "_bq", b_q.astype(np.int32)),
+    )
+    new = node.replace(op="QConv", inputs=inputs, outputs=q.outputs, attrs=attrs)
+    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+
+
+def _fused(node: Node, q: Node, acts: list[Node]) -> tuple[str, ...]:
+    return node.fused + tuple(a.name for a in acts) + (q.name,)
+
+
+def rewrite_gemm(graph: Graph, node: Node) -> None:
+    """DQ(a) -> Gemm/MatMul(DQ(w) const, DQ(b)) [-> act] -> Q  ==>  QGemm(a_q) -> y_q."""
+    if node.op == "Gemm" and not _plain_gemm(node):
+        return
+    tb = node.attr("transB", 0)
+    b = node.inputs[2] if len(node.inputs) > 2 else ""
+    w_axis = 0 if tb else 1
+    if graph.is_const(node.inputs[1]) or _const_rank(graph, node.inputs[1]) != 2:
+        return
+    parts = _int_gemm_parts(graph, node, node.inputs[0], node.inputs[1], b, w_axis)
+    if parts is None:
+        return
+    dq, w, s_w, bias, q, acts, bounds = parts
+    w = w.T if tb else w  # [K, N]
+    qx, qy = graph.tensors[dq.inputs[0]].quant, graph.tensors[q.outputs[0]].quant
+    if bias is not None and bias.size not in (1, w.shape[1]):
+        return
+    b_q = int_bias(bias, qx.scale, s_w, w.shape[1]) - qx.zero_point * w.astype(np.int64).sum(0)
+    attrs = {"requant": requant_scales(qx.scale, s_w, qy.scale), "clamp": clamp_range(qy, bounds)}
+    inputs = (
+        dq.inputs[0],
+        _const(graph, node.name + "_wq", np.ascontiguousarray(w)),
+        _const(graph, node.name + "_bq", b_q.astype(np.int32)),
+    )
+    new = node.replace(op="QGemm", inputs=inputs, outputs=q.outputs, attrs=attrs)
+    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+
+
+def _plain_gemm(node: Node) -> bool:
+    return not node.attr("transA", 0) and node.attr("alpha", 1.0) == node.attr("beta", 1.0) == 1.0
+
+
+def _const_rank(graph: Graph, tensor: str) -> int:
+    dq = _producer(graph, tensor, "DequantizeLinear")
+    if dq is None or not graph.is_const(dq.inputs[0]):
+        return -1
+    return graph.constants[dq.inputs[0]].ndim
+
+
+REWRITES = {"Conv": rewrite_conv, "Gemm": rewrite_gemm, "MatMul": rewrite_gemm}
+
+
+# --- what is left ----------------------------------------------------------------------------
+def dequantize_const(graph: Graph, dq: Node) -> np.ndarray:
+    q = graph.constants[dq.inputs[0]]
+    scale, zp = qparams(graph, dq)
+    shape = _axis_shape(q.ndim, dq.attr("axis", 1), scale.size)
+    diff = q.astype(np.int64) - zp.reshape(shape)
+    return (diff.astype(np.float32) * scale.reshape(shape)).astype(np.float32)
+
+
+def quantize_const(graph: Graph, qn: Node) -> np.ndarray:
+    x = graph.constants[qn.inputs[0]].astype(np.float32)
+    scale, zp = qparams(graph, qn)
+    shape = _axis_shape(x.ndim, qn.attr("axis", 1), scale.size)
+    dt = np.dtype(graph.type(qn.outputs[0]).dtype)
+    info = np.iinfo(dt)
+    v = np.rint(x / scale.reshape(shape)) + zp.reshape(shape)
+    return np.clip(v, info.min, info.max).astype(dt)
+
+
+def _axis_shape(ndim: int, axis: int, size: int) -> tuple[int, ...]:
+    if size == 1 or ndim == 0:
+        return ()
+    shape = [1] * ndim
+    shape[axis % ndim] = size
+    return tuple(shape)
+
+
+def fold_constant_qdq(graph: Graph) -> None:
+    """Q/DQ of a constant (weights, biases left in float) become the constant they compute."""
+    folders = {"DequantizeLinear": dequantize_const, "QuantizeLinear": quantize_const}
+    for node in graph.nodes():
+        if node.op not in folders or not graph.is_const(node.inputs[0]):
+            continue
+        if qparams(graph, node) is None or node.outputs[0] in graph.outputs:
+            continue
+        graph.constants[node.outputs[0]] = folders[node.op](graph, node)
+        graph.tensors.pop(node.outputs[0], None)
+        graph.remove(node.name)
+
+
+def remove_dead(graph: Graph) -> None:
+    """Nodes none of whose outputs is read (DQ nodes whose consumers were rewritten)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in reversed(graph.nodes()):
+            if any(graph.consumers(o) or o in graph.outputs for o in node.outputs if o):
+                continue
+            graph.remove(node.name)
+            for o in node.outputs:
+                graph.tensors.pop(o, None)
+            changed = True
