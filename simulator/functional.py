@@ -17,6 +17,7 @@ two numpy calls; the timing model calls them in the order instructions start.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -66,71 +67,69 @@ def _dtype(value: int, where: Where) -> DType:
         ) from None
 
 
+_DMA_FIELDS = attrgetter(
+    "sp", "esize_log2", "sp_addr", "dram_addr", "n0", "n1", "n2", "ds0", "ds1", "ds2",
+    "ss0", "ss1", "ss2", "lo0", "hi0", "lo1", "hi1", "lo2", "hi2", "pad",
+)  # fmt: skip
+
+
 def _load(instr: Load, index: int, memory: Memory, config: NpuConfig) -> Op:
-    word = _WORD[instr.esize]
-    counts = instr.counts
-    full = tuple(slice(0, n) for n in counts)
-    sp, sp_fp = _sp_box(instr, full, index, memory, "LOAD")
-    dram, dram_fp, window = _dram_window(instr, index, memory, "LOAD")
-    pad = word(instr.pad & ((1 << (8 * instr.esize)) - 1))
-    if window == full:
+    f = _DMA_FIELDS(instr)
+    esize = 1 << f[1]
+    counts = f[4:7]
+    window = _window(f)
+    sp, sp_fp = _sp_box(f, (0, 0, 0), counts, index, memory, "LOAD")
+    dram, dram_fp = _dram_box(f, window, index, memory, "LOAD")
+    if window == ((0, 0, 0), counts):
+        return Op(partial(np.copyto, sp, dram), (dram_fp,), (sp_fp,))
+    pad = _WORD[esize](f[19] & ((1 << (8 * esize)) - 1))
+    inner = sp[tuple(slice(a, b) for a, b in zip(*window, strict=True))]
 
-        def run():
-            np.copyto(sp, dram)
-
-    else:
-        inner = sp[window]
-
-        def run():
-            sp.fill(pad)
-            np.copyto(inner, dram)
+    def run():
+        sp.fill(pad)
+        np.copyto(inner, dram)
 
     return Op(run, (dram_fp,), (sp_fp,))
 
 
 def _store(instr: Store, index: int, memory: Memory, config: NpuConfig) -> Op:
-    dram, dram_fp, window = _dram_window(instr, index, memory, "STORE")
-    sp, sp_fp = _sp_box(instr, window, index, memory, "STORE")
-
-    def run():
-        np.copyto(dram, sp)
-
-    return Op(run, (sp_fp,), (dram_fp,))
+    f = _DMA_FIELDS(instr)
+    window = _window(f)
+    dram, dram_fp = _dram_box(f, window, index, memory, "STORE")
+    sp, sp_fp = _sp_box(f, *window, index, memory, "STORE")
+    return Op(partial(np.copyto, dram, sp), (sp_fp,), (dram_fp,))
 
 
-def _sp_box(instr, window, index: int, memory: Memory, opcode: str):
-    """The scratchpad view of the elements ``window`` selects from a transfer's box."""
-    if instr.sp > 2:
+def _window(f: tuple) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(first, stop) per dimension of the window ``lo_d <= i_d < hi_d`` clipped to the box."""
+    n0, n1, n2 = f[4:7]
+    lo0, hi0, lo1, hi1, lo2, hi2 = f[13:19]
+    first = (min(lo0, n0), min(lo1, n1), min(lo2, n2))
+    stop = (min(hi0, n0), min(hi1, n1), min(hi2, n2))
+    return first, tuple(b if b > a else a for a, b in zip(first, stop, strict=True))
+
+
+def _sp_box(f: tuple, first, stop, index: int, memory: Memory, opcode: str):
+    """The scratchpad view of the elements [first, stop) of a transfer's box."""
+    if f[0] > 2:
         raise SimulationError(
-            f"instruction {index} ({opcode}): sp={instr.sp} is not a scratchpad (0, 1 or 2)"
+            f"instruction {index} ({opcode}): sp={f[0]} is not a scratchpad (0, 1 or 2)"
         )
-    w0, w1, w2 = window
-    strides = (instr.ss0, instr.ss1, instr.ss2)
-    offset = w0.start * instr.ss0 + w1.start * instr.ss1 + w2.start * instr.ss2
-    shape = (w0.stop - w0.start, w1.stop - w1.start, w2.stop - w2.start)
-    where = Where(index, opcode, "sp_addr")
-    addr = instr.sp_addr + instr.esize * offset
-    return memory.box(instr.sp, addr, shape, strides, _WORD[instr.esize], where)
+    return _dma_box(memory, f[0], f[2], f[1], f[10:13], first, stop, index, opcode, "sp_addr")
 
 
-def _dram_window(instr, index: int, memory: Memory, opcode: str):
+def _dram_box(f: tuple, window, index: int, memory: Memory, opcode: str):
     """The DRAM view of a transfer's window only (elements outside may be out of DRAM)."""
-    w0 = _clip(instr.lo0, instr.hi0, instr.n0)
-    w1 = _clip(instr.lo1, instr.hi1, instr.n1)
-    w2 = _clip(instr.lo2, instr.hi2, instr.n2)
-    strides = (instr.ds0, instr.ds1, instr.ds2)
-    offset = w0.start * instr.ds0 + w1.start * instr.ds1 + w2.start * instr.ds2
-    shape = (w0.stop - w0.start, w1.stop - w1.start, w2.stop - w2.start)
-    where = Where(index, opcode, "dram_addr")
-    addr = instr.dram_addr + instr.esize * offset
-    view, fp = memory.box(DRAM, addr, shape, strides, _WORD[instr.esize], where)
-    return view, fp, (w0, w1, w2)
+    return _dma_box(memory, DRAM, f[3], f[1], f[7:10], *window, index, opcode, "dram_addr")
 
 
-def _clip(lo: int, hi: int, n: int) -> slice:
-    start = lo if lo < n else n
-    stop = hi if hi < n else n
-    return slice(start, stop if stop > start else start)
+def _dma_box(memory, mem, addr, esize_log2, strides, first, stop, index, opcode, field):
+    s0, s1, s2 = strides
+    a0, a1, a2 = first
+    shape = (stop[0] - a0, stop[1] - a1, stop[2] - a2)
+    addr += (a0 * s0 + a1 * s1 + a2 * s2) << esize_log2
+    word = _WORD[1 << esize_log2]
+    return memory.box(mem, addr, shape, strides, word, Where(index, opcode, field))
 
 
 def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:

@@ -19,6 +19,22 @@ from simulator.errors import SimulationError
 
 DRAM = 3
 MEM_NAMES = ("input", "weight", "acc", "dram")
+_DTYPES = {
+    t: np.dtype(t)
+    for t in (
+        np.int8,
+        np.uint8,
+        np.int16,
+        np.uint16,
+        np.int32,
+        np.uint32,
+        np.uint64,
+        np.int64,
+        np.float16,
+        np.float32,
+        np.float64,
+    )
+}
 
 
 class Where(NamedTuple):
@@ -45,6 +61,7 @@ class Memory:
     def __init__(self, config: NpuConfig, dram_size: int):
         self.sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes, dram_size)
         self.buffers = [np.zeros(-(-size // 8) * 8, dtype=np.uint8) for size in self.sizes]
+        self._boxes: dict[tuple, tuple[np.ndarray, Box]] = {}  # programs reuse tile boxes
 
     @property
     def dram(self) -> np.ndarray:
@@ -59,11 +76,22 @@ class Memory:
         dtype: np.dtype,
         where: Where,
     ) -> tuple[np.ndarray, Box]:
-        """A typed view of the box and its footprint; raises SimulationError if it escapes."""
-        dtype = np.dtype(dtype)
+        """A typed view of the box and its footprint; raises SimulationError if it escapes.
+
+        Views are cached per (memory, address, shape, strides, dtype): a hit was checked when
+        it was made, and the view aliases the same bytes whichever instruction asks for it.
+        """
+        key = (mem, addr, shape, strides, dtype)
+        hit = self._boxes.get(key)
+        if hit is None:
+            hit = self._boxes[key] = self._make_box(mem, addr, shape, strides, dtype, where)
+        return hit
+
+    def _make_box(self, mem, addr, shape, strides, dtype, where: Where):
+        dtype = _DTYPES.get(dtype) or np.dtype(dtype)
         esize = dtype.itemsize
         byte_strides = tuple([s * esize for s in strides])
-        fp = Box(mem, addr, shape, byte_strides, esize)
+        fp = Box(mem, addr, tuple(shape), byte_strides, esize)
         if 0 in shape:
             return np.empty(shape, dtype), fp
         lo = hi = addr

@@ -93,6 +93,17 @@ class _Transfer:
         self.active = nbytes > 0
 
 
+def _ready(tokens: list[int], waits: tuple[int, ...], signals: tuple[int, ...], depth: int) -> bool:
+    """Every waited channel holds a token and every signalled channel has room."""
+    for c in waits:
+        if not tokens[c]:
+            return False
+    for c in signals:
+        if tokens[c] >= depth:
+            return False
+    return True
+
+
 class _Sim:
     """The event loop's state; ``run`` is the whole simulation."""
 
@@ -112,99 +123,105 @@ class _Sim:
         self.ends = [0] * len(ops)
         self.pc = 0
         self.now = 0
-        self.token_version = 0  # bumped whenever a token count changes
-        self.blocked = [(-1, -1)] * 4  # (head, token_version) of a failed start attempt
+        self.version = 0  # bumped whenever a token count changes
+        self.blocked = [-1] * 4  # head whose start failed at token state blocked_at[u]
+        self.blocked_at = [-1] * 4
 
     def run(self) -> tuple[list[int], list[int]]:
+        """Alternate ``_settle`` (everything that happens at ``now``) and a jump to the next event."""
+        current, event = self.current, self.event
         while True:
             self._settle()
-            busy = [self.event[u] for u in UNITS if self.current[u] >= 0]
-            if not busy:
+            nxt = -1
+            for u in UNITS:
+                if current[u] >= 0 and (nxt < 0 or event[u] < nxt):
+                    nxt = event[u]
+            if nxt < 0:
                 if self.pc < len(self.ops) or any(self.queues):
                     raise SimulationError(self._deadlock_report())
                 return self.starts, self.ends
-            nxt = min(busy)
             assert nxt > self.now, "event loop made no progress"
-            self._progress(nxt)
-            self.now = nxt
-            self._rebalance()
+            if self.xfers[Unit.LOAD] is not None or self.xfers[Unit.STORE] is not None:
+                self._progress(nxt)
+                self.now = nxt
+                self._rebalance()
+            else:
+                self.now = nxt
 
     def _settle(self) -> None:
-        """Complete, dispatch and start everything possible at ``now``, in unit order."""
-        current, queues, event, now = self.current, self.queues, self.event, self.now
-        n = len(self.ops)
+        """Complete, dispatch and start everything possible at ``now``, in unit order.
+
+        One pass dispatches, then visits the units in order: a unit whose event is due
+        completes; an idle unit tries to start its queue head (unless it already failed with
+        the same head and the same token state). Passes repeat until nothing changes.
+        """
+        ops, runs, checker = self.ops, self.runs, self.checker
+        queues, tokens, current, event = self.queues, self.tokens, self.current, self.event
+        starts, ends, xfers = self.starts, self.ends, self.xfers
+        qdepth, tdepth, now, n = self.qdepth, self.tdepth, self.now, len(ops)
+        pc, version, blocked, blocked_at = self.pc, self.version, self.blocked, self.blocked_at
         changed = True
         while changed:
-            if self.pc < n:
-                self._dispatch()
+            while pc < n:
+                q = queues[ops[pc][0]]
+                if len(q) >= qdepth:
+                    break
+                q.append(pc)
+                pc += 1
             changed = False
             for u in UNITS:
-                if current[u] >= 0:
+                i = current[u]
+                if i >= 0:
                     if event[u] > now:
                         continue
-                    self._complete(u)  # a DMA's event is its end once its data phase began
+                    ends[i] = now
+                    current[u] = -1
+                    signals = ops[i][2]
+                    if signals:
+                        version += 1
+                        for c in signals:
+                            tokens[c] += 1
+                    if checker is not None:
+                        self._checker_complete(i, u, signals)
+                    if xfers[u] is not None:
+                        xfers[u] = None
+                        self._rebalance()
                     changed = True
-                if queues[u] and self.blocked[u] != (queues[u][0], self.token_version):
-                    if self._try_start(u):
-                        changed = True
+                q = queues[u]
+                if not q:
+                    continue
+                i = q[0]
+                if blocked[u] == i and blocked_at[u] == version:
+                    continue
+                _, waits, signals, cycles, dram = ops[i]
+                if not _ready(tokens, waits, signals, tdepth):
+                    blocked[u] = i
+                    blocked_at[u] = version
+                    continue
+                q.popleft()
+                if waits:
+                    version += 1
+                    for c in waits:
+                        tokens[c] -= 1
+                if checker is not None:
+                    checker.start(i, u, [self.payloads[c].popleft() for c in waits])
+                run = runs[i]
+                if run is not None:
+                    run()
+                starts[i] = now
+                current[u] = i
+                if dram and cycles:  # scalesim timing: DMA is free, nothing to share
+                    xfers[u] = _Transfer(now, self.latency, dram, cycles)
+                    self._rebalance()
+                else:
+                    event[u] = now + cycles
+                changed = True
+        self.pc, self.version = pc, version
 
-    def _dispatch(self) -> None:
-        ops, queues, pc, n = self.ops, self.queues, self.pc, len(self.ops)
-        while pc < n:
-            q = queues[ops[pc][0]]
-            if len(q) >= self.qdepth:
-                break
-            q.append(pc)
-            pc += 1
-        self.pc = pc
-
-    def _try_start(self, u: int) -> bool:
-        i = self.queues[u][0]
-        _, waits, signals, cycles, dram = self.ops[i]
-        tokens = self.tokens
-        for c in waits:
-            if not tokens[c]:
-                self.blocked[u] = (i, self.token_version)
-                return False
+    def _checker_complete(self, i: int, u: int, signals: tuple[int, ...]) -> None:
+        payload = self.checker.complete(i, u)
         for c in signals:
-            if tokens[c] >= self.tdepth:
-                self.blocked[u] = (i, self.token_version)
-                return False
-        self.queues[u].popleft()
-        if waits:
-            self.token_version += 1
-        for c in waits:
-            tokens[c] -= 1
-        if self.checker is not None:
-            self.checker.start(i, u, [self.payloads[c].popleft() for c in waits])
-        run = self.runs[i]
-        if run is not None:
-            run()
-        self.starts[i] = self.now
-        self.current[u] = i
-        if dram and cycles:  # scalesim timing: DMA is free, nothing to share
-            self.xfers[u] = _Transfer(self.now, self.latency, dram, cycles)
-            self._rebalance()
-        else:
-            self.event[u] = self.now + cycles
-        return True
-
-    def _complete(self, u: int) -> None:
-        i = self.current[u]
-        self.ends[i] = self.now
-        self.current[u] = -1
-        signals = self.ops[i][2]
-        if signals:
-            self.token_version += 1
-        for c in signals:
-            self.tokens[c] += 1
-        if self.checker is not None:
-            payload = self.checker.complete(i, u)
-            for c in signals:
-                self.payloads[c].append(payload)
-        if self.xfers[u] is not None:
-            self.xfers[u] = None
-            self._rebalance()
+            self.payloads[c].append(payload)
 
     def _progress(self, nxt: int) -> None:
         """Move the bytes of every transfer in its data phase from ``now`` to ``nxt``."""
