@@ -1,4 +1,5 @@
-"""Row-wise reductions on the vector unit: Softmax, ReduceMean, GlobalAveragePool.
+"""Row-wise reductions on the vector unit: Softmax, LayerNormalization, ReduceMean,
+GlobalAveragePool.
 
 The tensor is viewed as (rows, L) with the reduced axis innermost (any DRAM strides: the DMA
 gathers it); each tile of rows is loaded, reduced with RSUM/RMAX and combined with broadcast
@@ -22,6 +23,7 @@ from compiler.lowering.common import (
 )
 from compiler.lowering.eltwise import _merge
 from compiler.ops import declare
+from simulator.errors import ConfigError, UnsupportedOpError
 from simulator.isa import DType, Scratchpad, VFunc
 
 SP = Scratchpad.INPUT
@@ -49,13 +51,23 @@ def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
     return dims, xo, yo, inner[0], xi[0], yi[0]
 
 
-def _run(ctx: Ctx, node, axes, build):
+def _run(ctx: Ctx, node, axes, build, fixed: int = 0):
+    """``fixed``: elements of each buffer half the build keeps after the row slots."""
     x, y = node.inputs[0], node.outputs[0]
     view = _rows_view(ctx, x, y, axes)
+    if view is None:
+        raise UnsupportedOpError(
+            f"node {node.name!r} ({node.op}): axes {axes} are not contiguous in the DRAM layout"
+        )
     dims, xo, yo, L, xi, yi = view
     rows = dims[-1]
-    budget = ctx.config.input_bytes // 2 // 4
-    tr = max(1, min(rows, budget // (3 * L + 8)))
+    budget = ctx.config.input_bytes // 2 // 4 - fixed - 32
+    if budget < 3 * L + 8:
+        raise ConfigError(
+            f"node {node.name!r} ({node.op}): rows of {L} elements do not fit the input "
+            f"scratchpad ({ctx.config.input_bytes} bytes, double-buffered)"
+        )
+    tr = min(rows, budget // (3 * L + 8))
     slot = -(-tr * L * 4 // 64) * 64
     tile = 0
     for outer in np.ndindex(*dims[:-1]):
@@ -127,4 +139,69 @@ def lower_reducemean(ctx: Ctx, node) -> None:
 def lower_gap(ctx: Ctx, node) -> None:
     rank = ctx.type(node.inputs[0]).rank
     _run(ctx, node, tuple(range(2, rank)), _mean)
+    ctx.record(node, macs=0)
+
+
+def _layernorm(ctx, node, axis, eps):
+    """mean, centre, variance, rsqrt, then scale and bias (row vectors read with stride 0)."""
+
+    def row(name):
+        if not name:
+            return None
+        shape = ctx.type(node.inputs[0]).shape[axis:]
+        arr = np.broadcast_to(ctx.graph.constants[name].astype(np.float32), shape)
+        return ctx.const(np.ascontiguousarray(arr).reshape(-1))
+
+    scale = row(node.inputs[1])
+    bias = row(node.inputs[2] if len(node.inputs) > 2 else "")
+
+    def build(ctx, xb, base, slot, n, L):
+        cnt, one = (1, n, L), (1, n, 1)
+        u = Box(SP, FP, base + slot, (0, L, 1))
+        m = Box(SP, FP, base + 2 * slot, (0, 1, 0))
+        v = Box(SP, FP, m.addr + -(-n * 4 // 64) * 64, (0, 1, 0))
+        sb = Box(SP, FP, v.addr + -(-n * 4 // 64) * 64, (0, 0, 1))
+        bb = Box(SP, FP, sb.addr + -(-L * 4 // 64) * 64, (0, 0, 1))
+        _v(ctx, VFunc.RSUM, cnt, m, xb)
+        _v(ctx, VFunc.MUL_IMM, one, m, m, None, (f32_bits(1.0 / L), 0, 0))
+        _v(ctx, VFunc.SUB, cnt, xb, xb, m)
+        _v(ctx, VFunc.MUL, cnt, u, xb, xb)
+        _v(ctx, VFunc.RSUM, cnt, v, u)
+        _v(ctx, VFunc.MUL_IMM, one, v, v, None, (f32_bits(1.0 / L), 0, 0))
+        _v(ctx, VFunc.ADD_IMM, one, v, v, None, (f32_bits(eps), 0, 0))
+        _v(ctx, VFunc.RSQRT, one, v, v)
+        _v(ctx, VFunc.MUL, cnt, xb, xb, v)
+        for place, box in ((scale, sb), (bias, bb)):
+            if place is not None:
+                load_row = load(SP, box.addr, 4, place.addr, (1, 1, L), (0, 0, 1), (0, 0, 1))
+                emit_load(ctx, load_row, "const")
+                f = VFunc.MUL if box is sb else VFunc.ADD
+                _v(ctx, f, cnt, xb, xb, box)
+        return xb, cnt
+
+    return build
+
+
+def _check_layernorm(node, graph) -> str | None:
+    extra = [o for o in node.outputs[1:] if o and (graph.consumers(o) or o in graph.outputs)]
+    if extra:
+        return f"outputs Mean/InvStdDev ({', '.join(extra)}) are not produced"
+    if any(i and not graph.is_const(i) for i in node.inputs[1:]):
+        return "Scale and B must be constant"
+    return None
+
+
+@declare(
+    "LayerNormalization",
+    "float32",
+    "any axis (normalised axes contiguous); epsilon; constant Scale and B; Y output only",
+    _check_layernorm,
+)
+def lower_layernorm(ctx: Ctx, node) -> None:
+    rank = ctx.type(node.inputs[0]).rank
+    axis = node.attr("axis", -1) % rank
+    axes = tuple(range(axis, rank))
+    L = int(np.prod([ctx.type(node.inputs[0]).shape[a] for a in axes]))
+    build = _layernorm(ctx, node, axis, node.attr("epsilon", 1e-5))
+    _run(ctx, node, axes, build, fixed=2 * L + 128)
     ctx.record(node, macs=0)
