@@ -99,7 +99,7 @@ def _dtype(name: str) -> DType:
 def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype) -> None:
     rows, cols = dims[-2], dims[-1]
     nslots = len(inputs) + 2
-    budget = ctx.config.input_bytes // (2 * nslots) // 4
+    budget = ctx.config.input_bytes // (2 * nslots) // 64 * 16  # fp32 elements, whole 64 B
     tc = min(cols, max(1, budget))
     tr = min(rows, max(1, budget // tc))
     slot_bytes = -(-tr * tc * 4 // 64) * 64
