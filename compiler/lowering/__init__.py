@@ -1,3 +1,3 @@
 """Lowerings, one function per op, registered in ``compiler.ops.REGISTRY`` on import."""
 
-from compiler.lowering import conv, eltwise, movement, pool, quant, rowwise  # noqa: F401
+from compiler.lowering import conv, convtranspose, eltwise, movement, pool, quant, rowwise  # noqa: F401
