@@ -51,13 +51,13 @@ def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
 
 
 def _conv_geom(node, xt, yt, wshape) -> Geom:
+    nd = xt.rank - 2
     k = tuple(wshape[2:])
-    k = tuple(k) if len(k) == 2 else (1, *k)
-    s = tuple(node.attr("strides") or (1, 1))
-    d = tuple(node.attr("dilations") or (1, 1))
-    pads = tuple(node.attr("pads") or (0,) * 4)
-    if len(s) == 1:
-        s, d, pads = (1, *s), (1, *d), (0, pads[0], 0, pads[1])
+    s = tuple(node.attr("strides") or (1,) * nd)
+    d = tuple(node.attr("dilations") or (1,) * nd)
+    pads = pad_begin(node, xt.shape[2:], k, s, d)
+    if nd == 1:
+        k, s, d, pads = (1, *k), (1, *s), (1, *d), (0, *pads)
     n, c = xt.shape[:2]
     h, w = xt.shape[2:] if xt.rank == 4 else (1, xt.shape[2])
     oh, ow = yt.shape[2:] if yt.rank == 4 else (1, yt.shape[2])
@@ -86,9 +86,22 @@ def _check_conv(node, graph) -> str | None:
         return "only 1-D and 2-D convolutions"
     if not graph.is_const(node.inputs[1]) and not dequantized_const(graph, node.inputs[1]):
         return "weights must be constant"
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") and not node.attr("pads"):
-        return None
     return None
+
+
+def pad_begin(node, spatial, k, s, d) -> tuple[int, ...]:
+    """Begin pads per spatial axis: ``pads``, or computed for auto_pad SAME_UPPER/SAME_LOWER
+    (total = max((ceil(n/s) - 1)*s + (k-1)*d + 1 - n, 0), the odd one at the end for UPPER)."""
+    mode = node.attr("auto_pad", "NOTSET")
+    if mode == "VALID":
+        return (0,) * len(spatial)
+    if mode == "NOTSET":
+        return tuple(node.attr("pads") or (0,) * (2 * len(spatial)))[: len(spatial)]
+    out = []
+    for n, kk, ss, dd in zip(spatial, k, s, d, strict=True):
+        total = max((-(-n // ss) - 1) * ss + (kk - 1) * dd + 1 - n, 0)
+        out.append(total // 2 if mode == "SAME_UPPER" else total - total // 2)
+    return tuple(out)
 
 
 @declare(
