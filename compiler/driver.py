@@ -67,12 +67,23 @@ def compile(
 
 def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
     """An import failure in a model with undeclared ops is reported as those ops."""
+    if isinstance(exc, UnsupportedOpError):
+        return
     declared = {o.op for o in op_registry.supported_ops()} | PASS_ONLY
     bad = sorted({n.op_type for n in proto.graph.node if n.op_type not in declared})
-    if bad and not isinstance(exc, UnsupportedOpError):
+    if bad:
         raise UnsupportedOpError(
             f"unsupported op(s): {', '.join(bad)} (import stopped at: {exc})"
         ) from None
+    values = [*proto.graph.input, *proto.graph.output]
+    kinds = [(v.name, v.type.WhichOneof("value")) for v in values]
+    for name, kind in kinds:
+        if kind != "tensor_type":
+            users = sorted({n.op_type for n in proto.graph.node if name in (*n.input, *n.output)})
+            raise UnsupportedOpError(
+                f"graph value {name!r} is a {kind} (used by {', '.join(users) or 'no node'}); "
+                "the NPU supports tensors only"
+            ) from None
 
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
