@@ -102,7 +102,11 @@ def _classify(case: Case, config: NpuConfig) -> tuple[str, str]:
 
 
 def _rejection(case: Case, message: str) -> tuple[str, str]:
-    if any(op in message for op in case.op_types() | _upgraded_op_types(case)):
+    """A rejection must name an op of the case (or the op an old model became) or one of
+    its graph inputs (a zero-size tensor, a sequence): else it explains nothing."""
+    inputs = {f"'{vi.name}'" for vi in case.model.graph.input}
+    names = case.op_types() | inputs
+    if any(n in message for n in names) or any(n in message for n in _upgraded_op_types(case)):
         return "rejected", _first_line(message)
     return "crashed", f"UnsupportedOpError names none of the case's ops: {_first_line(message)}"
 
@@ -179,7 +183,8 @@ def totals(outcomes: Iterable[Outcome]) -> Counter:
     return Counter(o.status for o in outcomes)
 
 
-def print_table(outcomes: list[Outcome], out=sys.stdout) -> None:
+def print_table(outcomes: list[Outcome], out=None) -> None:
+    out = out or sys.stdout
     header = f"{'op / model':<34}" + "".join(f"{s:>9}" for s in STATUSES)
     print(header, file=out)
     for op, counts in counts_by_op(outcomes).items():

@@ -23,6 +23,12 @@ Statuses: **passed**; **rejected** (the compiler raised `UnsupportedOpError` nam
 attribute); **excluded** (listed with its reason in `npu/conformance_exclusions.py`);
 **failed** (a wrong answer); **crashed** (any other exception, or the per-case time bound).
 Failed and crashed must be zero.
+
+Where it runs: `make test` runs every node case whose ops the compiler declares, the fast
+light models (alexnet, squeezenet, zfnet512, shufflenet) and checks this page shows no wrong
+answer or crash (`tests/conformance/test_conformance.py`); `make test-full` runs the whole
+suite (`test_full_suite`, slow-marked) as does `npu conformance` (a few minutes; it rewrites
+this page). `npu conformance --ops Conv,test_relu --no-models -v` runs a subset.
 """
 
 
