@@ -223,6 +223,16 @@ for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish", "Gelu"
 declare("Identity", "float32", "removed (an alias)")(_unary)
 
 
+def _check_gelu(node, graph) -> str | None:
+    approx = node.attr("approximate", "none")
+    return None if approx == "none" else f"approximate={approx!r} (only 'none', the erf form)"
+
+
+declare(
+    "Gelu", "float32", "approximate='none'; fused into a Conv/Gemm/MatMul epilogue", _check_gelu
+)(_unary)
+
+
 @declare("Sum", "float32", "any number of inputs, numpy broadcasting")
 def lower_sum(ctx: Ctx, node) -> None:
     ins = list(node.inputs)
@@ -281,11 +291,22 @@ def lower_hardsigmoid(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
+def _check_bn(node, graph) -> str | None:
+    if node.attr("training_mode", 0):
+        return "training_mode=1"
+    if any(o for o in node.outputs[1:]):
+        return "running mean/var outputs (training)"
+    if not all(graph.is_const(i) for i in node.inputs[1:5]):
+        return "scale, B, mean and var must be constant"
+    return None
+
+
 @declare(
     "BatchNormalization",
     "float32",
     "inference mode; folded into the preceding Conv/Gemm "
     "when it has one, otherwise a per-channel scale and shift",
+    _check_bn,
 )
 def lower_bn(ctx: Ctx, node) -> None:
     x = node.inputs[0]

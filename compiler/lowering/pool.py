@@ -39,7 +39,9 @@ def _check_pool(node, graph) -> str | None:
     if node.attr("ceil_mode", 0):
         return "ceil_mode=1"
     if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        return "auto_pad SAME_*"
+        return f"auto_pad={node.attr('auto_pad')!r}"
+    if node.op == "AveragePool" and any(d != 1 for d in node.attr("dilations") or ()):
+        return "dilations != 1"
     return None
 
 

@@ -36,3 +36,35 @@ def test_pool_auto_pad_same_rejected(auto_pad):
     m = model([node], {"x": [1, 2, 5, 5]}, {"y": [1, 2, 5, 5]})
     with pytest.raises(UnsupportedOpError, match=r"mp \(MaxPool.*auto_pad"):
         compiler.compile(m, load_config("tiny"))
+
+
+def _rejects(m, match):
+    with pytest.raises(UnsupportedOpError, match=match):
+        compiler.compile(m, load_config("tiny"))
+
+
+def test_gelu_tanh_approximation_rejected():
+    m = model(
+        [H("Gelu", ["x"], ["y"], approximate="tanh", name="g")],
+        {"x": [2, 3]},
+        {"y": [2, 3]},
+        opset=20,
+    )
+    _rejects(m, r"g \(Gelu.*approximate='tanh'")
+
+
+def test_maxpool_indices_output_rejected():
+    node = H("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], name="mp")
+    m = model([node], {"x": [1, 2, 4, 4]}, {"y": [1, 2, 3, 3]})
+    _rejects(m, r"mp \(MaxPool.*'i' has dtype int64")
+
+
+def test_batchnorm_training_mode_rejected():
+    c = 3
+    inits = {k: rand(c, seed=i) + 2 for i, k in enumerate("sbmv")}
+    outs = ["y", "rm", "rv"]
+    node = H("BatchNormalization", ["x", "s", "b", "m", "v"], outs, training_mode=1, name="bn")
+    m = model(
+        [node], {"x": [1, c, 4, 4]}, {"y": [1, c, 4, 4], "rm": [c], "rv": [c]}, inits, opset=15
+    )
+    _rejects(m, r"bn \(BatchNormalization.*training_mode=1")
