@@ -27,8 +27,13 @@ from simulator.config import NpuConfig
 from simulator.errors import SimulationError
 from simulator.isa import DType, Instr, Load, MatMul, Store, Vector, VFunc
 from simulator.memory import DRAM, Box, Memory, Where
-from simulator.semantics import NUMPY_DTYPE, matmul_int8
-from simulator.vector import to_fp32, vector_apply
+from simulator.semantics import (
+    NUMPY_DTYPE,
+    fp32_matmul_is_exact,
+    matmul_int8,
+    matmul_int8_fp32,
+)
+from simulator.vector import RequantFp64, to_fp32, vector_apply
 
 _WORD = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _ARRAY_DTYPE_NAME = {
@@ -156,10 +161,16 @@ def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:
     c, c_fp = memory.box(
         2, instr.c_addr, (m, n), (instr.c_stride, 1), acc_type, Where(index, "MATMUL", "c_addr")
     )
-    product = _float_product if dtype.is_float else matmul_int8
+    product = _product(dtype, k)
     run = _accumulate(product, a, w, c) if instr.accumulate else _overwrite(product, a, w, c)
     reads = (a_fp, w_fp, c_fp) if instr.accumulate else (a_fp, w_fp)
     return Op(run, reads, (c_fp,))
+
+
+def _product(dtype: DType, k: int):
+    if dtype.is_float:
+        return _float_product
+    return matmul_int8_fp32 if fp32_matmul_is_exact(dtype, k) else matmul_int8
 
 
 def _float_product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -175,7 +186,7 @@ def _accumulate(product, a, w, c):
 
 def _overwrite(product, a, w, c):
     def run():
-        c[...] = product(a, w)
+        np.copyto(c, product(a, w))
 
     return run
 
@@ -205,11 +216,31 @@ def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
         dst_counts = (counts[0], counts[1], 1)
     dst, dst_fp = _operand(instr, "dst", dst_counts, index, memory)
     args = (func, src0, src1, instr.imm0, instr.imm1, instr.imm2, DType(instr.dst_dtype))
+    if func == VFunc.REQUANT and dst.dtype in _INT_STORAGE:
+        return Op(_requant(dst, args), tuple(reads), (dst_fp,))
 
     def run():
         dst[...] = vector_apply(*args)
 
     return Op(run, tuple(reads), (dst_fp,))
+
+
+_INT_STORAGE = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
+
+
+def _requant(dst: np.ndarray, args: tuple):
+    """REQUANT into an integer dst: the exact float64 path when it applies, else the general one."""
+    _, src0, src1, imm0, imm1, imm2, dst_dtype = args
+    fast = RequantFp64(imm0, imm1, imm2, dst_dtype)
+
+    def run():
+        out = fast(src0, src1)
+        if out is None:
+            dst[...] = vector_apply(*args)
+        else:
+            np.copyto(dst, out, casting="unsafe")
+
+    return run
 
 
 def _compress_broadcast(view: np.ndarray) -> np.ndarray:

@@ -121,5 +121,20 @@ def matmul_int8(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return wrap_int32(prod.astype(np.int64))
 
 
+# The largest |a * w| of one product term: an fp32 sum of k such terms is exact while every
+# partial sum is an integer of magnitude <= 2**24, i.e. while k * MAX_TERM <= 2**24.
+MAX_TERM = {DType.INT8: 128 * 128, DType.UINT8: 255 * 255}
+
+
+def fp32_matmul_is_exact(dtype: DType, k: int) -> bool:
+    """True if ``matmul_int8_fp32`` equals ``matmul_int8`` for these operands (any BLAS order)."""
+    return k * MAX_TERM[dtype] <= 1 << 24
+
+
+def matmul_int8_fp32(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``matmul_int8`` through fp32 BLAS, when ``fp32_matmul_is_exact``: no wrap is possible."""
+    return (a.astype(np.float32) @ w.astype(np.float32)).astype(np.int32)
+
+
 def matmul_float(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) @ w.astype(np.float32)

@@ -95,6 +95,62 @@ def convert(values: np.ndarray, dst: DType) -> np.ndarray:
     return np.minimum(np.maximum(wrapped, lo), hi).astype(NUMPY_DTYPE[dst])
 
 
+_INT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
+_FP64_EXACT = 1 << 52  # |acc * mult| below this: acc * mult / 2**shift is exact in float64
+
+
+class RequantFp64:
+    """``vector_apply(REQUANT, acc, packed, imm0, imm1, imm2, dst)`` in exact float64.
+
+    For integer operands and an integer ``dst``. While |acc * mult| < 2**52 the scaled product
+    acc * (mult * 2**-shift) is an exact float64, so ``np.rint`` rounds it half to even exactly
+    as ``semantics.shift_round_half_even`` does (a shift past 62 rounds to 0 in both). Adding
+    the zero point and clamping in float64 then match the int64 path: rounding is monotone and
+    the bounds are exact. The clamp to [imm1, imm2] followed by the saturation to ``dst`` is
+    one clamp to [f(-inf), f(+inf)] (a composition of clamps is a clamp).
+    ``__call__`` returns the integral float64 result, or None when it may be inexact.
+    """
+
+    _scales: dict[tuple, tuple[np.ndarray, int]] = {}  # packed words -> (2**-shift * mult, max)
+
+    def __init__(self, imm0: int, imm1: int, imm2: int, dst: DType):
+        lo, hi = imm_as_int(imm1), imm_as_int(imm2)
+        dlo, dhi = INT_RANGE[DType(dst)]
+
+        def clamp(x: int) -> int:
+            return min(max(min(max(x, lo), hi), dlo), dhi)
+
+        self.zp = imm_as_int(imm0)
+        self.lo, self.hi = clamp(-(1 << 64)), clamp(1 << 64)
+
+    def __call__(self, acc: np.ndarray, packed: np.ndarray) -> np.ndarray | None:
+        if acc.dtype not in _INT_DTYPES or packed.dtype not in _INT_DTYPES or not acc.size:
+            return None
+        scale, mult_max = self._scale(packed)
+        if max(int(acc.max()), -int(acc.min())) * mult_max >= _FP64_EXACT:
+            return None
+        out = np.multiply(acc, scale)
+        np.rint(out, out=out)
+        if self.zp:
+            out += self.zp
+        np.maximum(out, self.lo, out=out)
+        np.minimum(out, self.hi, out=out)
+        return out
+
+    @classmethod
+    def _scale(cls, packed: np.ndarray) -> tuple[np.ndarray, int]:
+        key = (packed.shape, packed.dtype.char, packed.tobytes())
+        hit = cls._scales.get(key)
+        if hit is None:
+            words = packed.astype(np.int64) & 0xFFFFFFFF
+            mult = words >> 8
+            scale = np.ldexp(mult.astype(np.float64), -(words & 0xFF).astype(np.int32))
+            if len(cls._scales) >= 4096:
+                cls._scales.clear()
+            hit = cls._scales[key] = (scale, int(mult.max()))
+        return hit
+
+
 def _is_float(x: np.ndarray | None) -> bool:
     return x is not None and x.dtype in _FLOAT_NP
 

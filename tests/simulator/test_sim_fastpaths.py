@@ -1,0 +1,83 @@
+"""The simulator's fast paths agree bit for bit with the general definitions they shortcut."""
+
+import numpy as np
+import pytest
+
+from simulator.isa import DType, VFunc
+from simulator.semantics import fp32_matmul_is_exact, matmul_int8, matmul_int8_fp32
+from simulator.vector import RequantFp64, vector_apply
+
+INT_DTYPES = {DType.INT8: np.int8, DType.UINT8: np.uint8, DType.INT32: np.int32}
+
+
+def _packed(rng, shape, mult_bits: int) -> np.ndarray:
+    mult = rng.integers(0, 1 << mult_bits, shape, dtype=np.int64)
+    shift = rng.integers(0, 256, shape, dtype=np.int64)
+    shift[..., ::3] = rng.integers(0, 40, shift[..., ::3].shape)  # mostly useful shifts
+    return ((mult << 8) | shift).astype(np.uint32).view(np.int32)
+
+
+def _acc(rng, shape, dtype, bits: int) -> np.ndarray:
+    if dtype != np.int32:
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max + 1, shape).astype(dtype)
+    acc = rng.integers(-(1 << bits), 1 << bits, shape, dtype=np.int64)
+    acc.ravel()[:2] = (-(2**31), 2**31 - 1)
+    return acc.astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_requant_fp64_matches_vector_apply(seed):
+    _check_requant(seed)
+
+
+def test_requant_fp64_is_taken_on_realistic_operands():
+    taken = [t for seed in range(40) for t in _check_requant(seed)]
+    assert sum(taken) >= 60 and not all(taken)
+
+
+def _check_requant(seed: int) -> list[bool]:
+    """Random REQUANT operands: the fast path equals vector_apply whenever it answers."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 3, 16)
+    src_dtype = [np.int32, np.int8, np.uint8][seed % 3]
+    acc = _acc(rng, shape, src_dtype, int(rng.integers(4, 32)))
+    packed = _packed(rng, [(1, 1, 16), shape, (1, 3, 1)][seed % 3], int(rng.integers(1, 25)))
+    imms = [int(v) & 0xFFFFFFFF for v in rng.integers(-(2**31), 2**31, 3)]
+    if seed % 2:  # realistic: small zero point, clamp inside the destination range
+        imms = [int(rng.integers(-20, 20)) & 0xFFFFFFFF, (-128) & 0xFFFFFFFF, 127]
+    taken = []
+    for dst in INT_DTYPES:
+        want = vector_apply(VFunc.REQUANT, acc, packed, *imms, dst)
+        got = RequantFp64(*imms, dst)(acc, packed)
+        if got is not None:
+            np.testing.assert_array_equal(got.astype(INT_DTYPES[dst]), want)
+            assert (got == want).all()
+        taken.append(got is not None)
+    return taken
+
+
+def test_requant_fp64_rounds_ties_to_even_and_declines_inexact_products():
+    acc = np.array([[[1, 3, 5, -1, -3, -5, 2, 6]]], np.int32)
+    packed = np.full((1, 1, 8), (1 << 8) | 1, np.int32)  # mult 1, shift 1: halves
+    got = RequantFp64(0, -(2**31) & 0xFFFFFFFF, 2**31 - 1, DType.INT32)(acc, packed)
+    np.testing.assert_array_equal(got, [[[0, 2, 2, 0, -2, -2, 1, 3]]])
+    big = np.full((1, 1, 2), 2**31 - 1, np.int32)
+    top = np.full((1, 1, 2), ((2**24 - 1) << 8) | 40, np.uint32).view(np.int32)
+    assert RequantFp64(0, 0, 127, DType.INT8)(big, top) is None
+
+
+@pytest.mark.parametrize(("dtype", "k"), [(DType.INT8, 1024), (DType.UINT8, 258)])
+def test_fp32_matmul_exact_up_to_the_bound(dtype, k):
+    assert fp32_matmul_is_exact(dtype, k) and not fp32_matmul_is_exact(dtype, k + 1)
+    np_type = INT_DTYPES[dtype]
+    extreme = np.iinfo(np_type).min if dtype == DType.INT8 else np.iinfo(np_type).max
+    a = np.full((3, k), extreme, np_type)
+    w = np.full((k, 5), extreme, np_type)
+    np.testing.assert_array_equal(matmul_int8_fp32(a, w), matmul_int8(a, w))
+    assert matmul_int8_fp32(a, w)[0, 0] == k * int(extreme) ** 2
+    rng = np.random.default_rng(k)
+    info = np.iinfo(np_type)
+    a = rng.integers(info.min, info.max + 1, (17, k)).astype(np_type)
+    w = rng.integers(info.min, info.max + 1, (k, 9)).astype(np_type)
+    np.testing.assert_array_equal(matmul_int8_fp32(a, w), matmul_int8(a, w))
