@@ -5,9 +5,8 @@ python -m npu.config_docs > docs/configs.md
 
 from __future__ import annotations
 
-from simulator.config import describe_keys, load_config, preset_names
-
 from npu.configs_cmd import summary
+from simulator.config import describe_keys, load_config, preset_names
 
 HEADER = """# Hardware configurations
 

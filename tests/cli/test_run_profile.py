@@ -29,7 +29,7 @@ def test_run_writes_outputs_stats_and_trace(tmp_path, handmade_prog, handmade_in
         np.testing.assert_allclose(y["y"], handmade.reference(x), rtol=1e-5, atol=1e-5)
     s = json.loads(stats.read_text())
     assert s["total_cycles"] > 0 and s["macs"] == handmade.M * handmade.K * handmade.N
-    assert s["compile_s"] is None and s["simulate_s"] > 0
+    assert not any(key.endswith("_s") and key != "seconds" for key in s)  # deterministic
     assert set(s["per_node"]) >= {"gemm", "relu"}
     assert_trace(json.loads(trace.read_text()))
     assert files_in(tmp_path) == ["s.json", "t.json", "y.npz"]
