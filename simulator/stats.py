@@ -15,9 +15,13 @@ Counting rules (each instruction is accounted once, then summed globally and per
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from math import ceil
+from operator import attrgetter
 from typing import NamedTuple
+
+import numpy as np
 
 from simulator.config import NpuConfig
 from simulator.cost import dma_payload_bytes
@@ -159,76 +163,136 @@ def collect(
     """Sum every instruction's counters globally and per source node (``nodes[i]``).
 
     ``traffic[i]`` is instruction i's DRAM bytes (``cost.dma_dram_bytes``; 0 unless a DMA).
+    Counters come from one ``_Cost`` per distinct instruction shape, summed with numpy; float
+    energies are summed in instruction order (cumsum, bincount), as one running total would.
     """
-    acc = _Totals()
-    per_node: dict[str, NodeStats] = {}
-    for i, instr in enumerate(instrs[: len(units)]):
-        c = _instr_cost(instr, config, traffic[i])
-        energy = _energy(c, config)
-        acc.add(instr, units[i], ends[i] - starts[i], c, energy)
-        node = per_node.get(nodes[i])
-        if node is None:
-            node = per_node[nodes[i]] = NodeStats(start=starts[i], end=ends[i])
-        _add_node(node, units[i], starts[i], ends[i], c, energy)
-    return acc.finish(max(ends, default=0), per_node, config)
+    n = len(units)
+    rows = _cost_rows(instrs[:n], traffic, config)
+    energy = _energy_columns(rows, config)
+    unit = np.array(units, dtype=np.int64)
+    start = np.array(starts[:n], dtype=np.int64)
+    end = np.array(ends[:n], dtype=np.int64)
+    busy = np.bincount(unit, weights=end - start, minlength=4)
+    totals = rows.sum(axis=0) if n else np.zeros(_COLUMNS, dtype=np.int64)
+    sums = [float(np.cumsum(e)[-1]) if n else 0.0 for e in energy]
+    per_node = _per_node(nodes[:n], unit, start, end, rows, energy)
+    counts = Counter(type(instr).OPCODE.name for instr in instrs[:n])
+    return _finish(totals, busy, sums, counts, max(ends, default=0), per_node, config)
 
 
-def _add_node(node: NodeStats, unit: int, start: int, end: int, c: _Cost, energy) -> None:
-    node.start = min(node.start, start)
-    node.end = max(node.end, end)
-    node.cycles = node.end - node.start
-    node.busy[UNIT_NAMES[unit]] += end - start
-    node.macs += c.macs
-    node.dram_read_bytes += c.dram_read
-    node.dram_write_bytes += c.dram_write
-    node.instructions += 1
-    node.energy_pj += sum(energy)
+_COLUMNS = 11  # macs, dram_read, dram_write, sram_read x3, sram_write x3, vector_ops, float
 
 
-class _Totals:
-    def __init__(self):
-        self.busy = [0] * 4
-        self.macs = self.dram_read = self.dram_write = 0
-        self.sram_read = [0, 0, 0]
-        self.sram_write = [0, 0, 0]
-        self.energy = [0.0] * len(ENERGY_KEYS)
-        self.instructions: dict[str, int] = {}
+def _cost_rows(instrs: list[Instr], traffic: list[int], config: NpuConfig) -> np.ndarray:
+    """(n, _COLUMNS) int64 counters, computed once per distinct (shape fields, traffic)."""
+    memo: dict[tuple, tuple] = {}
+    rows = []
+    for instr, dram in zip(instrs, traffic, strict=True):
+        cls = type(instr)
+        key = (cls, _SHAPE_FIELDS[cls](instr), dram)
+        row = memo.get(key)
+        if row is None:
+            c = _instr_cost(instr, config, dram)
+            row = memo[key] = (
+                c.macs,
+                c.dram_read,
+                c.dram_write,
+                *c.sram_read,
+                *c.sram_write,
+                c.vector_ops,
+                int(c.float_macs),
+            )
+        rows.append(row)
+    return np.array(rows, dtype=np.int64).reshape(len(rows), _COLUMNS)
 
-    def add(self, instr: Instr, unit: int, busy: int, c: _Cost, energy: tuple) -> None:
-        self.busy[unit] += busy
-        if c is _NOTHING:
-            energy = ()
-        else:
-            self.macs += c.macs
-            self.dram_read += c.dram_read
-            self.dram_write += c.dram_write
-            for sp in range(3):
-                self.sram_read[sp] += c.sram_read[sp]
-                self.sram_write[sp] += c.sram_write[sp]
-        for k, value in enumerate(energy):
-            self.energy[k] += value
-        name = instr.OPCODE.name
-        self.instructions[name] = self.instructions.get(name, 0) + 1
 
-    def finish(self, total: int, per_node: dict[str, NodeStats], config: NpuConfig) -> Stats:
-        energy = dict(zip(ENERGY_KEYS, self.energy, strict=True))
-        energy["total"] = sum(self.energy)
-        busy = dict(zip(UNIT_NAMES, self.busy, strict=True))
-        peak = total * config.peak_macs_per_cycle
-        return Stats(
-            total_cycles=total,
-            clock_mhz=config.clock_mhz,
-            timing=config.timing,
-            config_fingerprint=config.fingerprint(),
-            busy=busy,
-            utilization={u: (b / total if total else 0.0) for u, b in busy.items()},
-            macs=self.macs,
-            array_utilization=self.macs / peak if peak else 0.0,
-            dram_read_bytes=self.dram_read,
-            dram_write_bytes=self.dram_write,
-            sram_reads=dict(zip(SP_NAMES, self.sram_read, strict=True)),
-            sram_writes=dict(zip(SP_NAMES, self.sram_write, strict=True)),
-            energy_pj=energy,
-            instructions=dict(sorted(self.instructions.items())),
-            per_node=per_node,
+def _fields(*names: str):
+    return attrgetter(*names) if names else (lambda instr: ())
+
+
+_WINDOW = ("n0", "n1", "n2", "lo0", "hi0", "lo1", "hi1", "lo2", "hi2")
+_SHAPE_FIELDS = defaultdict(
+    _fields,
+    {
+        Load: _fields("sp", "esize_log2", "n0", "n1", "n2"),
+        Store: _fields("sp", "esize_log2", *_WINDOW),
+        MatMul: _fields("dtype", "accumulate", "m", "k", "n"),
+        Vector: _fields(
+            "func", "n0", "n1", "n2", "src0_sp", "src0_dtype", "src1_sp", "src1_dtype",
+            "dst_sp", "dst_dtype",
+        ),
+    },
+)  # fmt: skip
+
+
+def _energy_columns(rows: np.ndarray, config: NpuConfig) -> list[np.ndarray]:
+    """Per-instruction energy in pJ per ``ENERGY_KEYS`` entry, as ``_energy`` computes it."""
+    e = config.energy
+    mac_pj = np.where(rows[:, 10] != 0, e.mac_fp32_pj, e.mac_int8_pj)
+    return [
+        rows[:, 0] * mac_pj,
+        rows[:, 9] * e.vector_op_pj,
+        (rows[:, 3] + rows[:, 4] + rows[:, 5]) * e.sram_read_pj_per_byte,
+        (rows[:, 6] + rows[:, 7] + rows[:, 8]) * e.sram_write_pj_per_byte,
+        (rows[:, 1] + rows[:, 2]) * e.dram_pj_per_byte,
+    ]
+
+
+def _per_node(nodes, unit, start, end, rows, energy) -> dict[str, NodeStats]:
+    """One ``NodeStats`` per node name, in order of first appearance."""
+    ids: dict[str, int] = {}
+    node = np.array([ids.setdefault(name, len(ids)) for name in nodes], dtype=np.int64)
+    k = len(ids)
+    first = np.full(k, np.iinfo(np.int64).max)
+    last = np.full(k, np.iinfo(np.int64).min)
+    np.minimum.at(first, node, start)
+    np.maximum.at(last, node, end)
+    busy = np.zeros((k, 4))
+    np.add.at(busy, (node, unit), end - start)
+    total = energy[0] + energy[1] + energy[2] + energy[3] + energy[4]
+
+    def column(values) -> list:
+        return np.bincount(node, weights=values, minlength=k).tolist()
+
+    macs, reads, writes = column(rows[:, 0]), column(rows[:, 1]), column(rows[:, 2])
+    count, joules = np.bincount(node, minlength=k).tolist(), column(total)
+    out = {}
+    for name, j in ids.items():
+        s, e = int(first[j]), int(last[j])
+        out[name] = NodeStats(
+            start=s,
+            end=e,
+            cycles=e - s,
+            busy=dict(zip(UNIT_NAMES, (int(b) for b in busy[j]), strict=True)),
+            macs=int(macs[j]),
+            dram_read_bytes=int(reads[j]),
+            dram_write_bytes=int(writes[j]),
+            instructions=count[j],
+            energy_pj=joules[j],
         )
+    return out
+
+
+def _finish(totals, busy, energy, counts, total: int, per_node, config: NpuConfig) -> Stats:
+    energy_pj = dict(zip(ENERGY_KEYS, energy, strict=True))
+    energy_pj["total"] = sum(energy)
+    busy = dict(zip(UNIT_NAMES, (int(b) for b in busy), strict=True))
+    macs = int(totals[0])
+    peak = total * config.peak_macs_per_cycle
+    return Stats(
+        total_cycles=total,
+        clock_mhz=config.clock_mhz,
+        timing=config.timing,
+        config_fingerprint=config.fingerprint(),
+        busy=busy,
+        utilization={u: (b / total if total else 0.0) for u, b in busy.items()},
+        macs=macs,
+        array_utilization=macs / peak if peak else 0.0,
+        dram_read_bytes=int(totals[1]),
+        dram_write_bytes=int(totals[2]),
+        sram_reads=dict(zip(SP_NAMES, (int(v) for v in totals[3:6]), strict=True)),
+        sram_writes=dict(zip(SP_NAMES, (int(v) for v in totals[6:9]), strict=True)),
+        energy_pj=energy_pj,
+        instructions=dict(sorted(counts.items())),
+        per_node=per_node,
+    )

@@ -25,14 +25,15 @@ op's closure) at the moment an instruction starts, in start order.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from math import ceil
+from operator import attrgetter
 from typing import NamedTuple
 
 from simulator.config import NpuConfig
 from simulator.cost import cost, dma_cycles, dma_dram_bytes
 from simulator.errors import SimulationError
-from simulator.isa import Dma, End, Instr, Unit
+from simulator.isa import Dma, End, Instr, Load, MatMul, Store, Sync, Unit, Vector
 
 UNITS = tuple(int(u) for u in Unit)
 DMA_UNITS = (Unit.LOAD, Unit.STORE)
@@ -49,18 +50,44 @@ class Timed(NamedTuple):
 
 
 def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
-    """Pre-decode every instruction but the final ``End``; checks End placement."""
+    """Pre-decode every instruction but the final ``End``; checks End placement.
+
+    Durations are computed once per distinct instruction shape (the fields ``cost`` reads).
+    """
     check_end(instrs)
+    memo: dict[tuple, tuple[int, int, int]] = {}
     out = []
     for instr in instrs[:-1]:
-        u = int(instr.unit)
-        if isinstance(instr, Dma):
-            nbytes = dma_dram_bytes(instr, config)
-            cycles, dram = dma_cycles(nbytes, config), nbytes
-        else:
-            cycles, dram = cost(instr, config), 0
+        cls = type(instr)
+        key = (cls, _COST_FIELDS[cls](instr))
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = _duration(instr, config)
+        u, cycles, dram = hit
         out.append(Timed(u, _WAITS[u][instr.wait], _SIGNALS[u][instr.signal], cycles, dram))
     return out
+
+
+def _duration(instr: Instr, config: NpuConfig) -> tuple[int, int, int]:
+    """(unit, cycles alone, DRAM bytes) of one instruction."""
+    if isinstance(instr, Dma):
+        nbytes = dma_dram_bytes(instr, config)
+        return int(instr.unit), dma_cycles(nbytes, config), nbytes
+    return int(instr.unit), cost(instr, config), 0
+
+
+_DMA_SHAPE = ("esize_log2", "n0", "n1", "n2", "ds0", "ds1", "ds2")
+_WINDOW = ("lo0", "hi0", "lo1", "hi1", "lo2", "hi2")
+_COST_FIELDS = defaultdict(
+    lambda: id,  # unknown classes: no sharing (cost() raises for them)
+    {
+        Load: attrgetter(*_DMA_SHAPE, *_WINDOW),
+        Store: attrgetter(*_DMA_SHAPE, *_WINDOW),
+        MatMul: attrgetter("m", "k", "n"),
+        Vector: attrgetter("func", "n0", "n1", "n2"),
+        Sync: attrgetter("queue"),
+    },
+)
 
 
 # Channel ids (src * 4 + dst) for every unit and 4-bit mask.
