@@ -14,9 +14,11 @@ import compiler
 import simulator
 from npu.onnx_backend import supported_op_names
 from simulator.config import load_config
-from simulator.errors import UnsupportedOpError
+from simulator.errors import ConfigError, ModelError, UnsupportedOpError
 
 FLOAT_TOL = dict(rtol=1e-3, atol=1e-4)
+# The smallest legal scratchpads: most layers need many tiles, some fit no tile at all.
+TINY_SRAM = ["scratchpad.input_kib=1", "scratchpad.weight_kib=1", "scratchpad.acc_kib=1"]
 
 
 def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict) -> dict[str, np.ndarray]:
@@ -30,16 +32,22 @@ def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict) -> dict[str, np.nda
 
 
 def npu_outputs(model: onnx.ModelProto, feeds: dict, preset: str = "base") -> dict | None:
-    """The simulated outputs, or None when the compiler declines a constraint cleanly."""
+    """The simulated outputs, or None when the compiler declines cleanly: an unsupported
+    constraint (naming the op), or, on scratchpads too small, a layer no tile fits."""
+    config = load_config("tiny", TINY_SRAM) if preset == "tiny-sram" else load_config(preset)
     try:
-        program = compiler.compile(model, load_config(preset), None)
+        program = compiler.compile(model, config, None)
     except UnsupportedOpError as exc:
         assert any(n.op_type in str(exc) for n in model.graph.node), exc
+        return None
+    except (ConfigError, ModelError) as exc:
+        assert preset == "tiny-sram" and "bytes" in str(exc), exc
         return None
     return simulator.run(program, feeds).outputs
 
 
 def check_against_onnxruntime(example, tol=None, preset: str = "base") -> None:
+    """``preset`` is a preset name, or ``tiny-sram`` for ``tiny`` with 1 KiB scratchpads."""
     model, feeds = example
     onnx.checker.check_model(model, full_check=True)
     got = npu_outputs(model, feeds, preset)
@@ -71,6 +79,16 @@ def test_small_config_matches_onnxruntime(budget):
     """The same graphs on the ``tiny`` preset: many tiles per layer, same answers."""
     fuzz(
         budget, graphs(declared(), dag=True), lambda ex: check_against_onnxruntime(ex, None, "tiny")
+    )
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_tiny_scratchpads_are_correct_or_clean(budget):
+    """1 KiB scratchpads: the answer is right, or the compiler names a layer that cannot fit."""
+    fuzz(
+        budget,
+        graphs(declared(), dag=True),
+        lambda ex: check_against_onnxruntime(ex, None, "tiny-sram"),
     )
 
 
