@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.blas import one_blas_thread
 from simulator.errors import ModelError
 from simulator.functional import prepare
 from simulator.memory import Memory
@@ -64,7 +65,8 @@ def run(
         from simulator.checked import Checker
 
         checker = Checker(instrs, ops, memory)
-    starts, ends = simulate(timed, [op.run for op in ops], config, checker)
+    with one_blas_thread():
+        starts, ends = simulate(timed, [op.run for op in ops], config, checker)
     units = [t.unit for t in timed]
     nodes = node_names(program, len(timed))
     outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
