@@ -17,7 +17,7 @@ two numpy calls; the timing model calls them in the order instructions start.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -109,9 +109,13 @@ def _window(f: tuple) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(first, stop) per dimension of the window ``lo_d <= i_d < hi_d`` clipped to the box."""
     n0, n1, n2 = f[4:7]
     lo0, hi0, lo1, hi1, lo2, hi2 = f[13:19]
-    first = (min(lo0, n0), min(lo1, n1), min(lo2, n2))
-    stop = (min(hi0, n0), min(hi1, n1), min(hi2, n2))
-    return first, tuple(b if b > a else a for a, b in zip(first, stop, strict=True))
+    a0 = lo0 if lo0 < n0 else n0
+    a1 = lo1 if lo1 < n1 else n1
+    a2 = lo2 if lo2 < n2 else n2
+    b0 = hi0 if hi0 < n0 else n0
+    b1 = hi1 if hi1 < n1 else n1
+    b2 = hi2 if hi2 < n2 else n2
+    return (a0, a1, a2), (b0 if b0 > a0 else a0, b1 if b1 > a1 else a1, b2 if b2 > a2 else a2)
 
 
 def _sp_box(f: tuple, first, stop, index: int, memory: Memory, opcode: str):
@@ -191,38 +195,50 @@ def _overwrite(product, a, w, c):
     return run
 
 
+_VECTOR_FIELDS = attrgetter(
+    "func", "n0", "n1", "n2",
+    "src0_sp", "src0_dtype", "src0_addr", "src0_s0", "src0_s1", "src0_s2",
+    "src1_sp", "src1_dtype", "src1_addr", "src1_s0", "src1_s1", "src1_s2",
+    "dst_sp", "dst_dtype", "dst_addr", "dst_s0", "dst_s1", "dst_s2",
+    "imm0", "imm1", "imm2",
+)  # fmt: skip
+_VFUNCS = {int(f): f for f in VFunc}
+_KIND = {f: "src1" if f.info.kind == "binary" or f == VFunc.REQUANT else f.info.kind for f in VFunc}
+_DTYPES = {int(d): d for d in DType}
+
+
 def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
-    try:
-        func = VFunc(instr.func)
-    except ValueError:
-        raise SimulationError(
-            f"instruction {index} (VECTOR): func={instr.func} is not a VFunc"
-        ) from None
-    counts = instr.counts
-    src0, fp0 = _operand(instr, "src0", counts, index, memory)
-    reads = [fp0]
+    f = _VECTOR_FIELDS(instr)
+    func = _VFUNCS.get(f[0])
+    if func is None:
+        raise SimulationError(f"instruction {index} (VECTOR): func={f[0]} is not a VFunc")
+    counts = f[1:4]
+    src0, fp0 = _operand(f[4:10], "src0", counts, index, memory)
+    reads = (fp0,)
     src1 = None
-    if func.info.kind == "binary" or func == VFunc.REQUANT:
-        src1, fp1 = _operand(instr, "src1", counts, index, memory)
-        reads.append(fp1)
-        src1 = _compress_broadcast(src1)
+    kind = _KIND[func]
+    if kind == "src1":
+        src1, fp1 = _operand(f[10:16], "src1", counts, index, memory)
+        reads = (fp0, fp1)
+        if 0 in src1.strides:
+            src1 = _compress_broadcast(src1)
     dst_counts = counts
-    if func.info.kind == "reduce":
-        if instr.dst_s2 != 0:
+    if kind == "reduce":
+        if f[21] != 0:
             raise SimulationError(
                 f"instruction {index} (VECTOR): {func.name} folds dim 2, so dst_s2 must be 0, "
-                f"got {instr.dst_s2}"
+                f"got {f[21]}"
             )
         dst_counts = (counts[0], counts[1], 1)
-    dst, dst_fp = _operand(instr, "dst", dst_counts, index, memory)
-    args = (func, src0, src1, instr.imm0, instr.imm1, instr.imm2, DType(instr.dst_dtype))
+    dst, dst_fp = _operand(f[16:22], "dst", dst_counts, index, memory)
+    args = (func, src0, src1, f[22], f[23], f[24], _DTYPES[f[17]])
     if func == VFunc.REQUANT and dst.dtype in _INT_STORAGE:
-        return Op(_requant(dst, args), tuple(reads), (dst_fp,))
+        return Op(_requant(dst, args), reads, (dst_fp,))
 
     def run():
         dst[...] = vector_apply(*args)
 
-    return Op(run, tuple(reads), (dst_fp,))
+    return Op(run, reads, (dst_fp,))
 
 
 _INT_STORAGE = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
@@ -230,8 +246,8 @@ _INT_STORAGE = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
 
 def _requant(dst: np.ndarray, args: tuple):
     """REQUANT into an integer dst: the exact float64 path when it applies, else the general one."""
-    _, src0, src1, imm0, imm1, imm2, dst_dtype = args
-    fast = RequantFp64(imm0, imm1, imm2, dst_dtype)
+    src0, src1 = args[1:3]
+    fast = _requant_kernel(*args[3:])
 
     def run():
         out = fast(src0, src1)
@@ -243,27 +259,32 @@ def _requant(dst: np.ndarray, args: tuple):
     return run
 
 
+@lru_cache(maxsize=4096)
+def _requant_kernel(imm0: int, imm1: int, imm2: int, dst: DType) -> RequantFp64:
+    return RequantFp64(imm0, imm1, imm2, dst)
+
+
 def _compress_broadcast(view: np.ndarray) -> np.ndarray:
     """Shrink stride-0 dims to length 1 (numpy broadcasts them back, with less work)."""
     index = tuple(slice(0, 1) if s == 0 else slice(None) for s in view.strides)
     return view[index]
 
 
-_OPERAND_FIELDS = {
-    name: attrgetter(*(f"{name}_{f}" for f in ("sp", "dtype", "addr", "s0", "s1", "s2")))
-    for name in ("dst", "src0", "src1")
-}
-
-
-def _operand(instr: Vector, name: str, counts, index: int, memory: Memory):
-    mem, dtype, addr, s0, s1, s2 = _OPERAND_FIELDS[name](instr)
-    dtype = _dtype(dtype, Where(index, "VECTOR", f"{name}_dtype"))
+def _operand(fields: tuple, name: str, counts, index: int, memory: Memory):
+    """The view of one operand from its (sp, dtype, addr, s0, s1, s2) fields."""
+    mem, dtype, addr, s0, s1, s2 = fields
+    store = _STORAGE.get(dtype)
+    if store is None:
+        raise SimulationError(f"instruction {index} (VECTOR): {name}_dtype={dtype} is not a DType")
     if mem > 2:
         raise SimulationError(
             f"instruction {index} (VECTOR): {name}_sp={mem} is not a scratchpad (0, 1 or 2)"
         )
     where = Where(index, "VECTOR", f"{name}_addr")
-    return memory.box(mem, addr, counts, (s0, s1, s2), NUMPY_DTYPE[dtype], where)
+    return memory.box(mem, addr, counts, (s0, s1, s2), store, where)
+
+
+_STORAGE = {int(d): t for d, t in NUMPY_DTYPE.items()}
 
 
 _BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}
