@@ -36,7 +36,8 @@ from simulator.errors import SimulationError
 from simulator.isa import Dma, End, Instr, Load, MatMul, Store, Sync, Unit, Vector
 
 UNITS = tuple(int(u) for u in Unit)
-DMA_UNITS = (Unit.LOAD, Unit.STORE)
+_LD, _ST = int(Unit.LOAD), int(Unit.STORE)
+DMA_UNITS = (_LD, _ST)
 
 
 class Timed(NamedTuple):
@@ -168,7 +169,7 @@ class _Sim:
                     raise SimulationError(self._deadlock_report())
                 return self.starts, self.ends
             assert nxt > self.now, "event loop made no progress"
-            if self.xfers[Unit.LOAD] is not None or self.xfers[Unit.STORE] is not None:
+            if self.xfers[_LD] is not None or self.xfers[_ST] is not None:
                 self._progress(nxt)
                 self.now = nxt
                 self._rebalance()
@@ -250,9 +251,19 @@ class _Sim:
         for c in signals:
             self.payloads[c].append(payload)
 
+    def _moving(self) -> tuple[_Transfer, ...]:
+        """The transfers in their data phase at ``now`` (LOAD first)."""
+        now = self.now
+        xl, xs = self.xfers[_LD], self.xfers[_ST]
+        ml = xl is not None and xl.active and xl.data_start <= now
+        ms = xs is not None and xs.active and xs.data_start <= now
+        if ml:
+            return (xl, xs) if ms else (xl,)
+        return (xs,) if ms else ()
+
     def _progress(self, nxt: int) -> None:
         """Move the bytes of every transfer in its data phase from ``now`` to ``nxt``."""
-        moving = [x for x in self.xfers if x is not None and x.active and x.data_start <= self.now]
+        moving = self._moving()
         if moving:
             step = (nxt - self.now) * self.bw / len(moving)
             for x in moving:
@@ -260,16 +271,17 @@ class _Sim:
 
     def _rebalance(self) -> None:
         """Recompute every transfer's next event after the set of active transfers changed."""
-        if self.xfers[Unit.LOAD] is None and self.xfers[Unit.STORE] is None:
+        xfers = self.xfers
+        if xfers[_LD] is None and xfers[_ST] is None:
             return
         now = self.now
-        moving = [x for x in self.xfers if x is not None and x.active and x.data_start <= now]
+        moving = self._moving()
         k = len(moving)
         if k > 1:
             for x in moving:
                 x.shared = True
         for u in DMA_UNITS:
-            x = self.xfers[u]
+            x = xfers[u]
             if x is None:
                 continue
             if now < x.data_start:
