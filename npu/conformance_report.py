@@ -25,10 +25,18 @@ attribute); **excluded** (listed with its reason in `npu/conformance_exclusions.
 Failed and crashed must be zero.
 
 Where it runs: `make test` runs every node case whose ops the compiler declares, the fast
-light models (alexnet, squeezenet, zfnet512, shufflenet) and checks this page shows no wrong
-answer or crash (`tests/conformance/test_conformance.py`); `make test-full` runs the whole
-suite (`test_full_suite`, slow-marked) as does `npu conformance` (a few minutes; it rewrites
-this page). `npu conformance --ops Conv,test_relu --no-models -v` runs a subset.
+light models (alexnet, inception_v1, shufflenet, squeezenet, zfnet512: under 15 s each) and
+checks this page shows no wrong answer or crash (`tests/conformance/test_conformance.py`);
+`make test-full` runs the whole suite (`test_full_suite`, slow-marked) as does
+`npu conformance` (about 3 minutes; it rewrites this page).
+`npu conformance --ops Conv,test_relu --no-models -v` runs a subset.
+
+The same contract for inputs that are not conformance cases: `tests/fuzz` (hypothesis: random
+graphs of the declared ops against onnxruntime on the base, tiny and 1 KiB-scratchpad
+configs; random, truncated and bit-flipped ONNX and program files; random instruction streams;
+each example time-bounded) and `tests/conformance/test_bad_inputs.py` (the corpus in
+`tests/data/bad` through the `npu` command: exit 2, one `error:` line, no traceback, no file
+written).
 """
 
 

@@ -25,7 +25,13 @@ from simulator.config import load_config
 
 REPO = Path(__file__).parents[2]
 # Light models simulated in the default run; the others are slow-marked.
-FAST_MODELS = {"test_bvlc_alexnet", "test_squeezenet", "test_zfnet512", "test_shufflenet"}
+FAST_MODELS = {
+    "test_bvlc_alexnet",
+    "test_inception_v1",
+    "test_shufflenet",
+    "test_squeezenet",
+    "test_zfnet512",
+}
 TIMEOUT = 120.0
 
 
