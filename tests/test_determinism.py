@@ -112,3 +112,26 @@ def test_across_processes_identical(model_path, tmp_path):
 
 def _simulated(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if "wall" not in k and "host" not in k}
+
+
+def test_matmul_column_independent_of_tile_width():
+    """A column's fp32 result must not depend on how many columns share its tile (the RTL
+    accumulates each column alone). 40 identical weight columns on a 32-wide array: the
+    8-column remainder tile gave different bits (numpy BLAS picks kernels by width), which
+    turned light_squeezenet's uniform softmax into 1/8 on eight classes."""
+    from npu.onnx_backend import NpuBackend
+
+    rng = np.random.default_rng(0)
+    w = np.repeat(rng.standard_normal((512, 1)).astype(np.float32), 40, axis=1)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "w"], ["y"])],
+        "columns",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [169, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [169, 40])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    (y,) = NpuBackend.prepare(model, config="base").run(
+        [rng.standard_normal((169, 512)).astype(np.float32)]
+    )
+    assert all(len(np.unique(row)) == 1 for row in y)
