@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 from compiler.driver import CompileOptions, compile
 from simulator.config import NpuConfig
@@ -19,10 +20,17 @@ class OutputError:
     ok: bool
 
 
-def reference(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def reference(
+    model: onnx.ModelProto, inputs: dict[str, np.ndarray], optimize: bool = True
+) -> dict[str, np.ndarray]:
+    """onnxruntime's outputs (``optimize=False``: basic graph optimisations only, which keeps
+    QDQ models in their float QuantizeLinear/DequantizeLinear semantics)."""
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     return dict(zip(names, sess.run(None, inputs), strict=True))
 
@@ -50,3 +58,37 @@ def compare_with_onnxruntime(
         ok = bool(np.all(diff <= atol + rtol * np.abs(want)))
         errors.append(OutputError(name, float(diff.max(initial=0)), float(rel.max(initial=0)), ok))
     return errors, result
+
+
+@dataclass(frozen=True)
+class StepError:
+    """An output's difference in steps of its quantisation scale (1 for integer outputs)."""
+
+    name: str
+    max_steps: float
+    exact: float  # fraction of elements exactly equal
+
+
+def output_scales(model: onnx.ModelProto) -> dict[str, float]:
+    """The scale of every graph output produced by QuantizeLinear/DequantizeLinear."""
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    outs = {o.name for o in model.graph.output}
+    scales = {}
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.output[0] in outs:
+            scales[node.output[0]] = float(inits[node.input[1]])
+    return scales
+
+
+def steps_from_reference(
+    model: onnx.ModelProto, got: dict[str, np.ndarray], ref: dict[str, np.ndarray]
+) -> list[StepError]:
+    """Per output: (ours - reference) in output quantisation steps."""
+    scales = output_scales(model)
+    out = []
+    for name, want in ref.items():
+        integer = np.issubdtype(want.dtype, np.integer)
+        scale = 1.0 if integer else scales.get(name, 1.0)
+        diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64)) / scale
+        out.append(StepError(name, float(diff.max(initial=0)), float(np.mean(diff < 1e-3))))
+    return out

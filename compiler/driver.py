@@ -55,6 +55,7 @@ def compile(
     except Exception as exc:  # never let a raw onnx/numpy error escape
         raise_if_undeclared(proto, exc)
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
+    qdq.expose_constants(graph)
     check_supported(graph)
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
     for name, fn in PASSES:

@@ -8,7 +8,6 @@ from compiler.lowering import gemm
 from compiler.lowering.common import Ctx, f32_bits
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
-from compiler.passes.qdq import dequantized_const
 from simulator.isa import DType, VFunc
 
 ACTS = {
@@ -84,7 +83,7 @@ def _conv_geom(node, xt, yt, wshape) -> Geom:
 def _check_conv(node, graph) -> str | None:
     if graph.type(node.inputs[0]).rank not in (3, 4):
         return "only 1-D and 2-D convolutions"
-    if not graph.is_const(node.inputs[1]) and not dequantized_const(graph, node.inputs[1]):
+    if not graph.is_const(node.inputs[1]):
         return "weights must be constant"
     return None
 

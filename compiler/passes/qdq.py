@@ -83,12 +83,6 @@ def int8_input(graph: Graph, tensor: str) -> Node | None:
     return dq if q_dtype(graph, dq) == "int8" else None
 
 
-def dequantized_const(graph: Graph, tensor: str) -> bool:
-    """Whether ``tensor`` is DequantizeLinear(constant): a constant once this pass has run."""
-    dq = _producer(graph, tensor, "DequantizeLinear")
-    return dq is not None and graph.is_const(dq.inputs[0])
-
-
 def const_weight(graph: Graph, tensor: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(int8 weights, per-channel scales, axis) of a symmetric DQ'd constant."""
     dq = _producer(graph, tensor, "DequantizeLinear")
@@ -233,7 +227,7 @@ def rewrite_gemm(graph: Graph, node: Node) -> None:
     tb = node.attr("transB", 0)
     b = node.inputs[2] if len(node.inputs) > 2 else ""
     w_axis = 0 if tb else 1
-    if graph.is_const(node.inputs[1]) or _const_rank(graph, node.inputs[1]) != 2:
+    if _const_rank(graph, node.inputs[1]) != 2:
         return
     parts = _int_gemm_parts(graph, node, node.inputs[0], node.inputs[1], b, w_axis)
     if parts is None:
@@ -295,17 +289,34 @@ def _axis_shape(ndim: int, axis: int, size: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _constant_qdq(graph: Graph) -> list[Node]:
+    """Q/DQ nodes of constants with constant parameters (not graph outputs)."""
+    return [
+        n
+        for n in graph.nodes()
+        if n.op in FOLDERS
+        and graph.is_const(n.inputs[0])
+        and qparams(graph, n) is not None
+        and n.outputs[0] not in graph.outputs
+    ]
+
+
+def expose_constants(graph: Graph) -> None:
+    """Q/DQ(constant) outputs are constants too (support checks see DQ'd weights as
+    constant); the nodes stay until this pass has read the integer weights behind them."""
+    for node in _constant_qdq(graph):
+        graph.constants[node.outputs[0]] = FOLDERS[node.op](graph, node)
+
+
 def fold_constant_qdq(graph: Graph) -> None:
     """Q/DQ of a constant (weights, biases left in float) become the constant they compute."""
-    folders = {"DequantizeLinear": dequantize_const, "QuantizeLinear": quantize_const}
-    for node in graph.nodes():
-        if node.op not in folders or not graph.is_const(node.inputs[0]):
-            continue
-        if qparams(graph, node) is None or node.outputs[0] in graph.outputs:
-            continue
-        graph.constants[node.outputs[0]] = folders[node.op](graph, node)
+    for node in _constant_qdq(graph):
+        graph.constants[node.outputs[0]] = FOLDERS[node.op](graph, node)
         graph.tensors.pop(node.outputs[0], None)
         graph.remove(node.name)
+
+
+FOLDERS = {"DequantizeLinear": dequantize_const, "QuantizeLinear": quantize_const}
 
 
 def remove_dead(graph: Graph) -> None:

@@ -3,13 +3,10 @@ with onnxruntime in output quantisation steps."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from compiler.check import reference
+from compiler.check import reference, steps_from_reference
 from compiler.driver import compile
 from models_zoo.quantize import quantize_int8, random_inputs
 from simulator.api import run
@@ -22,35 +19,11 @@ def quantize(float_model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
     return quantize_int8(float_model, random_inputs(float_model, rng, 4))
 
 
-@dataclass(frozen=True)
-class Steps:
-    """Per output: the largest difference in quantisation steps and the fraction exactly equal."""
-
-    name: str
-    max_steps: float
-    exact: float
-
-
-def output_scale(m: onnx.ModelProto, name: str) -> float | None:
-    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
-    for node in m.graph.node:
-        if name in node.output and node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            return float(inits[node.input[1]])
-    return None
-
-
 def compare_int8(m: onnx.ModelProto, inputs: dict, preset: str = "tiny"):
-    """(per-output Steps, the Program) of the simulated program against onnxruntime."""
+    """(per-output StepError, the Program) of the simulated program against onnxruntime."""
     program = compile(m, load_config(preset))
     got = run(program, inputs, checked=True).outputs
-    out = []
-    for name, want in reference(m, inputs).items():
-        scale = output_scale(m, name) or 1.0
-        if np.issubdtype(want.dtype, np.integer):
-            scale = 1.0
-        diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64)) / scale
-        out.append(Steps(name, float(diff.max(initial=0)), float(np.mean(diff < 1e-3))))
-    return out, program
+    return steps_from_reference(m, got, reference(m, inputs)), program
 
 
 def check_int8(m, inputs, preset="tiny", max_steps=1.0, min_exact=0.0, ops=()):
