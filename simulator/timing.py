@@ -157,7 +157,7 @@ class _Sim:
 
     def run(self) -> tuple[list[int], list[int]]:
         """Alternate ``_settle`` (everything that happens at ``now``) and a jump to the next event."""
-        current, event = self.current, self.event
+        current, event, xfers, n = self.current, self.event, self.xfers, len(self.ops)
         while True:
             self._settle()
             nxt = -1
@@ -165,11 +165,11 @@ class _Sim:
                 if current[u] >= 0 and (nxt < 0 or event[u] < nxt):
                     nxt = event[u]
             if nxt < 0:
-                if self.pc < len(self.ops) or any(self.queues):
+                if self.pc < n or any(self.queues):
                     raise SimulationError(self._deadlock_report())
                 return self.starts, self.ends
             assert nxt > self.now, "event loop made no progress"
-            if self.xfers[_LD] is not None or self.xfers[_ST] is not None:
+            if xfers[_LD] is not None or xfers[_ST] is not None:
                 self._progress(nxt)
                 self.now = nxt
                 self._rebalance()
