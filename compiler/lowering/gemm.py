@@ -369,9 +369,11 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     g = L.geom
     a_bytes, w_bytes, c_bytes = (_align(s) for s in _sizes(L, t))
     reserved = _reserved_w(L)
-    abufs = (0, a_bytes)
-    wbufs = (reserved, reserved + w_bytes)
-    cbufs = (0, c_bytes)
+    # second buffers at the half when they fit there: the emitter tracks 1/16 pages, and two
+    # buffers sharing a page would serialise the loads behind the matmuls (no double buffering)
+    abufs = (0, max(a_bytes, cfg.input_bytes // 2))
+    wbufs = (reserved, max(reserved + w_bytes, cfg.weight_bytes // 2))
+    cbufs = (0, max(c_bytes, cfg.acc_bytes // 2))
     _load_epilogue_words(ctx, L)
     mts = list(_mtiles(L, t))
     ncs = _ranges(g.cout_g, t.tn)
