@@ -259,7 +259,29 @@ def _const_rank(graph: Graph, tensor: str) -> int:
     return graph.constants[dq.inputs[0]].ndim
 
 
-REWRITES = {"Conv": rewrite_conv, "Gemm": rewrite_gemm, "MatMul": rewrite_gemm}
+def rewrite_passthrough(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> Reshape/Transpose/... -> Q with the same (scale, zero point) == the op on x_q:
+    moving elements commutes with any element-wise map."""
+    dq = _producer(graph, node.inputs[0], "DequantizeLinear")
+    q = _sole(graph, node.outputs[0])
+    if dq is None or q is None or q.op != "QuantizeLinear" or graph.is_const(dq.inputs[0]):
+        return
+    qx, qy = tensor_quant(graph, dq), tensor_quant(graph, q)
+    if qx is None or qx != qy:
+        return
+    graph.remove(q.name)
+    graph.tensors.pop(node.outputs[0], None)
+    new = node.replace(inputs=(dq.inputs[0], *node.inputs[1:]), outputs=q.outputs)
+    graph.replace(new.replace(fused=node.fused + (q.name,)))
+
+
+PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
+REWRITES = {
+    "Conv": rewrite_conv,
+    "Gemm": rewrite_gemm,
+    "MatMul": rewrite_gemm,
+    **dict.fromkeys(PASSTHROUGH, rewrite_passthrough),
+}
 
 
 # --- what is left ----------------------------------------------------------------------------

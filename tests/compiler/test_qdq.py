@@ -149,6 +149,34 @@ def test_attention_block():
     check_int8(m, {"x": rand(2, s, d, seed=3)}, min_exact=0.7, ops={"QGemm"})
 
 
+def test_transpose_and_reshape_move_int8_directly():
+    nodes = [
+        conv_node("x", "c", "w", "b", 1, (1, 1, 1, 1)),
+        H("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+        H("Reshape", ["t", "shape"], ["r"]),
+        H("MatMul", ["r", "mw"], ["y"]),
+    ]
+    inits = conv_inits("", 3, 6, 3) | {"shape": np.array([-1, 6]), "mw": rand(6, 5, seed=9)}
+    m = quantize(model(nodes, {"x": [2, 3, 4, 5]}, {"y": [40, 5]}, inits))
+    graph = lowered_ir(m)
+    moves = [n for n in graph.nodes() if n.op in ("Transpose", "Reshape")]
+    assert [graph.type(n.inputs[0]).dtype for n in moves] == ["int8", "int8"]
+    check_int8(m, {"x": rand(2, 3, 4, 5, seed=4)}, min_exact=0.98, ops={"QConv", "QGemm"})
+
+
+def test_concat_of_differently_scaled_branches():
+    nodes = [
+        conv_node("x", "a", "aw", "ab", 1, (1, 1, 1, 1)),
+        conv_node("x", "b", "bw", "bb"),
+        H("Concat", ["a", "b"], ["c"], axis=1),
+        conv_node("c", "y", "cw", "cb"),
+    ]
+    inits = conv_inits("a", 4, 5, 3) | conv_inits("b", 4, 3, 1, seed=2)
+    inits |= {"bw": inits["bw"] * 4} | conv_inits("c", 8, 6, 1, seed=3)
+    m = quantize(model(nodes, {"x": [1, 4, 6, 7]}, {"y": [1, 6, 6, 7]}, inits))
+    check_int8(m, {"x": rand(1, 4, 6, 7, seed=4)}, min_exact=0.95, ops={"QConv", "Concat"})
+
+
 # --- standalone QuantizeLinear / DequantizeLinear ------------------------------------------
 def qdq_model(nodes, inputs, outputs, inits):
     vin = [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()]
