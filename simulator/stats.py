@@ -176,7 +176,9 @@ def collect(
     totals = rows.sum(axis=0) if n else np.zeros(_COLUMNS, dtype=np.int64)
     sums = [float(np.cumsum(e)[-1]) if n else 0.0 for e in energy]
     per_node = _per_node(nodes[:n], unit, start, end, rows, energy)
-    counts = Counter(type(instr).OPCODE.name for instr in instrs[:n])
+    counts = Counter()
+    for cls, count in Counter(map(type, instrs[:n])).items():
+        counts[cls.OPCODE.name] += count
     return _finish(totals, busy, sums, counts, max(ends, default=0), per_node, config)
 
 

@@ -97,6 +97,7 @@ def convert(values: np.ndarray, dst: DType) -> np.ndarray:
 
 _INT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
 _FP64_EXACT = 1 << 52  # |acc * mult| below this: acc * mult / 2**shift is exact in float64
+_ANY_INT32 = 1 << 20  # multipliers up to this are exact for every int32 acc (2**31 * 2**20 < 2**52)
 
 
 class RequantFp64:
@@ -127,7 +128,7 @@ class RequantFp64:
         if acc.dtype not in _INT_DTYPES or packed.dtype not in _INT_DTYPES or not acc.size:
             return None
         scale, mult_max = self._scale(packed)
-        if max(int(acc.max()), -int(acc.min())) * mult_max >= _FP64_EXACT:
+        if mult_max > _ANY_INT32 and max(int(acc.max()), -int(acc.min())) * mult_max >= _FP64_EXACT:
             return None
         out = np.multiply(acc, scale)
         np.rint(out, out=out)
