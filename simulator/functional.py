@@ -30,6 +30,7 @@ from simulator.memory import DRAM, Box, Memory, Where
 from simulator.semantics import (
     NUMPY_DTYPE,
     fp32_matmul_is_exact,
+    matmul_float,
     matmul_int8,
     matmul_int8_fp32,
 )
@@ -178,7 +179,7 @@ def _product(dtype: DType, k: int):
 
 
 def _float_product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return to_fp32(a) @ to_fp32(w)
+    return matmul_float(to_fp32(a), to_fp32(w))
 
 
 def _accumulate(product, a, w, c):

@@ -137,4 +137,10 @@ def matmul_int8_fp32(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def matmul_float(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return a.astype(np.float32) @ w.astype(np.float32)
+    """fp32 operands, products summed in a wide (float64) accumulator, rounded once to fp32.
+
+    The rounding happens once per instruction, so a column's result does not depend on how
+    many columns share its tile or which BLAS kernel computes it (fp32 BLAS picks kernels by
+    width and their summation orders differ in the last bits).
+    """
+    return (a.astype(np.float64) @ w.astype(np.float64)).astype(np.float32)
