@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.lowering.common import (
+    DTYPES,
     Box,
     Ctx,
     emit_load,
@@ -23,6 +24,7 @@ from simulator.isa import DType, Scratchpad, VFunc
 SP = Scratchpad.INPUT
 FP = DType.FP32
 NEG_INF = 0xFF800000
+MAX_PAD = {FP: NEG_INF, DType.INT8: 0x80, DType.UINT8: 0}  # the smallest value of each dtype
 
 
 def _geom(node, xt):
@@ -100,20 +102,22 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
     pr = (tr - 1) * sh + (kh - 1) * dh + 1
     ih0, iw0 = r0 * sh - pt, -pl
     xp = ctx.place(node.inputs[0])
-    addr = xp.addr + (b * xs[0] + ih0 * xs[1] + iw0 * xs[2] + c0 * xs[3]) * 4
+    dt = DTYPES[ctx.type(node.inputs[0]).dtype]  # MaxPool also runs on int8 (max is monotonic)
+    es = dt.size
+    addr = xp.addr + (b * xs[0] + ih0 * xs[1] + iw0 * xs[2] + c0 * xs[3]) * es
     win = (_window(ih0, 1, pr, h), _window(iw0, 1, pw, w), (0, tc))
-    pad = NEG_INF if is_max else 0
+    pad = MAX_PAD[dt] if is_max else 0
     emit_load(
         ctx,
-        load(SP, base, 4, addr, (pr, pw, tc), tuple(xs[1:]), (pw * tc, tc, 1), win, pad),
+        load(SP, base, es, addr, (pr, pw, tc), tuple(xs[1:]), (pw * tc, tc, 1), win, pad),
         xp.key,
     )
-    patch = pr * pw * tc * 4
-    out = Box(SP, FP, base + -(-patch // 64) * 64, (ow * tc, tc, 1))
+    patch = pr * pw * tc * es
+    out = Box(SP, dt, base + -(-patch // 64) * 64, (ow * tc, tc, 1))
     counts = (tr, ow, tc)
     for p in range(kh * kw):
         i, j = divmod(p, kw)
-        src = Box(SP, FP, base + ((i * dh) * pw + j * dw) * tc * 4, (sh * pw * tc, sw * tc, 1))
+        src = Box(SP, dt, base + ((i * dh) * pw + j * dw) * tc * es, (sh * pw * tc, sw * tc, 1))
         if p == 0:
             emit_vector(ctx, vector(VFunc.COPY, counts, out, src), out, [src])
         else:
@@ -131,17 +135,17 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
         )
         emit_vector(ctx, vector(VFunc.MUL, counts, out, out, dbox), out, [out, dbox])
     yp = ctx.place(node.outputs[0])
-    yaddr = yp.addr + (b * ys[0] + r0 * ys[1] + c0 * ys[3]) * 4
+    yaddr = yp.addr + (b * ys[0] + r0 * ys[1] + c0 * ys[3]) * es
     emit_store(
         ctx,
-        store(SP, out.addr, 4, yaddr, counts, tuple(ys[1:]), out.strides),
+        store(SP, out.addr, es, yaddr, counts, tuple(ys[1:]), out.strides),
         ctx.writes(node.outputs[0]),
     )
 
 
 declare(
     "MaxPool",
-    "float32",
+    "float32, int8 (QDQ)",
     "2-D, any kernel/stride/dilation/pads, ceil_mode=0",
     _check_pool,
 )(lambda ctx, node: _pool(ctx, node, True))

@@ -260,8 +260,8 @@ def _const_rank(graph: Graph, tensor: str) -> int:
 
 
 def rewrite_passthrough(graph: Graph, node: Node) -> None:
-    """DQ(x_q) -> Reshape/Transpose/... -> Q with the same (scale, zero point) == the op on x_q:
-    moving elements commutes with any element-wise map."""
+    """DQ(x_q) -> Reshape/Transpose/MaxPool -> Q with the same (scale, zero point) == the op
+    on x_q: moving elements commutes with any element-wise map, max with a monotonic one."""
     dq = _producer(graph, node.inputs[0], "DequantizeLinear")
     q = _sole(graph, node.outputs[0])
     if dq is None or q is None or q.op != "QuantizeLinear" or graph.is_const(dq.inputs[0]):
@@ -275,7 +275,7 @@ def rewrite_passthrough(graph: Graph, node: Node) -> None:
     graph.replace(new.replace(fused=node.fused + (q.name,)))
 
 
-PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
+PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool")
 REWRITES = {
     "Conv": rewrite_conv,
     "Gemm": rewrite_gemm,

@@ -101,8 +101,11 @@ def test_pooling_after_conv(op):
     ]
     m = model(nodes, {"x": [1, 4, 9, 8]}, {"y": [1, 6, 4, 4]}, conv_inits("", 4, 6, 3))
     # onnxruntime's QLinearAveragePool rounds its own way: ours is the float QDQ semantics
-    exact = 0.95 if op == "MaxPool" else 0.85
-    check_int8(quantize(m), {"x": rand(1, 4, 9, 8, seed=5)}, min_exact=exact, ops={"QConv"})
+    exact = 1.0 if op == "MaxPool" else 0.85
+    m = quantize(m)
+    check_int8(m, {"x": rand(1, 4, 9, 8, seed=5)}, min_exact=exact, ops={"QConv", op})
+    (pool,) = [n for n in lowered_ir(m).nodes() if n.op == op]
+    assert lowered_ir(m).type(pool.inputs[0]).dtype == ("int8" if op == "MaxPool" else "float32")
 
 
 def test_classifier_head():
