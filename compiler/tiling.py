@@ -18,7 +18,8 @@ class GemmTiling:
     tn: int  # output channels per N tile
     tk: int  # input channels per K chunk
     order: str  # "mn": M tiles outer (A stays), "nm": N tiles outer (W stays)
-    mode: str  # "shift": one input patch, a MatMul per kernel position; "im2col": one Load per position
+    mode: str  # "shift": one patch, a MatMul per kernel position; "im2col": a Load per position;
+    # "vcol": one patch, a vector COPY per kernel position builds the im2col block
     est: int = 0
 
     def describe(self, kpos: int) -> str:

@@ -116,7 +116,17 @@ def _patch(L: GemmLayer, t: GemmTiling) -> tuple[int, int]:
     g = L.geom
     if t.mode == "shift":
         return t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
+    if t.mode == "vcol":
+        return (t.tr - 1) * g.sh + (g.kh - 1) * g.dh + 1, (t.tw - 1) * g.sw + (g.kw - 1) * g.dw + 1
     return t.tr, t.tw
+
+
+def _col_base(L: GemmLayer, t: GemmTiling, tr: int, tw: int, tk: int) -> int:
+    """Offset of the im2col block in an A buffer: after the patch in "vcol" mode."""
+    if t.mode != "vcol":
+        return 0
+    pr, pw = _patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
+    return _align(pr * pw * tk * L.es)
 
 
 def _pitch(L: GemmLayer, t: GemmTiling) -> int:
@@ -126,7 +136,9 @@ def _pitch(L: GemmLayer, t: GemmTiling) -> int:
 def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     g = L.geom
     pr, pw = _patch(L, t)
-    a = pr * pw * t.tk * L.es * (1 if t.mode == "shift" else g.kpos)
+    a = pr * pw * t.tk * L.es * (g.kpos if t.mode == "im2col" else 1)
+    if t.mode == "vcol":
+        a = _col_base(L, t, t.tr, t.tw, t.tk) + t.tr * t.tw * g.kpos * t.tk * L.es
     w = g.kpos * t.tk * t.tn * L.es
     c = t.tr * _pitch(L, t) * t.tn * 4
     extra = t.tr * t.tw * t.tn * 4 if L.epi.residual else 0
@@ -142,7 +154,7 @@ def _fits(L: GemmLayer, t: GemmTiling, ctx_config) -> tuple[bool, str]:
     a, w, c = _sizes(L, t)
     reserved = _reserved_w(L)
     m = (t.tr - 1) * _pitch(L, t) + t.tw
-    k = t.tk * (L.geom.kpos if t.mode == "im2col" else 1)
+    k = t.tk * (1 if t.mode == "shift" else L.geom.kpos)
     if max(m, k, t.tn) > 65535:
         return False, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
     need = (2 * _align(a), reserved + 2 * _align(w), 2 * _align(c))
@@ -185,9 +197,9 @@ def _a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
     k0, tk = kc
     sn, sh_, sw_, sc = x.strides
     chan = grp * g.cin_g + k0
-    if t.mode == "shift":
-        pr, pw = tr + (g.kh - 1) * g.dh, tw + (g.kw - 1) * g.dw
-        ih0, iw0 = r0 - g.pt, c0 - g.pl
+    if t.mode in ("shift", "vcol"):
+        pr, pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))
+        ih0, iw0 = r0 * g.sh - g.pt, c0 * g.sw - g.pl
         addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
         win = (_window(ih0, 1, pr, g.h), _window(iw0, 1, pw, g.w), (0, tk))
         return [
@@ -204,6 +216,30 @@ def _a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
         sp_addr = abuf + (kh * g.kw + kw) * tk * es
         ds = (g.sh * sh_, g.sw * sw_, sc)
         out.append(load(SP_IN, sp_addr, es, addr, (tr, tw, tk), ds, (tw * kt, kt, 1), win, L.x_pad))
+    return out
+
+
+def _a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
+    """ "vcol" mode: (Vector, dst, src) COPYs gathering each kernel position's strided view of
+    the patch into the im2col block (the vector unit has no DRAM burst penalty)."""
+    if t.mode != "vcol":
+        return []
+    g, es = L.geom, L.es
+    _, _, tr, _, tw = mt
+    tk = kc[1]
+    pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
+    kt = g.kpos * tk
+    col = abuf + _col_base(L, t, tr, tw, tk)
+    out = []
+    for p, (kh, kw) in enumerate(product(range(g.kh), range(g.kw))):
+        src = Box(
+            SP_IN,
+            L.dtype,
+            abuf + ((kh * g.dh) * pw + kw * g.dw) * tk * es,
+            (g.sh * pw * tk, g.sw * tk, 1),
+        )
+        dst = Box(SP_IN, L.dtype, col + p * tk * es, (tw * kt, kt, 1))
+        out.append((vector(VFunc.COPY, (tr, tw, tk), dst, src), dst, src))
     return out
 
 
@@ -229,13 +265,13 @@ def _matmuls(L: GemmLayer, t: GemmTiling, abuf, wbuf, cbuf, mt, nc, kc, first: b
     tn, tk = nc[1], kc[1]
     wt = int(_w_transposed(L))
     common = dict(dtype=int(L.dtype), w_transposed=wt, c_addr=cbuf, n=tn, c_stride=tn)
-    if t.mode == "im2col":
+    if t.mode in ("im2col", "vcol"):
         kt = g.kpos * tk
         wstride = kt if wt else tn
         return [
             MatMul(
                 accumulate=int(not first),
-                a_addr=abuf,
+                a_addr=abuf + _col_base(L, t, tr, tw, tk),
                 w_addr=wbuf,
                 m=tr * tw,
                 k=kt,
@@ -317,6 +353,7 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
     n_m = g.batch * ceil(g.oh / t.tr) * ceil(g.ow / t.tw)
     n_n, n_k = ceil(g.cout_g / t.tn), ceil(g.cin_g / t.tk)
     a = sum(cost(i, config) for i in _a_loads(L, t, 0, 0, mt, kc))
+    acopy = sum(cost(c[0], config) for c in _a_copies(L, t, 0, mt, kc))
     w = cost(_w_load(L, 0, 0, nc, kc), config)
     mm = sum(cost(i, config) for i in _matmuls(L, t, 0, 0, 0, mt, nc, kc, True))
     epi = _epilogue(L, t, 0, 0, 0, mt, nc)
@@ -330,8 +367,8 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
         w_count = n_n * n_k if n_k == 1 else steps
         a_count = n_m * n_k if (n_n == 1 and n_k == 1) or n_n == 1 else steps
     dma = a * a_count + w * w_count + dma_out * n_m * n_n
-    busy = max(dma, mm * steps, vec * n_m * n_n)
-    return g.groups * busy + a + w + mm + vec + dma_out
+    busy = max(dma, mm * steps, vec * n_m * n_n + acopy * a_count)
+    return g.groups * busy + a + acopy + w + mm + vec + dma_out
 
 
 def _candidates(L: GemmLayer, config):
@@ -339,6 +376,8 @@ def _candidates(L: GemmLayer, config):
     g = L.geom
     rows, cols = config.array.rows, config.array.cols
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
+    if g.kpos > 1 and g.cin_g < rows:  # few channels: gather K = kpos * cin in the scratchpad
+        modes.append("vcol")
     tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]  # the smallest fit wide layers
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
@@ -405,6 +444,8 @@ def _ensure_a(ctx, L, t, state, abufs, grp, mt, kc) -> int:
         state["akey"] = key
         for instr in _a_loads(L, t, abufs[state["a"] % 2], grp, mt, kc):
             emit_load(ctx, instr, L.x.key)
+        for instr, dst, src in _a_copies(L, t, abufs[state["a"] % 2], mt, kc):
+            emit_vector(ctx, instr, dst, [src])
     return abufs[state["a"] % 2]
 
 
