@@ -328,23 +328,6 @@ def lower_bn(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("Transpose", "float32", "any perm (a strided DMA copy)")
-def lower_transpose(ctx: Ctx, node) -> None:
-    x = node.inputs[0]
-    xs = ctx.place(x).strides
-    perm = node.attr("perm") or tuple(reversed(range(len(xs))))
-    dt = _dtype(ctx.type(x).dtype)
-    run_eltwise(ctx, node.outputs[0], [x], [], [dt], [tuple(xs[p] for p in perm)])
-    ctx.record(node, macs=0)
-
-
-@declare("Relayout", "float32", "compiler-inserted: change a tensor's DRAM layout")
-def lower_relayout(ctx: Ctx, node) -> None:
-    x = node.inputs[0]
-    run_eltwise(ctx, node.outputs[0], [x], [], [_dtype(ctx.type(x).dtype)])
-    ctx.record(node, macs=0)
-
-
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 for _op in ALIAS_OPS:
     declare(

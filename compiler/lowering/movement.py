@@ -63,17 +63,33 @@ def copy(ctx: Ctx, shape, src: View, dst: View, x_key: str, y: str, valid=None, 
     axes = _merge(shape, src.strides, dst.strides, valid)
     dims = [a[0] for a in axes]
     es = ctx.place(y).itemsize
-    budget = ctx.config.input_bytes // 2 // es
-    t2 = min(dims[-1], budget)
-    t1 = min(dims[-2], max(1, budget // t2))
-    t0 = min(dims[-3], max(1, budget // (t1 * t2)))
-    tiles = (t0, t1, t2)
+    tiles = _tile_sizes(dims[-3:], axes[-3:], ctx.config.input_bytes // 2 // es)
     buf = 0
     for outer in np.ndindex(*dims[:-3]):
         for starts in np.ndindex(*(-(-d // t) for d, t in zip(dims[-3:], tiles, strict=True))):
             origin = (*outer, *(s * t for s, t in zip(starts, tiles, strict=True)))
             _tile(ctx, axes, origin, tiles, (src, dst), (x_key, y), pad, buf)
             buf ^= 1
+
+
+def _tile_sizes(dims, axes, budget: int) -> tuple[int, ...]:
+    """The source's and the destination's most contiguous dims get at least a burst's worth
+    (64 elements), then the budget fills from the innermost dim out."""
+    tiles = [1, 1, 1]
+    for col in (1, 2):
+        i = min(range(3), key=lambda d: (abs(axes[d][col]) or 1 << 60, -d))
+        tiles[i] = min(dims[i], 64)
+    for i in (2, 1, 0):
+        rest = prod(t for j, t in enumerate(tiles) if j != i)
+        tiles[i] = min(dims[i], max(tiles[i], budget // rest))
+    return tuple(tiles)
+
+
+def _burst_order(counts, dstrides, sstrides, win=None):
+    """The 3 dims of a DMA reordered so the smallest DRAM stride is innermost (longest runs)."""
+    order = sorted(range(3), key=lambda d: -abs(dstrides[d]) if counts[d] > 1 else -(1 << 62))
+    pick = lambda v: tuple(v[d] for d in order)  # noqa: E731
+    return pick(counts), pick(dstrides), pick(sstrides), (pick(win) if win else None)
 
 
 def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
@@ -94,10 +110,10 @@ def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
     ss = (counts[1] * counts[2], counts[2], 1)
     ds_src = tuple(a[1] for a in axes[-3:])
     ds_dst = tuple(a[2] for a in axes[-3:])
-    emit_load(
-        ctx, load(SP, base, es, src.addr + soff * es, counts, ds_src, ss, tuple(win), pad), x_key
-    )
-    emit_store(ctx, store(SP, base, es, dst.addr + doff * es, counts, ds_dst, ss), ctx.writes(y))
+    c, d, sp, w = _burst_order(counts, ds_src, ss, tuple(win))
+    emit_load(ctx, load(SP, base, es, src.addr + soff * es, c, d, sp, w, pad), x_key)
+    c, d, sp, _ = _burst_order(counts, ds_dst, ss)
+    emit_store(ctx, store(SP, base, es, dst.addr + doff * es, c, d, sp), ctx.writes(y))
 
 
 def _key(ctx: Ctx, tensor: str) -> str:
@@ -114,6 +130,24 @@ def _inputs_const(node, graph, first: int = 1) -> str | None:
         if i and not graph.is_const(i):
             return f"input {i!r} must be constant"
     return None
+
+
+# --- Transpose / Relayout -------------------------------------------------------------------
+@declare("Transpose", "float32", "any perm (a strided DMA copy, both sides in whole bursts)")
+def lower_transpose(ctx: Ctx, node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xp = ctx.place(x)
+    perm = node.attr("perm") or tuple(reversed(range(len(xp.strides))))
+    src = View(xp.addr, tuple(xp.strides[p] for p in perm))
+    copy(ctx, ctx.type(y).shape, src, _view(ctx, y), xp.key, y)
+    ctx.record(node, macs=0)
+
+
+@declare("Relayout", "float32", "compiler-inserted: change a tensor's DRAM layout")
+def lower_relayout(ctx: Ctx, node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    copy(ctx, ctx.type(y).shape, _view(ctx, x), _view(ctx, y), _key(ctx, x), y)
+    ctx.record(node, macs=0)
 
 
 # --- Concat / Split ------------------------------------------------------------------------
