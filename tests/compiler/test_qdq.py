@@ -65,6 +65,13 @@ def test_conv_channels_wider_than_the_array():
     check_int8(m, inputs, preset="tiny", min_exact=0.98, ops={"QConv"})
 
 
+def test_conv1d_dilated():
+    nodes = [H("Conv", ["x", "w", "b"], ["y"], dilations=[2], pads=[2, 1])]
+    inits = {"w": rand(6, 5, 3, seed=1), "b": rand(6, seed=2)}
+    m = quantize(model(nodes, {"x": [2, 5, 11]}, {"y": [2, 6, 10]}, inits))
+    check_int8(m, {"x": rand(2, 5, 11, seed=3)}, min_exact=0.98, ops={"QConv"})
+
+
 def test_depthwise_separable_block():
     c, hw = 6, (7, 7)
     nodes = [
