@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,4 +50,25 @@ def bounded(check: Callable, example) -> None:
         with time_bound(PER_EXAMPLE_SECONDS):
             check(example)
     except CaseTimeout as exc:
+        save_failure(example)
         raise AssertionError(f"hang: {exc}") from None
+    except Exception:
+        save_failure(example)
+        raise
+
+
+def save_failure(example) -> None:
+    """With ``NPU_FUZZ_SAVE=DIR``, keep the latest failing (model, feeds) example there:
+    hypothesis replays the shrunk example last, so the files end up holding the minimal one
+    (copy it into ``tests/fuzz/regressions`` to keep it as a regression test)."""
+    folder = os.environ.get("NPU_FUZZ_SAVE")
+    if not folder or not (isinstance(example, tuple) and len(example) == 2):
+        return
+    import numpy as np
+    import onnx
+
+    model, feeds = example
+    if isinstance(model, onnx.ModelProto):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        onnx.save(model, Path(folder) / "failure.onnx")
+        np.savez(Path(folder) / "failure.npz", **feeds)

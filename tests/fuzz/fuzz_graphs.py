@@ -51,6 +51,19 @@ class Builder:
         self.pool.append((out, shape))
         return out, shape
 
+    def int8_weight(self, shape: Shape, scale: float) -> str:
+        """A weight as onnxruntime's quantiser stores it (int8 initializer -> DequantizeLinear)
+        or, less often, as a float initializer wrapped in QuantizeLinear -> DequantizeLinear."""
+        if self.draw(st.integers(0, 3)) == 0:
+            return self.qdq_pair(self.const(shape, scale=127 * scale), scale)
+        values = self.rng.integers(-127, 128, shape).astype(np.int8)
+        q, s, z, dq = self.fresh("wq"), self.fresh("s"), self.fresh("z"), self.fresh("dq")
+        self.inits.append(numpy_helper.from_array(values, q))
+        self.inits.append(numpy_helper.from_array(np.array(scale, np.float32), s))
+        self.inits.append(numpy_helper.from_array(np.array(0, np.int8), z))
+        self.nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [dq], name=f"n_{dq}"))
+        return dq
+
     def qdq_pair(self, x: str, scale: float) -> str:
         """x -> QuantizeLinear(int8) -> DequantizeLinear: the fake-quant wrapper."""
         s = self.fresh("s")
@@ -129,8 +142,11 @@ def conv(b: Builder, x: str, shape: Shape):
     depthwise = b.draw(st.booleans())
     co, group = (c, c) if depthwise else (b.draw(st.integers(1, 8)), 1)
     x = b.qdq_pair(x, 0.02) if b.qdq else x
-    wname = b.const((co, c // group, k, k), scale=1.0 / np.sqrt(k * k * c / group))
-    wname = b.qdq_pair(wname, 0.01) if b.qdq else wname
+    wshape, fan_in = (co, c // group, k, k), k * k * c / group
+    if b.qdq:
+        wname = b.int8_weight(wshape, 1.0 / (127 * np.sqrt(fan_in)))
+    else:
+        wname = b.const(wshape, scale=1.0 / np.sqrt(fan_in))
     inputs = [x, wname] + ([b.const((co,), 0.1)] if b.draw(st.booleans()) else [])
     out = tuple((d + 2 * pad - span) // stride + 1 for d in (h, w))
     attrs = dict(kernel_shape=[k, k], strides=[stride] * 2, dilations=[dil] * 2)
@@ -142,8 +158,10 @@ def matmul(b: Builder, x: str, shape: Shape):
         return None
     n = b.draw(st.integers(1, 24))
     x = b.qdq_pair(x, 0.02) if b.qdq else x
-    wname = b.const((shape[-1], n), scale=1.0 / np.sqrt(shape[-1]))
-    wname = b.qdq_pair(wname, 0.01) if b.qdq else wname
+    if b.qdq:
+        wname = b.int8_weight((shape[-1], n), 1.0 / (127 * np.sqrt(shape[-1])))
+    else:
+        wname = b.const((shape[-1], n), scale=1.0 / np.sqrt(shape[-1]))
     return b.node("MatMul", [x, wname], (*shape[:-1], n))
 
 
