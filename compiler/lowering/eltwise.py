@@ -90,6 +90,11 @@ def run_eltwise(
     _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype)
 
 
+def _uses_t2(steps: list[Step]) -> bool:
+    """Whether the steps need a second fp32 temporary slot ("t2")."""
+    return any("t2" in (s.dst, s.src0, s.src1) for s in steps)
+
+
 def _dtype(name: str) -> DType:
     return {"float32": DType.FP32, "int8": DType.INT8, "uint8": DType.UINT8, "int32": DType.INT32}[
         name
@@ -98,7 +103,7 @@ def _dtype(name: str) -> DType:
 
 def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype) -> None:
     rows, cols = dims[-2], dims[-1]
-    nslots = len(inputs) + 2
+    nslots = len(inputs) + 2 + _uses_t2(steps)
     budget = ctx.config.input_bytes // (2 * nslots) // 64 * 16  # fp32 elements, whole 64 B
     tc = min(cols, max(1, budget))
     tr = min(rows, max(1, budget // tc))
@@ -149,6 +154,7 @@ def _tile(
         )
         boxes[i] = box
     boxes["t"] = Box(SP, FP, base + len(inputs) * slot_bytes, (0, n[1], 1))
+    boxes["t2"] = Box(SP, FP, base + (len(inputs) + 2) * slot_bytes, (0, n[1], 1))
     boxes["out"] = Box(SP, out_dtype, base + (len(inputs) + 1) * slot_bytes, (0, n[1], 1))
     if not steps:
         boxes["out"] = boxes[0]

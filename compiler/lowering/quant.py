@@ -36,12 +36,7 @@ def _check_qdq(node, graph) -> str | None:
 
 
 def _imm(ctx: Ctx, node) -> tuple[int, int, int]:
-    q = _quant(ctx, node)
-    return q.zero_point & 0xFFFFFFFF, f32_bits(q.scale), 0
-
-
-def _quant(ctx: Ctx, node):
-    return tensor_quant(ctx.graph, node)
+    return _tensor_imm(tensor_quant(ctx.graph, node))
 
 
 @declare(
@@ -69,6 +64,37 @@ def lower_dequantize(ctx: Ctx, node) -> None:
     step = Step(VFunc.DEQUANT, "out", 0, None, _imm(ctx, node))
     run_eltwise(ctx, node.outputs[0], [x], [step], [QDTYPES[ctx.type(x).dtype]])
     ctx.record(node, macs=0)
+
+
+@declare(
+    "QAdd",
+    "int8",
+    "compiler-made from DequantizeLinear x2 -> Add [-> Relu/Clip] -> QuantizeLinear: "
+    "DEQUANT both, ADD, clip, QUANT in one vector pass; numpy broadcasting",
+)
+def lower_qadd(ctx: Ctx, node) -> None:
+    a, b = node.inputs
+    steps = [
+        Step(VFunc.DEQUANT, "t", 0, None, _tensor_imm(ctx.type(a).quant)),
+        Step(VFunc.DEQUANT, "t2", 1, None, _tensor_imm(ctx.type(b).quant)),
+        Step(VFunc.ADD, "t", "t", "t2"),
+        *_clip_steps(node.attr("bounds")),
+        Step(VFunc.QUANT, "out", "t", None, _tensor_imm(ctx.type(node.outputs[0]).quant)),
+    ]
+    run_eltwise(ctx, node.outputs[0], [a, b], steps, [DType.INT8, DType.INT8])
+    ctx.record(node, macs=0)
+
+
+def _tensor_imm(q) -> tuple[int, int, int]:
+    return q.zero_point & 0xFFFFFFFF, f32_bits(q.scale), 0
+
+
+def _clip_steps(bounds) -> list[Step]:
+    lo, hi = bounds
+    if lo == -np.inf and hi == np.inf:
+        return []
+    imm = (f32_bits(max(lo, -3.4e38)), f32_bits(min(hi, 3.4e38)), 0)
+    return [Step(VFunc.CLIP, "t", "t", None, imm)]
 
 
 # --- integer layers ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ FOLLOWERS = (
     "Pow",
     "QuantizeLinear",
     "DequantizeLinear",
+    "QAdd",
 )
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 

@@ -275,11 +275,27 @@ def rewrite_passthrough(graph: Graph, node: Node) -> None:
     graph.replace(new.replace(fused=node.fused + (q.name,)))
 
 
+def rewrite_add(graph: Graph, node: Node) -> None:
+    """DQ(a_q) + DQ(b_q) [-> Relu/Clip] -> Q  ==>  QAdd(a_q, b_q): the same float arithmetic
+    (DEQUANT, ADD, activation, QUANT) in one vector pass over int8 tensors."""
+    dqs = [int8_input(graph, i) for i in node.inputs]
+    out = output_q(graph, node.outputs[0])
+    if None in dqs or out is None:
+        return
+    q, acts, bounds = out
+    attrs = {"bounds": bounds}
+    new = node.replace(
+        op="QAdd", inputs=tuple(d.inputs[0] for d in dqs), outputs=q.outputs, attrs=attrs
+    )
+    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+
+
 PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool")
 REWRITES = {
     "Conv": rewrite_conv,
     "Gemm": rewrite_gemm,
     "MatMul": rewrite_gemm,
+    "Add": rewrite_add,
     **dict.fromkeys(PASSTHROUGH, rewrite_passthrough),
 }
 
