@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.lowering import gemm
+from compiler.lowering import depthwise, gemm
 from compiler.lowering.common import Ctx, f32_bits
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
@@ -117,6 +117,12 @@ def lower_conv(ctx: Ctx, node) -> None:
     g = _conv_geom(node, xt, yt, w.shape)
     axes = (0, 2, 3, 1) if xt.rank == 4 else (0, None, 2, 1)
     bias = ctx.graph.constants[node.inputs[2]] if len(node.inputs) > 2 and node.inputs[2] else None
+    if depthwise.is_depthwise(node, ctx.graph):
+        strides = (operand(ctx, node.inputs[0], axes), operand(ctx, node.outputs[0], axes))
+        act = ACTS[node.attr("act")[0]](dict(node.attr("act")[1])) if node.attr("act") else None
+        desc = depthwise.lower(ctx, node, g, [s.strides for s in strides], w, bias, act)
+        ctx.record(node, macs=g.macs, tiling=desc)
+        return
     wa = arrange_conv_weights(w.astype(np.float32), g)
     layer = GemmLayer(
         node.name,

@@ -78,7 +78,7 @@ def _tile_sizes(dims, axes, budget: int) -> tuple[int, ...]:
     tiles = [1, 1, 1]
     for col in (1, 2):
         i = min(range(3), key=lambda d: (abs(axes[d][col]) or 1 << 60, -d))
-        tiles[i] = min(dims[i], 64)
+        tiles[i] = min(dims[i], max(tiles[i], min(64, budget // prod(tiles))))
     for i in (2, 1, 0):
         rest = prod(t for j, t in enumerate(tiles) if j != i)
         tiles[i] = min(dims[i], max(tiles[i], budget // rest))
