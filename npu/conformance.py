@@ -35,7 +35,8 @@ from simulator.errors import NpuError, UnsupportedOpError
 
 STATUSES = ("passed", "rejected", "excluded", "failed", "crashed")
 BAD = ("failed", "crashed")
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 60.0  # seconds per node case
+MODEL_FACTOR = 10  # a light architecture gets ten times the per-case bound
 DEFAULT_MARKDOWN = "docs/conformance.md"
 
 
@@ -77,8 +78,9 @@ def run_case(case: Case, config: NpuConfig, timeout: float | None = DEFAULT_TIME
     if reason:
         return Outcome(case.name, case.op, case.kind, "excluded", reason)
     start = time.perf_counter()
+    limit = timeout * MODEL_FACTOR if timeout and case.kind == "model" else timeout
     try:
-        with time_bound(timeout):
+        with time_bound(limit):
             status, detail = _classify(case, config)
     except CaseTimeout as exc:
         status, detail = "crashed", f"timeout: {exc}"
@@ -212,7 +214,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--supported-only", action="store_true", help="only cases of declared ops")
     p.add_argument("--no-nodes", action="store_true", help="skip the node cases")
     p.add_argument("--no-models", action="store_true", help="skip the light architectures")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per case")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds per node case (x10 per model)",
+    )
     p.add_argument("--markdown", help=f"report path (default {DEFAULT_MARKDOWN} on a full run)")
     p.add_argument("--json", help="write every outcome as JSON here")
     p.add_argument("--verbose", "-v", action="store_true", help="print every case as it ends")
