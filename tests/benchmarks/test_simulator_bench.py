@@ -3,8 +3,11 @@
 The program is a double-buffered int8 GEMM pipeline on the base config, as a compiler emits
 it: per tile LOAD A, LOAD W, MATMUL, VECTOR REQUANT (to int8), STORE, with tokens between the
 units. Target: >= 50,000 instructions/s including numerics. Measured on the shared 2-core
-development VM (load average 5-8 from other jobs): ~8,000 instructions/s wall-clock, ~13,000
-in process time; the assertion below is a regression floor, not the target.
+development VM with load average 5-6 from other jobs (where a pure-Python loop runs ~4x slower
+than on an idle desktop): 15,000-26,000 instructions/s of process time and 6,000-17,000
+wall-clock (the code before the throughput work: 7,000-13,000 and 3,500-8,000 on the same
+machine). The target is not reached on this machine. ``extra_info`` records both rates; the
+assertions are regression floors about 2.5x below the measured means, not the target.
 """
 
 import time
@@ -22,7 +25,8 @@ LD, MX, VE, ST = (1 << u for u in Unit)
 TILES = 2000  # x 5 instructions
 M, K, N = 64, 64, 32
 TARGET_INSTRUCTIONS_PER_S = 50_000  # not yet reached, see the module docstring
-FLOOR_INSTRUCTIONS_PER_S = 4_000
+FLOOR_INSTRUCTIONS_PER_S = 3_000  # wall-clock: the machine is shared
+FLOOR_INSTRUCTIONS_PER_CPU_S = 6_000  # process time
 
 
 def pipeline_program(tiles: int = TILES):
@@ -102,21 +106,36 @@ def pipeline_program(tiles: int = TILES):
 def test_simulator_throughput(benchmark):
     program = pipeline_program()
     x = np.random.default_rng(1).integers(-128, 128, (TILES, M, K)).astype(np.int8)
-    result = benchmark.pedantic(simulator.run, args=(program, {"x": x}), rounds=3, iterations=1)
+    cpu_seconds = []
+
+    def run():
+        start = time.process_time()
+        result = simulator.run(program, {"x": x})
+        cpu_seconds.append(time.process_time() - start)
+        return result
+
+    result = benchmark.pedantic(run, rounds=3, iterations=1)
     seconds = benchmark.stats.stats.mean
+    cpu = sum(cpu_seconds) / len(cpu_seconds)
     instructions = len(program.instructions)
-    benchmark.extra_info["instructions_per_s"] = instructions / seconds
-    benchmark.extra_info["simulated_macs_per_s"] = result.stats.macs / seconds
     benchmark.extra_info["instructions"] = instructions
+    benchmark.extra_info["instructions_per_s"] = instructions / seconds
+    benchmark.extra_info["instructions_per_cpu_s"] = instructions / cpu
+    benchmark.extra_info["simulated_macs_per_s"] = result.stats.macs / seconds
+    benchmark.extra_info["simulated_macs_per_cpu_s"] = result.stats.macs / cpu
     assert result.stats.macs == TILES * M * K * N
     assert instructions / seconds >= FLOOR_INSTRUCTIONS_PER_S
+    assert instructions / cpu >= FLOOR_INSTRUCTIONS_PER_CPU_S
 
 
 if __name__ == "__main__":
     program = pipeline_program()
     x = np.random.default_rng(1).integers(-128, 128, (TILES, M, K)).astype(np.int8)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = simulator.run(program, {"x": x})
-    dt = time.perf_counter() - t0
-    print(f"{len(program.instructions) / dt:,.0f} instr/s, {result.stats.macs / dt:,.0f} MAC/s")
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    n = len(program.instructions)
+    print(
+        f"{n / dt:,.0f} instr/s wall, {n / dc:,.0f} instr/s cpu, {result.stats.macs / dt:,.0f} MAC/s"
+    )
     print(result.stats.total_cycles, result.stats.utilization)
