@@ -12,6 +12,11 @@ two numpy calls; the timing model calls them in the order instructions start.
   accumulate in fp32. The operand type must be enabled in ``config.array.dtypes``.
 - VECTOR: ``simulator.vector.vector_apply`` on the three operand boxes; reductions write a
   box of shape (n0, n1, 1) and require ``dst_s2 == 0``.
+
+Two exact shortcuts keep the common tile cheap (tests/simulator/test_sim_fastpaths.py checks
+them against the general definitions): int8/uint8 MATMULs whose every partial sum fits fp32
+exactly go through fp32 BLAS (``semantics.fp32_matmul_is_exact``), and REQUANT into an integer
+dst runs in float64 while acc * mult < 2**52 (``vector.RequantFp64``), else falls back.
 """
 
 from __future__ import annotations
