@@ -6,7 +6,7 @@ from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import shape_inference, version_converter
+from onnx import helper, shape_inference, version_converter
 
 from simulator.errors import ModelError, UnsupportedOpError
 
@@ -124,11 +124,47 @@ def _set_dims(vi: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:
         vi.type.tensor_type.shape.dim.add().dim_value = s
 
 
+BIG_INITIALIZER = 4096  # elements; shape inference sees larger ones as typed inputs only
+
+
 def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """ONNX shape inference (strict, with data propagation) without serialising the weights:
+    it runs on a copy whose large initializers are typed graph inputs (only small integer
+    tensors feed data propagation); the inferred types are then written into ``model``."""
+    big = [t for t in model.graph.initializer if _numel(t) >= BIG_INITIALIZER]
+    names = {t.name for t in big}
+    light = _shell(model)
+    light.graph.initializer.extend(t for t in model.graph.initializer if t.name not in names)
+    light.graph.input.extend(
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big
+    )
     try:
-        return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        inferred = shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
     except Exception as exc:
         raise ModelError(f"ONNX shape inference failed: {_first_line(exc)}") from None
+    for field in ("value_info", "output"):
+        del getattr(model.graph, field)[:]
+        getattr(model.graph, field).extend(getattr(inferred.graph, field))
+    return model
+
+
+def _numel(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
+
+
+def _shell(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` without its initializers."""
+    shell = onnx.ModelProto()
+    shell.ir_version = model.ir_version
+    shell.opset_import.extend(model.opset_import)
+    shell.functions.extend(model.functions)
+    shell.graph.name = model.graph.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(shell.graph, field).extend(getattr(model.graph, field))
+    return shell
 
 
 def _first_line(exc: BaseException) -> str:

@@ -183,9 +183,17 @@ def lower_gemm(ctx: Ctx, node) -> None:
         w = operand(ctx, b, (None, None, 1, 0) if tb else (None, None, 0, 1))
     layer = GemmLayer(node.name, g, DType.FP32, DType.FP32, x, y, w, _epilogue(ctx, node, n, bias))
     if c is not None and bias is None:
-        layer.epi.residual = operand(ctx, c, (None, None, 0, 1))
+        layer.epi.residual = _broadcast_operand(ctx, c, (m, n))
     t = _run(ctx, node, layer)
     ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
+
+
+def _broadcast_operand(ctx: Ctx, tensor: str, shape: tuple[int, int]) -> Operand:
+    """A [M, N] view of ``tensor`` with numpy broadcasting (stride 0 on broadcast axes)."""
+    t, p = ctx.type(tensor), ctx.place(tensor)
+    pad = len(shape) - t.rank
+    st = [0 if a < pad or t.shape[a - pad] == 1 else p.strides[a - pad] for a in range(len(shape))]
+    return Operand(p.addr, (0, 0, st[0], st[1]), p.key, ctx.clobbers.get(p.key, ()))
 
 
 def _check_gemm(node, graph) -> str | None:

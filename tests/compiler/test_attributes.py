@@ -68,3 +68,10 @@ def test_batchnorm_training_mode_rejected():
         [node], {"x": [1, c, 4, 4]}, {"y": [1, c, 4, 4], "rm": [c], "rv": [c]}, inits, opset=15
     )
     _rejects(m, r"bn \(BatchNormalization.*training_mode=1")
+
+
+@pytest.mark.parametrize("cshape", [[1], [9], [7, 1], [7, 9]])
+def test_gemm_activation_c_broadcasts(cshape):
+    node = H("Gemm", ["a", "b", "c"], ["y"], transB=1)
+    m = model([node], {"a": [7, 5], "c": cshape}, {"y": [7, 9]}, {"b": rand(9, 5, seed=1)})
+    check(m, {"a": rand(7, 5), "c": rand(*cshape, seed=2)})
