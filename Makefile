@@ -14,7 +14,7 @@ DEMO_MODEL ?= zoo:resnet18
 DEMO_CONFIG ?= base
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-full bench lint format docs iverilog clean-venv help
+.PHONY: demo test test-full bench lint format docs measure iverilog clean-venv help
 
 help:
 	@echo "make demo       profile $(DEMO_MODEL) on the $(DEMO_CONFIG) preset, write out/report.html"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench      run the benchmarks in tests/benchmarks"
 	@echo "make lint       ruff format --check and ruff check"
 	@echo "make docs       regenerate the generated pages in docs/"
+	@echo "make measure    compile+simulate every zoo model at base (minutes); then make docs"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +86,11 @@ docs: $(STAMP_BASE)
 	$(call gen,compiler.docs,docs/supported_ops.md)
 	$(call gen,simulator.isa_docs,docs/isa.md)
 	$(call gen,models_zoo.docs,docs/models.md)
+
+# The measured cycles docs/models.md shows (deterministic; several minutes, so not in `docs`).
+measure: $(STAMP_BASE)
+	$(BIN)/python scripts/measure_zoo.py > models_zoo/measured_base.json.tmp
+	mv models_zoo/measured_base.json.tmp models_zoo/measured_base.json
 
 clean-venv:
 	rm -rf $(VENV)

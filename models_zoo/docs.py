@@ -1,10 +1,19 @@
 """Writes docs/models.md from the zoo itself: `python -m models_zoo.docs > docs/models.md`."""
 
+import json
 import sys
+from pathlib import Path
 
 from models_zoo.api import ModelInfo, list_models
 
-CYCLES_PENDING = "pending compiler"
+CYCLES_PENDING = "not measured"
+MEASURED = Path(__file__).with_name("measured_base.json")
+
+
+def load_measured(path: Path = MEASURED) -> dict:
+    """The JSON ``scripts/measure_zoo.py`` writes; empty when it has not been run."""
+    return json.loads(path.read_text()) if path.is_file() else {"models": {}}
+
 
 HEADER = """# Model zoo
 
@@ -21,9 +30,14 @@ MACs count Conv, ConvTranspose, MatMul and Gemm multiply-accumulates (attention'
 QK^T and PV included); parameters count layer weights, not BatchNorm running
 statistics or constants.
 
-**Cycles and utilisation at the `base` preset are not measured yet**: the compiler and
-simulator are still being written. The column says so rather than showing a guess; it
-will be filled by this generator once `npu profile zoo:NAME` works.
+Cycles and MAC utilisation at the `base` preset (32x32 array, 1 GHz) are measured: each
+model is compiled and simulated (cycle-approximate timing model) on its sample inputs by
+`scripts/measure_zoo.py` (`make measure`), which stores the numbers in
+`models_zoo/measured_base.json`; this page reads that file, so a compiler change shows up here
+only after re-measuring. Utilisation is the model's MACs over cycles x 1024 (the array's
+peak MACs per cycle). Float32 models; every measured output matched onnxruntime
+(rtol 1e-3, atol 1e-4) unless the row says otherwise. A model absent from the file says
+"not measured".
 
 Transformer models take the embedded sequence as input (the embedding lookup is a
 Gather, which the NPU does not run). `minilm_l6` needs its weights installed:
@@ -45,9 +59,22 @@ def fmt_shapes(shapes: dict[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{name} {list(shape)}" for name, shape in shapes.items())
 
 
-def model_section(info: ModelInfo) -> str:
+def fmt_cycles(info: ModelInfo, measured: dict) -> tuple[str, str]:
+    """(cycles, utilisation) cells for a model, or CYCLES_PENDING for both."""
+    m = measured["models"].get(info.name)
+    if m is None:
+        return CYCLES_PENDING, CYCLES_PENDING
+    cycles = m["cycles"]
+    ms = cycles / (measured["clock_mhz"] * 1000)
+    util = info.macs / (cycles * measured["peak_macs_per_cycle"])
+    flag = "" if m["matches_onnxruntime"] else " (outputs did NOT match onnxruntime)"
+    return f"{cycles:,} ({ms:.3g} ms){flag}", f"{100 * util:.1f}%"
+
+
+def model_section(info: ModelInfo, measured: dict) -> str:
     if not info.available:
         return f"## {info.name}\n\n{info.description}. Weights not installed here.\n"
+    cycles, util = fmt_cycles(info, measured)
     rows = [
         ("family", info.family),
         ("inputs", fmt_shapes(info.inputs)),
@@ -55,28 +82,31 @@ def model_section(info: ModelInfo) -> str:
         ("ops", ", ".join(info.ops)),
         ("MACs", f"{fmt_count(info.macs)} ({info.macs:,})"),
         ("parameters", f"{fmt_count(info.params)} ({info.params:,})"),
-        ("cycles at `base`", CYCLES_PENDING),
-        ("MAC utilisation at `base`", CYCLES_PENDING),
+        ("cycles at `base`", cycles),
+        ("MAC utilisation at `base`", util),
     ]
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
     return f"## {info.name}\n\n{info.description}.\n\n| | |\n| --- | --- |\n{table}\n"
 
 
-def summary_table(infos: list[ModelInfo]) -> str:
+def summary_table(infos: list[ModelInfo], measured: dict) -> str:
     lines = [
-        "| model | MACs | parameters | inputs | cycles at `base` |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | MACs | parameters | inputs | cycles at `base` | MAC utilisation |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for i in infos:
+        cycles, util = fmt_cycles(i, measured)
         lines.append(
-            f"| {i.name} | {fmt_count(i.macs)} | {fmt_count(i.params)} | {fmt_shapes(i.inputs)} | {CYCLES_PENDING} |"
+            f"| {i.name} | {fmt_count(i.macs)} | {fmt_count(i.params)} | {fmt_shapes(i.inputs)} "
+            f"| {cycles} | {util} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def render(infos: list[ModelInfo]) -> str:
-    sections = "\n".join(model_section(info) for info in infos)
-    return f"{HEADER}\n{summary_table(infos)}\n{sections}"
+def render(infos: list[ModelInfo], measured: dict | None = None) -> str:
+    measured = load_measured() if measured is None else measured
+    sections = "\n".join(model_section(info, measured) for info in infos)
+    return f"{HEADER}\n{summary_table(infos, measured)}\n{sections}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""Compile and simulate every zoo model at the `base` preset: the measured numbers that
+docs/models.md shows (`make measure`, then `make docs`).
+
+    python scripts/measure_zoo.py > models_zoo/measured_base.json
+
+Deterministic (same compiler and simulator -> same JSON); takes several minutes, which is why
+the docs generator reads this file instead of simulating. Each model's simulated outputs are
+compared with onnxruntime on the zoo's sample inputs and the result is recorded too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import models_zoo
+from compiler.check import compare_with_onnxruntime
+from models_zoo import minilm
+from simulator.config import load_config
+
+PRESET = "base"
+
+
+def measure(name: str, config) -> dict:
+    errors, result = compare_with_onnxruntime(
+        models_zoo.build(name), config, models_zoo.sample_inputs(name), checked=False
+    )
+    s = result.stats
+    return {
+        "cycles": s.total_cycles,
+        "executed_array_macs": s.macs,
+        "dram_read_bytes": s.dram_read_bytes,
+        "dram_write_bytes": s.dram_write_bytes,
+        "matches_onnxruntime": all(e.ok for e in errors),
+        "max_abs_error": max(e.max_abs for e in errors),
+    }
+
+
+def main(names: list[str]) -> dict:
+    config = load_config(PRESET)
+    models = {}
+    for name in names:
+        if name == "minilm_l6" and not minilm.available():
+            continue
+        print(f"measuring {name}", file=sys.stderr, flush=True)
+        models[name] = measure(name, config)
+    return {
+        "preset": PRESET,
+        "peak_macs_per_cycle": config.peak_macs_per_cycle,
+        "clock_mhz": config.clock_mhz,
+        "rtol": 1e-3,
+        "atol": 1e-4,
+        "models": models,
+    }
+
+
+if __name__ == "__main__":
+    out = main(sys.argv[1:] or models_zoo.names())
+    sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
