@@ -22,6 +22,7 @@ dst runs in float64 while acc * mult < 2**52 (``vector.RequantFp64``), else fall
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from functools import lru_cache, partial
 from operator import attrgetter
 from typing import NamedTuple
@@ -61,11 +62,27 @@ _NOP = Op(None, (), ())
 
 
 def prepare(instrs: list[Instr], memory: Memory, config: NpuConfig) -> list[Op]:
-    """One ``Op`` per instruction; raises SimulationError on any bad operand."""
+    """One ``Op`` per instruction; raises SimulationError on any bad operand.
+
+    MATMUL and VECTOR operands live in the scratchpads only, so instructions that differ only
+    in their tokens share one ``Op`` (tile loops repeat them constantly). A ``Memory`` subclass
+    may watch every ``box`` call (the RTL replay capture does), so it gets one build each.
+    """
+    memo: dict[tuple, Op] | None = {} if type(memory) is Memory else None
     out = []
     for index, instr in enumerate(instrs):
-        builder = _BUILDERS.get(type(instr))
-        out.append(_NOP if builder is None else builder(instr, index, memory, config))
+        cls = type(instr)
+        builder = _BUILDERS.get(cls)
+        if builder is None:
+            out.append(_NOP)
+        elif memo is None or cls not in _SHAREABLE:
+            out.append(builder(instr, index, memory, config))
+        else:
+            key = (cls, _SHAREABLE[cls](instr))
+            op = memo.get(key)
+            if op is None:
+                op = memo[key] = builder(instr, index, memory, config)
+            out.append(op)
     return out
 
 
@@ -294,3 +311,8 @@ _STORAGE = {int(d): t for d, t in NUMPY_DTYPE.items()}
 
 
 _BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}
+# Every field but the tokens (wait, signal) of the instructions whose Ops can be shared.
+_SHAREABLE = {
+    cls: attrgetter(*(f.name for f in fields(cls) if f.name not in ("wait", "signal")))
+    for cls in (MatMul, Vector)
+}
