@@ -115,6 +115,7 @@ def dma(
     pad: int = 0,
 ):
     window = window or tuple((0, n) for n in counts)
+    counts, dstrides, sstrides, window = burst_order(counts, dstrides, sstrides, window)
     return cls(
         sp=int(sp),
         esize_log2=ESIZE_LOG2[esize],
@@ -137,6 +138,19 @@ def dma(
         hi2=window[2][1],
         pad=pad,
     )
+
+
+def burst_order(counts, dstrides, sstrides, window):
+    """The 3 dims of a DMA reordered (a box is a set: the transfer is the same) so the
+    smallest DRAM stride is innermost and DRAM runs are as long as they can be; single-element
+    dims go outermost. Broadcasts (a stride-0 dim) keep their order (the DMA reads them once)."""
+    if any(s == 0 and n > 1 for s, n in zip(dstrides, counts, strict=True)):
+        return counts, dstrides, sstrides, window
+    order = sorted(range(3), key=lambda d: -(1 << 62) if counts[d] == 1 else -abs(dstrides[d]))
+    if order == [0, 1, 2]:
+        return counts, dstrides, sstrides, window
+    pick = lambda v: tuple(v[d] for d in order)  # noqa: E731
+    return pick(counts), pick(dstrides), pick(sstrides), pick(window)
 
 
 def load(*args, **kw) -> Load:

@@ -85,13 +85,6 @@ def _tile_sizes(dims, axes, budget: int) -> tuple[int, ...]:
     return tuple(tiles)
 
 
-def _burst_order(counts, dstrides, sstrides, win=None):
-    """The 3 dims of a DMA reordered so the smallest DRAM stride is innermost (longest runs)."""
-    order = sorted(range(3), key=lambda d: -abs(dstrides[d]) if counts[d] > 1 else -(1 << 62))
-    pick = lambda v: tuple(v[d] for d in order)  # noqa: E731
-    return pick(counts), pick(dstrides), pick(sstrides), (pick(win) if win else None)
-
-
 def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
     src, dst = views
     x_key, y = names
@@ -110,10 +103,9 @@ def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
     ss = (counts[1] * counts[2], counts[2], 1)
     ds_src = tuple(a[1] for a in axes[-3:])
     ds_dst = tuple(a[2] for a in axes[-3:])
-    c, d, sp, w = _burst_order(counts, ds_src, ss, tuple(win))
-    emit_load(ctx, load(SP, base, es, src.addr + soff * es, c, d, sp, w, pad), x_key)
-    c, d, sp, _ = _burst_order(counts, ds_dst, ss)
-    emit_store(ctx, store(SP, base, es, dst.addr + doff * es, c, d, sp), ctx.writes(y))
+    load_ = load(SP, base, es, src.addr + soff * es, counts, ds_src, ss, tuple(win), pad)
+    emit_load(ctx, load_, x_key)
+    emit_store(ctx, store(SP, base, es, dst.addr + doff * es, counts, ds_dst, ss), ctx.writes(y))
 
 
 def _key(ctx: Ctx, tensor: str) -> str:
