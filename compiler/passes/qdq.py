@@ -17,6 +17,7 @@ CLAMP_ACTS = ("Relu", "Clip")
 
 
 def lower_qdq(graph: Graph) -> None:
+    uint8_to_int8(graph)
     annotate(graph)
     for node in graph.nodes():
         if node.op in REWRITES:
@@ -60,6 +61,30 @@ def annotate(graph: Graph) -> None:
         q = tensor_quant(graph, node)
         if q is not None and t in graph.tensors and graph.tensors[t].quant is None:
             graph.tensors[t] = graph.tensors[t].replace(quant=q)
+
+
+def uint8_to_int8(graph: Graph) -> None:
+    """uint8 activations between a Q and its DQs become int8 with zero point - 128:
+    ``q - zp == (q - 128) - (zp - 128)`` and saturation to [0, 255] maps onto [-128, 127]."""
+    for q in graph.nodes():
+        out = q.outputs[0]
+        if q.op != "QuantizeLinear" or out in graph.outputs or graph.is_const(q.inputs[0]):
+            continue
+        cons = graph.consumers(out)
+        if graph.type(out).dtype != "uint8" or len(q.inputs) < 3:
+            continue
+        if not all(c.op == "DequantizeLinear" and len(c.inputs) > 2 for c in cons):
+            continue
+        if any(tensor_quant(graph, n) is None for n in (q, *cons)):
+            continue
+        graph.tensors[out] = graph.tensors[out].replace(dtype="int8")
+        for node in (q, *cons):
+            zp = _const(graph, node.name + "_zp_s8", np.array(_zp(graph, node) - 128, np.int8))
+            graph.replace(node.replace(inputs=(*node.inputs[:2], zp)))
+
+
+def _zp(graph: Graph, node: Node) -> int:
+    return int(graph.constants[node.inputs[2]].reshape(-1)[0])
 
 
 # --- matching ------------------------------------------------------------------------------
