@@ -38,8 +38,10 @@ class ConstPool:
         self._seen: dict[bytes, int] = {}
 
     def add(self, array: np.ndarray) -> int:
-        data = np.ascontiguousarray(array).tobytes()
-        digest = hashlib.sha1(data + str(array.dtype).encode()).digest()
+        data = memoryview(np.ascontiguousarray(array)).cast("B")
+        h = hashlib.sha1(data)
+        h.update(str(array.dtype).encode())
+        digest = h.digest()
         if digest not in self._seen:
             self.blob.extend(b"\0" * (-len(self.blob) % 64))
             self._seen[digest] = self.base + len(self.blob)
