@@ -383,14 +383,12 @@ def _candidates(L: GemmLayer, config):
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
-    for mode, tn, tk, order in product(modes, tns, tks, ("mn", "nm")):
-        for tr, tw in mts:
-            cand = GemmTiling(tr, tw, tn, tk, order, mode)
-            if _fits(L, cand, config)[0]:
-                yield cand
-                break
-        else:
-            yield GemmTiling(mts[-1][0], mts[-1][1], tn, tk, order, mode)
+    for mode, tn, tk in product(modes, tns, tks):
+        tr, tw = next(
+            (m for m in mts if _fits(L, GemmTiling(*m, tn, tk, "mn", mode), config)[0]), mts[-1]
+        )
+        for order in ("mn", "nm"):  # the loop order does not change the buffer sizes
+            yield GemmTiling(tr, tw, tn, tk, order, mode)
 
 
 def plan(L: GemmLayer, config) -> GemmTiling:
