@@ -74,22 +74,17 @@ class Emitter:
         self.node_of.append(self._current)
 
     def _deps(self, q: int, reads: Sequence, writes: Sequence) -> dict[int, int]:
+        """Per other queue, the latest of its instructions this one conflicts with."""
         deps: dict[int, int] = {}
-
-        def need(p: int, y: int) -> None:
-            if p != q and deps.get(p, -1) < y:
-                deps[p] = y
-
-        for key in reads:
-            w = self._last_write.get(key)
-            if w is not None:
-                need(*w)
+        last_write, last_reads = self._last_write, self._last_reads
+        for key in (*reads, *writes):
+            w = last_write.get(key)
+            if w is not None and w[0] != q and deps.get(w[0], -1) < w[1]:
+                deps[w[0]] = w[1]
         for key in writes:
-            w = self._last_write.get(key)
-            if w is not None:
-                need(*w)
-            for p, y in self._last_reads.get(key, {}).items():
-                need(p, y)
+            for p, y in last_reads.get(key, {}).items():
+                if p != q and deps.get(p, -1) < y:
+                    deps[p] = y
         return deps
 
     def _record(self, q: int, idx: int, reads: Sequence, writes: Sequence) -> None:
