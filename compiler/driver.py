@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from compiler import ops as op_registry
@@ -39,8 +40,6 @@ PASSES = [
     ("assign_layouts", layout.assign_layouts),
 ]
 
-PASS_ONLY = {"Dropout"}
-
 
 def compile(
     model: str | Path | onnx.ModelProto, config: NpuConfig, options: CompileOptions | None = None
@@ -56,6 +55,7 @@ def compile(
         raise_if_undeclared(proto, exc)
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
     qdq.expose_constants(graph)
+    fusion.constant_dropout_masks(graph)
     check_supported(graph)
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
     for name, fn in PASSES:
@@ -70,7 +70,7 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
     """An import failure in a model with undeclared ops is reported as those ops."""
     if isinstance(exc, UnsupportedOpError):
         return
-    declared = {o.op for o in op_registry.supported_ops()} | PASS_ONLY
+    declared = {o.op for o in op_registry.supported_ops()}
     bad = sorted({n.op_type for n in proto.graph.node if n.op_type not in declared})
     if bad:
         raise UnsupportedOpError(
@@ -109,8 +109,6 @@ def check_supported(graph: Graph) -> None:
     bad = []
     for node in graph.nodes():
         decl = registry.get(node.op)
-        if node.op in PASS_ONLY:
-            continue
         if decl is None:
             bad.append(f"{node.name} ({node.op}, opset {node.opset})")
             continue
@@ -136,8 +134,7 @@ def lower(graph: Graph, config: NpuConfig) -> Program:
     tensors = {}
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
         for n in names:
-            t = graph.tensors[n]
-            tensors[n] = TensorInfo(n, plan.places[n].addr, t.shape, t.dtype, kind)
+            tensors[n] = _tensor_info(ctx, n, kind)
     constants = bytes(ctx.consts.blob)
     return Program(
         config=config,
@@ -153,3 +150,13 @@ def lower(graph: Graph, config: NpuConfig) -> Program:
         layers=ctx.layers,
         meta={"dram_peak_bytes": plan.size, "const_bytes": len(constants)},
     )
+
+
+def _tensor_info(ctx: Ctx, name: str, kind: str) -> TensorInfo:
+    """Where the host finds a graph input or output; a constant output (folded Shape,
+    Constant, ...) is its bytes in the constant segment, in its own dtype (int64 too)."""
+    if ctx.graph.is_const(name):
+        arr = np.ascontiguousarray(ctx.graph.constants[name])
+        return TensorInfo(name, ctx.consts.add(arr), arr.shape, arr.dtype.name, kind)
+    t = ctx.graph.tensors[name]
+    return TensorInfo(name, ctx.places[name].addr, t.shape, t.dtype, kind)

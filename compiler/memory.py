@@ -64,7 +64,8 @@ def _liveness(graph: Graph, order: list[Node], root) -> tuple[dict, dict]:
                 r = root[x][0]
                 last[r] = max(last.get(r, i), i)
     for t in graph.outputs:
-        last[root[t][0]] = end
+        if t in root:  # a constant output lives in the constant segment
+            last[root[t][0]] = end
     return first, last
 
 

@@ -24,6 +24,7 @@ from compiler.lowering.common import (
     vector,
 )
 from compiler.ops import declare
+from compiler.passes.fusion import dropout_is_identity
 from simulator.isa import DType, Scratchpad, VFunc
 
 SP = Scratchpad.INPUT
@@ -227,6 +228,29 @@ for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish", "Gelu"
         _op, "float32", "fused into the producer's epilogue when it follows a Conv/Gemm/MatMul"
     )(_unary)
 declare("Identity", "float32", "removed (an alias)")(_unary)
+
+
+def _check_dropout(node, graph) -> str | None:
+    if dropout_is_identity(node, graph):
+        return None
+    mode = node.inputs[2]
+    if not graph.is_const(mode):
+        return f"training_mode {mode!r} is not a constant (training Dropout is random)"
+    return "training_mode=1 with a non-zero ratio (random output)"
+
+
+@declare(
+    "Dropout",
+    "float32",
+    "inference mode (or ratio 0): removed (an alias), a copy when its output is a graph "
+    "output; the mask output is a constant all-True tensor",
+    _check_dropout,
+)
+def lower_dropout(ctx: Ctx, node) -> None:
+    """Only a Dropout whose output is a graph output gets here: a DMA copy."""
+    x = node.inputs[0]
+    run_eltwise(ctx, node.outputs[0], [x], [], in_dtypes=[_dtype(ctx.type(x).dtype)])
+    ctx.record(node, macs=0)
 
 
 def _check_gelu(node, graph) -> str | None:

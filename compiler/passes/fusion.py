@@ -116,6 +116,29 @@ def _clip_params(graph: Graph, act: Node) -> dict:
     return {"min": lo, "max": hi}
 
 
+def dropout_is_identity(node: Node, graph: Graph) -> bool:
+    """Dropout(x) == x (and its mask is all True) in inference mode, or with a zero ratio."""
+    mode = node.inputs[2] if len(node.inputs) > 2 else ""
+    if not mode:
+        return True
+    if not graph.is_const(mode):
+        return False
+    ratio = node.inputs[1] if len(node.inputs) > 1 else ""
+    zero = ratio and graph.is_const(ratio) and float(graph.constants[ratio]) == 0.0
+    return not bool(graph.constants[mode]) or bool(zero)
+
+
+def constant_dropout_masks(graph: Graph) -> None:
+    """An identity Dropout's mask output is the constant all-True tensor."""
+    for node in graph.nodes():
+        if node.op != "Dropout" or len(node.outputs) < 2 or not node.outputs[1]:
+            continue
+        if dropout_is_identity(node, graph):
+            mask = node.outputs[1]
+            graph.constants[mask] = np.ones(graph.tensors.pop(mask).shape, np.bool_)
+            graph.replace(node.replace(outputs=node.outputs[:1]))
+
+
 def remove_identity(graph: Graph) -> None:
     """Identity(x) and inference Dropout(x) == x."""
     for node in graph.nodes():
