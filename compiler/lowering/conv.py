@@ -157,7 +157,8 @@ def _const_operand(ctx: Ctx, arranged: np.ndarray) -> Operand:
 @declare(
     "Gemm",
     "float32",
-    "transA/transB, alpha, beta; bias broadcast to [N] or [M, N]; B constant or an activation",
+    "transA/transB, alpha, beta; C constant or an activation, broadcast from a scalar, [N], "
+    "[1, N], [M, 1] or [M, N] (beta != 1 needs a constant C); B constant or an activation",
 )
 def lower_gemm(ctx: Ctx, node) -> None:
     a, b = node.inputs[:2]
@@ -173,7 +174,7 @@ def lower_gemm(ctx: Ctx, node) -> None:
     bias = None
     if c is not None and ctx.graph.is_const(c):
         cv = ctx.graph.constants[c].astype(np.float32) * np.float32(beta)
-        if cv.size == n or cv.size == 1:
+        if cv.ndim < 2 or cv.shape[0] == 1:  # one row: the per-column bias
             bias = cv.reshape(-1)
     if ctx.graph.is_const(b):
         bw = ctx.graph.constants[b].astype(np.float32)
@@ -183,16 +184,21 @@ def lower_gemm(ctx: Ctx, node) -> None:
         w = operand(ctx, b, (None, None, 1, 0) if tb else (None, None, 0, 1))
     layer = GemmLayer(node.name, g, DType.FP32, DType.FP32, x, y, w, _epilogue(ctx, node, n, bias))
     if c is not None and bias is None:
-        layer.epi.residual = _broadcast_operand(ctx, c, (m, n))
+        layer.epi.residual = _broadcast_operand(ctx, c, (m, n), beta)
     t = _run(ctx, node, layer)
     ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
 
 
-def _broadcast_operand(ctx: Ctx, tensor: str, shape: tuple[int, int]) -> Operand:
-    """A [M, N] view of ``tensor`` with numpy broadcasting (stride 0 on broadcast axes)."""
-    t, p = ctx.type(tensor), ctx.place(tensor)
-    pad = len(shape) - t.rank
-    st = [0 if a < pad or t.shape[a - pad] == 1 else p.strides[a - pad] for a in range(len(shape))]
+def _broadcast_operand(ctx: Ctx, tensor: str, shape: tuple[int, int], beta: float) -> Operand:
+    """A [M, N] view of ``tensor`` with numpy broadcasting (stride 0 on broadcast axes); a
+    constant is placed in the constant segment, times ``beta``."""
+    if ctx.graph.is_const(tensor):
+        cv = ctx.graph.constants[tensor].astype(np.float32) * np.float32(beta)
+        p, cshape = ctx.const(cv), cv.shape
+    else:
+        p, cshape = ctx.place(tensor), ctx.type(tensor).shape
+    pad = len(shape) - len(cshape)
+    st = [0 if a < pad or cshape[a - pad] == 1 else p.strides[a - pad] for a in range(len(shape))]
     return Operand(p.addr, (0, 0, st[0], st[1]), p.key, ctx.clobbers.get(p.key, ()))
 
 
