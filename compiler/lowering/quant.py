@@ -12,6 +12,7 @@ from compiler.lowering.conv import _const_operand, _conv_geom, arrange_conv_weig
 from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
+from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
@@ -170,7 +171,7 @@ def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
     t = ctx.type(tensor)
     if t.rank == 2:
         return operand(ctx, tensor, (None, None, 0, 1))
-    if t.perm is not None:
+    if not plain_equivalent(t):  # the layout pass gives QGemm row-major input
         raise UnsupportedOpError(
             f"node {node.name!r} (QGemm): operand {tensor!r} of rank {t.rank} is not row-major"
         )

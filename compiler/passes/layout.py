@@ -29,6 +29,7 @@ FOLLOWERS = (
     "QAdd",
 )
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+ROW_MAJOR_INPUT = (*ALIAS_OPS, "QGemm")
 
 
 def assign_layouts(graph: Graph) -> None:
@@ -50,7 +51,8 @@ def _first_nhwc(graph: Graph, node: Node) -> bool:
 
 
 def _relayout_inputs(graph: Graph) -> None:
-    """Graph inputs read by convolutions get an NHWC copy; alias ops get row-major input."""
+    """Graph inputs read by convolutions get an NHWC copy; alias ops and int8 matrix products
+    of rank > 2 (QGemm views its input as row-major [rows, K]) get row-major input."""
     for name in list(graph.inputs):
         t = graph.tensors[name]
         if t.rank == 4 and any(c.op == "Conv" for c in graph.consumers(name)):
@@ -58,7 +60,7 @@ def _relayout_inputs(graph: Graph) -> None:
                 graph, name, NHWC, [c for c in graph.consumers(name) if c.op == "Conv"]
             )
     for node in graph.nodes():
-        if node.op in ALIAS_OPS and not plain_equivalent(graph.type(node.inputs[0])):
+        if node.op in ROW_MAJOR_INPUT and not plain_equivalent(graph.type(node.inputs[0])):
             _insert_relayout(graph, node.inputs[0], None, [node])
 
 
