@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import onnx
 
 import simulator
+from compiler.check import output_scales
 from npu import compare, inputs, models, progress
 from npu import options as opts
 from npu.run_cmd import load_for
@@ -65,7 +67,8 @@ def graph_inputs(args: argparse.Namespace, program: simulator.Program) -> dict[s
 def reference_check(loaded: models.Loaded, feeds, outputs) -> list[compare.OutputCheck]:
     with progress.task("running onnxruntime"):
         want = compare.reference_outputs(loaded.onnx_path, feeds)
-    return compare.compare_outputs(outputs, want)
+    scales = output_scales(onnx.load(loaded.onnx_path, load_external_data=False))
+    return compare.compare_outputs(outputs, want, scales)
 
 
 def print_checks(checks: list[compare.OutputCheck]) -> None:
