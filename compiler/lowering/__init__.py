@@ -1,3 +1,12 @@
 """Lowerings, one function per op, registered in ``compiler.ops.REGISTRY`` on import."""
 
-from compiler.lowering import conv, convtranspose, eltwise, movement, pool, quant, rowwise  # noqa: F401
+from compiler.lowering import (  # noqa: F401
+    conv,
+    convtranspose,
+    eltwise,
+    lrn,
+    movement,
+    pool,
+    quant,
+    rowwise,
+)

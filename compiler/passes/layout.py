@@ -27,6 +27,7 @@ FOLLOWERS = (
     "QuantizeLinear",
     "DequantizeLinear",
     "QAdd",
+    "LRN",
 )
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 ROW_MAJOR_INPUT = (*ALIAS_OPS, "QGemm")
