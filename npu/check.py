@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"{args.model!r} is a compiled program; check needs the .onnx model")
     loaded = load_for(args)
     feeds = graph_inputs(args, loaded.program)
-    with progress.task("simulating"):
-        result = simulator.run(loaded.program, feeds)
+    with progress.bar("simulating instructions") as update:
+        result = simulator.run(loaded.program, feeds, progress=update)
     checks = reference_check(loaded, feeds, result.outputs)
     print_checks(checks)
     return 0 if all(c.passed for c in checks) else 1

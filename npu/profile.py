@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_for(args)
     feeds = graph_inputs(args, loaded.program)
     start = time.perf_counter()
-    with progress.task("simulating"):
-        result = simulator.run(loaded.program, feeds, trace=bool(args.trace or args.html))
+    with progress.bar("simulating instructions") as update:
+        result = simulator.run(
+            loaded.program, feeds, trace=bool(args.trace or args.html), progress=update
+        )
     simulate_s = time.perf_counter() - start
     checks, note = _check(args, loaded, feeds, result.outputs)
     report = build_report(

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 
 def _console() -> Console:
@@ -25,3 +32,21 @@ def task(description: str) -> Iterator[None]:
     with Progress(*columns, console=console, transient=True) as bar:
         bar.add_task(description, total=None)
         yield
+
+
+@contextlib.contextmanager
+def bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A determinate bar; the block gets ``update(done, total)`` (a no-op off a terminal)."""
+    console = _console()
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task_id = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task_id, completed=done, total=total)

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     feeds = inputs.read_npz(args.inputs)
     loaded = load_for(args)
     start = time.perf_counter()
-    with progress.task("simulating"):
-        result = simulator.run(loaded.program, feeds, trace=bool(args.trace))
+    with progress.bar("simulating instructions") as update:
+        result = simulator.run(loaded.program, feeds, trace=bool(args.trace), progress=update)
     simulate_s = time.perf_counter() - start
     with output_batch() as out:
         out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +48,12 @@ def run(
     *,
     checked: bool = False,
     trace: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimResult:
-    """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape."""
+    """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape.
+
+    ``progress(started, total)`` is called about a hundred times as instructions start.
+    """
     config = program.config
     arrays = check_inputs(program, inputs)
     memory = Memory(config, dram_size(program))
@@ -66,7 +71,12 @@ def run(
 
         checker = Checker(instrs, ops, memory)
     with one_blas_thread():
-        starts, ends = simulate(timed, [op.run for op in ops], config, checker)
+        runs = [op.run for op in ops]
+        if progress is not None:
+            runs = with_progress(runs, progress)
+        starts, ends = simulate(timed, runs, config, checker)
+        if progress is not None:
+            progress(len(runs), len(runs))
     units = [t.unit for t in timed]
     nodes = node_names(program, len(timed))
     outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
@@ -75,6 +85,23 @@ def run(
     timeline = (instrs, units, starts, ends, nodes, config.clock_mhz)
     events = trace_events(*timeline) if trace else None
     return SimResult(outputs, stats, events, timeline)
+
+
+def with_progress(runs: list, progress: Callable[[int, int], None]) -> list:
+    """Wrap every ``len/100``-th instruction so that starting it reports progress."""
+    total = len(runs)
+    step = max(1, total // 100)
+    started = [0]
+
+    def wrap(fn):
+        def run():
+            fn()
+            started[0] += step
+            progress(min(started[0], total), total)
+
+        return run
+
+    return [wrap(fn) if i % step == step - 1 else fn for i, fn in enumerate(runs)]
 
 
 def node_names(program: Program, count: int) -> list[str]:
