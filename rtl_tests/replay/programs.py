@@ -130,10 +130,10 @@ def int8_mlp(config: NpuConfig, seed: int = 0) -> tuple[Program, dict[str, np.nd
     return b.build(), inputs
 
 
-def compiled_int8_mlp(config: NpuConfig) -> tuple[Program, dict[str, np.ndarray]]:
-    """The zoo's int8 MLP compiled by the project's compiler (raises if it cannot)."""
+def compiled_int8(model: str, config: NpuConfig) -> tuple[Program, dict[str, np.ndarray]]:
+    """The zoo's ``model`` in int8 (QDQ) compiled by the project's compiler, and its sample inputs."""
     from compiler.driver import compile as compile_model
     from models_zoo.api import build, sample_inputs
 
-    program = compile_model(build("mlp_mnist", int8=True), config)
-    return program, sample_inputs("mlp_mnist")
+    program = compile_model(build(model, int8=True), config)
+    return program, sample_inputs(model)
