@@ -48,9 +48,14 @@ def matmul_cycles(m: int, k: int, n: int, config: NpuConfig) -> int:
     + 1 (accumulator write, with done):
     (F - 1) * max(m, R) + m + R + C + 1.
 
-    Output-stationary: C is cut into ceil(m/R) * ceil(n/C) folds; each streams k operand pairs,
-    and the previous fold's R result rows drain while the next streams, so a fold occupies
-    max(k, R) cycles; the last fold needs R + C - 1 cycles of skew plus R to drain.
+    Output-stationary, as ``rtl_tests/rtl/npu_systolic_array_os.v`` implements it cycle for
+    cycle: C is cut into F = ceil(m/R) * ceil(n/C) folds of R x C, each accumulating in the
+    PEs while its k operand pairs stream, one A column and one W row per slot. A fold's R result
+    rows drain out of the bottom, one per cycle, while the next fold streams, so a fold takes
+    max(k, R) slots. After the last fold's k slots (read at cycles 1..k) come 1 (column 0 takes
+    the last product) + C - 1 (W is skewed one cycle per column) + R (the rows leave the drain
+    chain and are written one per cycle, the last with done):
+    (F - 1) * max(k, R) + k + R + C.
 
     ``scalesim`` timing reproduces SCALE-Sim 3.0's compute cycles: no overlap between folds,
     folds * per_fold - 1 with per_fold = 2R + C + T - 2 (WS, T = m) or T + R + C - 2 (OS, T = k).
@@ -65,7 +70,7 @@ def matmul_cycles(m: int, k: int, n: int, config: NpuConfig) -> int:
         f = folds(r, c, k, n)
         return (f - 1) * max(m, r) + m + r + c + 1
     f = folds(r, c, m, n)
-    return (f - 1) * max(k, r) + k + 2 * r + c - 1
+    return (f - 1) * max(k, r) + k + r + c
 
 
 def vector_cycles(func: VFunc, elements: int, config: NpuConfig) -> int:
