@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ from simulator.program import Program, TensorInfo
 class CompileOptions:
     input_shapes: dict[str, tuple[int, ...]] | None = None
     dump_ir: bool = False
+    # progress(lowered, total) after each node is lowered (the long part of a compile)
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
 
 
 PASSES = [
@@ -63,7 +66,7 @@ def compile(
         verify(graph)
         if dump:
             print(f"--- after {name}\n{graph.dump()}", file=sys.stderr)
-    return lower(graph, config)
+    return lower(graph, config, options.progress)
 
 
 def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
@@ -119,17 +122,21 @@ def check_supported(graph: Graph) -> None:
         raise UnsupportedOpError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
 
 
-def lower(graph: Graph, config: NpuConfig) -> Program:
+def lower(
+    graph: Graph, config: NpuConfig, progress: Callable[[int, int], None] | None = None
+) -> Program:
     order = graph.nodes()
     plan = plan_dram(graph, order, layout.aliases(graph))
     const_base = -(-plan.size // 4096) * 4096
     em = Emitter(config)
     ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
-    for node in order:
+    for done, node in enumerate(order, 1):
         em.set_node(node.name)
         decl = op_registry.REGISTRY[node.op]
         if decl.lower is not None:
             decl.lower(ctx, node)
+        if progress is not None:
+            progress(done, len(order))
     instrs = em.finish()
     tensors = {}
     for kind, names in (("input", graph.inputs), ("output", graph.outputs)):

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     path = models.onnx_path(args.model)
     if path is None:
         raise ModelError(f"{args.model!r} is already a compiled program; give an .onnx model")
-    with progress.task(f"compiling {args.model}"):
-        program = models.compile_onnx(path, config, shapes)
+    with progress.bar(f"compiling {args.model}: lowering nodes") as update:
+        program = models.compile_onnx(path, config, shapes, update)
     with output_batch() as out:
         out.write(args.output, lambda tmp: save_program(program, tmp))
     n = len(program.instructions)

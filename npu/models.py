@@ -52,20 +52,23 @@ def check_exists(model: str) -> None:
         raise ModelError(f"{kind} file {model!r} does not exist")
 
 
-def load(model: str, config: NpuConfig, shapes: dict, *, config_given: bool) -> Loaded:
+def load(
+    model: str, config: NpuConfig, shapes: dict, *, config_given: bool, progress=None
+) -> Loaded:
     """Compile MODEL for ``config``, or read it when it is a compiled program."""
     path = onnx_path(model)
     if path is None:
         return Loaded(read_program(model, config, config_given), None, None)
     start = time.perf_counter()
-    program = compile_onnx(path, config, shapes)
+    program = compile_onnx(path, config, shapes, progress)
     return Loaded(program, path, time.perf_counter() - start)
 
 
-def compile_onnx(path: Path, config: NpuConfig, shapes: dict) -> Program:
+def compile_onnx(path: Path, config: NpuConfig, shapes: dict, progress=None) -> Program:
+    """``progress(lowered, total)`` follows the lowering of the graph's nodes."""
     import compiler
 
-    options = compiler.CompileOptions(input_shapes=shapes)
+    options = compiler.CompileOptions(input_shapes=shapes, progress=progress)
     return compiler.compile(str(path), config, options)
 
 

@@ -63,8 +63,10 @@ def load_for(args: argparse.Namespace) -> models.Loaded:
     """MODEL as a program: read, or compiled with the config and input shapes of ``args``."""
     config = options.resolve_config(args)
     shapes = options.parse_input_shapes(getattr(args, "input_shapes", []))
-    with progress.task(f"preparing {args.model}"):
-        return models.load(args.model, config, shapes, config_given=options.config_given(args))
+    with progress.bar(f"preparing {args.model}: lowering nodes") as update:
+        return models.load(
+            args.model, config, shapes, config_given=options.config_given(args), progress=update
+        )
 
 
 def stats_json(stats: simulator.Stats) -> str:
