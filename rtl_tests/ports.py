@@ -92,12 +92,14 @@ async def run_handshake(dut, timeout_cycles: int) -> int:
 
 
 class MatrixPort:
-    """The host side of ``npu_matrix_top``: lays out A, W, C as its scratchpads expect."""
+    """The host side of ``npu_matrix_top``: lays out A, W, C as its scratchpads expect (the
+    A and W layouts of the weight- or output-stationary array the design was built with)."""
 
     def __init__(self, dut, rng: np.random.Generator):
         self.dut = dut
         self.rows = int(dut.ROWS.value)
         self.cols = int(dut.COLS.value)
+        self.output_stationary = bool(int(dut.OUTPUT_STATIONARY.value))
         self.rng = rng
 
     def _garbage(self, shape: tuple[int, int]) -> np.ndarray:
@@ -106,6 +108,10 @@ class MatrixPort:
     def a_words(self, a: np.ndarray) -> list[int]:
         m, k = a.shape
         r = self.rows
+        if self.output_stationary:  # lane i of word mb*k + kk: A[mb*r + i, kk]
+            mb = ceil(m / r)
+            full = padded(a, mb * r, k, self._garbage((mb * r, k)))
+            return [pack(full[b * r : (b + 1) * r, kk], 8) for b in range(mb) for kk in range(k)]
         kb = ceil(k / r)
         full = padded(a, m, kb * r, self._garbage((m, kb * r)))
         return [pack(full[i, b * r : (b + 1) * r], 8) for b in range(kb) for i in range(m)]
@@ -113,6 +119,10 @@ class MatrixPort:
     def w_words(self, w: np.ndarray) -> list[int]:
         k, n = w.shape
         r, c = self.rows, self.cols
+        if self.output_stationary:  # lane j of word nb*k + kk: W[kk, nb*c + j]
+            nb = ceil(n / c)
+            full = padded(w, k, nb * c, self._garbage((k, nb * c)))
+            return [pack(full[kk, b * c : (b + 1) * c], 8) for b in range(nb) for kk in range(k)]
         kb, nb = ceil(k / r), ceil(n / c)
         full = padded(w, kb * r, nb * c, self._garbage((kb * r, nb * c)))
         return [pack(full[row, b * c : (b + 1) * c], 8) for b in range(nb) for row in range(kb * r)]

@@ -10,16 +10,23 @@ from rtl_tests.hdl import RTL_DIR, require_simulator
 
 TOPS = {
     "npu_pe": (["npu_pe"], [{}]),
+    "npu_pe_os": (["npu_pe_os"], [{}]),
     "npu_matrix_top": (
         [
             "npu_matrix_top",
             "npu_systolic_array",
+            "npu_systolic_array_os",
             "npu_pe",
+            "npu_pe_os",
             "npu_delay",
             "npu_sram",
             "npu_accumulator",
         ],
-        [{"ROWS": r, "COLS": c} for r, c in ((2, 2), (4, 4), (8, 8), (3, 5))],
+        [
+            {"ROWS": r, "COLS": c, "OUTPUT_STATIONARY": os}
+            for r, c in ((2, 2), (4, 4), (8, 8), (3, 5))
+            for os in (0, 1)
+        ],
     ),
     "npu_vector_top": (
         ["npu_vector_top", "npu_vector_unit", "npu_sram", "npu_delay"],

@@ -22,7 +22,15 @@ from simulator.config import load_config
 
 MATRIX = (
     "npu_matrix_top",
-    ["npu_systolic_array", "npu_pe", "npu_delay", "npu_sram", "npu_accumulator"],
+    [
+        "npu_systolic_array",
+        "npu_systolic_array_os",
+        "npu_pe",
+        "npu_pe_os",
+        "npu_delay",
+        "npu_sram",
+        "npu_accumulator",
+    ],
 )
 VECTOR = ("npu_vector_top", ["npu_vector_unit", "npu_sram", "npu_delay"])
 

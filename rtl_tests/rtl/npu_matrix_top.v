@@ -1,8 +1,11 @@
 `timescale 1ns/1ps
 // npu_matrix_top: the systolic array with its three scratchpads (A, W, accumulator) and host
 // ports to fill and read them: the unit the cocotb bench drives. The host ports are for the
-// test bench (in the NPU they are the DMA engines' ports); timing is npu_systolic_array's.
+// test bench (in the NPU they are the DMA engines' ports); timing is the array's.
+// OUTPUT_STATIONARY = 0: npu_systolic_array (weight-stationary); 1: npu_systolic_array_os.
+// Both arrays have the same ports; their A and W word layouts differ (see each module).
 module npu_matrix_top #(
+    parameter integer OUTPUT_STATIONARY = 0,
     parameter integer ROWS = 4,
     parameter integer COLS = 4,
     parameter integer A_ADDR_BITS = 13,
@@ -85,34 +88,69 @@ module npu_matrix_top #(
         .host_rdata(host_c_rdata)
     );
 
-    npu_systolic_array #(
-        .ROWS(ROWS),
-        .COLS(COLS),
-        .A_ADDR_BITS(A_ADDR_BITS),
-        .W_ADDR_BITS(W_ADDR_BITS),
-        .C_ADDR_BITS(C_ADDR_BITS)
-    ) u_array (
-        .clk(clk),
-        .rst(rst),
-        .start(start),
-        .m(m),
-        .k(k),
-        .n(n),
-        .accumulate(accumulate),
-        .opcode(opcode),
-        .busy(busy),
-        .done(done),
-        .bad_opcode(bad_opcode),
-        .a_rd_en(a_rd_en),
-        .a_rd_addr(a_rd_addr),
-        .a_rd_data(a_rd_data),
-        .w_rd_en(w_rd_en),
-        .w_rd_addr(w_rd_addr),
-        .w_rd_data(w_rd_data),
-        .out_valid(out_valid),
-        .out_addr(out_addr),
-        .out_lane_en(out_lane_en),
-        .out_accumulate(out_accumulate),
-        .out_data(out_data)
-    );
+    generate
+        if (OUTPUT_STATIONARY != 0) begin : g_os
+            npu_systolic_array_os #(
+                .ROWS(ROWS),
+                .COLS(COLS),
+                .A_ADDR_BITS(A_ADDR_BITS),
+                .W_ADDR_BITS(W_ADDR_BITS),
+                .C_ADDR_BITS(C_ADDR_BITS)
+            ) u_array (
+                .clk(clk),
+                .rst(rst),
+                .start(start),
+                .m(m),
+                .k(k),
+                .n(n),
+                .accumulate(accumulate),
+                .opcode(opcode),
+                .busy(busy),
+                .done(done),
+                .bad_opcode(bad_opcode),
+                .a_rd_en(a_rd_en),
+                .a_rd_addr(a_rd_addr),
+                .a_rd_data(a_rd_data),
+                .w_rd_en(w_rd_en),
+                .w_rd_addr(w_rd_addr),
+                .w_rd_data(w_rd_data),
+                .out_valid(out_valid),
+                .out_addr(out_addr),
+                .out_lane_en(out_lane_en),
+                .out_accumulate(out_accumulate),
+                .out_data(out_data)
+            );
+        end else begin : g_ws
+            npu_systolic_array #(
+                .ROWS(ROWS),
+                .COLS(COLS),
+                .A_ADDR_BITS(A_ADDR_BITS),
+                .W_ADDR_BITS(W_ADDR_BITS),
+                .C_ADDR_BITS(C_ADDR_BITS)
+            ) u_array (
+                .clk(clk),
+                .rst(rst),
+                .start(start),
+                .m(m),
+                .k(k),
+                .n(n),
+                .accumulate(accumulate),
+                .opcode(opcode),
+                .busy(busy),
+                .done(done),
+                .bad_opcode(bad_opcode),
+                .a_rd_en(a_rd_en),
+                .a_rd_addr(a_rd_addr),
+                .a_rd_data(a_rd_data),
+                .w_rd_en(w_rd_en),
+                .w_rd_addr(w_rd_addr),
+                .w_rd_data(w_rd_data),
+                .out_valid(out_valid),
+                .out_addr(out_addr),
+                .out_lane_en(out_lane_en),
+                .out_accumulate(out_accumulate),
+                .out_data(out_data)
+            );
+        end
+    endgenerate
 endmodule

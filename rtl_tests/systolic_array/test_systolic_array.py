@@ -1,6 +1,7 @@
-"""Bench of the systolic array (``npu_matrix_top``): random MatMul tiles, outputs bit-exact
-against ``simulator.semantics.matmul_int8`` and cycles from start to done equal to
-``simulator.cost.cost`` for the same ``isa.MatMul`` on the same array size.
+"""Bench of the systolic arrays (``npu_matrix_top``, weight-stationary or, with
+OUTPUT_STATIONARY=1, output-stationary): random MatMul tiles, outputs bit-exact against
+``simulator.semantics.matmul_int8`` and cycles from start to done equal to
+``simulator.cost.cost`` for the same ``isa.MatMul`` on the same array size and dataflow.
 
 Setting NPU_RTL_CORRUPT_MODEL=numerics|cycles in the simulator's environment corrupts the
 simulator model by one unit; ``test_harness_detects_corruption`` proves the bench then fails.
@@ -21,9 +22,18 @@ from simulator import cost, isa, semantics
 from simulator.config import load_config
 
 SOURCES = rtl_sources(
-    "npu_matrix_top", "npu_systolic_array", "npu_pe", "npu_delay", "npu_sram", "npu_accumulator"
+    "npu_matrix_top",
+    "npu_systolic_array",
+    "npu_systolic_array_os",
+    "npu_pe",
+    "npu_pe_os",
+    "npu_delay",
+    "npu_sram",
+    "npu_accumulator",
 )
 ARRAYS = [(2, 2), (4, 4), (8, 8)]
+OS_ARRAYS = [(2, 2), (4, 4)]
+DATAFLOWS = {0: "weight_stationary", 1: "output_stationary"}
 K_MAX = 320
 
 
@@ -51,7 +61,11 @@ class TB:
         self.rng = np.random.default_rng(seed)
         self.port = MatrixPort(dut, self.rng)
         self.rows, self.cols = self.port.rows, self.port.cols
-        self.config = load_config("tiny", {"array.rows": self.rows, "array.cols": self.cols})
+        self.dataflow = DATAFLOWS[int(self.port.output_stationary)]
+        self.config = load_config(
+            "tiny",
+            {"array.rows": self.rows, "array.cols": self.cols, "array.dataflow": self.dataflow},
+        )
         self.checked = 0
 
     def operands(self, m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +88,7 @@ class TB:
         expected = semantics.wrap_int32(c_in.astype(np.int64) + product) if accumulate else product
         want_cycles = cost.cost(instr, self.config)
         got, cycles = await self.port.execute(instr, a, w, c_in, timeout=4 * want_cycles + 100)
-        shape = f"M={m} K={k} N={n} acc={accumulate} on {self.rows}x{self.cols}"
+        shape = f"M={m} K={k} N={n} acc={accumulate} on {self.rows}x{self.cols} {self.dataflow}"
         assert np.array_equal(got, expected), f"{shape}: outputs differ\n{got}\n!=\n{expected}"
         assert cycles == want_cycles, (
             f"{shape}: RTL took {cycles} cycles, cost() says {want_cycles}"
@@ -82,19 +96,25 @@ class TB:
         self.checked += 1
 
     def shapes(self) -> list[tuple[int, int, int, int]]:
-        """Every (M, N) up to the array size with a random K, then multi-fold tiles."""
+        """Every (M, N) up to the array size with a random K, then multi-fold tiles.
+
+        Output-stationary: the sweep three times, and 8 more multi-fold tiles with K <= 2R
+        (a fold takes max(K, R) slots: the drain of one fold against the next's capture)."""
         r, c = self.rows, self.cols
         ks = [1, r, r + 1, K_MAX]
         out = []
-        for m in range(1, r + 1):
-            for n in range(1, c + 1):
-                k = ks[len(out) % 4] if len(out) < 4 else int(self.rng.integers(1, K_MAX + 1))
+        for _ in range(3 if self.dataflow == "output_stationary" else 1):
+            for m in range(1, r + 1):
+                for n in range(1, c + 1):
+                    k = ks[len(out)] if len(out) < 4 else int(self.rng.integers(1, K_MAX + 1))
+                    out.append((m, k, n, int(self.rng.integers(0, 2))))
+        k_ranges = [K_MAX] + ([2 * r] if self.dataflow == "output_stationary" else [])
+        for k_max in k_ranges:
+            for _ in range(8):
+                m = int(self.rng.integers(1, 3 * r + 2))
+                n = int(self.rng.integers(1, 2 * c + 2))
+                k = int(self.rng.integers(1, k_max + 1))
                 out.append((m, k, n, int(self.rng.integers(0, 2))))
-        for _ in range(8):
-            m = int(self.rng.integers(1, 3 * r + 2))
-            n = int(self.rng.integers(1, 2 * c + 2))
-            k = int(self.rng.integers(1, K_MAX + 1))
-            out.append((m, k, n, int(self.rng.integers(0, 2))))
         limit = int(os.environ.get("NPU_RTL_TILES", "0"))
         return out[:limit] if limit else out
 
@@ -107,7 +127,9 @@ async def matmul_random_tiles(dut):
     await start_clock(dut)
     for m, k, n, acc in tb.shapes():
         await tb.check_tile(m, k, n, acc)
-    dut._log.info("%d tiles bit-exact and cycle-exact on %dx%d", tb.checked, tb.rows, tb.cols)
+    dut._log.info(
+        "%d tiles bit-exact and cycle-exact on %dx%d %s", tb.checked, tb.rows, tb.cols, tb.dataflow
+    )
 
 
 @cocotb.test()
@@ -125,13 +147,16 @@ async def rejects_other_opcodes(dut):
     assert await run_handshake(dut, 100) > 0
 
 
-def _run(sim: str, rows: int, cols: int, **kw) -> None:
+def _run(sim: str, rows: int, cols: int, output_stationary: int = 0, **kw) -> None:
+    parameters = {"ROWS": rows, "COLS": cols}
+    if output_stationary:  # the weight-stationary builds keep their folders
+        parameters["OUTPUT_STATIONARY"] = 1
     run_bench(
         sim=sim,
         bench_file=__file__,
         toplevel="npu_matrix_top",
         sources=SOURCES,
-        parameters={"ROWS": rows, "COLS": cols},
+        parameters=parameters,
         **kw,
     )
 
@@ -141,6 +166,13 @@ def _run(sim: str, rows: int, cols: int, **kw) -> None:
 @pytest.mark.parametrize("rows,cols", ARRAYS, ids=[f"{r}x{c}" for r, c in ARRAYS])
 def test_systolic_array(sim: str, rows: int, cols: int) -> None:
     _run(sim, rows, cols)
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", simulators())
+@pytest.mark.parametrize("rows,cols", OS_ARRAYS, ids=[f"{r}x{c}" for r, c in OS_ARRAYS])
+def test_systolic_array_output_stationary(sim: str, rows: int, cols: int) -> None:
+    _run(sim, rows, cols, output_stationary=1)
 
 
 @pytest.mark.rtl
