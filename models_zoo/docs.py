@@ -36,8 +36,9 @@ model is compiled and simulated (cycle-approximate timing model) on its sample i
 `models_zoo/measured_base.json`; this page reads that file, so a compiler change shows up here
 only after re-measuring. Utilisation is the model's MACs over cycles x 1024 (the array's
 peak MACs per cycle). Float32 models; every measured output matched onnxruntime
-(rtol 1e-3, atol 1e-4) unless the row says otherwise. A model absent from the file says
-"not measured".
+(rtol 1e-3, atol 1e-4) unless the row says otherwise. The int8 column is the int8 variant
+on the same inputs (its outputs are checked against onnxruntime on `small` by the tests, in
+quantisation steps). A model absent from the file says "not measured".
 
 Transformer models take the embedded sequence as input (the embedding lookup is a
 Gather, which the NPU does not run). `minilm_l6` needs its weights installed:
@@ -71,6 +72,15 @@ def fmt_cycles(info: ModelInfo, measured: dict) -> tuple[str, str]:
     return f"{cycles:,} ({ms:.3g} ms){flag}", f"{100 * util:.1f}%"
 
 
+def fmt_int8_cycles(info: ModelInfo, measured: dict) -> str:
+    """The int8 variant's cycles cell, or CYCLES_PENDING."""
+    m = measured["models"].get(info.name, {})
+    if "int8_cycles" not in m:
+        return CYCLES_PENDING
+    cycles = m["int8_cycles"]
+    return f"{cycles:,} ({cycles / (measured['clock_mhz'] * 1000):.3g} ms)"
+
+
 def model_section(info: ModelInfo, measured: dict) -> str:
     if not info.available:
         return f"## {info.name}\n\n{info.description}. Weights not installed here.\n"
@@ -84,6 +94,7 @@ def model_section(info: ModelInfo, measured: dict) -> str:
         ("parameters", f"{fmt_count(info.params)} ({info.params:,})"),
         ("cycles at `base`", cycles),
         ("MAC utilisation at `base`", util),
+        ("int8 cycles at `base`", fmt_int8_cycles(info, measured)),
     ]
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
     return f"## {info.name}\n\n{info.description}.\n\n| | |\n| --- | --- |\n{table}\n"
@@ -91,14 +102,15 @@ def model_section(info: ModelInfo, measured: dict) -> str:
 
 def summary_table(infos: list[ModelInfo], measured: dict) -> str:
     lines = [
-        "| model | MACs | parameters | inputs | cycles at `base` | MAC utilisation |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| model | MACs | parameters | inputs | cycles at `base` | MAC utilisation "
+        "| int8 cycles at `base` |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for i in infos:
         cycles, util = fmt_cycles(i, measured)
         lines.append(
             f"| {i.name} | {fmt_count(i.macs)} | {fmt_count(i.params)} | {fmt_shapes(i.inputs)} "
-            f"| {cycles} | {util} |"
+            f"| {cycles} | {util} | {fmt_int8_cycles(i, measured)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,5 +1,5 @@
-"""Compile and simulate every zoo model at the `base` preset: the measured numbers that
-docs/models.md shows (`make measure`, then `make docs`).
+"""Compile and simulate every zoo model (float, and its int8 variant's cycles) at the `base`
+preset: the measured numbers that docs/models.md shows (`make measure`, then `make docs`).
 
     python scripts/measure_zoo.py > models_zoo/measured_base.json
 
@@ -15,10 +15,19 @@ import sys
 
 import models_zoo
 from compiler.check import compare_with_onnxruntime
+from compiler.driver import compile
 from models_zoo import minilm
+from simulator.api import run
 from simulator.config import load_config
 
 PRESET = "base"
+
+
+def measure_int8(name: str, config) -> int:
+    """Cycles of the int8 QDQ variant (its numerics are tested on `small` in
+    tests/zoo/test_zoo_compile_int8.py)."""
+    program = compile(models_zoo.build(name, int8=True), config)
+    return run(program, models_zoo.sample_inputs(name), checked=False).stats.total_cycles
 
 
 def measure(name: str, config) -> dict:
@@ -28,6 +37,7 @@ def measure(name: str, config) -> dict:
     s = result.stats
     return {
         "cycles": s.total_cycles,
+        "int8_cycles": measure_int8(name, config),
         "executed_array_macs": s.macs,
         "dram_read_bytes": s.dram_read_bytes,
         "dram_write_bytes": s.dram_write_bytes,

@@ -45,3 +45,10 @@ def test_committed_measurements_cover_the_zoo_and_matched_onnxruntime():
 def test_committed_doc_is_up_to_date():
     committed = Path(__file__).parents[2] / "docs" / "models.md"
     assert committed.read_text() == docs.render(models_zoo.list_models())
+
+
+def test_int8_cycles_cell_comes_from_the_measurements():
+    info = next(i for i in models_zoo.list_models() if i.name == "lenet5")
+    measured = {"clock_mhz": 1000.0, "models": {"lenet5": {"int8_cycles": 1_500_000}}}
+    assert docs.fmt_int8_cycles(info, measured) == "1,500,000 (1.5 ms)"
+    assert docs.fmt_int8_cycles(info, {"models": {}}) == docs.CYCLES_PENDING
