@@ -7,12 +7,6 @@ import pytest
 from conftest import assert_user_error, files_in, npu
 from handmade import K, M
 
-import compiler
-
-needs_compiler = pytest.mark.skipif(
-    not hasattr(compiler, "compile"), reason="compiler.compile has not landed yet"
-)
-
 
 @pytest.fixture
 def out_dir(tmp_path):
@@ -164,7 +158,6 @@ def test_npu_debug_shows_the_traceback(handmade_prog, handmade_inputs, out_dir):
     assert r.err.strip().splitlines()[-1].startswith("error: unknown preset")
 
 
-@needs_compiler
 def test_unsupported_op(tmp_path, out_dir):
     import onnx
     from onnx import TensorProto, helper
