@@ -11,13 +11,40 @@ import onnx.numpy_helper
 from compiler.driver import CompileOptions, compile
 from simulator.config import NpuConfig
 
+RTOL, ATOL = 1e-3, 1e-4  # float32 outputs: |sim - ref| <= ATOL + RTOL * |ref|
+
 
 @dataclass(frozen=True)
 class OutputError:
     name: str
-    max_abs: float
+    max_abs: float  # inf when a NaN or Inf is not where onnxruntime has it
     max_rel: float
     ok: bool
+
+
+def float_error(
+    name: str, got: np.ndarray, want: np.ndarray, rtol: float = RTOL, atol: float = ATOL
+) -> OutputError:
+    """The one float tolerance: ``|got - want| <= atol + rtol * |want|`` everywhere, and NaN
+    and Inf exactly where ``want`` has them."""
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    finite = np.isfinite(g) & np.isfinite(w)
+    special_ok = np.array_equal(finite, np.isfinite(w)) and np.array_equal(
+        g[~finite], w[~finite], equal_nan=True
+    )
+    diff = np.where(finite, np.abs(g - w), 0.0)
+    w0 = np.where(finite, w, 0.0)
+    ok = special_ok and bool(np.all(diff <= atol + rtol * np.abs(w0)))
+    max_abs = float(diff.max(initial=0.0)) if special_ok else float("inf")
+    return OutputError(name, max_abs, relative_error(diff, w0), ok)
+
+
+def relative_error(diff: np.ndarray, want: np.ndarray) -> float:
+    """max(diff / |want|), with |want| floored at 1e-12."""
+    if not diff.size:
+        return 0.0
+    scale = np.maximum(np.abs(np.nan_to_num(want.astype(np.float64))), 1e-12)
+    return float(np.max(diff / scale))
 
 
 def reference(
@@ -40,8 +67,8 @@ def compare_with_onnxruntime(
     config: NpuConfig,
     inputs: dict[str, np.ndarray],
     options: CompileOptions | None = None,
-    rtol: float = 1e-3,
-    atol: float = 1e-4,
+    rtol: float = RTOL,
+    atol: float = ATOL,
     checked: bool = True,
 ) -> tuple[list[OutputError], object]:
     """Per-output errors of the simulated program against onnxruntime, and the SimResult."""
@@ -50,13 +77,7 @@ def compare_with_onnxruntime(
     program = compile(model, config, options)
     result = run(program, inputs, checked=checked)
     ref = reference(model, inputs)
-    errors = []
-    for name, want in ref.items():
-        got = result.outputs[name].astype(np.float64)
-        diff = np.abs(got - want.astype(np.float64))
-        rel = diff / np.maximum(np.abs(want), 1e-12)
-        ok = bool(np.all(diff <= atol + rtol * np.abs(want)))
-        errors.append(OutputError(name, float(diff.max(initial=0)), float(rel.max(initial=0)), ok))
+    errors = [float_error(n, result.outputs[n], want, rtol, atol) for n, want in ref.items()]
     return errors, result
 
 

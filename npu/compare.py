@@ -1,4 +1,5 @@
-"""Compare simulated outputs with onnxruntime's, with the compiler's tolerances.
+"""Compare simulated outputs with onnxruntime's, with the compiler's tolerances
+(``compiler.check.float_error`` is the one float tolerance).
 
 - float outputs pass when ``|sim - ref| <= atol + rtol * |ref|`` everywhere
   (rtol 1e-3, atol 1e-4 for float32); NaN and Inf must sit where onnxruntime has them.
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.check import float_error, relative_error
 from simulator.errors import ModelError
 
-RTOL, ATOL = 1e-3, 1e-4
 MAX_STEPS = 1
 
 
@@ -81,26 +82,16 @@ def _compare_int(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
     diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
     steps = int(diff.max()) if diff.size else 0
     return OutputCheck(
-        name, str(want.dtype), want.shape, float(steps), _rel(diff, want), steps, steps <= MAX_STEPS
+        name,
+        str(want.dtype),
+        want.shape,
+        float(steps),
+        relative_error(diff, want),
+        steps,
+        steps <= MAX_STEPS,
     )
 
 
 def _compare_float(name: str, got: np.ndarray, want: np.ndarray) -> OutputCheck:
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    finite = np.isfinite(g) & np.isfinite(w)
-    special_ok = np.array_equal(finite, np.isfinite(w)) and np.array_equal(
-        g[~finite], w[~finite], equal_nan=True
-    )
-    diff = np.where(finite, np.abs(g - w), 0.0)
-    ok = special_ok and bool(np.all(diff <= ATOL + RTOL * np.abs(np.where(finite, w, 0.0))))
-    max_abs = float(diff.max()) if diff.size else 0.0
-    if not special_ok:
-        max_abs = float("inf")
-    return OutputCheck(name, str(want.dtype), want.shape, max_abs, _rel(diff, w), None, ok)
-
-
-def _rel(diff: np.ndarray, want: np.ndarray) -> float:
-    if not diff.size:
-        return 0.0
-    scale = np.maximum(np.abs(np.nan_to_num(want.astype(np.float64))), 1e-12)
-    return float(np.max(diff / scale))
+    e = float_error(name, got, want)
+    return OutputCheck(name, str(want.dtype), want.shape, e.max_abs, e.max_rel, None, e.ok)
