@@ -107,33 +107,21 @@ def check_end(instrs: list[Instr]) -> None:
         raise SimulationError(f"instruction {len(instrs) - 1}: End carries no tokens")
 
 
-class _Transfer:
-    """A DMA in flight: its data phase starts at ``data_start``."""
-
-    __slots__ = ("start", "data_start", "remaining", "shared", "cycles", "active")
-
-    def __init__(self, start: int, latency: int, nbytes: int, cycles: int):
-        self.start = start
-        self.data_start = start + latency
-        self.remaining = float(nbytes)
-        self.shared = False
-        self.cycles = cycles
-        self.active = nbytes > 0
-
-
-def _ready(tokens: list[int], waits: tuple[int, ...], signals: tuple[int, ...], depth: int) -> bool:
-    """Every waited channel holds a token and every signalled channel has room."""
-    for c in waits:
-        if not tokens[c]:
-            return False
-    for c in signals:
-        if tokens[c] >= depth:
-            return False
-    return True
+def _channel_mask(channels: tuple[int, ...]) -> int:
+    mask = 0
+    for c in channels:
+        mask |= 1 << c
+    return mask
 
 
 class _Sim:
-    """The event loop's state; ``run`` is the whole simulation."""
+    """The event loop's state; ``run`` is the whole simulation.
+
+    Per-instruction data sits in flat lists; a start needs ``waits & ~have == 0`` and
+    ``signals & full == 0`` over 16-bit channel masks (``have``: channels holding a token,
+    ``full``: channels at ``token_depth``). Each DMA unit's transfer is a row of flat fields
+    (``x_*``, indexed by unit).
+    """
 
     def __init__(self, ops: list[Timed], runs: list, config: NpuConfig, checker=None):
         self.ops, self.runs, self.checker = ops, runs, checker
@@ -146,150 +134,149 @@ class _Sim:
         self.payloads = [deque() for _ in range(16)]
         self.current = [-1] * 4
         self.event = [0] * 4
-        self.xfers: list[_Transfer | None] = [None] * 4
         self.starts = [0] * len(ops)
         self.ends = [0] * len(ops)
         self.pc = 0
         self.now = 0
-        self.version = 0  # bumped whenever a token count changes
-        self.blocked = [-1] * 4  # head whose start failed at token state blocked_at[u]
-        self.blocked_at = [-1] * 4
+        self.x_on = [False] * 4  # a transfer is in flight
+        self.x_start = [0] * 4
+        self.x_data = [0] * 4  # the cycle its data phase starts
+        self.x_rem = [0.0] * 4  # bytes it still has to move
+        self.x_shared = [False] * 4  # it ever shared the bandwidth
+        self.x_cycles = [0] * 4  # its duration alone
+        self.x_active = [False] * 4  # it moves any bytes
 
     def run(self) -> tuple[list[int], list[int]]:
-        """Alternate ``_settle`` (everything that happens at ``now``) and a jump to the next event."""
-        current, event, xfers, n = self.current, self.event, self.xfers, len(self.ops)
+        """Alternate settling ``now`` (complete, dispatch, start everything possible, in unit
+        order; passes repeat until nothing changes) and a jump to the next event."""
+        ops, runs, checker, n = self.ops, self.runs, self.checker, len(self.ops)
+        if n:
+            unit_of, waits, signals, cycles, drams = (list(col) for col in zip(*ops, strict=True))
+        else:
+            unit_of = waits = signals = cycles = drams = []
+        masks: dict[tuple[int, ...], int] = {}
+        wmask = [masks.get(w) or masks.setdefault(w, _channel_mask(w)) for w in waits]
+        smask = [masks.get(s) or masks.setdefault(s, _channel_mask(s)) for s in signals]
+        queues, tokens, payloads = self.queues, self.tokens, self.payloads
+        current, event, starts, ends = self.current, self.event, self.starts, self.ends
+        x_on, x_start, x_data, x_rem = self.x_on, self.x_start, self.x_data, self.x_rem
+        x_shared, x_cycles, x_active = self.x_shared, self.x_cycles, self.x_active
+        qdepth, tdepth, latency, bw = self.qdepth, self.tdepth, self.latency, self.bw
+        rebalance = self._rebalance
+        have = full = 0
+        pc = now = 0
         while True:
-            self._settle()
+            changed = True
+            while changed:
+                while pc < n:
+                    q = queues[unit_of[pc]]
+                    if len(q) >= qdepth:
+                        break
+                    q.append(pc)
+                    pc += 1
+                changed = False
+                for u in UNITS:
+                    i = current[u]
+                    if i >= 0:
+                        if event[u] > now:
+                            continue
+                        ends[i] = now
+                        current[u] = -1
+                        for c in signals[i]:
+                            t = tokens[c] = tokens[c] + 1
+                            have |= 1 << c
+                            if t >= tdepth:
+                                full |= 1 << c
+                        if checker is not None:
+                            self._checker_complete(i, u, signals[i])
+                        if x_on[u]:
+                            x_on[u] = False
+                            rebalance(now)
+                        changed = True
+                    q = queues[u]
+                    if not q:
+                        continue
+                    i = q[0]
+                    if wmask[i] & ~have or smask[i] & full:
+                        continue
+                    q.popleft()
+                    for c in waits[i]:
+                        t = tokens[c] = tokens[c] - 1
+                        if not t:
+                            have &= ~(1 << c)
+                        if t < tdepth:
+                            full &= ~(1 << c)
+                    if checker is not None:
+                        checker.start(i, u, [payloads[c].popleft() for c in waits[i]])
+                    run = runs[i]
+                    if run is not None:
+                        run()
+                    starts[i] = now
+                    current[u] = i
+                    dram, cy = drams[i], cycles[i]
+                    if dram and cy:  # scalesim timing: DMA is free, nothing to share
+                        x_on[u], x_start[u], x_data[u] = True, now, now + latency
+                        x_rem[u], x_shared[u], x_cycles[u] = float(dram), False, cy
+                        x_active[u] = dram > 0
+                        rebalance(now)
+                    else:
+                        event[u] = now + cy
+                    changed = True
             nxt = -1
             for u in UNITS:
                 if current[u] >= 0 and (nxt < 0 or event[u] < nxt):
                     nxt = event[u]
             if nxt < 0:
-                if self.pc < n or any(self.queues):
+                self.pc, self.now = pc, now
+                if pc < n or any(queues):
                     raise SimulationError(self._deadlock_report())
-                return self.starts, self.ends
-            assert nxt > self.now, "event loop made no progress"
-            if xfers[_LD] is not None or xfers[_ST] is not None:
-                self._progress(nxt)
-                self.now = nxt
-                self._rebalance()
-            else:
-                self.now = nxt
-
-    def _settle(self) -> None:
-        """Complete, dispatch and start everything possible at ``now``, in unit order.
-
-        One pass dispatches, then visits the units in order: a unit whose event is due
-        completes; an idle unit tries to start its queue head (unless it already failed with
-        the same head and the same token state). Passes repeat until nothing changes.
-        """
-        ops, runs, checker = self.ops, self.runs, self.checker
-        queues, tokens, current, event = self.queues, self.tokens, self.current, self.event
-        starts, ends, xfers = self.starts, self.ends, self.xfers
-        qdepth, tdepth, now, n = self.qdepth, self.tdepth, self.now, len(ops)
-        pc, version, blocked, blocked_at = self.pc, self.version, self.blocked, self.blocked_at
-        changed = True
-        while changed:
-            while pc < n:
-                q = queues[ops[pc][0]]
-                if len(q) >= qdepth:
-                    break
-                q.append(pc)
-                pc += 1
-            changed = False
-            for u in UNITS:
-                i = current[u]
-                if i >= 0:
-                    if event[u] > now:
-                        continue
-                    ends[i] = now
-                    current[u] = -1
-                    signals = ops[i][2]
-                    if signals:
-                        version += 1
-                        for c in signals:
-                            tokens[c] += 1
-                    if checker is not None:
-                        self._checker_complete(i, u, signals)
-                    if xfers[u] is not None:
-                        xfers[u] = None
-                        self._rebalance()
-                    changed = True
-                q = queues[u]
-                if not q:
-                    continue
-                i = q[0]
-                if blocked[u] == i and blocked_at[u] == version:
-                    continue
-                _, waits, signals, cycles, dram = ops[i]
-                if not _ready(tokens, waits, signals, tdepth):
-                    blocked[u] = i
-                    blocked_at[u] = version
-                    continue
-                q.popleft()
-                if waits:
-                    version += 1
-                    for c in waits:
-                        tokens[c] -= 1
-                if checker is not None:
-                    checker.start(i, u, [self.payloads[c].popleft() for c in waits])
-                run = runs[i]
-                if run is not None:
-                    run()
-                starts[i] = now
-                current[u] = i
-                if dram and cycles:  # scalesim timing: DMA is free, nothing to share
-                    xfers[u] = _Transfer(now, self.latency, dram, cycles)
-                    self._rebalance()
-                else:
-                    event[u] = now + cycles
-                changed = True
-        self.pc, self.version = pc, version
+                return starts, ends
+            assert nxt > now, "event loop made no progress"
+            if not (x_on[_LD] or x_on[_ST]):
+                now = nxt
+                continue
+            # Move the bytes of the transfers in their data phase from now to nxt.
+            ml = x_on[_LD] and x_active[_LD] and x_data[_LD] <= now
+            ms = x_on[_ST] and x_active[_ST] and x_data[_ST] <= now
+            if ml or ms:
+                step = (nxt - now) * bw / (ml + ms)
+                if ml:
+                    x_rem[_LD] -= step
+                if ms:
+                    x_rem[_ST] -= step
+            now = nxt
+            # The events change only when a data phase begins or a shared transfer moves.
+            if (x_on[_LD] and (x_data[_LD] == now or x_shared[_LD])) or (
+                x_on[_ST] and (x_data[_ST] == now or x_shared[_ST])
+            ):
+                rebalance(now)
 
     def _checker_complete(self, i: int, u: int, signals: tuple[int, ...]) -> None:
         payload = self.checker.complete(i, u)
         for c in signals:
             self.payloads[c].append(payload)
 
-    def _moving(self) -> tuple[_Transfer, ...]:
-        """The transfers in their data phase at ``now`` (LOAD first)."""
-        now = self.now
-        xl, xs = self.xfers[_LD], self.xfers[_ST]
-        ml = xl is not None and xl.active and xl.data_start <= now
-        ms = xs is not None and xs.active and xs.data_start <= now
-        if ml:
-            return (xl, xs) if ms else (xl,)
-        return (xs,) if ms else ()
+    def _rebalance(self, now: int) -> None:
+        """Recompute each transfer's next event after the set of active transfers changed.
 
-    def _progress(self, nxt: int) -> None:
-        """Move the bytes of every transfer in its data phase from ``now`` to ``nxt``."""
-        moving = self._moving()
-        if moving:
-            step = (nxt - self.now) * self.bw / len(moving)
-            for x in moving:
-                x.remaining -= step
-
-    def _rebalance(self) -> None:
-        """Recompute every transfer's next event after the set of active transfers changed."""
-        xfers = self.xfers
-        if xfers[_LD] is None and xfers[_ST] is None:
-            return
-        now = self.now
-        moving = self._moving()
-        k = len(moving)
-        if k > 1:
-            for x in moving:
-                x.shared = True
+        Transfers in their data phase at ``now`` share the bandwidth; once a transfer has
+        shared it, its end is recomputed from its remaining bytes, else it is ``cost()``.
+        """
+        x_on, x_data, x_active, x_shared = self.x_on, self.x_data, self.x_active, self.x_shared
+        ml = x_on[_LD] and x_active[_LD] and x_data[_LD] <= now
+        ms = x_on[_ST] and x_active[_ST] and x_data[_ST] <= now
+        if ml and ms:
+            x_shared[_LD] = x_shared[_ST] = True
+        k = ml + ms
         for u in DMA_UNITS:
-            x = xfers[u]
-            if x is None:
+            if not x_on[u]:
                 continue
-            if now < x.data_start:
-                self.event[u] = x.data_start
-            elif not x.shared or not x.active:
-                self.event[u] = x.start + x.cycles
+            if now < x_data[u]:
+                self.event[u] = x_data[u]
+            elif not x_shared[u] or not x_active[u]:
+                self.event[u] = self.x_start[u] + self.x_cycles[u]
             else:
-                self.event[u] = now + max(0, ceil(x.remaining * k / self.bw - 1e-6))
+                self.event[u] = now + max(0, ceil(self.x_rem[u] * k / self.bw - 1e-6))
 
     def _deadlock_report(self) -> str:
         lines = [f"deadlock at cycle {self.now}: every queue is blocked"]
