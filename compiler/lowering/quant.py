@@ -1,14 +1,20 @@
 """The int8 path: standalone QuantizeLinear / DequantizeLinear on the vector unit (QUANT,
-DEQUANT), and the integer layers the QDQ pass makes (QConv, QGemm): int8 x int8 -> int32 on
-the matrix unit, int32 bias with the input zero point folded in, per-channel REQUANT."""
+DEQUANT), and the integer layers the QDQ pass makes (QConv, QGemm, QMatMul): int8 x int8 ->
+int32 on the matrix unit, int32 bias with the zero points folded in, per-channel REQUANT."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from compiler.lowering import gemm
-from compiler.lowering.common import Ctx, f32_bits
-from compiler.lowering.conv import _const_operand, _conv_geom, arrange_conv_weights, operand
+from compiler.lowering import depthwise, gemm, rowwise
+from compiler.lowering.common import Box, Ctx, f32_bits, i32_bits
+from compiler.lowering.conv import (
+    _const_operand,
+    _conv_geom,
+    _sub_operand,
+    arrange_conv_weights,
+    operand,
+)
 from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
@@ -122,6 +128,9 @@ def lower_qconv(ctx: Ctx, node) -> None:
     w = ctx.graph.constants[node.inputs[1]]
     g = _conv_geom(node, xt, yt, w.shape)
     axes = (0, 2, 3, 1) if xt.rank == 4 else (0, None, 2, 1)
+    if depthwise.is_depthwise(node, ctx.graph):
+        ctx.record(node, macs=g.macs, tiling=depthwise.lower_int8(ctx, node, g, axes))
+        return
     layer = GemmLayer(
         node.name,
         g,
@@ -177,3 +186,68 @@ def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
         )
     p = ctx.place(tensor)
     return Operand(p.addr, (0, 0, cols, 1), p.key, ctx.clobbers.get(p.key, ()))
+
+
+# --- activation x activation -----------------------------------------------------------------
+@declare(
+    "QSum",
+    "int8 -> int32",
+    "compiler-made for QMatMul's zero points: mult * sum over one axis + add (vector RSUM)",
+)
+def lower_qsum(ctx: Ctx, node) -> None:
+    axis = node.attr("axis") % ctx.type(node.inputs[0]).rank
+    mult, add = node.attr("mult"), node.attr("add")
+
+    def build(ctx, xb, base, slot, n, L):
+        m = Box(rowwise.SP, DType.INT32, base + slot, (0, 1, 0))
+        one = (1, n, 1)
+        rowwise._v(ctx, VFunc.RSUM, (1, n, L), m, xb)
+        rowwise._v(ctx, VFunc.MUL_IMM, one, m, m, None, (i32_bits(mult), 0, 0))
+        if add:
+            rowwise._v(ctx, VFunc.ADD_IMM, one, m, m, None, (i32_bits(add), 0, 0))
+        return m, one
+
+    rowwise._run(ctx, node, (axis,), build, x_dtype=DType.INT8)
+    ctx.record(node, macs=0)
+
+
+@declare(
+    "QMatMul",
+    "int8",
+    "compiler-made from DequantizeLinear x2 -> MatMul -> QuantizeLinear (two activations, "
+    "batched with numpy broadcasting): int8 x int8 -> int32, zero points as a per-row and a "
+    "per-column int32 correction (QSum), REQUANT by s_a s_b / s_y",
+)
+def lower_qmatmul(ctx: Ctx, node) -> None:
+    a, b, ra, cb = node.inputs
+    y = node.outputs[0]
+    at, bt, yt = ctx.type(a), ctx.type(b), ctx.type(y)
+    m, k = at.shape[-2:]
+    n = bt.shape[-1]
+    lead = yt.shape[:-2]
+    words = np.full(n, pack_requant_scale(node.attr("requant")[0]), np.uint32)
+    requant = ctx.const(words.view(np.int32)).addr
+    t = None
+    for idx in np.ndindex(*lead) if lead else [()]:
+        epi = Epilogue(requant=requant, out_zp=yt.quant.zero_point, clamp=tuple(node.attr("clamp")))
+        if cb:
+            col = _sub_operand(ctx, cb, idx, lead)
+            epi.bias, epi.bias_key = col.addr, col.key
+        if ra:
+            row = _sub_operand(ctx, ra, idx, lead)
+            epi.residual = Operand(row.addr, (0, 0, row.strides[2], 0), row.key, row.writes)
+            epi.residual_dtype = DType.INT32
+        layer = GemmLayer(
+            node.name,
+            Geom(1, 1, m, k, 1, m, n),
+            DType.INT8,
+            DType.INT8,
+            _sub_operand(ctx, a, idx, lead),
+            _sub_operand(ctx, y, idx, lead),
+            _sub_operand(ctx, b, idx, lead),
+            epi,
+        )
+        t = t or gemm.plan(layer, ctx.config)
+        gemm.emit(ctx, layer, t)
+    macs = int(np.prod(yt.shape)) * k
+    ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
