@@ -82,7 +82,9 @@ class Operand:
 @dataclass
 class Epilogue:
     bias: int | None = None  # DRAM address of cout bias words (fp32 or int32)
+    bias_key: str = "const"  # the storage the bias words are read from
     residual: Operand | None = None  # same shape as the output, added before the activation
+    residual_dtype: DType | None = None  # None: the output dtype
     act: tuple[VFunc, int, int] | None = None  # vector function and immediates (float path)
     requant: int | None = None  # DRAM address of cout packed requant words (int8 path)
     out_zp: int = 0
@@ -314,7 +316,7 @@ def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tupl
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
     if epi.residual is not None:
         r = epi.residual
-        rdt = L.out_dtype
+        rdt = epi.residual_dtype or L.out_dtype
         rbox = Box(SP_ACC, rdt, xbuf, (tw * tn, tn, 1))
         sn, sh_, sw_, sc = r.strides
         addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * rdt.size
@@ -481,8 +483,7 @@ def _emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
 
 
 def _load_epilogue_words(ctx: Ctx, L: GemmLayer) -> None:
-    cout = L.geom.cout
-    for i, addr in enumerate(a for a in (L.epi.bias, L.epi.requant) if a is not None):
-        emit_load(
-            ctx, load(SP_W, i * cout * 4, 4, addr, (1, 1, cout), (0, 0, 1), (0, 0, 1)), "const"
-        )
+    cout, epi = L.geom.cout, L.epi
+    words = [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
+    for i, (addr, key) in enumerate(words):
+        emit_load(ctx, load(SP_W, i * cout * 4, 4, addr, (1, 1, cout), (0, 0, 1), (0, 0, 1)), key)

@@ -13,6 +13,7 @@ from compiler.lowering.common import (
     emit_store,
     emit_vector,
     f32_bits,
+    i32_bits,
     load,
     store,
     vector,
@@ -20,6 +21,7 @@ from compiler.lowering.common import (
 from compiler.lowering.gemm import _window
 from compiler.ops import declare
 from simulator.isa import DType, Scratchpad, VFunc
+from simulator.semantics import pack_requant_scale
 
 SP = Scratchpad.INPUT
 FP = DType.FP32
@@ -55,12 +57,14 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
     xs = [ctx.place(node.inputs[0]).strides[a] for a in (0, 2, 3, 1)]
     ys = [ctx.place(node.outputs[0]).strides[a] for a in (0, 2, 3, 1)]
     pw = (ow - 1) * sw + (kw - 1) * dw + 1
-    budget = ctx.config.input_bytes // 2
+    pe = 5 if xt.dtype == "int8" and not is_max else 4  # bytes per patch element
+    slots = 3 if pe == 5 else 2  # fp32 slots per output element (int8: results, constants)
+    budget = ctx.config.input_bytes // 2 - (512 if pe == 5 else 0)  # int8: a few constants
     tc = c
-    while tc > 1 and (((kh - 1) * dh + sh + 1) * pw * tc + 2 * ow * tc) * 4 > budget:
+    while tc > 1 and (((kh - 1) * dh + sh + 1) * pw * tc * pe + ow * tc * 4 * slots) > budget:
         tc = -(-tc // 2)
-    per_row = sh * pw * tc * 4 + ow * tc * 4 * 2
-    tr = max(1, min(oh, (budget - (kh - 1) * dh * pw * tc * 4) // per_row))
+    per_row = sh * pw * tc * pe + ow * tc * 4 * slots
+    tr = max(1, min(oh, (budget - (kh - 1) * dh * pw * tc * pe) // per_row))
     div = _divisor(node, (h, w), (oh, ow), (kh, kw), (sh, sw), (pt, pl)) if not is_max else None
     buf = 0
     for b in range(n):
@@ -76,22 +80,31 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
                     (h, w, ow, pw),
                     (kh, kw, sh, sw, dh, dw, pt, pl),
                     div,
-                    buf * budget,
+                    buf * (ctx.config.input_bytes // 2),
                 )
                 buf ^= 1
     ctx.record(node, macs=0, tiling=f"rows {tr} ch {tc}")
 
 
 def _divisor(node, hw, ohw, k, s, p):
+    """The window sizes: an int, or per output position when padding is excluded."""
     if node.attr("count_include_pad", 0) or not any(node.attr("pads") or ()):
-        return 1.0 / (k[0] * k[1])
-    out = np.zeros(ohw, np.float32)
+        return k[0] * k[1]
+    out = np.zeros(ohw, np.int64)
     for r in range(ohw[0]):
         for q in range(ohw[1]):
             hr = min(r * s[0] - p[0] + k[0], hw[0]) - max(r * s[0] - p[0], 0)
             wr = min(q * s[1] - p[1] + k[1], hw[1]) - max(q * s[1] - p[1], 0)
-            out[r, q] = 1.0 / (hr * wr)
+            out[r, q] = hr * wr
     return out
+
+
+def _int_words(ctx, node, count) -> np.ndarray:
+    """REQUANT words of s_x / (s_y * count) (fp32, as onnxruntime's QLinearGlobalAveragePool)."""
+    qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
+    scale = np.float32(qx.scale) / (np.float32(qy.scale) * np.asarray(count, np.float32))
+    words = [pack_requant_scale(v) for v in np.ravel(scale)]
+    return np.array(words, np.uint32).view(np.int32).reshape(np.shape(count))
 
 
 def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
@@ -104,32 +117,56 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
     xp = ctx.place(node.inputs[0])
     dt = DTYPES[ctx.type(node.inputs[0]).dtype]  # MaxPool also runs on int8 (max is monotonic)
     es = dt.size
+    mode = _int8_mode(node, (h, w), (kh, kw), (pt, pl)) if dt == DType.INT8 and not is_max else None
+    zp = ctx.type(node.inputs[0]).quant.zero_point if mode else 0
     addr = xp.addr + (b * xs[0] + ih0 * xs[1] + iw0 * xs[2] + c0 * xs[3]) * es
     win = (_window(ih0, 1, pr, h), _window(iw0, 1, pw, w), (0, tc))
-    pad = MAX_PAD[dt] if is_max else 0
+    pad = MAX_PAD[dt] if is_max else zp & 0xFF
     emit_load(
         ctx,
         load(SP, base, es, addr, (pr, pw, tc), tuple(xs[1:]), (pw * tc, tc, 1), win, pad),
         xp.key,
     )
     patch = pr * pw * tc * es
-    out = Box(SP, dt, base + -(-patch // 64) * 64, (ow * tc, tc, 1))
+    vdt, vbase, ves = dt, base, es  # what the window views read
+    if mode == "qlinear":  # dequantise the patch once (pads hold zp_x: they read as 0.0)
+        vdt, vbase, ves = FP, base + _align(patch), 4
+        pbox = (pw * tc, tc, 1)
+        dq = vector(
+            VFunc.DEQUANT,
+            (pr, pw, tc),
+            Box(SP, FP, vbase, pbox),
+            Box(SP, dt, base, pbox),
+            None,
+            (i32_bits(zp), f32_bits(ctx.type(node.inputs[0]).quant.scale), 0),
+        )
+        emit_vector(ctx, dq, Box(SP, FP, vbase, pbox), [Box(SP, dt, base, pbox)])
+        patch += pr * pw * tc * 4 + 64
+    acc_dt = {"global": DType.INT32, "qlinear": FP}.get(mode, dt)
+    out = Box(SP, acc_dt, base + _align(patch), (ow * tc, tc, 1))
     counts = (tr, ow, tc)
     for p in range(kh * kw):
         i, j = divmod(p, kw)
-        src = Box(SP, dt, base + ((i * dh) * pw + j * dw) * tc * es, (sh * pw * tc, sw * tc, 1))
+        src = Box(SP, vdt, vbase + ((i * dh) * pw + j * dw) * tc * ves, (sh * pw * tc, sw * tc, 1))
         if p == 0:
             emit_vector(ctx, vector(VFunc.COPY, counts, out, src), out, [src])
         else:
             f = VFunc.MAX if is_max else VFunc.ADD
             emit_vector(ctx, vector(f, counts, out, out, src), out, [out, src])
-    if isinstance(div, float):
-        emit_vector(
-            ctx, vector(VFunc.MUL_IMM, counts, out, out, None, (f32_bits(div), 0, 0)), out, [out]
+    dbox = Box(
+        SP, DType.INT32 if mode == "global" else FP, out.addr + _align(tr * ow * tc * 4), (ow, 1, 0)
+    )
+    if mode == "global":
+        out = _requant(ctx, node, out, dbox, counts, div, kh * kw * zp)
+    elif mode == "qlinear":
+        out = _qlinear_quantize(
+            ctx, node, out, dbox, counts, div[r0 : r0 + tr] if not isinstance(div, int) else div
         )
+    elif isinstance(div, int):
+        imm = (f32_bits(1.0 / div), 0, 0)
+        emit_vector(ctx, vector(VFunc.MUL_IMM, counts, out, out, None, imm), out, [out])
     elif div is not None:
-        dp = ctx.const(np.ascontiguousarray(div[r0 : r0 + tr]))
-        dbox = Box(SP, FP, out.addr + -(-tr * ow * tc * 4 // 64) * 64, (ow, 1, 0))
+        dp = ctx.const(np.ascontiguousarray(1.0 / div[r0 : r0 + tr], np.float32))
         emit_load(
             ctx, load(SP, dbox.addr, 4, dp.addr, (1, tr, ow), (0, ow, 1), (0, ow, 1)), "const"
         )
@@ -143,6 +180,63 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
     )
 
 
+def _align(x: int) -> int:
+    return -(-x // 64) * 64
+
+
+def _int8_mode(node, hw, k, pads) -> str:
+    """How an int8 average pool computes, as onnxruntime's QLinearAveragePool does: a window
+    over the whole unpadded image is its integer global pool ("global"), any other runs in
+    fp32 on the dequantised values ("qlinear")."""
+    if tuple(k) == tuple(hw) and not any(node.attr("pads") or ()):
+        return "global"
+    del pads
+    return "qlinear"
+
+
+def _requant(ctx, node, acc: Box, words: Box, counts, count: int, offset: int) -> Box:
+    """int32 window sums minus kpos * zp_x, REQUANT to int8 by s_x / (s_y * count)."""
+    emit_vector(
+        ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, (i32_bits(-offset), 0, 0)), acc, [acc]
+    )
+    wp = ctx.const(_int_words(ctx, node, np.array([count])))
+    emit_load(ctx, load(SP, words.addr, 4, wp.addr, (1, 1, 1), (0, 0, 1), (0, 0, 1)), "const")
+    wbox = Box(SP, DType.INT32, words.addr, (0, 0, 0))
+    res = Box(SP, DType.INT8, words.addr + 64, acc.strides)
+    qy = ctx.type(node.outputs[0]).quant
+    imm = (i32_bits(qy.zero_point), i32_bits(-128), i32_bits(127))
+    emit_vector(ctx, vector(VFunc.REQUANT, counts, res, acc, wbox, imm), res, [acc, wbox])
+    return res
+
+
+def _qlinear_quantize(ctx, node, acc: Box, scratch: Box, counts, div) -> Box:
+    """fp32 window sums -> int8 as QLinearAveragePool: ``sum / count`` (a division), then
+    ``nearbyint(v / s_y + zp)``. onnxruntime runs int8 QDQ pairs inside the graph on uint8
+    kernels (zero point + 128, and the fp32 add rounds at that magnitude); a graph output
+    keeps its int8 zero point."""
+    tr, ow, tc = counts
+    qy = ctx.type(node.outputs[0]).quant
+    table = np.broadcast_to(np.asarray(div, np.float32), (tr, ow))
+    consts = ctx.const(np.concatenate([table.reshape(-1), [np.float32(qy.scale)]]))
+    n = tr * ow + 1
+    emit_load(ctx, load(SP, scratch.addr, 4, consts.addr, (1, 1, n), (0, 0, 1), (0, 0, 1)), "const")
+    sbox = Box(SP, FP, scratch.addr + (n - 1) * 4, (0, 0, 0))
+    for src1 in (scratch, sbox):
+        emit_vector(ctx, vector(VFunc.DIV, counts, acc, acc, src1), acc, [acc, src1])
+    shift = 0 if node.outputs[0] in ctx.graph.outputs else 128
+    imm = (f32_bits(qy.zero_point + shift), 0, 0)
+    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, imm), acc, [acc])
+    res = Box(SP, DType.INT8, scratch.addr + _align(n * 4), acc.strides)
+    if not shift:
+        emit_vector(ctx, vector(VFunc.COPY, counts, res, acc), res, [acc])
+        return res
+    u8 = Box(SP, DType.UINT8, res.addr + _align(tr * ow * tc), acc.strides)
+    emit_vector(ctx, vector(VFunc.COPY, counts, u8, acc), u8, [acc])
+    imm = (i32_bits(-shift), 0, 0)
+    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, res, u8, None, imm), res, [u8])
+    return res
+
+
 declare(
     "MaxPool",
     "float32, int8 (QDQ)",
@@ -151,7 +245,8 @@ declare(
 )(lambda ctx, node: _pool(ctx, node, True))
 declare(
     "AveragePool",
-    "float32",
-    "2-D, any kernel/stride/pads, count_include_pad 0 or 1, ceil_mode=0",
+    "float32, int8 (QDQ)",
+    "2-D, any kernel/stride/pads, count_include_pad 0 or 1, ceil_mode=0; int8: exact "
+    "integer window sums (pads read as the zero point), REQUANT by s_x / (s_y * count)",
     _check_pool,
 )(lambda ctx, node: _pool(ctx, node, False))

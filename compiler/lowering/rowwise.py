@@ -17,6 +17,7 @@ from compiler.lowering.common import (
     emit_store,
     emit_vector,
     f32_bits,
+    i32_bits,
     load,
     store,
     vector,
@@ -25,6 +26,7 @@ from compiler.lowering.eltwise import _merge
 from compiler.ops import declare
 from simulator.errors import ConfigError, UnsupportedOpError
 from simulator.isa import DType, Scratchpad, VFunc
+from simulator.semantics import pack_requant_scale
 
 SP = Scratchpad.INPUT
 FP = DType.FP32
@@ -51,8 +53,9 @@ def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
     return dims, xo, yo, inner[0], xi[0], yi[0]
 
 
-def _run(ctx: Ctx, node, axes, build, fixed: int = 0):
-    """``fixed``: elements of each buffer half the build keeps after the row slots."""
+def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP):
+    """``fixed``: elements of each buffer half the build keeps after the row slots; rows are
+    loaded as ``x_dtype`` and stored in the dtype of the box the build returns."""
     x, y = node.inputs[0], node.outputs[0]
     view = _rows_view(ctx, x, y, axes)
     if view is None:
@@ -77,16 +80,17 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0):
             xoff = sum(i * s for i, s in zip(outer, xo, strict=False)) + r0 * xo[-1]
             yoff = sum(i * s for i, s in zip(outer, yo, strict=False)) + r0 * yo[-1]
             xp, yp = ctx.place(x), ctx.place(y)
-            xb = Box(SP, FP, base, (0, L, 1))
+            xb = Box(SP, x_dtype, base, (0, L, 1))
+            xs, ys = x_dtype.size, ctx.type(y).itemsize
             emit_load(
                 ctx,
-                load(SP, base, 4, xp.addr + xoff * 4, (1, n, L), (0, xo[-1], xi), (0, L, 1)),
+                load(SP, base, xs, xp.addr + xoff * xs, (1, n, L), (0, xo[-1], xi), (0, L, 1)),
                 xp.key,
             )
             out, ocnt = build(ctx, xb, base, slot, n, L)
             emit_store(
                 ctx,
-                store(SP, out.addr, 4, yp.addr + yoff * 4, ocnt, (0, yo[-1], yi), out.strides),
+                store(SP, out.addr, ys, yp.addr + yoff * ys, ocnt, (0, yo[-1], yi), out.strides),
                 ctx.writes(y),
             )
             tile += 1
@@ -135,11 +139,41 @@ def lower_reducemean(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("GlobalAveragePool", "float32", "any spatial rank")
+@declare(
+    "GlobalAveragePool",
+    "float32, int8 (QDQ)",
+    "any spatial rank; int8: exact integer sums, REQUANT by s_x / (s_y * count)",
+)
 def lower_gap(ctx: Ctx, node) -> None:
-    rank = ctx.type(node.inputs[0]).rank
-    _run(ctx, node, tuple(range(2, rank)), _mean)
+    xt = ctx.type(node.inputs[0])
+    axes = tuple(range(2, xt.rank))
+    if xt.dtype == "int8":
+        _run(ctx, node, axes, _int_mean(ctx, node), fixed=16, x_dtype=DType.INT8)
+    else:
+        _run(ctx, node, axes, _mean)
     ctx.record(node, macs=0)
+
+
+def _int_mean(ctx: Ctx, node):
+    """int8 rows: RSUM, minus L * zp_x, REQUANT by s_x / (s_y * L) computed in fp32 as
+    onnxruntime's QLinearGlobalAveragePool does (its sums are exact integers too)."""
+    qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
+
+    def build(ctx, xb, base, slot, n, L):
+        s = np.float32(qx.scale) / (np.float32(qy.scale) * np.float32(L))
+        word = ctx.const(np.array([pack_requant_scale(s)], np.uint32).view(np.int32))
+        m = Box(SP, DType.INT32, base + slot, (0, 1, 0))
+        w = Box(SP, DType.INT32, base + 2 * slot, (0, 0, 0))
+        y = Box(SP, DType.INT8, w.addr + 64, (0, 1, 0))
+        emit_load(ctx, load(SP, w.addr, 4, word.addr, (1, 1, 1), (0, 0, 1), (0, 0, 1)), "const")
+        _v(ctx, VFunc.RSUM, (1, n, L), m, xb)
+        one = (1, n, 1)
+        _v(ctx, VFunc.ADD_IMM, one, m, m, None, (i32_bits(-L * qx.zero_point), 0, 0))
+        imm = (i32_bits(qy.zero_point), i32_bits(-128), i32_bits(127))
+        _v(ctx, VFunc.REQUANT, one, y, m, w, imm)
+        return y, one
+
+    return build
 
 
 def _layernorm(ctx, node, axis, eps):

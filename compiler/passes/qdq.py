@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import Graph, Node, Quant
+from compiler.ir import Graph, Node, Quant, TensorType
 
 INT8 = (-128, 127)
 CLAMP_ACTS = ("Relu", "Clip")
@@ -253,6 +253,8 @@ def rewrite_gemm(graph: Graph, node: Node) -> None:
     b = node.inputs[2] if len(node.inputs) > 2 else ""
     w_axis = 0 if tb else 1
     if _const_rank(graph, node.inputs[1]) != 2:
+        if node.op == "MatMul":
+            rewrite_qmatmul(graph, node)
         return
     parts = _int_gemm_parts(graph, node, node.inputs[0], node.inputs[1], b, w_axis)
     if parts is None:
@@ -271,6 +273,41 @@ def rewrite_gemm(graph: Graph, node: Node) -> None:
     )
     new = node.replace(op="QGemm", inputs=inputs, outputs=q.outputs, attrs=attrs)
     _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+
+
+def rewrite_qmatmul(graph: Graph, node: Node) -> None:
+    """DQ(a_q) x DQ(b_q) (two int8 activations) [-> act] -> Q  ==>  QMatMul, with
+    ``sum (a - za)(b - zb) == sum a b - zb * sum_k a - za * sum_k b + K za zb``: the row sums
+    of a (times -zb) and the column sums of b (times -za, plus K za zb) are QSum nodes."""
+    dqs = [int8_input(graph, i) for i in node.inputs]
+    out = output_q(graph, node.outputs[0])
+    if None in dqs or out is None or min(graph.type(i).rank for i in node.inputs) < 2:
+        return
+    q, acts, bounds = out
+    a, b = (d.inputs[0] for d in dqs)
+    qa, qb, qy = graph.tensors[a].quant, graph.tensors[b].quant, graph.tensors[q.outputs[0]].quant
+    k = graph.type(a).shape[-1]
+    order = graph.g.nodes[node.name]["order"]
+    ra = _qsum(graph, node, a, -1, (-qb.zero_point, 0), order) if qb.zero_point else ""
+    add = k * qa.zero_point * qb.zero_point
+    cb = _qsum(graph, node, b, -2, (-qa.zero_point, add), order) if qa.zero_point else ""
+    attrs = {
+        "requant": requant_scales(qa.scale, np.array([qb.scale], np.float32), qy.scale),
+        "clamp": clamp_range(qy, bounds),
+    }
+    new = node.replace(op="QMatMul", inputs=(a, b, ra, cb), outputs=q.outputs, attrs=attrs)
+    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+
+
+def _qsum(graph: Graph, node: Node, x: str, axis: int, affine: tuple[int, int], order) -> str:
+    """An int32 tensor ``mult * sum(x, axis, keepdims) + add`` of an int8 activation."""
+    shape = list(graph.type(x).shape)
+    shape[axis] = 1
+    out = graph.fresh(f"{node.name}_sum{axis}")
+    graph.tensors[out] = TensorType(tuple(shape), "int32")
+    attrs = {"axis": axis, "mult": affine[0], "add": affine[1]}
+    graph.add(Node(graph.fresh(out), "QSum", (x,), (out,), attrs), order - 0.5)
+    return out
 
 
 def _plain_gemm(node: Node) -> bool:
@@ -315,12 +352,42 @@ def rewrite_add(graph: Graph, node: Node) -> None:
     _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
 
 
-PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool")
+def rewrite_concat(graph: Graph, node: Node) -> None:
+    """Concat(DQ(x_i)) -> Q with every (scale, zero point) equal == Concat(x_i): copies."""
+    dqs = [int8_input(graph, i) for i in node.inputs]
+    q = _sole(graph, node.outputs[0])
+    if None in dqs or q is None or q.op != "QuantizeLinear":
+        return
+    qy = tensor_quant(graph, q)
+    if any(tensor_quant(graph, d) != qy for d in dqs):
+        return
+    new = node.replace(inputs=tuple(d.inputs[0] for d in dqs), outputs=q.outputs)
+    _replace(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+
+
+def rewrite_average(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> AveragePool/GlobalAveragePool -> Q  ==>  the pool on x_q: an exact integer
+    window sum of ``x_q - zp_x``, requantised by ``s_x / (s_y * count)`` (the lowering reads
+    both quantisations from the tensor types)."""
+    dq = int8_input(graph, node.inputs[0])
+    q = _sole(graph, node.outputs[0])
+    if dq is None or q is None or q.op != "QuantizeLinear" or tensor_quant(graph, q) is None:
+        return
+    if q_dtype(graph, q) != "int8":
+        return
+    new = node.replace(inputs=(dq.inputs[0],), outputs=q.outputs)
+    _replace(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+
+
+PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Slice")
 REWRITES = {
     "Conv": rewrite_conv,
     "Gemm": rewrite_gemm,
     "MatMul": rewrite_gemm,
     "Add": rewrite_add,
+    "Concat": rewrite_concat,
+    "AveragePool": rewrite_average,
+    "GlobalAveragePool": rewrite_average,
     **dict.fromkeys(PASSTHROUGH, rewrite_passthrough),
 }
 

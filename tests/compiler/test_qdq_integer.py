@@ -1,0 +1,245 @@
+"""int8 lowerings added to the QDQ pass after conv/gemm: activation x activation MatMul
+(QMatMul with QSum zero-point corrections), AveragePool and GlobalAveragePool on int8 tensors,
+and Concat/Slice moving int8 directly. Each compiled, simulated (checked) and compared with
+onnxruntime's default session (its QLinearMatMul / QLinearAveragePool /
+QLinearGlobalAveragePool kernels) in output steps."""
+
+import numpy as np
+import pytest
+from compiler_helpers import model, rand
+from onnx import TensorProto, helper
+from qdq_helpers import check_int8, quantize
+from test_qdq import lowered_ir, qdq_model
+
+H = helper.make_node
+
+
+# --- activation x activation MatMul -----------------------------------------------------------
+def two_activations(a_shape, b_shape, offset=1.5, act=None, seed=0):
+    """y = (x @ wa) @ (x2 @ wb) [-> act]: both MatMul operands are int8 activations; the
+    inputs are shifted by ``offset`` so their zero points are not 0."""
+    k = a_shape[-1]
+    n = b_shape[-1]
+    nodes = [
+        H("MatMul", ["x", "wa"], ["a"]),
+        H("MatMul", ["x2", "wb"], ["b"]),
+        H("MatMul", ["a", "b"], ["m" if act else "y"]),
+    ]
+    if act:
+        nodes.append(H(act, ["m"], ["y"]))
+    out = list(np.broadcast_shapes(a_shape[:-2], b_shape[:-2])) + [a_shape[-2], n]
+    inits = {"wa": rand(3, k, seed=seed + 1), "wb": rand(4, n, seed=seed + 2)}
+    f = model(nodes, {"x": [*a_shape[:-1], 3], "x2": [*b_shape[:-1], 4]}, {"y": out}, inits)
+    m = quantize(f)
+    inputs = {
+        "x": rand(*a_shape[:-1], 3, seed=seed + 3) + offset,
+        "x2": rand(*b_shape[:-1], 4, seed=seed + 4) - offset,
+    }
+    return m, inputs
+
+
+def qmatmul_of(m):
+    graph = lowered_ir(m)
+    (node,) = [n for n in graph.nodes() if n.op == "QMatMul"]
+    return graph, node
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"),
+    [
+        ((7, 5), (5, 9)),  # plain 2-D, odd sizes
+        ((2, 7, 5), (2, 5, 9)),  # batch 2
+        ((2, 3, 6, 5), (2, 3, 5, 11)),  # batch x heads
+        ((2, 3, 6, 5), (5, 11)),  # b broadcast over the leading dims
+        ((1, 6, 5), (3, 5, 4)),  # a broadcast
+        ((3, 33, 19), (3, 19, 21)),  # wider than the tiny array, several tiles
+    ],
+)
+def test_qmatmul_matches_qlinearmatmul_exactly(a_shape, b_shape):
+    m, inputs = two_activations(a_shape, b_shape)
+    graph, node = qmatmul_of(m)
+    qa, qb = (graph.tensors[i].quant for i in node.inputs[:2])
+    assert qa.zero_point != 0 and qb.zero_point != 0  # both corrections are exercised
+    check_int8(m, inputs, max_steps=0.0, ops={"QMatMul", "QSum"})
+
+
+def test_qmatmul_fuses_relu_into_the_clamp():
+    m, inputs = two_activations((2, 5, 6), (2, 6, 7), act="Relu")
+    graph, node = qmatmul_of(m)
+    yq = graph.tensors[node.outputs[0]].quant
+    assert node.attr("clamp") == (max(-128, yq.zero_point), 127)
+    check_int8(m, inputs, max_steps=0.0, ops={"QMatMul"})
+
+
+def test_qmatmul_zero_point_corrections_are_qsum_nodes():
+    """sum (a - za)(b - zb) = sum ab - zb sum_k a - za sum_k b + K za zb."""
+    m, _ = two_activations((2, 5, 6), (2, 6, 7))
+    graph, node = qmatmul_of(m)
+    a, b, ra, cb = node.inputs
+    qa, qb = graph.tensors[a].quant, graph.tensors[b].quant
+    sums = {s.outputs[0]: s for s in graph.nodes() if s.op == "QSum"}
+    assert sums[ra].inputs == (a,) and sums[ra].attr("axis") == -1
+    assert (sums[ra].attr("mult"), sums[ra].attr("add")) == (-qb.zero_point, 0)
+    assert sums[cb].inputs == (b,) and sums[cb].attr("axis") == -2
+    k_za_zb = 6 * qa.zero_point * qb.zero_point
+    assert (sums[cb].attr("mult"), sums[cb].attr("add")) == (-qa.zero_point, k_za_zb)
+    assert graph.type(ra).shape == (2, 5, 1) and graph.type(cb).shape == (2, 1, 7)
+
+
+def test_qmatmul_with_a_zero_zero_point_needs_no_correction():
+    nodes = [
+        H("DequantizeLinear", ["qa", "sa", "za"], ["a"]),
+        H("DequantizeLinear", ["qb", "sb", "zb"], ["b"]),
+        H("MatMul", ["a", "b"], ["m"]),
+        H("QuantizeLinear", ["m", "sy", "zy"], ["y"]),
+    ]
+    consts = {"sa": np.float32(0.02), "za": np.int8(0), "sb": np.float32(0.03)}
+    consts |= {"zb": np.int8(-9), "sy": np.float32(0.05), "zy": np.int8(3)}
+    m = qdq_model(
+        nodes,
+        {"qa": (TensorProto.INT8, [3, 13]), "qb": (TensorProto.INT8, [13, 6])},
+        {"y": (TensorProto.INT8, [3, 6])},
+        consts,
+    )
+    graph, node = qmatmul_of(m)
+    assert node.inputs[3] == "" and node.inputs[2] != ""  # only the row sums of a
+    rng = np.random.default_rng(0)
+    inputs = {
+        "qa": rng.integers(-128, 128, (3, 13)).astype(np.int8),
+        "qb": rng.integers(-128, 128, (13, 6)).astype(np.int8),
+    }
+    check_int8(m, inputs, max_steps=0.0, ops={"QMatMul"})
+
+
+def test_attention_scores_and_values_are_integer():
+    """Q.K^T (K transposed on int8) and P.V after a Softmax (zero point -128)."""
+    s, d = 9, 6
+    nodes = [
+        H("MatMul", ["x", "wq"], ["q"]),
+        H("MatMul", ["x", "wk"], ["k"]),
+        H("MatMul", ["x", "wv"], ["v"]),
+        H("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        H("MatMul", ["q", "kt"], ["a"]),
+        H("Softmax", ["a"], ["p"], axis=-1),
+        H("MatMul", ["p", "v"], ["y"]),
+    ]
+    inits = {f"w{c}": rand(d, d, seed=i) for i, c in enumerate("qkv")}
+    m = quantize(model(nodes, {"x": [2, s, d]}, {"y": [2, s, d]}, inits))
+    graph = lowered_ir(m)
+    assert sum(n.op == "QMatMul" for n in graph.nodes()) == 2
+    # the Softmax between them runs in float as written; onnxruntime's QLinearSoftmax uses
+    # a lookup table, so P differs by a step here and there
+    check_int8(m, {"x": rand(2, s, d, seed=3)}, max_steps=1.0, min_exact=0.8, ops={"QMatMul"})
+
+
+# --- pooling -------------------------------------------------------------------------------
+def qpool_model(op, shape, out_shape, zp=-7, scales=(0.037, 0.029), **attrs):
+    nodes = [
+        H("DequantizeLinear", ["q", "s", "zp"], ["d"]),
+        H(op, ["d"], ["p"], **attrs),
+        H("QuantizeLinear", ["p", "s2", "zp2"], ["y"]),
+    ]
+    consts = {"s": np.float32(scales[0]), "zp": np.int8(zp)}
+    consts |= {"s2": np.float32(scales[1]), "zp2": np.int8(5)}
+    m = qdq_model(
+        nodes, {"q": (TensorProto.INT8, shape)}, {"y": (TensorProto.INT8, out_shape)}, consts
+    )
+    q = np.random.default_rng(1).integers(-128, 128, shape).astype(np.int8)
+    return m, {"q": q}
+
+
+@pytest.mark.parametrize("scales", [(0.037, 0.029), (0.037, 0.037)])
+@pytest.mark.parametrize("include_pad", [0, 1])
+def test_average_pool_int8_matches_qlinearaveragepool(include_pad, scales):
+    attrs = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 0, 1])
+    m, inputs = qpool_model(
+        "AveragePool",
+        [2, 5, 9, 8],
+        [2, 5, 4, 4],
+        scales=scales,
+        count_include_pad=include_pad,
+        **attrs,
+    )
+    check_int8(m, inputs, max_steps=0.0, ops={"AveragePool"})
+    (pool,) = [n for n in lowered_ir(m).nodes() if n.op == "AveragePool"]
+    assert lowered_ir(m).type(pool.inputs[0]).dtype == "int8"
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "AveragePool"])
+def test_global_average_pool_int8_is_an_integer_requant(op):
+    """A window over the whole unpadded image is onnxruntime's integer global pool."""
+    attrs = {"kernel_shape": [5, 7]} if op == "AveragePool" else {}
+    m, inputs = qpool_model(op, [3, 6, 5, 7], [3, 6, 1, 1], scales=(0.037, 0.011), **attrs)
+    check_int8(m, inputs, max_steps=0.0, ops={op})
+    (pool,) = [n for n in lowered_ir(m).nodes() if n.op == op]
+    assert lowered_ir(m).type(pool.inputs[0]).dtype == "int8"
+
+
+def test_classifier_head_pools_on_int8():
+    nodes = [
+        H("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1]),
+        H("Relu", ["c"], ["r"]),
+        H("GlobalAveragePool", ["r"], ["g"]),
+        H("Flatten", ["g"], ["f"]),
+        H("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
+    ]
+    inits = {"cw": rand(12, 3, 3, 3, seed=1), "cb": rand(12, seed=2)}
+    inits |= {"fw": rand(10, 12, seed=7), "fb": rand(10, seed=8)}
+    m = quantize(model(nodes, {"x": [2, 3, 11, 11]}, {"y": [2, 10]}, inits))
+    check_int8(m, {"x": rand(2, 3, 11, 11, seed=5)}, max_steps=0.0, ops={"GlobalAveragePool"})
+    graph = lowered_ir(m)
+    (gap,) = [n for n in graph.nodes() if n.op == "GlobalAveragePool"]
+    assert graph.type(gap.inputs[0]).dtype == "int8"
+
+
+# --- data movement on int8 ------------------------------------------------------------------
+def test_concat_and_slice_of_equal_quantisation_move_int8():
+    nodes = [
+        H("DequantizeLinear", ["qa", "s", "zp"], ["a"]),
+        H("DequantizeLinear", ["qb", "s", "zp"], ["b"]),
+        H("Concat", ["a", "b"], ["c"], axis=1),
+        H("QuantizeLinear", ["c", "s", "zp"], ["qc"]),
+        H("DequantizeLinear", ["qc", "s", "zp"], ["dc"]),
+        H("Slice", ["dc", "starts", "ends", "axes"], ["sl"]),
+        H("QuantizeLinear", ["sl", "s", "zp"], ["y"]),
+    ]
+    consts = {"s": np.float32(0.05), "zp": np.int8(-3)}
+    consts |= {"starts": np.array([1]), "ends": np.array([6]), "axes": np.array([1])}
+    m = qdq_model(
+        nodes,
+        {"qa": (TensorProto.INT8, [2, 3, 5]), "qb": (TensorProto.INT8, [2, 4, 5])},
+        {"y": (TensorProto.INT8, [2, 5, 5])},
+        consts,
+    )
+    graph = lowered_ir(m)
+    assert [n.op for n in graph.nodes()] == ["Concat", "Slice"]
+    rng = np.random.default_rng(2)
+    inputs = {
+        "qa": rng.integers(-128, 128, (2, 3, 5)).astype(np.int8),
+        "qb": rng.integers(-128, 128, (2, 4, 5)).astype(np.int8),
+    }
+    check_int8(m, inputs, max_steps=0.0, ops={"Concat", "Slice"})
+
+
+def test_concat_of_different_scales_stays_float():
+    nodes = [
+        H("DequantizeLinear", ["qa", "s", "zp"], ["a"]),
+        H("DequantizeLinear", ["qb", "s2", "zp"], ["b"]),
+        H("Concat", ["a", "b"], ["c"], axis=0),
+        H("QuantizeLinear", ["c", "s", "zp"], ["y"]),
+    ]
+    consts = {"s": np.float32(0.05), "s2": np.float32(0.07), "zp": np.int8(-3)}
+    m = qdq_model(
+        nodes,
+        {"qa": (TensorProto.INT8, [2, 5]), "qb": (TensorProto.INT8, [3, 5])},
+        {"y": (TensorProto.INT8, [5, 5])},
+        consts,
+    )
+    (concat,) = [n for n in lowered_ir(m).nodes() if n.op == "Concat"]
+    assert lowered_ir(m).type(concat.inputs[0]).dtype == "float32"
+    rng = np.random.default_rng(3)
+    inputs = {
+        "qa": rng.integers(-128, 128, (2, 5)).astype(np.int8),
+        "qb": rng.integers(-128, 128, (3, 5)).astype(np.int8),
+    }
+    check_int8(m, inputs, max_steps=1.0, ops={"Concat"})
