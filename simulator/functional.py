@@ -64,25 +64,26 @@ _NOP = Op(None, (), ())
 def prepare(instrs: list[Instr], memory: Memory, config: NpuConfig) -> list[Op]:
     """One ``Op`` per instruction; raises SimulationError on any bad operand.
 
-    MATMUL and VECTOR operands live in the scratchpads only, so instructions that differ only
-    in their tokens share one ``Op`` (tile loops repeat them constantly). A ``Memory`` subclass
-    may watch every ``box`` call (the RTL replay capture does), so it gets one build each.
+    Instructions that differ only in their tokens share one ``Op`` (tile loops repeat them
+    constantly). A ``Memory`` subclass may watch every ``box`` call (the RTL replay capture
+    does), so it gets one build each.
     """
     memo: dict[tuple, Op] | None = {} if type(memory) is Memory else None
     out = []
     for index, instr in enumerate(instrs):
         cls = type(instr)
-        builder = _BUILDERS.get(cls)
-        if builder is None:
+        fields_of = _FIELDS.get(cls)
+        if fields_of is None:
             out.append(_NOP)
-        elif memo is None or cls not in _SHAREABLE:
-            out.append(builder(instr, index, memory, config))
-        else:
-            key = (cls, _SHAREABLE[cls](instr))
-            op = memo.get(key)
-            if op is None:
-                op = memo[key] = builder(instr, index, memory, config)
-            out.append(op)
+            continue
+        f = fields_of(instr)
+        if memo is None:
+            out.append(_BUILDERS[cls](instr, f, index, memory, config))
+            continue
+        op = memo.get((cls, f))
+        if op is None:
+            op = memo[cls, f] = _BUILDERS[cls](instr, f, index, memory, config)
+        out.append(op)
     return out
 
 
@@ -95,23 +96,57 @@ def _dtype(value: int, where: Where) -> DType:
         ) from None
 
 
-_DMA_FIELDS = attrgetter(
+class _DmaForm(NamedTuple):
+    """What a transfer's views need besides its two addresses (shared by all its tiles)."""
+
+    word: type  # the numpy type of one esize-byte element
+    counts: tuple[int, int, int]  # the box
+    window: tuple[int, int, int]  # the window's extent
+    inner: tuple[slice, ...]  # the window inside the box
+    sp_strides: tuple[int, int, int]
+    dram_strides: tuple[int, int, int]
+    sp_first: int  # byte offset of the window's first element from sp_addr
+    dram_first: int  # ... from dram_addr
+    pad_mask: int  # the low esize bytes of pad
+
+
+# The fields of a Dma without its tokens, in declaration order (what ``_FIELDS`` yields).
+_DMA_NAMES = (
     "sp", "esize_log2", "sp_addr", "dram_addr", "n0", "n1", "n2", "ds0", "ds1", "ds2",
     "ss0", "ss1", "ss2", "lo0", "hi0", "lo1", "hi1", "lo2", "hi2", "pad",
 )  # fmt: skip
 
 
-def _load(instr: Load, index: int, memory: Memory, config: NpuConfig) -> Op:
-    f = _DMA_FIELDS(instr)
-    esize = 1 << f[1]
-    counts = f[4:7]
-    window = _window(f)
-    sp, sp_fp = _sp_box(f, (0, 0, 0), counts, index, memory, "LOAD")
-    dram, dram_fp = _dram_box(f, window, index, memory, "LOAD")
-    if window == ((0, 0, 0), counts):
+@lru_cache(maxsize=4096)
+def _dma_form(esize_log2: int, f: tuple) -> _DmaForm:
+    """``f``: the fields from ``n0`` on."""
+    n0, n1, n2, ds0, ds1, ds2, ss0, ss1, ss2, lo0, hi0, lo1, hi1, lo2, hi2 = f[:15]
+    first = (min(lo0, n0), min(lo1, n1), min(lo2, n2))
+    stop = tuple(max(min(h, n), a) for h, n, a in zip((hi0, hi1, hi2), f[:3], first, strict=True))
+    window = tuple(b - a for a, b in zip(first, stop, strict=True))
+    return _DmaForm(
+        word=_WORD[1 << esize_log2],
+        counts=(n0, n1, n2),
+        window=window,
+        inner=tuple(slice(a, b) for a, b in zip(first, stop, strict=True)),
+        sp_strides=(ss0, ss1, ss2),
+        dram_strides=(ds0, ds1, ds2),
+        sp_first=(first[0] * ss0 + first[1] * ss1 + first[2] * ss2) << esize_log2,
+        dram_first=(first[0] * ds0 + first[1] * ds1 + first[2] * ds2) << esize_log2,
+        pad_mask=(1 << (8 << esize_log2)) - 1,
+    )
+
+
+def _load(instr: Load, f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
+    form = _dma_form(f[1], f[4:])
+    _check_sp(f[0], index, "LOAD")
+    where = Where(index, "LOAD", "sp_addr")
+    sp, sp_fp = memory.box(f[0], f[2], form.counts, form.sp_strides, form.word, where)
+    dram, dram_fp = _dram_box(f, form, index, memory, "LOAD")
+    if form.window == form.counts:
         return Op(partial(np.copyto, sp, dram), (dram_fp,), (sp_fp,))
-    pad = _WORD[esize](f[19] & ((1 << (8 * esize)) - 1))
-    inner = sp[tuple(slice(a, b) for a, b in zip(*window, strict=True))]
+    pad = form.word(f[19] & form.pad_mask)
+    inner = sp[form.inner]
 
     def run():
         sp.fill(pad)
@@ -120,51 +155,32 @@ def _load(instr: Load, index: int, memory: Memory, config: NpuConfig) -> Op:
     return Op(run, (dram_fp,), (sp_fp,))
 
 
-def _store(instr: Store, index: int, memory: Memory, config: NpuConfig) -> Op:
-    f = _DMA_FIELDS(instr)
-    window = _window(f)
-    dram, dram_fp = _dram_box(f, window, index, memory, "STORE")
-    sp, sp_fp = _sp_box(f, *window, index, memory, "STORE")
+def _store(instr: Store, f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
+    form = _dma_form(f[1], f[4:])
+    dram, dram_fp = _dram_box(f, form, index, memory, "STORE")
+    _check_sp(f[0], index, "STORE")
+    where = Where(index, "STORE", "sp_addr")
+    sp, sp_fp = memory.box(
+        f[0], f[2] + form.sp_first, form.window, form.sp_strides, form.word, where
+    )
     return Op(partial(np.copyto, dram, sp), (sp_fp,), (dram_fp,))
 
 
-def _window(f: tuple) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(first, stop) per dimension of the window ``lo_d <= i_d < hi_d`` clipped to the box."""
-    n0, n1, n2 = f[4:7]
-    lo0, hi0, lo1, hi1, lo2, hi2 = f[13:19]
-    a0 = lo0 if lo0 < n0 else n0
-    a1 = lo1 if lo1 < n1 else n1
-    a2 = lo2 if lo2 < n2 else n2
-    b0 = hi0 if hi0 < n0 else n0
-    b1 = hi1 if hi1 < n1 else n1
-    b2 = hi2 if hi2 < n2 else n2
-    return (a0, a1, a2), (b0 if b0 > a0 else a0, b1 if b1 > a1 else a1, b2 if b2 > a2 else a2)
-
-
-def _sp_box(f: tuple, first, stop, index: int, memory: Memory, opcode: str):
-    """The scratchpad view of the elements [first, stop) of a transfer's box."""
-    if f[0] > 2:
+def _check_sp(sp: int, index: int, opcode: str) -> None:
+    if sp > 2:
         raise SimulationError(
-            f"instruction {index} ({opcode}): sp={f[0]} is not a scratchpad (0, 1 or 2)"
+            f"instruction {index} ({opcode}): sp={sp} is not a scratchpad (0, 1 or 2)"
         )
-    return _dma_box(memory, f[0], f[2], f[1], f[10:13], first, stop, index, opcode, "sp_addr")
 
 
-def _dram_box(f: tuple, window, index: int, memory: Memory, opcode: str):
+def _dram_box(f: tuple, form: _DmaForm, index: int, memory: Memory, opcode: str):
     """The DRAM view of a transfer's window only (elements outside may be out of DRAM)."""
-    return _dma_box(memory, DRAM, f[3], f[1], f[7:10], *window, index, opcode, "dram_addr")
+    addr = f[3] + form.dram_first
+    where = Where(index, opcode, "dram_addr")
+    return memory.box(DRAM, addr, form.window, form.dram_strides, form.word, where)
 
 
-def _dma_box(memory, mem, addr, esize_log2, strides, first, stop, index, opcode, field):
-    s0, s1, s2 = strides
-    a0, a1, a2 = first
-    shape = (stop[0] - a0, stop[1] - a1, stop[2] - a2)
-    addr += (a0 * s0 + a1 * s1 + a2 * s2) << esize_log2
-    word = _WORD[1 << esize_log2]
-    return memory.box(mem, addr, shape, strides, word, Where(index, opcode, field))
-
-
-def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:
+def _matmul(instr: MatMul, _f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
     dtype = _dtype(instr.dtype, Where(index, "MATMUL", "dtype"))
     name = _ARRAY_DTYPE_NAME.get(dtype)
     if name not in config.array.dtypes:
@@ -189,7 +205,12 @@ def _matmul(instr: MatMul, index: int, memory: Memory, config: NpuConfig) -> Op:
         2, instr.c_addr, (m, n), (instr.c_stride, 1), acc_type, Where(index, "MATMUL", "c_addr")
     )
     product = _product(dtype, k)
-    run = _accumulate(product, a, w, c) if instr.accumulate else _overwrite(product, a, w, c)
+    if instr.accumulate:
+        run = _accumulate(product, a, w, c)
+    elif product is matmul_int8_fp32:
+        run = partial(matmul_int8_fp32, a, w, c)  # straight into C
+    else:
+        run = _overwrite(product, a, w, c)
     reads = (a_fp, w_fp, c_fp) if instr.accumulate else (a_fp, w_fp)
     return Op(run, reads, (c_fp,))
 
@@ -230,7 +251,7 @@ _KIND = {f: "src1" if f.info.kind == "binary" or f == VFunc.REQUANT else f.info.
 _DTYPES = {int(d): d for d in DType}
 
 
-def _vector(instr: Vector, index: int, memory: Memory, config: NpuConfig) -> Op:
+def _vector(instr: Vector, _f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
     f = _VECTOR_FIELDS(instr)
     func = _VFUNCS.get(f[0])
     if func is None:
@@ -270,14 +291,18 @@ _INT_STORAGE = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
 def _requant(dst: np.ndarray, args: tuple):
     """REQUANT into an integer dst: the exact float64 path when it applies, else the general one."""
     src0, src1 = args[1:3]
+
+    def general():
+        dst[...] = vector_apply(*args)
+
+    if src0.dtype not in _INT_STORAGE or src1.dtype not in _INT_STORAGE or not src0.size:
+        return general
     fast = _requant_kernel(*args[3:])
+    work = np.empty(dst.shape)
 
     def run():
-        out = fast(src0, src1)
-        if out is None:
-            dst[...] = vector_apply(*args)
-        else:
-            np.copyto(dst, out, casting="unsafe")
+        if not fast.into(src0, src1, work, dst):
+            general()
 
     return run
 
@@ -311,8 +336,9 @@ _STORAGE = {int(d): t for d, t in NUMPY_DTYPE.items()}
 
 
 _BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}
-# Every field but the tokens (wait, signal) of the instructions whose Ops can be shared.
-_SHAREABLE = {
-    cls: attrgetter(*(f.name for f in fields(cls) if f.name not in ("wait", "signal")))
-    for cls in (MatMul, Vector)
+# Every field but the tokens (wait, signal): the builders' ``f``, and what makes Ops equal.
+_NAMES = {
+    cls: tuple(f.name for f in fields(cls) if f.name not in ("wait", "signal")) for cls in _BUILDERS
 }
+_FIELDS = {cls: attrgetter(*names) for cls, names in _NAMES.items()}
+assert _NAMES[Load] == _NAMES[Store] == _DMA_NAMES

@@ -10,6 +10,7 @@ the field and its value.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -55,6 +56,32 @@ class Box(NamedTuple):
     esize: int
 
 
+class _Form(NamedTuple):
+    """A box's layout apart from its address: byte strides and the byte extent they span."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    esize: int
+    strides: tuple[int, ...]  # in bytes
+    lo: int  # lowest byte touched, relative to the address (<= 0)
+    hi: int  # first byte of the highest element touched, relative to the address
+    empty: bool
+
+
+@lru_cache(maxsize=4096)
+def _form(shape: tuple[int, ...], strides: tuple[int, ...], dtype) -> _Form:
+    dtype = _DTYPES.get(dtype) or np.dtype(dtype)
+    esize = dtype.itemsize
+    byte_strides = tuple(s * esize for s in strides)
+    lo = hi = 0
+    for n, s in zip(shape, byte_strides, strict=True):
+        if s < 0:
+            lo += (n - 1) * s
+        else:
+            hi += (n - 1) * s
+    return _Form(tuple(shape), dtype, esize, byte_strides, lo, hi, 0 in shape)
+
+
 class Memory:
     """The three scratchpads and DRAM of one simulation run."""
 
@@ -88,21 +115,16 @@ class Memory:
         return hit
 
     def _make_box(self, mem, addr, shape, strides, dtype, where: Where):
-        dtype = _DTYPES.get(dtype) or np.dtype(dtype)
-        esize = dtype.itemsize
-        byte_strides = tuple([s * esize for s in strides])
-        fp = Box(mem, addr, tuple(shape), byte_strides, esize)
-        if 0 in shape:
-            return np.empty(shape, dtype), fp
-        lo = hi = addr
-        for n, s in zip(shape, byte_strides, strict=True):
-            if s < 0:
-                lo += (n - 1) * s
-            else:
-                hi += (n - 1) * s
+        form = _form(shape, strides, dtype)
+        fp = Box(mem, addr, form.shape, form.strides, form.esize)
+        if form.empty:
+            return np.empty(shape, form.dtype), fp
+        lo, hi, esize = addr + form.lo, addr + form.hi, form.esize
         if lo < 0 or hi + esize > self.sizes[mem] or addr % esize:
             self._fail(mem, addr, shape, lo, hi + esize - 1, esize, where)
-        view = np.ndarray(shape, dtype, buffer=self.buffers[mem], offset=addr, strides=byte_strides)
+        view = np.ndarray(
+            form.shape, form.dtype, buffer=self.buffers[mem], offset=addr, strides=form.strides
+        )
         return view, fp
 
     def _fail(self, mem, addr, shape, lo, hi, esize, where: Where) -> None:

@@ -131,9 +131,14 @@ def fp32_matmul_is_exact(dtype: DType, k: int) -> bool:
     return k * MAX_TERM[dtype] <= 1 << 24
 
 
-def matmul_int8_fp32(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``matmul_int8`` through fp32 BLAS, when ``fp32_matmul_is_exact``: no wrap is possible."""
-    return (a.astype(np.float32) @ w.astype(np.float32)).astype(np.int32)
+def matmul_int8_fp32(a: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``matmul_int8`` through fp32 BLAS, when ``fp32_matmul_is_exact``: no wrap is possible.
+
+    ``out``: an int32 array to write the product to (else a new one).
+    """
+    if out is None:
+        out = np.empty((a.shape[0], w.shape[1]), np.int32)
+    return np.matmul(a, w, dtype=np.float32, out=out, casting="unsafe")
 
 
 def matmul_float(a: np.ndarray, w: np.ndarray) -> np.ndarray:

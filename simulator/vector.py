@@ -98,6 +98,7 @@ def convert(values: np.ndarray, dst: DType) -> np.ndarray:
 _INT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
 _FP64_EXACT = 1 << 52  # |acc * mult| below this: acc * mult / 2**shift is exact in float64
 _ANY_INT32 = 1 << 20  # multipliers up to this are exact for every int32 acc (2**31 * 2**20 < 2**52)
+_MAX, _MIN = np.maximum.reduce, np.minimum.reduce  # no Python wrapper, unlike ndarray.max
 
 
 class RequantFp64:
@@ -109,7 +110,8 @@ class RequantFp64:
     the zero point and clamping in float64 then match the int64 path: rounding is monotone and
     the bounds are exact. The clamp to [imm1, imm2] followed by the saturation to ``dst`` is
     one clamp to [f(-inf), f(+inf)] (a composition of clamps is a clamp).
-    ``__call__`` returns the integral float64 result, or None when it may be inexact.
+    ``__call__`` returns the integral float64 result, or None when it may be inexact;
+    ``into`` writes it to a given array.
     """
 
     _scales: dict[tuple, tuple[np.ndarray, int]] = {}  # packed words -> (2**-shift * mult, max)
@@ -127,16 +129,25 @@ class RequantFp64:
     def __call__(self, acc: np.ndarray, packed: np.ndarray) -> np.ndarray | None:
         if acc.dtype not in _INT_DTYPES or packed.dtype not in _INT_DTYPES or not acc.size:
             return None
+        out = np.empty(np.broadcast_shapes(acc.shape, packed.shape))
+        return out if self.into(acc, packed, out, out) else None
+
+    def into(self, acc: np.ndarray, packed: np.ndarray, work: np.ndarray, out: np.ndarray) -> bool:
+        """Write the result to ``out`` (any integer or float array) through the float64
+        ``work`` array (both of the broadcast shape; they may be one array); False, with
+        nothing written, when the result may be inexact. Integer ``acc`` and ``packed``."""
         scale, mult_max = self._scale(packed)
-        if mult_max > _ANY_INT32 and max(int(acc.max()), -int(acc.min())) * mult_max >= _FP64_EXACT:
-            return None
-        out = np.multiply(acc, scale)
-        np.rint(out, out=out)
+        if mult_max > _ANY_INT32:
+            top = max(int(_MAX(acc, axis=None)), -int(_MIN(acc, axis=None)))
+            if top * mult_max >= _FP64_EXACT:
+                return False
+        np.multiply(acc, scale, out=work)
+        np.rint(work, out=work)
         if self.zp:
-            out += self.zp
-        np.maximum(out, self.lo, out=out)
-        np.minimum(out, self.hi, out=out)
-        return out
+            np.add(work, self.zp, out=work)
+        np.maximum(work, self.lo, out=work)
+        np.minimum(work, self.hi, out=out, casting="unsafe")
+        return True
 
     @classmethod
     def _scale(cls, packed: np.ndarray) -> tuple[np.ndarray, int]:

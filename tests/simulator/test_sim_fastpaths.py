@@ -49,10 +49,15 @@ def _check_requant(seed: int) -> list[bool]:
     taken = []
     for dst in INT_DTYPES:
         want = vector_apply(VFunc.REQUANT, acc, packed, *imms, dst)
-        got = RequantFp64(*imms, dst)(acc, packed)
+        kernel = RequantFp64(*imms, dst)
+        got = kernel(acc, packed)
         if got is not None:
             np.testing.assert_array_equal(got.astype(INT_DTYPES[dst]), want)
             assert (got == want).all()
+        into = np.full(want.shape, 7, INT_DTYPES[dst])
+        answered = kernel.into(acc, packed, np.empty(want.shape), into)
+        assert answered == (got is not None)
+        np.testing.assert_array_equal(into, want if answered else 7)
         taken.append(got is not None)
     return taken
 
@@ -65,6 +70,9 @@ def test_requant_fp64_rounds_ties_to_even_and_declines_inexact_products():
     big = np.full((1, 1, 2), 2**31 - 1, np.int32)
     top = np.full((1, 1, 2), ((2**24 - 1) << 8) | 40, np.uint32).view(np.int32)
     assert RequantFp64(0, 0, 127, DType.INT8)(big, top) is None
+    untouched = np.zeros((1, 1, 2), np.int8)
+    assert not RequantFp64(0, 0, 127, DType.INT8).into(big, top, np.empty((1, 1, 2)), untouched)
+    assert not untouched.any()
 
 
 @pytest.mark.parametrize(("dtype", "k"), [(DType.INT8, 1024), (DType.UINT8, 258)])
@@ -76,6 +84,9 @@ def test_fp32_matmul_exact_up_to_the_bound(dtype, k):
     w = np.full((k, 5), extreme, np_type)
     np.testing.assert_array_equal(matmul_int8_fp32(a, w), matmul_int8(a, w))
     assert matmul_int8_fp32(a, w)[0, 0] == k * int(extreme) ** 2
+    c = np.zeros((3, 10), np.int32)[:, ::2]  # a strided C, as the ACC scratchpad gives
+    assert matmul_int8_fp32(a, w, c) is c
+    np.testing.assert_array_equal(c, matmul_int8(a, w))
     rng = np.random.default_rng(k)
     info = np.iinfo(np_type)
     a = rng.integers(info.min, info.max + 1, (17, k)).astype(np_type)
