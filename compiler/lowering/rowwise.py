@@ -119,12 +119,45 @@ def _mean(ctx, xb, base, slot, n, L):
     return m, (1, n, 1)
 
 
-@declare("Softmax", "float32", "any axis (opset < 13: 2-D coercion)")
+def _qsoftmax(ctx: Ctx, node):
+    """int8 rows as onnxruntime's QLinearSoftmax: e = exp(s_x (x - max)), then
+    ``rint(e * floor(1 / s_y) / sum e) + zp_y`` (its output scale is the integer floor of
+    1 / s_y, not s_y)."""
+    qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
+    inv = float(np.floor(np.float32(1.0) / np.float32(qy.scale)))
+
+    def build(ctx, xb, base, slot, n, L):
+        cnt = (1, n, L)
+        t = Box(SP, FP, base + slot, (0, L, 1))
+        m = Box(SP, DType.INT32, base + 2 * slot, (0, 1, 0))
+        y = Box(SP, DType.INT8, m.addr + -(-n * 4 // 64) * 64, (0, L, 1))
+        _v(ctx, VFunc.RMAX, cnt, m, xb)
+        _v(ctx, VFunc.SUB, cnt, t, xb, m)
+        _v(ctx, VFunc.MUL_IMM, cnt, t, t, None, (f32_bits(qx.scale), 0, 0))
+        _v(ctx, VFunc.EXP, cnt, t, t)
+        s = Box(SP, FP, m.addr, (0, 1, 0))
+        _v(ctx, VFunc.RSUM, cnt, s, t)
+        _v(ctx, VFunc.MUL_IMM, cnt, t, t, None, (f32_bits(inv), 0, 0))
+        _v(ctx, VFunc.DIV, cnt, t, t, s)
+        _v(ctx, VFunc.QUANT, cnt, y, t, None, (i32_bits(qy.zero_point), f32_bits(1.0), 0))
+        return y, cnt
+
+    return build
+
+
+@declare(
+    "Softmax",
+    "float32, int8 (QDQ)",
+    "any axis (opset < 13: 2-D coercion); int8: the last axis, as QLinearSoftmax",
+)
 def lower_softmax(ctx: Ctx, node) -> None:
     rank = ctx.type(node.inputs[0]).rank
     axis = node.attr("axis", -1 if node.opset >= 13 else 1) % rank
     axes = (axis,) if node.opset >= 13 else tuple(range(axis, rank))
-    _run(ctx, node, axes, _softmax)
+    if ctx.type(node.inputs[0]).dtype == "int8":
+        _run(ctx, node, axes, _qsoftmax(ctx, node), x_dtype=DType.INT8)
+    else:
+        _run(ctx, node, axes, _softmax)
     ctx.record(node, macs=0)
 
 

@@ -366,9 +366,9 @@ def rewrite_concat(graph: Graph, node: Node) -> None:
 
 
 def rewrite_average(graph: Graph, node: Node) -> None:
-    """DQ(x_q) -> AveragePool/GlobalAveragePool -> Q  ==>  the pool on x_q: an exact integer
-    window sum of ``x_q - zp_x``, requantised by ``s_x / (s_y * count)`` (the lowering reads
-    both quantisations from the tensor types)."""
+    """DQ(x_q) -> AveragePool/GlobalAveragePool -> Q  ==>  the pool on x_q, as onnxruntime's
+    QLinearAveragePool/QLinearGlobalAveragePool compute it (the lowering reads both
+    quantisations from the tensor types)."""
     dq = int8_input(graph, node.inputs[0])
     q = _sole(graph, node.outputs[0])
     if dq is None or q is None or q.op != "QuantizeLinear" or tensor_quant(graph, q) is None:
@@ -377,6 +377,15 @@ def rewrite_average(graph: Graph, node: Node) -> None:
         return
     new = node.replace(inputs=(dq.inputs[0],), outputs=q.outputs)
     _replace(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+
+
+def rewrite_softmax(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> Softmax(last axis) -> Q  ==>  Softmax on int8 tensors, computed as
+    onnxruntime's QLinearSoftmax (the lowering reads both quantisations from the types)."""
+    rank = graph.type(node.inputs[0]).rank
+    if node.opset < 13 or node.attr("axis", -1) % rank != rank - 1:
+        return
+    rewrite_average(graph, node)
 
 
 PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Slice")
@@ -388,6 +397,7 @@ REWRITES = {
     "Concat": rewrite_concat,
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,
+    "Softmax": rewrite_softmax,
     **dict.fromkeys(PASSTHROUGH, rewrite_passthrough),
 }
 

@@ -1,8 +1,8 @@
 """int8 lowerings added to the QDQ pass after conv/gemm: activation x activation MatMul
-(QMatMul with QSum zero-point corrections), AveragePool and GlobalAveragePool on int8 tensors,
-and Concat/Slice moving int8 directly. Each compiled, simulated (checked) and compared with
-onnxruntime's default session (its QLinearMatMul / QLinearAveragePool /
-QLinearGlobalAveragePool kernels) in output steps."""
+(QMatMul with QSum zero-point corrections), AveragePool, GlobalAveragePool and Softmax on int8
+tensors, and Concat/Slice moving int8 directly. Each compiled, simulated (checked) and
+compared with onnxruntime's default session (its QLinearMatMul / QLinearAveragePool /
+QLinearGlobalAveragePool / QLinearSoftmax kernels) in output steps."""
 
 import numpy as np
 import pytest
@@ -127,9 +127,20 @@ def test_attention_scores_and_values_are_integer():
     m = quantize(model(nodes, {"x": [2, s, d]}, {"y": [2, s, d]}, inits))
     graph = lowered_ir(m)
     assert sum(n.op == "QMatMul" for n in graph.nodes()) == 2
-    # the Softmax between them runs in float as written; onnxruntime's QLinearSoftmax uses
-    # a lookup table, so P differs by a step here and there
-    check_int8(m, {"x": rand(2, s, d, seed=3)}, max_steps=1.0, min_exact=0.8, ops={"QMatMul"})
+    check_int8(m, {"x": rand(2, s, d, seed=3)}, max_steps=0.0, ops={"QMatMul", "Softmax"})
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 37), (3, 128)])
+def test_softmax_int8_matches_qlinearsoftmax(shape):
+    """onnxruntime's QLinearSoftmax scales by floor(1 / s_y), not 1 / s_y: the float QDQ
+    graph as written differs from it by a step on many elements."""
+    nodes = [H("MatMul", ["x", "w"], ["a"]), H("Softmax", ["a"], ["y"], axis=-1)]
+    k = shape[-1]
+    m = quantize(model(nodes, {"x": list(shape)}, {"y": list(shape)}, {"w": rand(k, k, seed=1)}))
+    graph = lowered_ir(m)
+    (sm,) = [n for n in graph.nodes() if n.op == "Softmax"]
+    assert graph.type(sm.inputs[0]).dtype == graph.type(sm.outputs[0]).dtype == "int8"
+    check_int8(m, {"x": rand(*shape, seed=3) * 2}, max_steps=0.0, ops={"Softmax"})
 
 
 # --- pooling -------------------------------------------------------------------------------
