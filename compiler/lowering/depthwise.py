@@ -40,7 +40,6 @@ from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
 
 PATCH, PARAMS, ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
-DTYPES = {"float32": DType.FP32, "int8": DType.INT8}
 
 
 def is_depthwise(node, graph) -> bool:
@@ -183,34 +182,40 @@ def plan(L: DwLayer, config) -> Tiling:
     g = L.g
     chans = set(splits(g.cout, 64 // L.xdt.size))
     chans |= {-(-g.cout // 2**i) for i in range(g.cout.bit_length() + 1)}
+    tile_cost = _tile_costs(L, config)
     best = None
     for tc in sorted(chans, reverse=True):
-        if not _fits(L, 1, tc, config):
+        top = _max_rows(L, tc, config)
+        if top == 0:
             continue
-        top = 1
-        while top < g.oh and _fits(L, top + 1, tc, config):
-            top += 1
         for tr in sorted({top, -(-top // 2), -(-top // 4), 1}, reverse=True):
             tr = -(-g.oh // -(-g.oh // tr))  # the same tile count, balanced
-            est = _estimate(L, tr, tc, config)
+            est = _estimate(L, tr, tc, tile_cost)
             if best is None or est < best.est:
                 best = Tiling(tr, tc, est)
     if best is None:
         raise ConfigError(
             f"depthwise layer {L.name!r}: one output row of one channel does not fit the "
-            f"scratchpads (halves of {_halves(config)} bytes)"
+            f"scratchpads (halves of INPUT, ACC, WEIGHT: {_halves(config)} bytes)"
         )
     return best
 
 
-def _estimate(L: DwLayer, tr: int, tc: int, config) -> int:
+def _max_rows(L: DwLayer, tc: int, config) -> int:
+    """The most output rows of ``tc`` channels that fit (0: not even one)."""
+    top = 0
+    while top < L.g.oh and _fits(L, top + 1, tc, config):
+        top += 1
+    return top
+
+
+def _estimate(L: DwLayer, tr: int, tc: int, tile_cost) -> int:
     """Cycles of the layer's tile pipeline: a patch load may start once the vector work on the
     tile two back is done, the vector work once its patch is in and the store two back done."""
     g = L.g
-    tile_cost = _tile_costs(L, config)
     load_end, vec_end, store_end = [0, 0], [0, 0], [0, 0]
     for c in [min(tc, g.cout - c0) for c0 in range(0, g.cout, tc)] * g.batch:
-        pload = cost(_params_load(L, 0, 0, c), config)
+        pload = tile_cost(None, 0, c)[0]
         for r0 in range(0, g.oh, tr):
             ld, vec, st = tile_cost(r0, min(tr, g.oh - r0), c)
             load_end = [load_end[1], max(load_end[1], vec_end[0]) + ld + pload]
@@ -222,11 +227,17 @@ def _estimate(L: DwLayer, tr: int, tc: int, config) -> int:
 
 def _tile_costs(L: DwLayer, config):
     """``(r0, rows, channels) -> (load, vector, store)`` cycles of a tile, memoised on what
-    they depend on (the rows of the patch inside the input, the tile's size)."""
+    they depend on (the rows of the patch inside the input, the tile's size); ``r0`` None:
+    the parameter load of a channel block."""
     g, memo = L.g, {}
     funcs = _vfuncs(L)
 
-    def costs(r0: int, n: int, c: int) -> tuple[int, int, int]:
+    def costs(r0: int | None, n: int, c: int) -> tuple[int, int, int]:
+        if r0 is None:
+            key = ("params", c)
+            if key not in memo:
+                memo[key] = (cost(_params_load(L, 0, 0, c), config), 0, 0)
+            return memo[key]
         key = (_window(r0 * g.sh - g.pt, 1, _patch_dims(g, n)[0], g.h), n, c)
         if key not in memo:
             tile = (0, r0, n, 0, c)

@@ -12,6 +12,7 @@ from qdq_helpers import check_int8, quantize
 import compiler
 from simulator.api import run
 from simulator.config import load_config
+from simulator.errors import ConfigError
 from simulator.isa import MatMul
 
 H = helper.make_node
@@ -102,3 +103,11 @@ def test_tile_loads_overlap_vector_work(int8):
     total, top = sum(busy.values()), max(busy.values())
     assert total - node.cycles > 0.6 * (total - top), f"less than 60% of the rest hidden: {node}"
     assert node.cycles < 1.15 * top, node
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_a_row_too_wide_for_the_scratchpads_is_a_config_error(int8):
+    m, _ = dw_model(2, (3, 4000), 3, 1, (1, 1, 1, 1))
+    m = quantize(m) if int8 else m
+    with pytest.raises(ConfigError, match=r"depthwise layer '\w+': one output row of one channel"):
+        compiler.compile(m, load_config("tiny"))
