@@ -72,8 +72,15 @@ def _merge(dims: list[int], strides: list[list[int]]) -> tuple[list[int], list[l
 
 
 def run_eltwise(
-    ctx: Ctx, out: str, inputs: list[str], steps: list[Step], in_dtypes=None, in_strides=None
+    ctx: Ctx,
+    out: str,
+    inputs: list[str],
+    steps: list[Step],
+    in_dtypes=None,
+    in_strides=None,
+    temp: DType = FP,
 ) -> None:
+    """``temp``: the dtype of the "t"/"t2" slots (int32 for integer arithmetic)."""
     yt = ctx.type(out)
     perm = yt.layout
     y_strides = ctx.place(out).strides
@@ -88,7 +95,7 @@ def run_eltwise(
         dims, strides = [1, *dims], [[0, *s] for s in strides]
     in_dtypes = in_dtypes or [FP] * len(inputs)
     out_dtype = _dtype(yt.dtype)
-    _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype)
+    _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp)
 
 
 def _uses_t2(steps: list[Step]) -> bool:
@@ -102,7 +109,7 @@ def _dtype(name: str) -> DType:
     ]
 
 
-def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype) -> None:
+def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp=FP) -> None:
     rows, cols = dims[-2], dims[-1]
     nslots = len(inputs) + 2 + _uses_t2(steps)
     budget = ctx.config.input_bytes // (2 * nslots) // 64 * 16  # fp32 elements, whole 64 B
@@ -128,12 +135,13 @@ def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype) -> None
                     n,
                     base,
                     slot_bytes,
+                    temp,
                 )
                 tile += 1
 
 
 def _tile(
-    ctx, out, inputs, strides, steps, in_dtypes, out_dtype, outer, origin, n, base, slot_bytes
+    ctx, out, inputs, strides, steps, in_dtypes, out_dtype, outer, origin, n, base, slot_bytes, temp
 ):
     boxes = {}
     for i, name in enumerate(inputs):
@@ -154,8 +162,8 @@ def _tile(
             place.key,
         )
         boxes[i] = box
-    boxes["t"] = Box(SP, FP, base + len(inputs) * slot_bytes, (0, n[1], 1))
-    boxes["t2"] = Box(SP, FP, base + (len(inputs) + 2) * slot_bytes, (0, n[1], 1))
+    boxes["t"] = Box(SP, temp, base + len(inputs) * slot_bytes, (0, n[1], 1))
+    boxes["t2"] = Box(SP, temp, base + (len(inputs) + 2) * slot_bytes, (0, n[1], 1))
     boxes["out"] = Box(SP, out_dtype, base + (len(inputs) + 1) * slot_bytes, (0, n[1], 1))
     if not steps:
         boxes["out"] = boxes[0]

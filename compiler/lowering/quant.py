@@ -92,6 +92,26 @@ def lower_qadd(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
+@declare(
+    "QMul",
+    "int8",
+    "compiler-made from DequantizeLinear x2 -> Mul -> QuantizeLinear: (a - za)(b - zb) in "
+    "int32, REQUANT by s_a s_b / s_y in one vector pass; numpy broadcasting",
+)
+def lower_qmul(ctx: Ctx, node) -> None:
+    a, b, word = node.inputs
+    qy = ctx.type(node.outputs[0]).quant
+    steps = [
+        Step(VFunc.ADD_IMM, "t", 0, None, (i32_bits(-ctx.type(a).quant.zero_point), 0, 0)),
+        Step(VFunc.ADD_IMM, "t2", 1, None, (i32_bits(-ctx.type(b).quant.zero_point), 0, 0)),
+        Step(VFunc.MUL, "t", "t", "t2"),
+        Step(VFunc.REQUANT, "out", "t", 2, (i32_bits(qy.zero_point), i32_bits(-128), 127)),
+    ]
+    dtypes = [DType.INT8, DType.INT8, DType.INT32]
+    run_eltwise(ctx, node.outputs[0], [a, b, word], steps, dtypes, temp=DType.INT32)
+    ctx.record(node, macs=0)
+
+
 def _tensor_imm(q) -> tuple[int, int, int]:
     return q.zero_point & 0xFFFFFFFF, f32_bits(q.scale), 0
 

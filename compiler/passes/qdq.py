@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node, Quant, TensorType
+from simulator.semantics import pack_requant_scale
 
 INT8 = (-128, 127)
 CLAMP_ACTS = ("Relu", "Clip")
@@ -352,6 +353,22 @@ def rewrite_add(graph: Graph, node: Node) -> None:
     _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
 
 
+def rewrite_mul(graph: Graph, node: Node) -> None:
+    """DQ(a_q) * DQ(b_q) -> Q  ==>  QMul: ``requant((a_q - za)(b_q - zb), s_a s_b / s_y)``, the
+    integer product and one rounding, as onnxruntime's QLinearMul."""
+    dqs = [int8_input(graph, i) for i in node.inputs]
+    out = output_q(graph, node.outputs[0])
+    if None in dqs or out is None or out[1]:
+        return
+    q = out[0]
+    qa, qb = (tensor_quant(graph, d) for d in dqs)
+    scale = requant_scales(qa.scale, np.array([qb.scale], np.float32), tensor_quant(graph, q).scale)
+    word = np.array([pack_requant_scale(scale[0])], np.uint32).view(np.int32)
+    inputs = (*(d.inputs[0] for d in dqs), _const(graph, node.name + "_requant", word))
+    new = node.replace(op="QMul", inputs=inputs, outputs=q.outputs)
+    _replace(graph, node, new.replace(fused=_fused(node, q, [])), q, [])
+
+
 def rewrite_concat(graph: Graph, node: Node) -> None:
     """Concat(DQ(x_i)) -> Q with every (scale, zero point) equal == Concat(x_i): copies."""
     dqs = [int8_input(graph, i) for i in node.inputs]
@@ -394,6 +411,7 @@ REWRITES = {
     "Gemm": rewrite_gemm,
     "MatMul": rewrite_gemm,
     "Add": rewrite_add,
+    "Mul": rewrite_mul,
     "Concat": rewrite_concat,
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,

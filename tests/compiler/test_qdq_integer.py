@@ -254,3 +254,25 @@ def test_concat_of_different_scales_stays_float():
         "qb": rng.integers(-128, 128, (3, 5)).astype(np.int8),
     }
     check_int8(m, inputs, max_steps=1.0, ops={"Concat"})
+
+
+# --- element-wise Mul of two activations -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"), [((2, 7, 11), (2, 7, 11)), ((2, 7, 11), (2, 1, 11))]
+)
+def test_mul_of_two_activations_is_an_integer_product(a_shape, b_shape):
+    """QMul: (a - za)(b - zb) in int32 and one REQUANT, as onnxruntime's QLinearMul."""
+    nodes = [
+        H("MatMul", ["x", "w1"], ["a"]),
+        H("MatMul", ["x2", "w2"], ["b"]),
+        H("Sigmoid", ["b"], ["sb"]),
+        H("Mul", ["a", "sb"], ["y"]),
+    ]
+    inits = {"w1": rand(13, 11, seed=1), "w2": rand(5, 11, seed=2)}
+    ins = {"x": [*a_shape[:-1], 13], "x2": [*b_shape[:-1], 5]}
+    m = quantize(model(nodes, ins, {"y": list(a_shape)}, inits))
+    graph = lowered_ir(m)
+    (mul,) = [n for n in graph.nodes() if n.op == "QMul"]
+    assert graph.tensors[mul.inputs[0]].quant.zero_point != 0
+    inputs = {"x": rand(*ins["x"], seed=3) + 0.5, "x2": rand(*ins["x2"], seed=4)}
+    check_int8(m, inputs, max_steps=0.0, ops={"QMul"})
