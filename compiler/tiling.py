@@ -17,13 +17,16 @@ class GemmTiling:
     tw: int  # output columns per M tile
     tn: int  # output channels per N tile
     tk: int  # input channels per K chunk
-    order: str  # "mn": M tiles outer (A stays), "nm": N tiles outer (W stays)
+    order: str  # "mn": M tiles outer (A stays), "nm": N tiles outer (W stays), "mk": per N
+    # block, M tiles, then K chunks, then the block's N tiles (C stays while K streams)
     mode: str  # "shift": one patch, a MatMul per kernel position; "im2col": a Load per position;
     # "vcol": one patch, a vector COPY per kernel position builds the im2col block
     est: int = 0
+    nb: int = 0  # "mk" order: output channels per N block (C tiles resident together)
 
     def describe(self, kpos: int) -> str:
-        return f"m{self.tr}x{self.tw} n{self.tn} k{self.tk * kpos} {self.order} {self.mode}"
+        block = f" b{self.nb}" if self.nb else ""
+        return f"m{self.tr}x{self.tw} n{self.tn}{block} k{self.tk * kpos} {self.order} {self.mode}"
 
 
 def splits(total: int, align: int, limit: int = 12) -> list[int]:

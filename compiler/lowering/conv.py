@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.lowering import depthwise, gemm
+from compiler.lowering import depthwise, gemm, schedule
 from compiler.lowering.common import Ctx, f32_bits
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
@@ -44,8 +44,9 @@ def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
 
 
 def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
-    t = tiling or gemm.plan(layer, ctx.config)
-    gemm.emit(ctx, layer, t)
+    nest = schedule if schedule.applies(layer) else gemm
+    t = tiling or nest.plan(layer, ctx.config)
+    nest.emit(ctx, layer, t)
     return t
 
 

@@ -1,0 +1,373 @@
+"""The loop nest of float GEMM-like layers (Conv, ConvTranspose phases, Gemm, MatMul).
+
+A layer is cut into M tiles (output pixels), N tiles (output channels) and K chunks (input
+channels); ``gemm.py`` builds the instructions of one tile. This module chooses and emits
+the nest around them:
+
+- **Loop order.** "mn" (M tiles outer), "nm" (N tiles outer) or "mk" (M tiles outer, K
+  chunks next, N tiles inner: every C tile of the M tile stays in the accumulator while the
+  K chunks stream, so A is loaded once and a weight-heavy layer reads each weight once).
+- **Residency.** An operand loaded only once (the whole feature map as one M tile, all the
+  weights as one tile) gets one buffer; others get two, at the scratchpad halves, so the
+  loads of step i+1 overlap the MatMuls of step i.
+- **Residual.** A float residual is loaded into the C tile before its first MatMul, which
+  then accumulates onto it (no ADD pass, no extra accumulator space).
+- **Search.** Every (mode, N tile, K chunk, order) with the largest M tile that fits is
+  scored with ``simulator.cost.cost`` of the instructions the nest emits (the busiest of
+  the LOAD, STORE, DRAM, MATRIX and VECTOR totals, plus the first loads and the last tile's
+  tail) and the cheapest is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from itertools import product
+from math import ceil, prod
+
+from compiler import tiling
+from compiler.lowering import gemm
+from compiler.lowering.common import Box, Ctx, emit_load, emit_vector, load, vector
+from compiler.lowering.gemm import GemmLayer, _align, _patch, _pitch
+from compiler.tiling import GemmTiling
+from simulator.cost import cost, dma_dram_bytes
+from simulator.errors import ConfigError
+from simulator.isa import DType, VFunc
+
+SP_IN, SP_W, SP_ACC = gemm.SP_IN, gemm.SP_W, gemm.SP_ACC
+ORDERS = ("mn", "nm", "mk")
+LEVELS = {"mn": "bmnk", "nm": "bnmk", "mk": "bmkn"}  # b: N blocks ("mk" only)
+
+
+def applies(L: GemmLayer) -> bool:
+    """Float layers with constant or per-group weights (int8 layers keep gemm's nest)."""
+    return L.dtype.is_float and not L.w_per_batch
+
+
+def preload_residual(L: GemmLayer) -> bool:
+    return L.epi.residual is not None and L.acc_dtype == L.out_dtype == DType.FP32
+
+
+# --- counts and buffers ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Counts:
+    m: int  # M tiles
+    n: int  # N tiles per block
+    k: int  # K chunks
+    b: int  # N blocks
+
+    def loads(self, order: str, keys: str) -> int:
+        """How many times an operand indexed by ``keys`` changes along the loop nest."""
+        sizes = [getattr(self, lv) for lv in LEVELS[order]]
+        deep = [i for i, lv in enumerate(LEVELS[order]) if lv in keys and sizes[i] > 1]
+        return prod(sizes[: deep[-1] + 1]) if deep else 1
+
+
+def counts(L: GemmLayer, t: GemmTiling) -> Counts:
+    g = L.geom
+    n_m = g.batch * ceil(g.oh / t.tr) * ceil(g.ow / t.tw)
+    nb = t.nb or g.cout_g
+    return Counts(n_m, ceil(nb / t.tn), ceil(g.cin_g / t.tk), ceil(g.cout_g / nb))
+
+
+@dataclass(frozen=True)
+class Buffers:
+    a: tuple[int, ...]  # A buffer addresses (one or two)
+    w: tuple[int, ...]
+    c: tuple[int, ...]  # C buffers (mn, nm) or the C set (mk)
+    c_tile: int  # bytes between the C tiles of the set (mk)
+    x_off: int  # offset of the residual / requant scratch after a C tile
+
+
+def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
+    """Two buffers of ``size`` from ``base``, the second at the half when it fits there (the
+    emitter tracks 1/16 pages: two buffers sharing one would serialise loads and MatMuls)."""
+    second = max(base + size, cap // 2)
+    return (base, second) if second + size <= cap else None
+
+
+def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int, int]:
+    """Aligned bytes of one A buffer, one W buffer, one C tile (with a loaded residual after
+    it) and the residual's offset in the C tile."""
+    g, es = L.geom, L.es
+    if t.mode == "shift":
+        pr, pw = t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
+        a, pitch = pr * pw * t.tk * es, pw
+    elif t.mode == "vcol":
+        a, pitch = gemm._sizes(L, t)[0], t.tw
+    else:
+        a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
+    c = _align(t.tr * pitch * t.tn * 4)
+    extra = 0 if preload_residual(L) or not L.epi.residual else t.tr * t.tw * t.tn * 4
+    return _align(a), _align(g.kpos * t.tk * t.tn * es), _align(c + extra), c
+
+
+def _reserved(L: GemmLayer, config) -> int:
+    """Weight scratchpad bytes before the W buffers: the epilogue's per-channel words, on
+    pages of their own (a W load must not wait for the epilogue reading them)."""
+    page = max(1, config.weight_bytes // 16)
+    return -(-gemm._reserved_w(L) // page) * page
+
+
+def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
+    g = L.geom
+    m = (t.tr - 1) * (t.tw + (g.kw - 1) * g.dw if t.mode == "shift" else t.tw) + t.tw
+    k = t.tk * (1 if t.mode == "shift" else g.kpos)
+    if max(m, k, t.tn) > 65535:
+        return None, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
+    a, w, tile, x_off = _sizes(L, t)
+    cnt = counts(L, t)
+    reserved = _reserved(L, config)
+    a_once = cnt.loads(t.order, "mk") * g.groups == 1
+    w_once = cnt.loads(t.order, "bnk") * g.groups == 1
+    abufs = (0,) if a_once and a <= config.input_bytes else _two(a, config.input_bytes)
+    if w_once and reserved + w <= config.weight_bytes:
+        wbufs = (reserved,)
+    else:
+        wbufs = _two(w, config.weight_bytes, reserved)
+    if t.order == "mk":  # one set: tile n is reused by the next M tile or block long after
+        page = max(1, config.acc_bytes // 16)  # its store, on a page of its own if it can
+        paged = -(-tile // page) * page
+        tile = paged if paged * cnt.n <= config.acc_bytes else tile
+        one = tile * cnt.n
+        cbufs = (0,) if one <= config.acc_bytes else None
+    else:
+        one = tile
+        once = cnt.m * cnt.n * g.groups == 1 and one <= config.acc_bytes
+        cbufs = (0,) if once else _two(one, config.acc_bytes)
+    if abufs is None or wbufs is None or cbufs is None:
+        return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"
+    return Buffers(abufs, wbufs, cbufs, tile, x_off), ""
+
+
+# --- instruction builders (float path) -------------------------------------------------
+def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
+    """ "vcol" mode: (Vector, dst, src) COPYs gathering the im2col block from the patch, one
+    per kernel row (a row's kw positions are contiguous in both when the dilation is 1)."""
+    if t.mode != "vcol":
+        return []
+    g, es = L.geom, L.es
+    _, _, tr, _, tw = mt
+    tk = kc[1]
+    pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
+    kt = g.kpos * tk
+    col = abuf + gemm._col_base(L, t, tr, tw, tk)
+    runs = [(kh, 0, g.kw) for kh in range(g.kh)] if g.dw == 1 else []
+    runs = runs or [(kh, kw, 1) for kh, kw in product(range(g.kh), range(g.kw))]
+    out = []
+    for kh, kw, nkw in runs:
+        src_addr = abuf + ((kh * g.dh) * pw + kw * g.dw) * tk * es
+        src = Box(SP_IN, L.dtype, src_addr, (g.sh * pw * tk, g.sw * tk, 1))
+        dst = Box(SP_IN, L.dtype, col + (kh * g.kw + kw) * tk * es, (tw * kt, kt, 1))
+        out.append((vector(VFunc.COPY, (tr, tw, nkw * tk), dst, src), dst, src))
+    return out
+
+
+def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
+    """The residual tile loaded into C (the accumulator layout, row pitch included)."""
+    g, r = L.geom, L.epi.residual
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    pitch = _pitch(L, GemmTiling(tr, tw, tn, 1, t.order, t.mode))
+    sn, sh_, sw_, sc = r.strides
+    addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * 4
+    return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
+
+
+def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, xbuf: int, grp: int, mt, nc) -> list:
+    """gemm's epilogue; with a preloaded residual, without its load and ADD."""
+    ops = gemm._epilogue(L, t, cbuf, xbuf, grp, mt, nc)
+    if not preload_residual(L):
+        return ops
+    drop = [i for i, op in enumerate(ops) if op[0] == "l"]
+    return [op for i, op in enumerate(ops) if i not in drop and i - 1 not in drop]
+
+
+def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool) -> list:
+    return gemm._matmuls(L, t, *bufs, mt, nc, kc, first and not preload_residual(L))
+
+
+# --- estimate and search ---------------------------------------------------------------
+def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
+    """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
+    plus the first tile's loads and the last tile's MatMuls, epilogue and store."""
+    key = (t.tr, t.tw, t.tn, t.tk, t.mode)
+    parts = memo.get(key) if memo is not None else None
+    if parts is None:
+        parts = _tile_costs(L, t, config)
+        if memo is not None:
+            memo[key] = parts
+    a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy = parts
+    cnt = counts(L, t)
+    n_a, n_w = cnt.loads(t.order, "mk"), cnt.loads(t.order, "bnk")
+    tiles = cnt.m * cnt.n * cnt.b
+    steps = tiles * cnt.k
+    ldc = a_c * n_a + w_c * n_w + in_c * tiles
+    dram = (a_b * n_a + w_b * n_w + (in_b + st_b) * tiles) / config.dram.bytes_per_cycle
+    busy = max(ldc, st_c * tiles, dram, mm * steps, vec * tiles + copy * n_a)
+    return int(L.geom.groups * busy + a_c + w_c + copy + mm + vec + st_c)
+
+
+def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
+    """Cycles and DRAM bytes of one full tile's instructions, by kind."""
+    g = L.geom
+    mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
+    nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
+    a_ld = gemm._a_loads(L, t, 0, 0, mt, kc)
+    w_ld = [gemm._w_load(L, 0, 0, nc, kc)]
+    epi = epilogue(L, t, 0, 0, 0, mt, nc)
+    pre = [residual_load(L, t, 0, 0, mt, nc)] if preload_residual(L) else []
+    ld_in = [op[1] for op in epi if op[0] == "l"] + pre
+    st = [op[1] for op in epi if op[0] == "s"]
+    mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
+    vec = sum(cost(op[1], config) for op in epi if op[0] == "v")
+    copy = sum(cost(c[0], config) for c in a_copies(L, t, 0, mt, kc))
+    out = []
+    for instrs in (a_ld, w_ld, ld_in, st):
+        out += [_dma(instrs, config), _bytes(instrs, config)]
+    return (*out, mm, vec, copy)
+
+
+def _dma(instrs, config) -> int:
+    return sum(cost(i, config) for i in instrs)
+
+
+def _bytes(instrs, config) -> int:
+    return sum(dma_dram_bytes(i, config) for i in instrs)
+
+
+def candidates(L: GemmLayer, config):
+    """Per (mode, tn, tk, order): the largest M tile that fits (an order that cannot differ
+    from "mn" is skipped)."""
+    g = L.geom
+    rows, cols = config.array.rows, config.array.cols
+    modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
+    if g.kpos > 1 and g.cin_g < rows:
+        modes.append("vcol")
+    tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
+    tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
+    tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
+    mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
+    mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
+    for mode, tn, tk in product(modes, tns, tks):
+        mn = _largest(L, mts, GemmTiling(1, 1, tn, tk, "mn", mode), config)
+        if mn is not None:  # "nm" needs the same buffers as "mn"
+            yield mn
+            cnt = counts(L, mn)
+            if cnt.m > 1 and cnt.n > 1:
+                yield GemmTiling(mn.tr, mn.tw, tn, tk, "nm", mode)
+        if ceil(g.cin_g / tk) > 1:  # one K chunk: "mk" is "mn"
+            yield from _mk(L, mts, tn, tk, mode, config)
+
+
+def _mk(L: GemmLayer, mts: list, tn: int, tk: int, mode: str, config):
+    """ "mk" nests: the largest M tile with every N tile in one block, and the whole map (or
+    the largest M tile) with the widest block that fits."""
+    whole = _largest(L, mts, GemmTiling(1, 1, tn, tk, "mk", mode), config)
+    if whole is not None:
+        yield whole
+    if whole is not None and whole.tr * whole.tw == mts[0][0] * mts[0][1]:
+        return
+    for tr, tw in mts:
+        nb = _widest(L, GemmTiling(tr, tw, tn, tk, "mk", mode), config)
+        if nb:
+            yield GemmTiling(tr, tw, tn, tk, "mk", mode, nb=nb)
+            return
+
+
+def _widest(L: GemmLayer, t: GemmTiling, config) -> int:
+    """The widest N block (a multiple of tn below cout_g) that fits, 0 if none."""
+    blocks = ceil(L.geom.cout_g / t.tn)
+    lo, hi = 0, blocks - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        ok = buffers(L, replace(t, nb=mid * t.tn), config)[0]
+        lo, hi = (mid, hi) if ok else (lo, mid - 1)
+    return lo * t.tn
+
+
+def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | None:
+    """The first of ``mts`` (largest first) that fits: the whole map, else a bisection of
+    the rest (smaller tiles need less, once every operand is double-buffered)."""
+    cands = [GemmTiling(tr, tw, t.tn, t.tk, t.order, t.mode) for tr, tw in mts]
+    if buffers(L, cands[0], config)[0] is not None:
+        return cands[0]
+    lo, hi = 1, len(cands)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buffers(L, cands[mid], config)[0] is not None:
+            hi = mid
+        else:
+            lo = mid + 1
+    return cands[lo] if lo < len(cands) else None
+
+
+def plan(L: GemmLayer, config) -> GemmTiling:
+    cands = list(candidates(L, config))
+    if not cands:
+        g = L.geom
+        smallest = GemmTiling(1, 1, min(g.cout_g, config.array.cols), 1, "mn", "im2col")
+        why = buffers(L, smallest, config)[1]
+        raise ConfigError(f"layer {L.name!r} does not fit the scratchpads with any tile: {why}")
+    memo: dict = {}
+    return tiling.choose(
+        L.name, cands, lambda t: (True, ""), lambda t: estimate(L, t, config, memo)
+    )
+
+
+# --- emission --------------------------------------------------------------------------
+def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
+    bufs, why = buffers(L, t, ctx.config)
+    assert bufs is not None, why
+    g = L.geom
+    cnt = counts(L, t)
+    gemm._load_epilogue_words(ctx, L)
+    mts = list(gemm._mtiles(L, t))
+    ncs = gemm._ranges(g.cout_g, t.tn)
+    kcs = gemm._ranges(g.cin_g, t.tk)
+    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k}
+    state = {"a": -1, "w": -1, "akey": None, "wkey": None, "c": -1, "ckey": None}
+    levels = LEVELS[t.order]
+    for grp in range(g.groups):
+        for idx in product(*(range(sizes[lv]) for lv in levels)):
+            at = dict(zip(levels, idx, strict=True))
+            mi, ki, ni = at["m"], at["k"], at["b"] * cnt.n + at["n"]
+            if ni >= len(ncs):
+                continue  # the last block's missing tiles
+            mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
+            cbuf = _c_buf(t, bufs, state, (grp, at["b"], mi), at["n"])
+            wbuf = _ensure(ctx, L, t, state, "w", bufs.w, (grp, ni, ki), grp, mt, nc, kc)
+            abuf = _ensure(ctx, L, t, state, "a", bufs.a, (grp, mi, ki), grp, mt, nc, kc)
+            if ki == 0 and preload_residual(L):
+                emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
+            for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
+                gemm._emit_matmul(ctx, L, mm)
+            if ki == cnt.k - 1:
+                ops = epilogue(L, t, cbuf, cbuf + bufs.x_off, grp, mt, nc)
+                gemm._emit_epilogue(ctx, ops, L)
+
+
+def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> int:
+    """The C tile: tile ``ni`` of the one set ("mk"), else the next of two buffers."""
+    if t.order == "mk":
+        return bufs.c[0] + ni * bufs.c_tile
+    key = (*mkey, ni)
+    if state["ckey"] != key:
+        state["c"] += 1
+        state["ckey"] = key
+    return bufs.c[state["c"] % len(bufs.c)]
+
+
+def _ensure(ctx, L, t, state, which, addrs, key, grp, mt, nc, kc) -> int:
+    if state[which + "key"] != key:
+        state[which] += 1
+        state[which + "key"] = key
+        buf = addrs[state[which] % len(addrs)]
+        if which == "w":
+            emit_load(ctx, gemm._w_load(L, buf, grp, nc, kc), L.w.key)
+        else:
+            for instr in gemm._a_loads(L, t, buf, grp, mt, kc):
+                emit_load(ctx, instr, L.x.key)
+            for instr, dst, src in a_copies(L, t, buf, mt, kc):
+                emit_vector(ctx, instr, dst, [src])
+    return addrs[state[which] % len(addrs)]
