@@ -125,7 +125,11 @@ def _inputs_const(node, graph, first: int = 1) -> str | None:
 
 
 # --- Transpose / Relayout -------------------------------------------------------------------
-@declare("Transpose", "float32", "any perm (a strided DMA copy, both sides in whole bursts)")
+@declare(
+    "Transpose",
+    "float32, int8 (QDQ, equal quantisation)",
+    "any perm (a strided DMA copy, both sides in whole bursts)",
+)
 def lower_transpose(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     xp = ctx.place(x)
@@ -143,7 +147,9 @@ def lower_relayout(ctx: Ctx, node) -> None:
 
 
 # --- Concat / Split ------------------------------------------------------------------------
-@declare("Concat", "float32", "any axis; one strided DMA copy per input")
+@declare(
+    "Concat", "float32, int8 (QDQ, equal quantisation)", "any axis; one strided DMA copy per input"
+)
 def lower_concat(ctx: Ctx, node) -> None:
     y = node.outputs[0]
     rank = ctx.type(y).rank
@@ -211,7 +217,12 @@ def slice_params(node, graph, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(first), tuple(step)
 
 
-@declare("Slice", "float32", "constant starts/ends/axes/steps, negative steps too", _check_slice)
+@declare(
+    "Slice",
+    "float32, int8 (QDQ, equal quantisation)",
+    "constant starts/ends/axes/steps, negative steps too",
+    _check_slice,
+)
 def lower_slice(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     first, step = slice_params(node, ctx.graph, ctx.type(x).shape)

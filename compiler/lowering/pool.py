@@ -246,7 +246,8 @@ declare(
 declare(
     "AveragePool",
     "float32, int8 (QDQ)",
-    "2-D, any kernel/stride/pads, count_include_pad 0 or 1, ceil_mode=0; int8: exact "
-    "integer window sums (pads read as the zero point), REQUANT by s_x / (s_y * count)",
+    "2-D, any kernel/stride/pads, count_include_pad 0 or 1, ceil_mode=0; int8 as "
+    "QLinearAveragePool: a whole-image window is an integer global pool, others run in fp32 "
+    "on the dequantised patch",
     _check_pool,
 )(lambda ctx, node: _pool(ctx, node, False))
