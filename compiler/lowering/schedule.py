@@ -26,12 +26,12 @@ from math import ceil, prod
 
 from compiler import tiling
 from compiler.lowering import gemm
-from compiler.lowering.common import Box, Ctx, emit_load, emit_vector, load, vector
-from compiler.lowering.gemm import GemmLayer, _align, _patch, _pitch
+from compiler.lowering.common import Box, Ctx, emit_load, emit_vector, load, store, vector
+from compiler.lowering.gemm import GemmLayer, _align, _patch
 from compiler.tiling import GemmTiling
 from simulator.cost import cost, dma_dram_bytes
 from simulator.errors import ConfigError
-from simulator.isa import DType, VFunc
+from simulator.isa import DType, MatMul, VFunc
 
 SP_IN, SP_W, SP_ACC = gemm.SP_IN, gemm.SP_W, gemm.SP_ACC
 ORDERS = ("mn", "nm", "mk")
@@ -39,12 +39,8 @@ LEVELS = {"mn": "bmnk", "nm": "bnmk", "mk": "bmkn"}  # b: N blocks ("mk" only)
 
 
 def applies(L: GemmLayer) -> bool:
-    """Float layers with constant or per-group weights (int8 layers keep gemm's nest)."""
-    return L.dtype.is_float and not L.w_per_batch
-
-
-def preload_residual(L: GemmLayer) -> bool:
-    return L.epi.residual is not None and L.acc_dtype == L.out_dtype == DType.FP32
+    """fp32 layers with constant or per-group weights (int8 layers keep gemm's nest)."""
+    return L.dtype == L.out_dtype == DType.FP32 and not L.w_per_batch
 
 
 # --- counts and buffers ----------------------------------------------------------------
@@ -75,7 +71,6 @@ class Buffers:
     w: tuple[int, ...]
     c: tuple[int, ...]  # C buffers (mn, nm) or the C set (mk)
     c_tile: int  # bytes between the C tiles of the set (mk)
-    x_off: int  # offset of the residual / requant scratch after a C tile
 
 
 def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
@@ -85,20 +80,21 @@ def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
     return (base, second) if second + size <= cap else None
 
 
-def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int, int]:
-    """Aligned bytes of one A buffer, one W buffer, one C tile (with a loaded residual after
-    it) and the residual's offset in the C tile."""
+def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
+    """Aligned bytes of one A buffer, one W buffer and one C tile."""
     g, es = L.geom, L.es
     if t.mode == "shift":
         pr, pw = t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
         a, pitch = pr * pw * t.tk * es, pw
+    elif t.mode == "phase":
+        pitch = pitch_of(L, t, t.tr, t.tw)
+        a = _phase_bytes(L, t, t.tr, t.tw) * len(_phases(L))
     elif t.mode == "vcol":
         a, pitch = gemm._sizes(L, t)[0], t.tw
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
     c = _align(t.tr * pitch * t.tn * 4)
-    extra = 0 if preload_residual(L) or not L.epi.residual else t.tr * t.tw * t.tn * 4
-    return _align(a), _align(g.kpos * t.tk * t.tn * es), _align(c + extra), c
+    return _align(a), _align(g.kpos * t.tk * t.tn * es), c
 
 
 def _reserved(L: GemmLayer, config) -> int:
@@ -110,11 +106,11 @@ def _reserved(L: GemmLayer, config) -> int:
 
 def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     g = L.geom
-    m = (t.tr - 1) * (t.tw + (g.kw - 1) * g.dw if t.mode == "shift" else t.tw) + t.tw
-    k = t.tk * (1 if t.mode == "shift" else g.kpos)
+    m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw
+    k = t.tk * (1 if t.mode in ("shift", "phase") else g.kpos)
     if max(m, k, t.tn) > 65535:
         return None, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
-    a, w, tile, x_off = _sizes(L, t)
+    a, w, tile = _sizes(L, t)
     cnt = counts(L, t)
     reserved = _reserved(L, config)
     a_once = cnt.loads(t.order, "mk") * g.groups == 1
@@ -136,10 +132,89 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
         cbufs = (0,) if once else _two(one, config.acc_bytes)
     if abufs is None or wbufs is None or cbufs is None:
         return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"
-    return Buffers(abufs, wbufs, cbufs, tile, x_off), ""
+    return Buffers(abufs, wbufs, cbufs, tile), ""
 
 
 # --- instruction builders (float path) -------------------------------------------------
+def pitch_of(L: GemmLayer, t: GemmTiling, tr: int, tw: int) -> int:
+    """Elements between output rows in a C tile (a shifted window's patch width)."""
+    g = L.geom
+    if t.mode == "shift":
+        return tw + (g.kw - 1) * g.dw
+    if t.mode == "phase":
+        return tw + (g.kw - 1) // g.sw
+    return tw
+
+
+def _phases(L: GemmLayer) -> list[tuple[int, int]]:
+    """ "phase" mode: the (row, column) input phases some kernel position reads."""
+    g = L.geom
+    return sorted({(kh % g.sh, kw % g.sw) for kh, kw in product(range(g.kh), range(g.kw))})
+
+
+def _phase_bytes(L: GemmLayer, t: GemmTiling, tr: int, tw: int) -> int:
+    g = L.geom
+    rows = tr + (g.kh - 1) // g.sh
+    return _align(rows * pitch_of(L, t, tr, tw) * t.tk * L.es)
+
+
+def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+    """gemm's A loads; "phase" mode (strided convolutions): one patch per input phase
+    (every sh-th row, every sw-th column), in which each kernel position is a shifted
+    window, as in "shift" mode."""
+    if t.mode != "phase":
+        return gemm._a_loads(L, t, abuf, grp, mt, kc)
+    g, x, es = L.geom, L.x, L.es
+    b, r0, tr, c0, tw = mt
+    k0, tk = kc
+    sn, sh_, sw_, sc = x.strides
+    chan = grp * g.cin_g + k0
+    pw = pitch_of(L, t, tr, tw)
+    pr = tr + (g.kh - 1) // g.sh
+    size = _phase_bytes(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode), tr, tw)
+    out = []
+    for q, (a, c) in enumerate(_phases(L)):
+        ih0, iw0 = r0 * g.sh - g.pt + a, c0 * g.sw - g.pl + c
+        addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
+        win = (gemm._window(ih0, g.sh, pr, g.h), gemm._window(iw0, g.sw, pw, g.w), (0, tk))
+        ds = (g.sh * sh_, g.sw * sw_, sc)
+        sp = abuf + q * size
+        out.append(load(SP_IN, sp, es, addr, (pr, pw, tk), ds, (pw * tk, tk, 1), win, L.x_pad))
+    return out
+
+
+def _phase_matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool) -> list:
+    g, es = L.geom, L.es
+    abuf, wbuf, cbuf = bufs
+    _, _, tr, _, tw = mt
+    tn, tk = nc[1], kc[1]
+    pw = pitch_of(L, t, tr, tw)
+    size = _phase_bytes(L, GemmTiling(tr, tw, tn, tk, t.order, t.mode), tr, tw)
+    phase = {pq: i for i, pq in enumerate(_phases(L))}
+    wt = int(gemm._w_transposed(L))
+    out = []
+    for p, (kh, kw) in enumerate(product(range(g.kh), range(g.kw))):
+        q = phase[(kh % g.sh, kw % g.sw)]
+        a = abuf + q * size + ((kh // g.sh) * pw + kw // g.sw) * tk * es
+        out.append(
+            MatMul(
+                dtype=int(L.dtype),
+                accumulate=int(not (first and p == 0)),
+                w_transposed=wt,
+                a_addr=a,
+                w_addr=wbuf + p * tk * tn * es,
+                c_addr=cbuf,
+                m=(tr - 1) * pw + tw,
+                k=tk,
+                n=tn,
+                a_stride=tk,
+                w_stride=tk if wt else tn,
+                c_stride=tn,
+            )
+        )
+    return out
+
+
 def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
     """ "vcol" mode: (Vector, dst, src) COPYs gathering the im2col block from the patch, one
     per kernel row (a row's kw positions are contiguous in both when the dilation is 1)."""
@@ -168,23 +243,40 @@ def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
     b, r0, tr, c0, tw = mt
     n0, tn = nc
     chan = grp * g.cout_g + n0
-    pitch = _pitch(L, GemmTiling(tr, tw, tn, 1, t.order, t.mode))
+    pitch = pitch_of(L, t, tr, tw)
     sn, sh_, sw_, sc = r.strides
     addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * 4
     return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
 
 
-def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, xbuf: int, grp: int, mt, nc) -> list:
-    """gemm's epilogue; with a preloaded residual, without its load and ADD."""
-    ops = gemm._epilogue(L, t, cbuf, xbuf, grp, mt, nc)
-    if not preload_residual(L):
-        return ops
-    drop = [i for i, op in enumerate(ops) if op[0] == "l"]
-    return [op for i, op in enumerate(ops) if i not in drop and i - 1 not in drop]
+def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
+    """The float epilogue of one C tile (its residual is already in C): bias ADD, the
+    activation, the store; as gemm's (kind, instr, ...) tuples."""
+    g, epi = L.geom, L.epi
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch_of(L, t, tr, tw) * tn, tn, 1))
+    counts = (tr, tw, tn)
+    ops = []
+    if epi.bias is not None:
+        bias = Box(SP_W, L.acc_dtype, chan * 4, (0, 0, 1))
+        ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
+    if epi.act is not None:
+        func, i0, i1 = epi.act
+        ops.append(("v", vector(func, counts, acc, acc, None, (i0, i1, 0)), acc, [acc]))
+    sn, sh_, sw_, sc = L.y.strides
+    os = L.out_dtype.size
+    addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
+    ops.append(("s", store(SP_ACC, cbuf, os, addr, counts, (sh_, sw_, sc), acc.strides)))
+    return ops
 
 
 def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool) -> list:
-    return gemm._matmuls(L, t, *bufs, mt, nc, kc, first and not preload_residual(L))
+    first = first and L.epi.residual is None  # a preloaded residual: accumulate onto it
+    if t.mode == "phase":
+        return _phase_matmuls(L, t, bufs, mt, nc, kc, first)
+    return gemm._matmuls(L, t, *bufs, mt, nc, kc, first)
 
 
 # --- estimate and search ---------------------------------------------------------------
@@ -213,10 +305,10 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     g = L.geom
     mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
-    a_ld = gemm._a_loads(L, t, 0, 0, mt, kc)
+    a_ld = a_loads(L, t, 0, 0, mt, kc)
     w_ld = [gemm._w_load(L, 0, 0, nc, kc)]
-    epi = epilogue(L, t, 0, 0, 0, mt, nc)
-    pre = [residual_load(L, t, 0, 0, mt, nc)] if preload_residual(L) else []
+    epi = epilogue(L, t, 0, 0, mt, nc)
+    pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
     st = [op[1] for op in epi if op[0] == "s"]
     mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
@@ -244,6 +336,8 @@ def candidates(L: GemmLayer, config):
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
     if g.kpos > 1 and g.cin_g < rows:
         modes.append("vcol")
+    if modes[0] == "im2col" and g.kpos > 1 and g.dh == g.dw == 1:
+        modes.append("phase")
     tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
@@ -338,12 +432,12 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             cbuf = _c_buf(t, bufs, state, (grp, at["b"], mi), at["n"])
             wbuf = _ensure(ctx, L, t, state, "w", bufs.w, (grp, ni, ki), grp, mt, nc, kc)
             abuf = _ensure(ctx, L, t, state, "a", bufs.a, (grp, mi, ki), grp, mt, nc, kc)
-            if ki == 0 and preload_residual(L):
+            if ki == 0 and L.epi.residual:
                 emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
             for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
                 gemm._emit_matmul(ctx, L, mm)
             if ki == cnt.k - 1:
-                ops = epilogue(L, t, cbuf, cbuf + bufs.x_off, grp, mt, nc)
+                ops = epilogue(L, t, cbuf, grp, mt, nc)
                 gemm._emit_epilogue(ctx, ops, L)
 
 
@@ -366,7 +460,7 @@ def _ensure(ctx, L, t, state, which, addrs, key, grp, mt, nc, kc) -> int:
         if which == "w":
             emit_load(ctx, gemm._w_load(L, buf, grp, nc, kc), L.w.key)
         else:
-            for instr in gemm._a_loads(L, t, buf, grp, mt, kc):
+            for instr in a_loads(L, t, buf, grp, mt, kc):
                 emit_load(ctx, instr, L.x.key)
             for instr, dst, src in a_copies(L, t, buf, mt, kc):
                 emit_vector(ctx, instr, dst, [src])

@@ -1,6 +1,6 @@
 """The float loop nest (compiler/lowering/schedule.py): every loop order, N blocks, single
-and double buffers and the residual preloaded into C, forced one at a time on a conv with a
-residual add and simulated (checked) against onnxruntime."""
+and double buffers, "phase" mode and the residual preloaded into C, forced one at a time on a
+conv with a residual add and simulated (checked) against onnxruntime."""
 
 import pytest
 from compiler_helpers import check, model, rand
@@ -48,6 +48,8 @@ def forced(monkeypatch, tiling: GemmTiling):
         (3, 1, GemmTiling(4, 9, 16, 16, "mk", "shift")),  # C set resident, K streams
         (3, 1, GemmTiling(9, 9, 16, 16, "mk", "shift", nb=32)),  # N blocks of 2 tiles
         (3, 2, GemmTiling(2, 5, 24, 16, "mk", "im2col", nb=24)),  # ragged last block
+        (3, 2, GemmTiling(2, 5, 16, 16, "mk", "phase")),  # a patch per input phase
+        (3, 2, GemmTiling(5, 3, 48, 32, "mn", "phase")),
         (1, 1, GemmTiling(9, 9, 48, 32, "mn", "im2col")),  # one tile: single buffers
         (1, 2, GemmTiling(5, 5, 16, 16, "mk", "im2col")),
     ],
@@ -94,3 +96,16 @@ def test_nothing_fits_names_the_layer():
     layer = GemmLayer("huge", g, DType.FP32, DType.FP32, op, op, op, Epilogue(bias=0))
     with pytest.raises(ConfigError, match="'huge'"):
         schedule.plan(layer, load_config("tiny"))
+
+
+@pytest.mark.parametrize(
+    "k,stride,pads,dil",
+    [(3, 2, (0, 1, 1, 0), 1), (5, 3, (2, 1, 0, 2), 1), (2, 2, (0, 0, 0, 0), 1)],
+)
+def test_phase_mode_odd_strides_and_pads(monkeypatch, k, stride, pads, dil):
+    from test_ops import conv_model
+
+    m, inputs = conv_model(5, 7, (11, 10), k, stride, pads, dil=dil, batch=2)
+    seen = forced(monkeypatch, GemmTiling(2, 3, 7, 5, "mn", "phase"))
+    check(m, inputs, preset="small")
+    assert seen
