@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from simulator.blas import one_blas_thread
+from simulator.decode import distinct
 from simulator.errors import ModelError
 from simulator.functional import prepare
 from simulator.memory import Memory
 from simulator.program import Program, TensorInfo
 from simulator.stats import Stats, collect
-from simulator.timing import check_end, simulate, timed_ops
+from simulator.timing import check_end, simulate_columns, timed_columns
 from simulator.trace import trace_events, write_trace
 
 
@@ -63,8 +64,9 @@ def run(
         memory.write_bytes(program.tensors[name].addr, array.view(np.uint8).ravel(), name)
     instrs = program.instructions
     check_end(instrs)
-    ops = prepare(instrs[:-1], memory, config)
-    timed = timed_ops(instrs, config)
+    shapes = distinct(instrs[:-1])
+    ops = prepare(instrs[:-1], memory, config, shapes)
+    timed = timed_columns(instrs, config, shapes)
     checker = None
     if checked:
         from simulator.checked import Checker
@@ -74,14 +76,13 @@ def run(
         runs = [op.run for op in ops]
         if progress is not None:
             runs = with_progress(runs, progress)
-        starts, ends = simulate(timed, runs, config, checker)
+        starts, ends = simulate_columns(timed, runs, config, checker)
         if progress is not None:
             progress(len(runs), len(runs))
-    units = [t.unit for t in timed]
-    nodes = node_names(program, len(timed))
+    units = timed.unit
+    nodes = node_names(program, len(units))
     outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
-    traffic = [t.dram_bytes for t in timed]
-    stats = collect(instrs, units, starts, ends, nodes, traffic, config)
+    stats = collect(instrs, units, starts, ends, nodes, timed.dram_bytes, config, shapes)
     timeline = (instrs, units, starts, ends, nodes, config.clock_mhz)
     events = trace_events(*timeline) if trace else None
     return SimResult(outputs, stats, events, timeline)

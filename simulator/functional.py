@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simulator.config import NpuConfig
+from simulator.decode import TOKENS, Distinct, distinct, token_free
 from simulator.errors import SimulationError
 from simulator.isa import DType, Instr, Load, MatMul, Store, Vector, VFunc
 from simulator.memory import DRAM, Box, Memory, Where
@@ -61,30 +62,28 @@ class Op(NamedTuple):
 _NOP = Op(None, (), ())
 
 
-def prepare(instrs: list[Instr], memory: Memory, config: NpuConfig) -> list[Op]:
+def prepare(
+    instrs: list[Instr], memory: Memory, config: NpuConfig, shapes: Distinct | None = None
+) -> list[Op]:
     """One ``Op`` per instruction; raises SimulationError on any bad operand.
 
-    Instructions that differ only in their tokens share one ``Op`` (tile loops repeat them
-    constantly). A ``Memory`` subclass may watch every ``box`` call (the RTL replay capture
-    does), so it gets one build each.
+    Instructions that differ only in their tokens share one ``Op`` (``shapes``: the program's
+    ``decode.distinct``, computed here if not given). A ``Memory`` subclass may watch every
+    ``box`` call (the RTL replay capture does), so it gets one build per instruction.
     """
-    memo: dict[tuple, Op] | None = {} if type(memory) is Memory else None
-    out = []
-    for index, instr in enumerate(instrs):
-        cls = type(instr)
-        fields_of = _FIELDS.get(cls)
-        if fields_of is None:
-            out.append(_NOP)
-            continue
-        f = fields_of(instr)
-        if memo is None:
-            out.append(_BUILDERS[cls](instr, f, index, memory, config))
-            continue
-        op = memo.get((cls, f))
-        if op is None:
-            op = memo[cls, f] = _BUILDERS[cls](instr, f, index, memory, config)
-        out.append(op)
-    return out
+    if type(memory) is not Memory:
+        return [_build(instr, index, memory, config) for index, instr in enumerate(instrs)]
+    shapes = shapes or distinct(instrs)
+    built = [_build(instrs[i], i, memory, config, f) for i, f in zip(*shapes[1:], strict=True)]
+    return [built[k] for k in shapes.ids]
+
+
+def _build(instr: Instr, index: int, memory: Memory, config: NpuConfig, f=None) -> Op:
+    """``f``: ``token_free(instr)`` if known."""
+    builder = _BUILDERS.get(type(instr))
+    if builder is None:
+        return _NOP
+    return builder(instr, token_free(instr) if f is None else f, index, memory, config)
 
 
 def _dtype(value: int, where: Where) -> DType:
@@ -110,7 +109,7 @@ class _DmaForm(NamedTuple):
     pad_mask: int  # the low esize bytes of pad
 
 
-# The fields of a Dma without its tokens, in declaration order (what ``_FIELDS`` yields).
+# The fields of a Dma without its tokens, in declaration order (``decode.token_free``).
 _DMA_NAMES = (
     "sp", "esize_log2", "sp_addr", "dram_addr", "n0", "n1", "n2", "ds0", "ds1", "ds2",
     "ss0", "ss1", "ss2", "lo0", "hi0", "lo1", "hi1", "lo2", "hi2", "pad",
@@ -336,9 +335,4 @@ _STORAGE = {int(d): t for d, t in NUMPY_DTYPE.items()}
 
 
 _BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}
-# Every field but the tokens (wait, signal): the builders' ``f``, and what makes Ops equal.
-_NAMES = {
-    cls: tuple(f.name for f in fields(cls) if f.name not in ("wait", "signal")) for cls in _BUILDERS
-}
-_FIELDS = {cls: attrgetter(*names) for cls, names in _NAMES.items()}
-assert _NAMES[Load] == _NAMES[Store] == _DMA_NAMES
+assert tuple(f.name for f in fields(Load) if f.name not in TOKENS) == _DMA_NAMES

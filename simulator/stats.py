@@ -25,6 +25,7 @@ import numpy as np
 
 from simulator.config import NpuConfig
 from simulator.cost import dma_payload_bytes
+from simulator.decode import Distinct, distinct
 from simulator.isa import DType, Instr, Load, MatMul, Store, Unit, Vector, VFunc
 from simulator.memory import MEM_NAMES
 
@@ -159,15 +160,21 @@ def collect(
     nodes: list[str],
     traffic: list[int],
     config: NpuConfig,
+    shapes: Distinct | None = None,
 ) -> Stats:
     """Sum every instruction's counters globally and per source node (``nodes[i]``).
 
-    ``traffic[i]`` is instruction i's DRAM bytes (``cost.dma_dram_bytes``; 0 unless a DMA).
-    Counters come from one ``_Cost`` per distinct instruction shape, summed with numpy; float
-    energies are summed in instruction order (cumsum, bincount), as one running total would.
+    ``traffic[i]`` is instruction i's DRAM bytes (``cost.dma_dram_bytes``; 0 unless a DMA);
+    ``shapes``: ``decode.distinct`` of the instructions, if known. Counters come from one
+    ``_Cost`` per distinct instruction shape, summed with numpy; float energies are summed in
+    instruction order (cumsum, bincount), as one running total would.
     """
     n = len(units)
-    rows = _cost_rows(instrs[:n], traffic, config)
+    body = instrs[:n]
+    shapes = shapes or distinct(body)
+    ids = np.array(shapes.ids, dtype=np.intp)
+    firsts = [body[i] for i in shapes.first]
+    rows = _cost_rows(firsts, [traffic[i] for i in shapes.first], config)[ids]
     energy = _energy_columns(rows, config)
     unit = np.array(units, dtype=np.int64)
     start = np.array(starts[:n], dtype=np.int64)
@@ -177,8 +184,8 @@ def collect(
     sums = [float(np.cumsum(e)[-1]) if n else 0.0 for e in energy]
     per_node = _per_node(nodes[:n], unit, start, end, rows, energy)
     counts = Counter()
-    for cls, count in Counter(map(type, instrs[:n])).items():
-        counts[cls.OPCODE.name] += count
+    for instr, count in zip(firsts, np.bincount(ids, minlength=len(firsts)).tolist(), strict=True):
+        counts[instr.OPCODE.name] += count
     return _finish(totals, busy, sums, counts, max(ends, default=0), per_node, config)
 
 

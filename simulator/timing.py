@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 from simulator.config import NpuConfig
 from simulator.cost import cost, dma_cycles, dma_dram_bytes
+from simulator.decode import Distinct, distinct
 from simulator.errors import SimulationError
 from simulator.isa import Dma, End, Instr, Load, MatMul, Store, Sync, Unit, Vector
 
@@ -50,23 +51,54 @@ class Timed(NamedTuple):
     dram_bytes: int  # DRAM traffic of a DMA (cost.dma_dram_bytes), else 0
 
 
+class Columns(NamedTuple):
+    """The ``Timed`` records of a program, one list per field."""
+
+    unit: list[int]
+    waits: list[tuple[int, ...]]
+    signals: list[tuple[int, ...]]
+    cycles: list[int]
+    dram_bytes: list[int]
+
+    @classmethod
+    def of(cls, ops: list[Timed]) -> Columns:
+        return cls(*map(list, zip(*ops, strict=True))) if ops else cls([], [], [], [], [])
+
+
 def timed_ops(instrs: list[Instr], config: NpuConfig) -> list[Timed]:
-    """Pre-decode every instruction but the final ``End``; checks End placement.
+    """Pre-decode every instruction but the final ``End``; checks End placement."""
+    return list(map(Timed._make, zip(*timed_columns(instrs, config), strict=True)))
+
+
+def timed_columns(
+    instrs: list[Instr], config: NpuConfig, shapes: Distinct | None = None
+) -> Columns:
+    """``timed_ops`` as columns; ``shapes``: ``decode.distinct(instrs[:-1])`` if known.
 
     Durations are computed once per distinct instruction shape (the fields ``cost`` reads).
     """
     check_end(instrs)
+    body = instrs[:-1]
+    shapes = shapes or distinct(body)
     memo: dict[tuple, tuple[int, int, int]] = {}
-    out = []
-    for instr in instrs[:-1]:
+    per = []
+    for i in shapes.first:
+        instr = body[i]
         cls = type(instr)
         key = (cls, _COST_FIELDS[cls](instr))
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = _duration(instr, config)
-        u, cycles, dram = hit
-        out.append(Timed(u, _WAITS[u][instr.wait], _SIGNALS[u][instr.signal], cycles, dram))
-    return out
+        per.append(hit)
+    units, cycles, drams = zip(*per, strict=True) if per else ((), (), ())
+    unit = [units[k] for k in shapes.ids]
+    return Columns(
+        unit,
+        [_WAITS[u][instr.wait] for u, instr in zip(unit, body, strict=True)],
+        [_SIGNALS[u][instr.signal] for u, instr in zip(unit, body, strict=True)],
+        [cycles[k] for k in shapes.ids],
+        [drams[k] for k in shapes.ids],
+    )
 
 
 def _duration(instr: Instr, config: NpuConfig) -> tuple[int, int, int]:
@@ -100,9 +132,9 @@ def check_end(instrs: list[Instr]) -> None:
     """``End`` must be the last instruction, appear once and carry no tokens."""
     if not instrs or not isinstance(instrs[-1], End):
         raise SimulationError("the program does not end with an End instruction")
-    for index, instr in enumerate(instrs[:-1]):
-        if isinstance(instr, End):
-            raise SimulationError(f"instruction {index}: End before the last instruction")
+    if any(issubclass(cls, End) for cls in set(map(type, instrs[:-1]))):
+        index = next(i for i, instr in enumerate(instrs) if isinstance(instr, End))
+        raise SimulationError(f"instruction {index}: End before the last instruction")
     if instrs[-1].wait or instrs[-1].signal:
         raise SimulationError(f"instruction {len(instrs) - 1}: End carries no tokens")
 
@@ -123,8 +155,9 @@ class _Sim:
     (``x_*``, indexed by unit).
     """
 
-    def __init__(self, ops: list[Timed], runs: list, config: NpuConfig, checker=None):
+    def __init__(self, ops: Columns, runs: list, config: NpuConfig, checker=None):
         self.ops, self.runs, self.checker = ops, runs, checker
+        n = len(ops.unit)
         self.qdepth = config.queues.instr_depth
         self.tdepth = config.queues.token_depth
         self.latency = config.dram.latency
@@ -134,8 +167,8 @@ class _Sim:
         self.payloads = [deque() for _ in range(16)]
         self.current = [-1] * 4
         self.event = [0] * 4
-        self.starts = [0] * len(ops)
-        self.ends = [0] * len(ops)
+        self.starts = [0] * n
+        self.ends = [0] * n
         self.pc = 0
         self.now = 0
         self.x_on = [False] * 4  # a transfer is in flight
@@ -144,23 +177,20 @@ class _Sim:
         self.x_rem = [0.0] * 4  # bytes it still has to move
         self.x_shared = [False] * 4  # it ever shared the bandwidth
         self.x_cycles = [0] * 4  # its duration alone
-        self.x_active = [False] * 4  # it moves any bytes
 
     def run(self) -> tuple[list[int], list[int]]:
         """Alternate settling ``now`` (complete, dispatch, start everything possible, in unit
         order; passes repeat until nothing changes) and a jump to the next event."""
-        ops, runs, checker, n = self.ops, self.runs, self.checker, len(self.ops)
-        if n:
-            unit_of, waits, signals, cycles, drams = (list(col) for col in zip(*ops, strict=True))
-        else:
-            unit_of = waits = signals = cycles = drams = []
+        runs, checker = self.runs, self.checker
+        unit_of, waits, signals, cycles, drams = self.ops
+        n = len(unit_of)
         masks: dict[tuple[int, ...], int] = {}
         wmask = [masks.get(w) or masks.setdefault(w, _channel_mask(w)) for w in waits]
         smask = [masks.get(s) or masks.setdefault(s, _channel_mask(s)) for s in signals]
         queues, tokens, payloads = self.queues, self.tokens, self.payloads
         current, event, starts, ends = self.current, self.event, self.starts, self.ends
         x_on, x_start, x_data, x_rem = self.x_on, self.x_start, self.x_data, self.x_rem
-        x_shared, x_cycles, x_active = self.x_shared, self.x_cycles, self.x_active
+        x_shared, x_cycles = self.x_shared, self.x_cycles
         qdepth, tdepth, latency, bw = self.qdepth, self.tdepth, self.latency, self.bw
         rebalance = self._rebalance
         have = full = 0
@@ -191,7 +221,9 @@ class _Sim:
                             self._checker_complete(i, u, signals[i])
                         if x_on[u]:
                             x_on[u] = False
-                            rebalance(now)
+                            other = _LD + _ST - u  # its share grows if it is shared
+                            if x_on[other] and x_shared[other]:
+                                rebalance(now)
                         changed = True
                     q = queues[u]
                     if not q:
@@ -217,8 +249,10 @@ class _Sim:
                     if dram and cy:  # scalesim timing: DMA is free, nothing to share
                         x_on[u], x_start[u], x_data[u] = True, now, now + latency
                         x_rem[u], x_shared[u], x_cycles[u] = float(dram), False, cy
-                        x_active[u] = dram > 0
-                        rebalance(now)
+                        if latency:  # not moving yet: nothing else changes
+                            event[u] = now + latency
+                        else:
+                            rebalance(now)
                     else:
                         event[u] = now + cy
                     changed = True
@@ -236,8 +270,8 @@ class _Sim:
                 now = nxt
                 continue
             # Move the bytes of the transfers in their data phase from now to nxt.
-            ml = x_on[_LD] and x_active[_LD] and x_data[_LD] <= now
-            ms = x_on[_ST] and x_active[_ST] and x_data[_ST] <= now
+            ml = x_on[_LD] and x_data[_LD] <= now
+            ms = x_on[_ST] and x_data[_ST] <= now
             if ml or ms:
                 step = (nxt - now) * bw / (ml + ms)
                 if ml:
@@ -245,7 +279,8 @@ class _Sim:
                 if ms:
                     x_rem[_ST] -= step
             now = nxt
-            # The events change only when a data phase begins or a shared transfer moves.
+            # The events change only when a data phase begins or a shared transfer moves (the
+            # rebalances skipped here, at starts and at completions would change nothing).
             if (x_on[_LD] and (x_data[_LD] == now or x_shared[_LD])) or (
                 x_on[_ST] and (x_data[_ST] == now or x_shared[_ST])
             ):
@@ -262,9 +297,9 @@ class _Sim:
         Transfers in their data phase at ``now`` share the bandwidth; once a transfer has
         shared it, its end is recomputed from its remaining bytes, else it is ``cost()``.
         """
-        x_on, x_data, x_active, x_shared = self.x_on, self.x_data, self.x_active, self.x_shared
-        ml = x_on[_LD] and x_active[_LD] and x_data[_LD] <= now
-        ms = x_on[_ST] and x_active[_ST] and x_data[_ST] <= now
+        x_on, x_data, x_shared = self.x_on, self.x_data, self.x_shared
+        ml = x_on[_LD] and x_data[_LD] <= now
+        ms = x_on[_ST] and x_data[_ST] <= now
         if ml and ms:
             x_shared[_LD] = x_shared[_ST] = True
         k = ml + ms
@@ -273,7 +308,7 @@ class _Sim:
                 continue
             if now < x_data[u]:
                 self.event[u] = x_data[u]
-            elif not x_shared[u] or not x_active[u]:
+            elif not x_shared[u]:
                 self.event[u] = self.x_start[u] + self.x_cycles[u]
             else:
                 self.event[u] = now + max(0, ceil(self.x_rem[u] * k / self.bw - 1e-6))
@@ -282,8 +317,8 @@ class _Sim:
         lines = [f"deadlock at cycle {self.now}: every queue is blocked"]
         for u in Unit:
             lines.append(f"  {u.name}: {self._head_report(u)}")
-        if self.pc < len(self.ops):
-            target = Unit(self.ops[self.pc][0]).name
+        if self.pc < len(self.ops.unit):
+            target = Unit(self.ops.unit[self.pc]).name
             lines.append(
                 f"  dispatch: stalled at instruction {self.pc}, {target} queue full "
                 f"({self.qdepth} instructions)"
@@ -294,7 +329,7 @@ class _Sim:
         if not self.queues[u]:
             return "queue empty"
         i = self.queues[u][0]
-        _, waits, signals, _, _ = self.ops[i]
+        waits, signals = self.ops.waits[i], self.ops.signals[i]
         needs = [
             f"token {Unit(c // 4).name}->{Unit(c % 4).name} (0 available)"
             for c in waits
@@ -312,4 +347,11 @@ def simulate(
     ops: list[Timed], runs: list, config: NpuConfig, checker=None
 ) -> tuple[list[int], list[int]]:
     """Start and end cycle of every instruction (``runs[i]()`` is called at its start)."""
+    return simulate_columns(Columns.of(ops), runs, config, checker)
+
+
+def simulate_columns(
+    ops: Columns, runs: list, config: NpuConfig, checker=None
+) -> tuple[list[int], list[int]]:
+    """``simulate`` on the records as columns (``timed_columns``)."""
     return _Sim(ops, runs, config, checker).run()

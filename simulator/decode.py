@@ -1,0 +1,62 @@
+"""Instructions apart from their tokens.
+
+Tile loops repeat a few instructions that differ only in their ``wait``/``signal`` bits, so
+whatever the other fields determine (numerics closures, durations, counters) is computed once
+per distinct instruction: ``distinct`` numbers them in one pass over the program, and the
+functional model, the timing model and the statistics index by that number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from operator import attrgetter
+from typing import NamedTuple
+
+from simulator.isa import INSTRUCTIONS, Instr
+
+TOKENS = ("wait", "signal")
+
+
+class Distinct(NamedTuple):
+    """Instruction ``i`` equals ``instrs[first[ids[i]]]`` but for its tokens."""
+
+    ids: list[int]  # per instruction: the number of its distinct instruction
+    first: list[int]  # per distinct instruction: the index of its first occurrence
+    fields: list[tuple]  # per distinct instruction: ``token_free(instr)``
+
+
+def _getter(cls: type[Instr]):
+    names = [f.name for f in fields(cls) if f.name not in TOKENS]
+    if len(names) == 1:  # attrgetter of one name returns the value, not a 1-tuple
+        return lambda instr: (getattr(instr, names[0]),)
+    return attrgetter(*names) if names else (lambda instr: ())
+
+
+# Every field but the tokens, in declaration order, per instruction class.
+TOKEN_FREE = {cls: _getter(cls) for cls in INSTRUCTIONS}
+
+
+def token_free(instr: Instr) -> tuple:
+    """Every field of ``instr`` but ``wait`` and ``signal``, in declaration order."""
+    return TOKEN_FREE[type(instr)](instr)
+
+
+def distinct(instrs: list[Instr]) -> Distinct:
+    """Number the distinct token-free instructions in order of first appearance.
+
+    An instruction of a class outside ``isa.INSTRUCTIONS`` is distinct from every other.
+    """
+    numbers: dict[tuple, int] = {}
+    ids, first, values = [], [], []
+    getters = TOKEN_FREE
+    for index, instr in enumerate(instrs):
+        cls = type(instr)
+        get = getters.get(cls)
+        f = get(instr) if get is not None else (index,)
+        count = len(first)
+        k = numbers.setdefault((cls, f), count)
+        if k == count:
+            first.append(index)
+            values.append(f)
+        ids.append(k)
+    return Distinct(ids, first, values)
