@@ -43,10 +43,11 @@ class Emitter:
         self._current = self._node_index[name]
 
     # --- resources ---------------------------------------------------------------------
-    def sp(self, sp: int, lo: int, hi: int) -> list[tuple]:
-        """The page keys of scratchpad ``sp`` bytes [lo, hi)."""
+    def sp(self, sp: int, lo: int, hi: int) -> list[int]:
+        """The page keys of scratchpad ``sp`` bytes [lo, hi) (ints; DRAM keys are strings)."""
         page = self._page[sp]
-        return [("sp", sp, p) for p in range(lo // page, (max(hi, lo + 1) - 1) // page + 1)]
+        base = (sp + 1) * PAGES * 4096
+        return list(range(base + lo // page, base + (max(hi, lo + 1) - 1) // page + 1))
 
     # --- emission ----------------------------------------------------------------------
     def add(self, instr: Instr, reads: Iterable = (), writes: Iterable = ()) -> None:

@@ -58,6 +58,7 @@ class Ctx:
     consts: ConstPool
     layers: list[dict[str, Any]] = field(default_factory=list)
     clobbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)  # tile plans by layer shape (layers repeat)
 
     def writes(self, tensor: str) -> list[str]:
         key = self.places[tensor].key

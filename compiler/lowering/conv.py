@@ -44,9 +44,12 @@ def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
 
 
 def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
-    nest = schedule if schedule.applies(layer) else gemm
-    t = tiling or nest.plan(layer, ctx.config)
-    nest.emit(ctx, layer, t)
+    if schedule.applies(layer):
+        t = tiling or schedule.plan(layer, ctx.config, ctx.plans)
+        schedule.emit(ctx, layer, t)
+    else:
+        t = tiling or gemm.plan(layer, ctx.config)
+        gemm.emit(ctx, layer, t)
     return t
 
 

@@ -371,13 +371,11 @@ def _mk(L: GemmLayer, mts: list, tn: int, tk: int, mode: str, config):
 
 def _widest(L: GemmLayer, t: GemmTiling, config) -> int:
     """The widest N block (a multiple of tn below cout_g) that fits, 0 if none."""
-    blocks = ceil(L.geom.cout_g / t.tn)
-    lo, hi = 0, blocks - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        ok = buffers(L, replace(t, nb=mid * t.tn), config)[0]
-        lo, hi = (mid, hi) if ok else (lo, mid - 1)
-    return lo * t.tn
+    tile = _sizes(L, t)[2]
+    tiles = min(ceil(L.geom.cout_g / t.tn) - 1, config.acc_bytes // tile)
+    if tiles < 1 or buffers(L, replace(t, nb=tiles * t.tn), config)[0] is None:
+        return 0
+    return tiles * t.tn
 
 
 def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | None:
@@ -396,7 +394,25 @@ def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | Non
     return cands[lo] if lo < len(cands) else None
 
 
-def plan(L: GemmLayer, config) -> GemmTiling:
+def plan(L: GemmLayer, config, memo: dict | None = None) -> GemmTiling:
+    """The cheapest nest; ``memo`` keeps plans by layer shape (networks repeat layers)."""
+    if memo is None:
+        return _plan(L, config)
+    key = _shape_key(L)
+    if key not in memo:
+        memo[key] = _plan(L, config)
+    return memo[key]
+
+
+def _shape_key(L: GemmLayer) -> tuple:
+    """Everything a plan depends on (strides and epilogue, not addresses)."""
+    epi = L.epi
+    res = epi.residual.strides if epi.residual else None
+    ops = (L.x.strides, L.y.strides, L.w.strides, res)
+    return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad)
+
+
+def _plan(L: GemmLayer, config) -> GemmTiling:
     cands = list(candidates(L, config))
     if not cands:
         g = L.geom
@@ -411,6 +427,9 @@ def plan(L: GemmLayer, config) -> GemmTiling:
 
 # --- emission --------------------------------------------------------------------------
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
+    """The nest in program order, software-pipelined: the next step's loads (and vcol
+    copies) come before this step's epilogue, so the in-order VECTOR and LOAD queues do not
+    hold them behind it."""
     bufs, why = buffers(L, t, ctx.config)
     assert bufs is not None, why
     g = L.geom
@@ -419,26 +438,41 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     mts = list(gemm._mtiles(L, t))
     ncs = gemm._ranges(g.cout_g, t.tn)
     kcs = gemm._ranges(g.cin_g, t.tk)
-    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k}
     state = {"a": -1, "w": -1, "akey": None, "wkey": None, "c": -1, "ckey": None}
+    steps = list(_steps(t, cnt, len(ncs), g.groups))
+
+    def prepare(step):
+        grp, _, mi, ni, ki = step
+        mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
+        wbuf = _ensure(ctx, L, t, state, "w", bufs.w, (grp, ni, ki), grp, mt, nc, kc)
+        abuf = _ensure(ctx, L, t, state, "a", bufs.a, (grp, mi, ki), grp, mt, nc, kc)
+        return abuf, wbuf
+
+    ready = prepare(steps[0])
+    for i, (grp, bi, mi, ni, ki) in enumerate(steps):
+        mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
+        abuf, wbuf = ready
+        cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
+        if ki == 0 and L.epi.residual:
+            emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
+        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
+            gemm._emit_matmul(ctx, L, mm)
+        if i + 1 < len(steps):
+            ready = prepare(steps[i + 1])
+        if ki == cnt.k - 1:
+            gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
+
+
+def _steps(t: GemmTiling, cnt: Counts, n_tiles: int, groups: int):
+    """(group, N block, M tile, N tile, K chunk) in loop order."""
+    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k}
     levels = LEVELS[t.order]
-    for grp in range(g.groups):
+    for grp in range(groups):
         for idx in product(*(range(sizes[lv]) for lv in levels)):
             at = dict(zip(levels, idx, strict=True))
-            mi, ki, ni = at["m"], at["k"], at["b"] * cnt.n + at["n"]
-            if ni >= len(ncs):
-                continue  # the last block's missing tiles
-            mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
-            cbuf = _c_buf(t, bufs, state, (grp, at["b"], mi), at["n"])
-            wbuf = _ensure(ctx, L, t, state, "w", bufs.w, (grp, ni, ki), grp, mt, nc, kc)
-            abuf = _ensure(ctx, L, t, state, "a", bufs.a, (grp, mi, ki), grp, mt, nc, kc)
-            if ki == 0 and L.epi.residual:
-                emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
-            for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
-                gemm._emit_matmul(ctx, L, mm)
-            if ki == cnt.k - 1:
-                ops = epilogue(L, t, cbuf, grp, mt, nc)
-                gemm._emit_epilogue(ctx, ops, L)
+            ni = at["b"] * cnt.n + at["n"]
+            if ni < n_tiles:  # the last block may have fewer tiles
+                yield grp, at["b"], at["m"], ni, at["k"]
 
 
 def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> int:
