@@ -39,6 +39,7 @@ from simulator.isa import Dma, End, Instr, Load, MatMul, Store, Sync, Unit, Vect
 UNITS = tuple(int(u) for u in Unit)
 _LD, _ST = int(Unit.LOAD), int(Unit.STORE)
 DMA_UNITS = (_LD, _ST)
+_IDLE = 1 << 62  # the event of an idle unit: after every other
 
 
 class Timed(NamedTuple):
@@ -166,7 +167,7 @@ class _Sim:
         self.tokens = [0] * 16
         self.payloads = [deque() for _ in range(16)]
         self.current = [-1] * 4
-        self.event = [0] * 4
+        self.event = [_IDLE] * 4  # a busy unit's next event
         self.starts = [0] * n
         self.ends = [0] * n
         self.pc = 0
@@ -206,12 +207,12 @@ class _Sim:
                     pc += 1
                 changed = False
                 for u in UNITS:
-                    i = current[u]
-                    if i >= 0:
-                        if event[u] > now:
-                            continue
+                    e = event[u]
+                    if e <= now:  # busy and due: complete
+                        i = current[u]
                         ends[i] = now
                         current[u] = -1
+                        event[u] = _IDLE
                         for c in signals[i]:
                             t = tokens[c] = tokens[c] + 1
                             have |= 1 << c
@@ -225,6 +226,8 @@ class _Sim:
                             if x_on[other] and x_shared[other]:
                                 rebalance(now)
                         changed = True
+                    elif e != _IDLE:
+                        continue
                     q = queues[u]
                     if not q:
                         continue
@@ -256,35 +259,38 @@ class _Sim:
                     else:
                         event[u] = now + cy
                     changed = True
-            nxt = -1
-            for u in UNITS:
-                if current[u] >= 0 and (nxt < 0 or event[u] < nxt):
-                    nxt = event[u]
-            if nxt < 0:
-                self.pc, self.now = pc, now
-                if pc < n or any(queues):
-                    raise SimulationError(self._deadlock_report())
-                return starts, ends
-            assert nxt > now, "event loop made no progress"
-            if not (x_on[_LD] or x_on[_ST]):
+            # Jump from event to event until a unit is due: until then nothing can start
+            # (the last pass changed nothing, and only DMA bookkeeping changes meanwhile).
+            nxt = min(event)
+            while True:
+                if nxt == _IDLE:
+                    self.pc, self.now = pc, now
+                    if pc < n or any(queues):
+                        raise SimulationError(self._deadlock_report())
+                    return starts, ends
+                assert nxt > now, "event loop made no progress"
+                if not (x_on[_LD] or x_on[_ST]):
+                    now = nxt
+                    break
+                # Move the bytes of the transfers in their data phase up to nxt.
+                ml = x_on[_LD] and x_data[_LD] <= now
+                ms = x_on[_ST] and x_data[_ST] <= now
+                if ml or ms:
+                    step = (nxt - now) * bw / (ml + ms)
+                    if ml:
+                        x_rem[_LD] -= step
+                    if ms:
+                        x_rem[_ST] -= step
                 now = nxt
-                continue
-            # Move the bytes of the transfers in their data phase from now to nxt.
-            ml = x_on[_LD] and x_data[_LD] <= now
-            ms = x_on[_ST] and x_data[_ST] <= now
-            if ml or ms:
-                step = (nxt - now) * bw / (ml + ms)
-                if ml:
-                    x_rem[_LD] -= step
-                if ms:
-                    x_rem[_ST] -= step
-            now = nxt
-            # The events change only when a data phase begins or a shared transfer moves (the
-            # rebalances skipped here, at starts and at completions would change nothing).
-            if (x_on[_LD] and (x_data[_LD] == now or x_shared[_LD])) or (
-                x_on[_ST] and (x_data[_ST] == now or x_shared[_ST])
-            ):
-                rebalance(now)
+                # The events change only when a data phase begins or a shared transfer moves
+                # (the rebalances skipped here, at starts and at completions change nothing).
+                if (x_on[_LD] and (x_data[_LD] == now or x_shared[_LD])) or (
+                    x_on[_ST] and (x_data[_ST] == now or x_shared[_ST])
+                ):
+                    rebalance(now)
+                nxt = min(event)
+                if nxt <= now:
+                    break
 
     def _checker_complete(self, i: int, u: int, signals: tuple[int, ...]) -> None:
         payload = self.checker.complete(i, u)
