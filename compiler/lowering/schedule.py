@@ -344,14 +344,22 @@ def candidates(L: GemmLayer, config):
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
-        mn = _largest(L, mts, GemmTiling(1, 1, tn, tk, "mn", mode), config)
-        if mn is not None:  # "nm" needs the same buffers as "mn"
-            yield mn
-            cnt = counts(L, mn)
-            if cnt.m > 1 and cnt.n > 1:
-                yield GemmTiling(mn.tr, mn.tw, tn, tk, "nm", mode)
+        for tiles in [mts] + (_narrow(g, rows) if mode == "vcol" else []):
+            mn = _largest(L, tiles, GemmTiling(1, 1, tn, tk, "mn", mode), config)
+            if mn is not None:  # "nm" needs the same buffers as "mn"
+                yield mn
+                cnt = counts(L, mn)
+                if cnt.m > 1 and cnt.n > 1:
+                    yield GemmTiling(mn.tr, mn.tw, tn, tk, "nm", mode)
         if ceil(g.cin_g / tk) > 1:  # one K chunk: "mk" is "mn"
             yield from _mk(L, mts, tn, tk, mode, config)
+
+
+def _narrow(g, rows: int) -> list[list[tuple[int, int]]]:
+    """M tiles of several rows of part of the width: a strided patch re-reads fewer input
+    rows per output pixel than one full-width row does (vcol, where A is large)."""
+    widths = [ceil(g.ow / d) for d in (2, 4) if ceil(g.ow / d) >= rows]
+    return [[(tr, tw) for tr in tiling.splits(g.oh, 1)] for tw in widths]
 
 
 def _mk(L: GemmLayer, mts: list, tn: int, tk: int, mode: str, config):
@@ -427,9 +435,9 @@ def _plan(L: GemmLayer, config) -> GemmTiling:
 
 # --- emission --------------------------------------------------------------------------
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
-    """The nest in program order, software-pipelined: the next step's loads (and vcol
-    copies) come before this step's epilogue, so the in-order VECTOR and LOAD queues do not
-    hold them behind it."""
+    """The nest in program order, software-pipelined: after a step's MatMuls come the next
+    step's W and the next distinct A (loads, vcol copies) into the other buffers, then the
+    step's epilogue, so no in-order queue holds a prefetch behind work that waits."""
     bufs, why = buffers(L, t, ctx.config)
     assert bufs is not None, why
     g = L.geom
@@ -438,29 +446,73 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     mts = list(gemm._mtiles(L, t))
     ncs = gemm._ranges(g.cout_g, t.tn)
     kcs = gemm._ranges(g.cin_g, t.tk)
-    state = {"a": -1, "w": -1, "akey": None, "wkey": None, "c": -1, "ckey": None}
     steps = list(_steps(t, cnt, len(ncs), g.groups))
+    a_next = _next_change([(st[0], st[2], st[4]) for st in steps])
+    res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
+    state = {"c": -1, "ckey": None}
 
-    def prepare(step):
-        grp, _, mi, ni, ki = step
-        mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
-        wbuf = _ensure(ctx, L, t, state, "w", bufs.w, (grp, ni, ki), grp, mt, nc, kc)
-        abuf = _ensure(ctx, L, t, state, "a", bufs.a, (grp, mi, ki), grp, mt, nc, kc)
-        return abuf, wbuf
+    def need(which: str, i: int) -> int:
+        grp, _, mi, ni, ki = steps[i]
+        key = (grp, mi, ki) if which == "a" else (grp, ni, ki)
+        buf, new = res[which].get(key)
+        if new:
+            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], ncs[ni], kcs[ki])
+        return buf
 
-    ready = prepare(steps[0])
+    need("w", 0)
+    need("a", 0)
     for i, (grp, bi, mi, ni, ki) in enumerate(steps):
         mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
-        abuf, wbuf = ready
+        abuf, wbuf = need("a", i), need("w", i)
         cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
         if ki == 0 and L.epi.residual:
             emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
         for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
             gemm._emit_matmul(ctx, L, mm)
         if i + 1 < len(steps):
-            ready = prepare(steps[i + 1])
+            need("w", i + 1)
+        if a_next[i] is not None and len(bufs.a) > 1:
+            need("a", a_next[i])
         if ki == cnt.k - 1:
             gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
+
+
+class _Ring:
+    """Which operand tile each of one or two buffers holds; a new tile takes the buffer
+    the tile before the current one used."""
+
+    def __init__(self, addrs: tuple[int, ...]) -> None:
+        self.addrs, self.keys, self.count = addrs, {}, 0
+
+    def get(self, key) -> tuple[int, bool]:
+        if key in self.keys:
+            return self.keys[key], False
+        buf = self.addrs[self.count % len(self.addrs)]
+        self.count += 1
+        self.keys = {k: b for k, b in self.keys.items() if b != buf}
+        self.keys[key] = buf
+        return buf, True
+
+
+def _next_change(keys: list) -> list:
+    """For each position, the index of the first later position with a different key."""
+    out: list = [None] * len(keys)
+    nxt = None
+    for i in range(len(keys) - 1, -1, -1):
+        if i + 1 < len(keys) and keys[i + 1] != keys[i]:
+            nxt = i + 1
+        out[i] = nxt
+    return out
+
+
+def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc) -> None:
+    if which == "w":
+        emit_load(ctx, gemm._w_load(L, buf, grp, nc, kc), L.w.key)
+        return
+    for instr in a_loads(L, t, buf, grp, mt, kc):
+        emit_load(ctx, instr, L.x.key)
+    for instr, dst, src in a_copies(L, t, buf, mt, kc):
+        emit_vector(ctx, instr, dst, [src])
 
 
 def _steps(t: GemmTiling, cnt: Counts, n_tiles: int, groups: int):
@@ -484,18 +536,3 @@ def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> i
         state["c"] += 1
         state["ckey"] = key
     return bufs.c[state["c"] % len(bufs.c)]
-
-
-def _ensure(ctx, L, t, state, which, addrs, key, grp, mt, nc, kc) -> int:
-    if state[which + "key"] != key:
-        state[which] += 1
-        state[which + "key"] = key
-        buf = addrs[state[which] % len(addrs)]
-        if which == "w":
-            emit_load(ctx, gemm._w_load(L, buf, grp, nc, kc), L.w.key)
-        else:
-            for instr in a_loads(L, t, buf, grp, mt, kc):
-                emit_load(ctx, instr, L.x.key)
-            for instr, dst, src in a_copies(L, t, buf, mt, kc):
-                emit_vector(ctx, instr, dst, [src])
-    return addrs[state[which] % len(addrs)]
