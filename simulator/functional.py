@@ -300,7 +300,7 @@ def _requant(dst: np.ndarray, args: tuple):
     work = np.empty(dst.shape)
 
     def run():
-        if not fast.into(src0, src1, work, dst):
+        if not fast.into(src0, src1, dst, work):
             general()
 
     return run

@@ -24,6 +24,8 @@ sums are exact (int64) then wrap to int32, fp32 sums use numpy's pairwise order.
 
 from __future__ import annotations
 
+from math import inf, ldexp
+
 import numpy as np
 
 from simulator.isa import DType, VFunc
@@ -99,6 +101,7 @@ _INT_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
 _FP64_EXACT = 1 << 52  # |acc * mult| below this: acc * mult / 2**shift is exact in float64
 _ANY_INT32 = 1 << 20  # multipliers up to this are exact for every int32 acc (2**31 * 2**20 < 2**52)
 _MAX, _MIN = np.maximum.reduce, np.minimum.reduce  # no Python wrapper, unlike ndarray.max
+_TABLE_MAX = 1 << 16  # clamp ranges up to this long are a table lookup
 
 
 class RequantFp64:
@@ -107,14 +110,19 @@ class RequantFp64:
     For integer operands and an integer ``dst``. While |acc * mult| < 2**52 the scaled product
     acc * (mult * 2**-shift) is an exact float64, so ``np.rint`` rounds it half to even exactly
     as ``semantics.shift_round_half_even`` does (a shift past 62 rounds to 0 in both). Adding
-    the zero point and clamping in float64 then match the int64 path: rounding is monotone and
-    the bounds are exact. The clamp to [imm1, imm2] followed by the saturation to ``dst`` is
-    one clamp to [f(-inf), f(+inf)] (a composition of clamps is a clamp).
-    ``__call__`` returns the integral float64 result, or None when it may be inexact;
-    ``into`` writes it to a given array.
+    the zero point and clamping then match the int64 path: rounding is monotone and the bounds
+    are exact. The clamp to [imm1, imm2] followed by the saturation to ``dst`` is one clamp to
+    [f(-inf), f(+inf)] (a composition of clamps is a clamp). The |acc| test is skipped when
+    every column j whose product may be inexact has 2**(52 - shift_j) > ``reach``: such a
+    product is then at least that large (rounding is monotone), so it and the exact value
+    both clamp to the same bound. A narrow clamp (8-bit ``dst``) is
+    one table lookup of the rounded value as an int64 index (|value| < 2**56, exact), which
+    ``take(mode="clip")`` clamps; a wide one runs in float64.
+    ``__call__`` returns the result in ``dst``'s storage dtype, or None when it may be
+    inexact; ``into`` writes it to a given array.
     """
 
-    _scales: dict[tuple, tuple[np.ndarray, int]] = {}  # packed words -> (2**-shift * mult, max)
+    _scales: dict[tuple, tuple] = {}  # packed words -> (2**-shift * mult, max mult)
 
     def __init__(self, imm0: int, imm1: int, imm2: int, dst: DType):
         lo, hi = imm_as_int(imm1), imm_as_int(imm2)
@@ -125,24 +133,37 @@ class RequantFp64:
 
         self.zp = imm_as_int(imm0)
         self.lo, self.hi = clamp(-(1 << 64)), clamp(1 << 64)
+        self.reach = max(self.hi - self.zp, self.zp - self.lo) + 1  # |rounded| past it clamps
+        self.dtype = np.dtype(NUMPY_DTYPE[DType(dst)])
+        self.table = None  # table[i] = lo + i
+        if self.hi - self.lo < _TABLE_MAX:
+            self.table = np.arange(self.lo, self.hi + 1).astype(self.dtype)
 
     def __call__(self, acc: np.ndarray, packed: np.ndarray) -> np.ndarray | None:
         if acc.dtype not in _INT_DTYPES or packed.dtype not in _INT_DTYPES or not acc.size:
             return None
-        out = np.empty(np.broadcast_shapes(acc.shape, packed.shape))
-        return out if self.into(acc, packed, out, out) else None
+        shape = np.broadcast_shapes(acc.shape, packed.shape)
+        out = np.empty(shape, self.dtype)
+        return out if self.into(acc, packed, out, np.empty(shape)) else None
 
-    def into(self, acc: np.ndarray, packed: np.ndarray, work: np.ndarray, out: np.ndarray) -> bool:
-        """Write the result to ``out`` (any integer or float array) through the float64
-        ``work`` array (both of the broadcast shape; they may be one array); False, with
-        nothing written, when the result may be inexact. Integer ``acc`` and ``packed``."""
-        scale, mult_max = self._scale(packed)
-        if mult_max > _ANY_INT32:
+    def into(self, acc: np.ndarray, packed: np.ndarray, out: np.ndarray, work: np.ndarray) -> bool:
+        """Write the result to ``out`` (of ``dst``'s storage dtype) through ``work`` (float64,
+        C-contiguous), both of the broadcast shape; False, with nothing written, when the
+        result may be inexact. Integer ``acc`` and ``packed``."""
+        scale, mult_max, inexact_from = self._scale(packed)
+        if inexact_from <= self.reach:
             top = max(int(_MAX(acc, axis=None)), -int(_MIN(acc, axis=None)))
             if top * mult_max >= _FP64_EXACT:
                 return False
         np.multiply(acc, scale, out=work)
         np.rint(work, out=work)
+        if self.table is not None:
+            index = work.view(np.int64)  # in place: numpy orders overlapping element copies
+            np.copyto(index, work, casting="unsafe")
+            if self.zp != self.lo:
+                np.add(index, self.zp - self.lo, out=index)
+            self.table.take(index, mode="clip", out=out)
+            return True
         if self.zp:
             np.add(work, self.zp, out=work)
         np.maximum(work, self.lo, out=work)
@@ -150,17 +171,27 @@ class RequantFp64:
         return True
 
     @classmethod
-    def _scale(cls, packed: np.ndarray) -> tuple[np.ndarray, int]:
+    def _scale(cls, packed: np.ndarray) -> tuple:
+        """The scales (one float when they are all equal), the largest multiplier, and the
+        least |acc * scale| whose float64 product may be inexact (inf if none may be)."""
         key = (packed.shape, packed.dtype.char, packed.tobytes())
         hit = cls._scales.get(key)
         if hit is None:
-            words = packed.astype(np.int64) & 0xFFFFFFFF
-            mult = words >> 8
-            scale = np.ldexp(mult.astype(np.float64), -(words & 0xFF).astype(np.int32))
             if len(cls._scales) >= 4096:
                 cls._scales.clear()
-            hit = cls._scales[key] = (scale, int(mult.max()))
+            hit = cls._scales[key] = _unpack_scales(packed)
         return hit
+
+
+def _unpack_scales(packed: np.ndarray) -> tuple:
+    words = packed.astype(np.int64) & 0xFFFFFFFF
+    mult, shift = words >> 8, words & 0xFF
+    scale = np.ldexp(mult.astype(np.float64), -shift.astype(np.int32))
+    if scale.size and (scale == scale.flat[0]).all():
+        scale = float(scale.flat[0])
+    wide = shift[mult > _ANY_INT32]  # columns whose product may reach 2**52
+    inexact_from = ldexp(1.0, 52 - int(wide.max())) if wide.size else inf
+    return scale, int(mult.max()) if mult.size else 0, inexact_from
 
 
 def _is_float(x: np.ndarray | None) -> bool:

@@ -43,6 +43,8 @@ def _check_requant(seed: int) -> list[bool]:
     src_dtype = [np.int32, np.int8, np.uint8][seed % 3]
     acc = _acc(rng, shape, src_dtype, int(rng.integers(4, 32)))
     packed = _packed(rng, [(1, 1, 16), shape, (1, 3, 1)][seed % 3], int(rng.integers(1, 25)))
+    if seed % 4 < 2:  # one scale for the whole tensor (the kernel multiplies by a float)
+        packed[...] = packed.flat[0]
     imms = [int(v) & 0xFFFFFFFF for v in rng.integers(-(2**31), 2**31, 3)]
     if seed % 2:  # realistic: small zero point, clamp inside the destination range
         imms = [int(rng.integers(-20, 20)) & 0xFFFFFFFF, (-128) & 0xFFFFFFFF, 127]
@@ -55,7 +57,7 @@ def _check_requant(seed: int) -> list[bool]:
             np.testing.assert_array_equal(got.astype(INT_DTYPES[dst]), want)
             assert (got == want).all()
         into = np.full(want.shape, 7, INT_DTYPES[dst])
-        answered = kernel.into(acc, packed, np.empty(want.shape), into)
+        answered = kernel.into(acc, packed, into, np.empty(want.shape))
         assert answered == (got is not None)
         np.testing.assert_array_equal(into, want if answered else 7)
         taken.append(got is not None)
@@ -68,11 +70,23 @@ def test_requant_fp64_rounds_ties_to_even_and_declines_inexact_products():
     got = RequantFp64(0, -(2**31) & 0xFFFFFFFF, 2**31 - 1, DType.INT32)(acc, packed)
     np.testing.assert_array_equal(got, [[[0, 2, 2, 0, -2, -2, 1, 3]]])
     big = np.full((1, 1, 2), 2**31 - 1, np.int32)
-    top = np.full((1, 1, 2), ((2**24 - 1) << 8) | 40, np.uint32).view(np.int32)
-    assert RequantFp64(0, 0, 127, DType.INT8)(big, top) is None
-    untouched = np.zeros((1, 1, 2), np.int8)
-    assert not RequantFp64(0, 0, 127, DType.INT8).into(big, top, np.empty((1, 1, 2)), untouched)
-    assert not untouched.any()
+    for shift, dst in [(60, DType.INT8), (40, DType.INT32)]:  # |acc * mult| >= 2**52
+        top = np.full((1, 1, 2), ((2**24 - 1) << 8) | shift, np.uint32).view(np.int32)
+        kernel = RequantFp64(0, -(2**31) & 0xFFFFFFFF, 2**31 - 1, dst)
+        assert kernel(big, top) is None
+        untouched = np.zeros((1, 1, 2), INT_DTYPES[dst])
+        assert not kernel.into(big, top, untouched, np.empty((1, 1, 2)))
+        assert not untouched.any()
+
+
+def test_requant_fp64_answers_inexact_products_that_saturate():
+    """2**(52 - 40) = 4096 > 128: an inexact product is far past the int8 clamp."""
+    acc = np.array([[[2**31 - 1, -(2**31), 2**30, 5]]], np.int32)
+    packed = np.full((1, 1, 4), ((2**24 - 1) << 8) | 40, np.uint32).view(np.int32)
+    got = RequantFp64(3, -(2**31) & 0xFFFFFFFF, 2**31 - 1, DType.INT8)(acc, packed)
+    want = vector_apply(VFunc.REQUANT, acc, packed, 3, -(2**31) & 0xFFFFFFFF, 2**31 - 1, DType.INT8)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, [[[127, -128, 127, 3]]])
 
 
 @pytest.mark.parametrize(("dtype", "k"), [(DType.INT8, 1024), (DType.UINT8, 258)])
