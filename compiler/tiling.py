@@ -23,10 +23,13 @@ class GemmTiling:
     # "vcol": one patch, a vector COPY per kernel position builds the im2col block
     est: int = 0
     nb: int = 0  # "mk" order: output channels per N block (C tiles resident together)
+    panel: bool = False  # "mk" order: one W load per (K chunk, N block), not per N tile
 
     def describe(self, kpos: int) -> str:
         block = f" b{self.nb}" if self.nb else ""
-        return f"m{self.tr}x{self.tw} n{self.tn}{block} k{self.tk * kpos} {self.order} {self.mode}"
+        panel = " wpanel" if self.panel else ""
+        m, k = f"m{self.tr}x{self.tw}", f"k{self.tk * kpos}"
+        return f"{m} n{self.tn}{block} {k} {self.order} {self.mode}{panel}"
 
 
 def splits(total: int, align: int, limit: int = 12) -> list[int]:

@@ -73,6 +73,16 @@ class Buffers:
     c_tile: int  # bytes between the C tiles of the set (mk)
 
 
+def w_keys(t: GemmTiling) -> str:
+    """The loop levels a W buffer's contents depend on."""
+    return "bk" if t.panel else "bnk"
+
+
+def w_width(L: GemmLayer, t: GemmTiling) -> int:
+    """Output channels in one W buffer: an N tile, or a whole N block (a panel)."""
+    return min(t.nb or L.geom.cout_g, L.geom.cout_g) if t.panel else t.tn
+
+
 def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
     """Two buffers of ``size`` from ``base``, the second at the half when it fits there (the
     emitter tracks 1/16 pages: two buffers sharing one would serialise loads and MatMuls)."""
@@ -94,7 +104,7 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
     c = _align(t.tr * pitch * t.tn * 4)
-    return _align(a), _align(g.kpos * t.tk * t.tn * es), c
+    return _align(a), _align(g.kpos * t.tk * w_width(L, t) * es), c
 
 
 def _reserved(L: GemmLayer, config) -> int:
@@ -114,7 +124,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     cnt = counts(L, t)
     reserved = _reserved(L, config)
     a_once = cnt.loads(t.order, "mk") * g.groups == 1
-    w_once = cnt.loads(t.order, "bnk") * g.groups == 1
+    w_once = cnt.loads(t.order, w_keys(t)) * g.groups == 1
     abufs = (0,) if a_once and a <= config.input_bytes else _two(a, config.input_bytes)
     if w_once and reserved + w <= config.weight_bytes:
         wbufs = (reserved,)
@@ -183,35 +193,56 @@ def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
     return out
 
 
-def _phase_matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool) -> list:
+def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int) -> list:
+    """(A address, rows, K) of each MatMul of an M tile: one per kernel position over a
+    shifted window ("shift", "phase"), or the whole im2col block ("im2col", "vcol")."""
     g, es = L.geom, L.es
+    if t.mode in ("im2col", "vcol"):
+        return [(abuf + gemm._col_base(L, t, tr, tw, tk), tr * tw, g.kpos * tk)]
+    pw = pitch_of(L, t, tr, tw)
+    m = (tr - 1) * pw + tw
+    taps = product(range(g.kh), range(g.kw))
+    if t.mode == "shift":
+        return [(abuf + (kh * g.dh * pw + kw * g.dw) * tk * es, m, tk) for kh, kw in taps]
+    size = _phase_bytes(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode), tr, tw)
+    phase = {pq: i for i, pq in enumerate(_phases(L))}
+    out = []
+    for kh, kw in taps:
+        q = phase[(kh % g.sh, kw % g.sw)]
+        out.append((abuf + q * size + ((kh // g.sh) * pw + kw // g.sw) * tk * es, m, tk))
+    return out
+
+
+def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool, w_view=None) -> list:
+    """The MatMuls of one (M tile, N tile, K chunk) step. ``w_view``: (width, column) of the
+    N tile in a W panel that holds a whole N block (default: the tile alone)."""
+    first = first and L.epi.residual is None  # a preloaded residual: accumulate onto it
     abuf, wbuf, cbuf = bufs
     _, _, tr, _, tw = mt
     tn, tk = nc[1], kc[1]
-    pw = pitch_of(L, t, tr, tw)
-    size = _phase_bytes(L, GemmTiling(tr, tw, tn, tk, t.order, t.mode), tr, tw)
-    phase = {pq: i for i, pq in enumerate(_phases(L))}
-    wt = int(gemm._w_transposed(L))
+    width, col = w_view or (tn, 0)
+    wt = gemm._w_transposed(L)
     out = []
-    for p, (kh, kw) in enumerate(product(range(g.kh), range(g.kw))):
-        q = phase[(kh % g.sh, kw % g.sw)]
-        a = abuf + q * size + ((kh // g.sh) * pw + kw // g.sw) * tk * es
-        out.append(
-            MatMul(
-                dtype=int(L.dtype),
-                accumulate=int(not (first and p == 0)),
-                w_transposed=wt,
-                a_addr=a,
-                w_addr=wbuf + p * tk * tn * es,
-                c_addr=cbuf,
-                m=(tr - 1) * pw + tw,
-                k=tk,
-                n=tn,
-                a_stride=tk,
-                w_stride=tk if wt else tn,
-                c_stride=tn,
-            )
+    for p, (a_addr, m, k) in enumerate(_windows(L, t, abuf, tr, tw, tk)):
+        if wt:  # stored [N, K]: the tile's rows start at its column of the panel
+            w_addr, w_stride = wbuf + (p * tk * width + col * tk) * L.es, tk
+        else:
+            w_addr, w_stride = wbuf + (p * tk * width + col) * L.es, width
+        mm = MatMul(
+            dtype=int(L.dtype),
+            accumulate=int(not (first and p == 0)),
+            w_transposed=int(wt),
+            a_addr=a_addr,
+            w_addr=w_addr,
+            c_addr=cbuf,
+            m=m,
+            k=k,
+            n=tn,
+            a_stride=k if t.mode in ("im2col", "vcol") else tk,
+            w_stride=w_stride,
+            c_stride=tn,
         )
+        out.append(mm)
     return out
 
 
@@ -272,18 +303,11 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
     return ops
 
 
-def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool) -> list:
-    first = first and L.epi.residual is None  # a preloaded residual: accumulate onto it
-    if t.mode == "phase":
-        return _phase_matmuls(L, t, bufs, mt, nc, kc, first)
-    return gemm._matmuls(L, t, *bufs, mt, nc, kc, first)
-
-
 # --- estimate and search ---------------------------------------------------------------
 def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
     """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
     plus the first tile's loads and the last tile's MatMuls, epilogue and store."""
-    key = (t.tr, t.tw, t.tn, t.tk, t.mode)
+    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t))
     parts = memo.get(key) if memo is not None else None
     if parts is None:
         parts = _tile_costs(L, t, config)
@@ -291,7 +315,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
             memo[key] = parts
     a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy = parts
     cnt = counts(L, t)
-    n_a, n_w = cnt.loads(t.order, "mk"), cnt.loads(t.order, "bnk")
+    n_a, n_w = cnt.loads(t.order, "mk"), cnt.loads(t.order, w_keys(t))
     tiles = cnt.m * cnt.n * cnt.b
     steps = tiles * cnt.k
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
@@ -306,7 +330,7 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     a_ld = a_loads(L, t, 0, 0, mt, kc)
-    w_ld = [gemm._w_load(L, 0, 0, nc, kc)]
+    w_ld = [gemm._w_load(L, 0, 0, (0, w_width(L, t)), kc)]
     epi = epilogue(L, t, 0, 0, mt, nc)
     pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
@@ -352,7 +376,12 @@ def candidates(L: GemmLayer, config):
                 if cnt.m > 1 and cnt.n > 1:
                     yield GemmTiling(mn.tr, mn.tw, tn, tk, "nm", mode)
         if ceil(g.cin_g / tk) > 1:  # one K chunk: "mk" is "mn"
-            yield from _mk(L, mts, tn, tk, mode, config)
+            for mk in _mk(L, mts, tn, tk, mode, config):
+                yield mk
+                panel = replace(mk, panel=True)
+                if counts(L, mk).n > 1 and not gemm._w_transposed(L):
+                    if buffers(L, panel, config)[0] is not None:
+                        yield panel
 
 
 def _narrow(g, rows: int) -> list[list[tuple[int, int]]]:
@@ -451,12 +480,26 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
     state = {"c": -1, "ckey": None}
 
+    width = w_width(L, t)
+
+    def w_tile(bi: int, ni: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """(the N range a W buffer holds, the tile's view in it)."""
+        if not t.panel:
+            return ncs[ni], None
+        n0 = bi * width
+        held = (n0, min(width, g.cout_g - n0))
+        return held, (held[1], ncs[ni][0] - n0)
+
     def need(which: str, i: int) -> int:
-        grp, _, mi, ni, ki = steps[i]
-        key = (grp, mi, ki) if which == "a" else (grp, ni, ki)
+        grp, bi, mi, ni, ki = steps[i]
+        if which == "a":
+            key, nc = (grp, mi, ki), ncs[ni]
+        else:
+            key = (grp, bi, ki) if t.panel else (grp, ni, ki)
+            nc = w_tile(bi, ni)[0]
         buf, new = res[which].get(key)
         if new:
-            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], ncs[ni], kcs[ki])
+            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki])
         return buf
 
     need("w", 0)
@@ -467,7 +510,8 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
         if ki == 0 and L.epi.residual:
             emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
-        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0):
+        view = w_tile(bi, ni)[1]
+        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0, view):
             gemm._emit_matmul(ctx, L, mm)
         if i + 1 < len(steps):
             need("w", i + 1)
