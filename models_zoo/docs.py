@@ -37,8 +37,14 @@ model is compiled and simulated (cycle-approximate timing model) on its sample i
 only after re-measuring. Utilisation is the model's MACs over cycles x 1024 (the array's
 peak MACs per cycle). Float32 models; every measured output matched onnxruntime
 (rtol 1e-3, atol 1e-4) unless the row says otherwise. The int8 column is the int8 variant
-on the same inputs (its outputs are checked against onnxruntime on `small` by the tests, in
-quantisation steps). A model absent from the file says "not measured".
+on the same inputs; its outputs are checked against onnxruntime on `small` by the tests
+(`tests/zoo/test_zoo_compile_int8.py`), in quantisation steps: bit-exact or within one step
+of onnxruntime's integer kernels, except `audio_convformer` (4 steps: onnxruntime keeps its
+1-D depthwise convolutions in float and the conv module's SiLU grows the difference). Every
+Conv, Gemm and MatMul (attention's Q.K^T and P.V too), Add and Mul of activations, Softmax
+and pooling runs on int8 tensors; LayerNorm, GELU, Sigmoid and RMSNorm run in float between
+DEQUANT and QUANT, which keeps the transformers' int8 cycles close to their float ones. A
+model absent from the file says "not measured".
 
 Transformer models take the embedded sequence as input (the embedding lookup is a
 Gather, which the NPU does not run). `minilm_l6` needs its weights installed:
