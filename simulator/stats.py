@@ -183,9 +183,12 @@ def collect(
     totals = rows.sum(axis=0) if n else np.zeros(_COLUMNS, dtype=np.int64)
     sums = [float(np.cumsum(e)[-1]) if n else 0.0 for e in energy]
     per_node = _per_node(nodes[:n], unit, start, end, rows, energy)
-    counts = Counter()
+    per_class = Counter()
     for instr, count in zip(firsts, np.bincount(ids, minlength=len(firsts)).tolist(), strict=True):
-        counts[instr.OPCODE.name] += count
+        per_class[type(instr)] += count
+    counts = Counter()
+    for cls, count in per_class.items():
+        counts[cls.OPCODE.name] += count
     return _finish(totals, busy, sums, counts, max(ends, default=0), per_node, config)
 
 
@@ -194,15 +197,17 @@ _COLUMNS = 11  # macs, dram_read, dram_write, sram_read x3, sram_write x3, vecto
 
 def _cost_rows(instrs: list[Instr], traffic: list[int], config: NpuConfig) -> np.ndarray:
     """(n, _COLUMNS) int64 counters, computed once per distinct (shape fields, traffic)."""
-    memo: dict[tuple, tuple] = {}
-    rows = []
+    memo: dict[tuple, int] = {}
+    table = []
+    which = []
     for instr, dram in zip(instrs, traffic, strict=True):
         cls = type(instr)
         key = (cls, _SHAPE_FIELDS[cls](instr), dram)
-        row = memo.get(key)
-        if row is None:
+        r = memo.get(key)
+        if r is None:
+            r = memo[key] = len(table)
             c = _instr_cost(instr, config, dram)
-            row = memo[key] = (
+            row = (
                 c.macs,
                 c.dram_read,
                 c.dram_write,
@@ -211,8 +216,10 @@ def _cost_rows(instrs: list[Instr], traffic: list[int], config: NpuConfig) -> np
                 c.vector_ops,
                 int(c.float_macs),
             )
-        rows.append(row)
-    return np.array(rows, dtype=np.int64).reshape(len(rows), _COLUMNS)
+            table.append(row)
+        which.append(r)
+    rows = np.array(table, dtype=np.int64).reshape(len(table), _COLUMNS)
+    return rows[np.array(which, dtype=np.intp)]
 
 
 def _fields(*names: str):
