@@ -52,22 +52,31 @@ class Emitter:
     # --- emission ----------------------------------------------------------------------
     def add(self, instr: Instr, reads: Iterable = (), writes: Iterable = ()) -> None:
         q = int(instr.unit)
-        reads, writes = list(reads), list(writes)
+        if not isinstance(reads, list | tuple):
+            reads = list(reads)
+        if not isinstance(writes, list | tuple):
+            writes = list(writes)
         deps = self._deps(q, reads, writes)
-        own = len(self._pos[q])
-        clock = list(self._clocks[q][-1]) if own else [-1] * QUEUES
-        clock[q] = own - 1
+        pos_q = self._pos[q]
+        own = len(pos_q)
         wait = 0
+        if own:
+            clock = list(self._clocks[q][-1])
+        else:
+            clock = [-1] * QUEUES
+        clock[q] = own - 1
         for p in sorted(deps):
             y = deps[p]
             if clock[p] >= y:
                 continue
             self._signal[self._pos[p][y]] |= 1 << q
             wait |= 1 << p
-            clock = [max(a, b) for a, b in zip(clock, self._clocks[p][y], strict=True)]
-            clock[p] = max(clock[p], y)
+            other = self._clocks[p][y]
+            clock = [a if a >= b else b for a, b in zip(clock, other, strict=True)]
+            if clock[p] < y:
+                clock[p] = y
         self._record(q, own, reads, writes)
-        self._pos[q].append(len(self.instrs))
+        pos_q.append(len(self.instrs))
         self._clocks[q].append(tuple(clock))
         self.instrs.append(instr)
         self._wait.append(wait)
@@ -77,23 +86,32 @@ class Emitter:
     def _deps(self, q: int, reads: Sequence, writes: Sequence) -> dict[int, int]:
         """Per other queue, the latest of its instructions this one conflicts with."""
         deps: dict[int, int] = {}
-        last_write, last_reads = self._last_write, self._last_reads
-        for key in (*reads, *writes):
-            w = last_write.get(key)
-            if w is not None and w[0] != q and deps.get(w[0], -1) < w[1]:
-                deps[w[0]] = w[1]
+        get_write, get_reads = self._last_write.get, self._last_reads.get
+        for keys in (reads, writes):
+            for key in keys:
+                w = get_write(key)
+                if w is not None and w[0] != q and deps.get(w[0], -1) < w[1]:
+                    deps[w[0]] = w[1]
         for key in writes:
-            for p, y in last_reads.get(key, {}).items():
-                if p != q and deps.get(p, -1) < y:
-                    deps[p] = y
+            readers = get_reads(key)
+            if readers:
+                for p, y in readers.items():
+                    if p != q and deps.get(p, -1) < y:
+                        deps[p] = y
         return deps
 
     def _record(self, q: int, idx: int, reads: Sequence, writes: Sequence) -> None:
+        last_reads, last_write = self._last_reads, self._last_write
         for key in reads:
-            self._last_reads.setdefault(key, {})[q] = idx
+            r = last_reads.get(key)
+            if r is None:
+                last_reads[key] = {q: idx}
+            else:
+                r[q] = idx
+        entry = (q, idx)
         for key in writes:
-            self._last_write[key] = (q, idx)
-            self._last_reads.pop(key, None)
+            last_write[key] = entry
+            last_reads.pop(key, None)
 
     def finish(self) -> list[Instr]:
         for i, (w, s) in enumerate(zip(self._wait, self._signal, strict=True)):

@@ -94,7 +94,12 @@ class Graph:
             order = self._order
             self._order += 1
         self.g.add_node(node.name, node=node, order=order)
-        self._index = None
+        if self._index is not None:  # keep the index current (passes edit node by node)
+            prod, cons = self._index
+            for o in node.outputs:
+                prod[o] = node.name
+            for i in dict.fromkeys(node.inputs):
+                cons.setdefault(i, []).append(node.name)
         self._connect(node)
         return node
 
@@ -109,8 +114,19 @@ class Graph:
                     self.g.add_edge(node.name, cons.name)
 
     def remove(self, name: str) -> None:
+        node = self.node(name)
         self.g.remove_node(name)
-        self._index = None
+        if self._index is not None:
+            prod, cons = self._index
+            for o in node.outputs:
+                if prod.get(o) == name:
+                    del prod[o]
+            for i in dict.fromkeys(node.inputs):
+                users = [n for n in cons.get(i, []) if n != name]
+                if users:
+                    cons[i] = users
+                else:
+                    cons.pop(i, None)
 
     def replace(self, node: Node) -> Node:
         order = self.g.nodes[node.name]["order"]

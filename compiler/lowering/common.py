@@ -3,7 +3,7 @@ the constant pool; plus DMA and vector instruction builders shared by the loweri
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,23 +30,26 @@ class Place:
 
 
 class ConstPool:
-    """The constant segment: deduplicated, 64-byte aligned arrays."""
+    """The constant segment: deduplicated, 64-byte aligned arrays (found by length and
+    CRC-32, then compared byte for byte)."""
 
     def __init__(self, base: int) -> None:
         self.base = base
         self.blob = bytearray()
-        self._seen: dict[bytes, int] = {}
+        self._seen: dict[tuple, list[int]] = {}
 
     def add(self, array: np.ndarray) -> int:
         data = memoryview(np.ascontiguousarray(array)).cast("B")
-        h = hashlib.sha1(data)
-        h.update(str(array.dtype).encode())
-        digest = h.digest()
-        if digest not in self._seen:
-            self.blob.extend(b"\0" * (-len(self.blob) % 64))
-            self._seen[digest] = self.base + len(self.blob)
-            self.blob.extend(data)
-        return self._seen[digest]
+        key = (len(data), zlib.crc32(data), str(array.dtype))
+        view = memoryview(self.blob)
+        for off in self._seen.get(key, []):
+            if view[off : off + len(data)] == data:
+                return self.base + off
+        del view
+        self.blob.extend(b"\0" * (-len(self.blob) % 64))
+        self._seen.setdefault(key, []).append(len(self.blob))
+        self.blob.extend(data)
+        return self.base + self._seen[key][-1]
 
 
 @dataclass

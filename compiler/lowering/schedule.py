@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from itertools import product
-from math import ceil, prod
+from math import ceil
+from typing import NamedTuple
 
 from compiler import tiling
 from compiler.lowering import gemm
@@ -44,8 +45,7 @@ def applies(L: GemmLayer) -> bool:
 
 
 # --- counts and buffers ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Counts:
+class Counts(NamedTuple):
     m: int  # M tiles
     n: int  # N tiles per block
     k: int  # K chunks
@@ -53,9 +53,13 @@ class Counts:
 
     def loads(self, order: str, keys: str) -> int:
         """How many times an operand indexed by ``keys`` changes along the loop nest."""
-        sizes = [getattr(self, lv) for lv in LEVELS[order]]
-        deep = [i for i, lv in enumerate(LEVELS[order]) if lv in keys and sizes[i] > 1]
-        return prod(sizes[: deep[-1] + 1]) if deep else 1
+        size = {"m": self.m, "n": self.n, "k": self.k, "b": self.b}
+        total, out = 1, 1
+        for lv in LEVELS[order]:
+            total *= size[lv]
+            if lv in keys and size[lv] > 1:
+                out = total
+        return out
 
 
 def counts(L: GemmLayer, t: GemmTiling) -> Counts:
@@ -365,6 +369,7 @@ def candidates(L: GemmLayer, config):
     tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
+    tks = [t for t in tks if g.cin_g % t == 0] or tks
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
@@ -512,13 +517,25 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
         view = w_tile(bi, ni)[1]
         for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0, view):
-            gemm._emit_matmul(ctx, L, mm)
+            _emit_matmul(ctx, L, mm)
         if i + 1 < len(steps):
             need("w", i + 1)
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
         if ki == cnt.k - 1:
             gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
+
+
+def _emit_matmul(ctx: Ctx, L: GemmLayer, mm: MatMul) -> None:
+    """A MatMul reading its A and W pages and writing its C pages (an accumulating one
+    reads C too, which its write already orders)."""
+    es, em = L.es, ctx.em
+    a_hi = mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es
+    w_rows, w_cols = (mm.n, mm.k) if mm.w_transposed else (mm.k, mm.n)
+    w_hi = mm.w_addr + ((w_rows - 1) * mm.w_stride + w_cols) * es
+    c_hi = mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4
+    reads = em.sp(SP_IN, mm.a_addr, a_hi) + em.sp(SP_W, mm.w_addr, w_hi)
+    em.add(mm, reads=reads, writes=em.sp(SP_ACC, mm.c_addr, c_hi))
 
 
 class _Ring:
