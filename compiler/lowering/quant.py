@@ -15,7 +15,7 @@ from compiler.lowering.conv import (
     arrange_conv_weights,
     operand,
 )
-from compiler.lowering.eltwise import Step, run_eltwise
+from compiler.lowering.eltwise import BINARY, UNARY, Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.ops import declare
 from compiler.passes.layout import plain_equivalent
@@ -109,6 +109,33 @@ def lower_qmul(ctx: Ctx, node) -> None:
     ]
     dtypes = [DType.INT8, DType.INT8, DType.INT32]
     run_eltwise(ctx, node.outputs[0], [a, b, word], steps, dtypes, temp=DType.INT32)
+    ctx.record(node, macs=0)
+
+
+@declare(
+    "QEltwise",
+    "int8",
+    "compiler-made from DequantizeLinear -> a chain of element-wise float ops (Add, Sub, Mul, "
+    "Div, Pow, Sigmoid, Tanh, Erf, Exp, Sqrt, Gelu; operands int8 activations or float "
+    "constants) -> QuantizeLinear: DEQUANT, the ops in fp32, QUANT in one vector pass",
+)
+def lower_qeltwise(ctx: Ctx, node) -> None:
+    steps, dtypes = [], []
+    for name in node.inputs:
+        dtypes.append(DType.FP32 if ctx.graph.is_const(name) else DType.INT8)
+    for i, (op, args) in enumerate(node.attr("program")):
+        slots = []
+        for a in args:
+            if a == "prev" or dtypes[a] == DType.FP32:
+                slots.append("t" if a == "prev" else a)
+                continue
+            slot = "t2" if i or slots else "t"  # "t" holds the chain's value after the first op
+            imm = _tensor_imm(ctx.type(node.inputs[a]).quant)
+            steps.append(Step(VFunc.DEQUANT, slot, a, None, imm))
+            slots.append(slot)
+        steps.append(Step(BINARY.get(op) or UNARY[op], "t", *slots))
+    steps.append(Step(VFunc.QUANT, "out", "t", None, _tensor_imm(ctx.type(node.outputs[0]).quant)))
+    run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes)
     ctx.record(node, macs=0)
 
 

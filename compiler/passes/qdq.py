@@ -18,10 +18,11 @@ CLAMP_ACTS = ("Relu", "Clip")
 
 
 def lower_qdq(graph: Graph) -> None:
+    expose_constants(graph)  # (the driver did this already for its support checks)
     uint8_to_int8(graph)
     annotate(graph)
     for node in graph.nodes():
-        if node.op in REWRITES:
+        if node.op in REWRITES and node.name in graph.g:  # a chain rewrite may remove it
             REWRITES[node.op](graph, node)
     fold_constant_qdq(graph)
     remove_dead(graph)
@@ -405,13 +406,86 @@ def rewrite_softmax(graph: Graph, node: Node) -> None:
     rewrite_average(graph, node)
 
 
+FLOAT_ELTWISE = ("Add", "Sub", "Mul", "Div", "Pow", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "Gelu")
+
+
+def rewrite_float_eltwise(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> a chain of element-wise float ops (each one's other operand a DQ'd int8
+    activation or a float constant) -> Q  ==>  QEltwise: DEQUANT, the ops in fp32 and QUANT in
+    one vector pass, the QDQ graph's float arithmetic exactly without a DRAM round trip."""
+    chain, inputs, prev, cur = [], [], None, node
+    while True:
+        args = _eltwise_args(graph, cur, prev, inputs)
+        if args is None or (prev is None and "prev" in args):
+            return
+        chain.append((cur, args))
+        nxt = _sole(graph, cur.outputs[0])
+        if nxt is not None and nxt.op == "QuantizeLinear":
+            break
+        if nxt is None or nxt.op not in FLOAT_ELTWISE:
+            return
+        prev, cur = cur.outputs[0], nxt
+    q = nxt
+    if tensor_quant(graph, q) is None or q_dtype(graph, q) != "int8":
+        return
+    if all(graph.is_const(i) for i in inputs):
+        return
+    program = tuple((n.op, args) for n, args in chain)
+    attrs = {"program": program}
+    for n, _ in chain[1:]:
+        graph.remove(n.name)
+    for n, _ in chain:
+        graph.tensors.pop(n.outputs[0], None)
+    fused = node.fused + tuple(n.name for n, _ in chain[1:]) + (q.name,)
+    new = node.replace(op="QEltwise", inputs=tuple(inputs), outputs=q.outputs, attrs=attrs)
+    _replace(graph, node, new.replace(fused=fused), q, [])
+
+
+def _eltwise_args(graph: Graph, node: Node, prev, inputs: list[str]):
+    """Per operand: "prev" (the chain's value so far) or an index into ``inputs`` (an int8
+    activation behind a DQ, or a float constant); None if an operand is neither."""
+    if node.op == "Gelu" and node.attr("approximate", "none") != "none":
+        return None
+    args = []
+    for name in node.inputs:
+        if name == prev:
+            args.append("prev")
+            continue
+        if graph.is_const(name):
+            if graph.constants[name].dtype.kind != "f":
+                return None
+            src = name
+        else:
+            dq = int8_input(graph, name)
+            if dq is None:
+                return None
+            src = dq.inputs[0]
+        if src not in inputs:
+            inputs.append(src)
+        args.append(inputs.index(src))
+    return tuple(args) if args.count("prev") <= 1 else None
+
+
+def _first_of(*rules):
+    """The first rule that rewrites the node (each keeps its name, changes its op)."""
+
+    def rewrite(graph: Graph, node: Node) -> None:
+        for rule in rules:
+            rule(graph, node)
+            if graph.node(node.name).op != node.op:
+                return
+
+    return rewrite
+
+
 PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Slice")
 REWRITES = {
+    **dict.fromkeys(FLOAT_ELTWISE, rewrite_float_eltwise),
     "Conv": rewrite_conv,
     "Gemm": rewrite_gemm,
     "MatMul": rewrite_gemm,
-    "Add": rewrite_add,
-    "Mul": rewrite_mul,
+    "Add": _first_of(rewrite_add, rewrite_float_eltwise),
+    "Mul": _first_of(rewrite_mul, rewrite_float_eltwise),
     "Concat": rewrite_concat,
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,

@@ -11,6 +11,9 @@ from onnx import TensorProto, helper
 from qdq_helpers import check_int8, quantize
 from test_qdq import lowered_ir, qdq_model
 
+from compiler.check import reference, steps_from_reference
+from simulator.api import run
+
 H = helper.make_node
 
 
@@ -276,3 +279,31 @@ def test_mul_of_two_activations_is_an_integer_product(a_shape, b_shape):
     assert graph.tensors[mul.inputs[0]].quant.zero_point != 0
     inputs = {"x": rand(*ins["x"], seed=3) + 0.5, "x2": rand(*ins["x2"], seed=4)}
     check_int8(m, inputs, max_steps=0.0, ops={"QMul"})
+
+
+# --- float islands between DQ and Q --------------------------------------------------------
+def test_gelu_chain_runs_in_one_vector_pass_per_island():
+    """Div, Erf, Add, Mul between DequantizeLinear and QuantizeLinear (onnxruntime runs them
+    in float too) become QEltwise nodes: DEQUANT, the ops in fp32, QUANT, no DRAM round
+    trip; the arithmetic is the QDQ graph's, so it matches both references exactly."""
+    nodes = [
+        H("MatMul", ["x", "w"], ["m"]),
+        H("Div", ["m", "sqrt2"], ["d"]),
+        H("Erf", ["d"], ["e"]),
+        H("Add", ["e", "one"], ["a"]),
+        H("Mul", ["m", "a"], ["g"]),
+        H("Mul", ["g", "half"], ["y"]),
+    ]
+    inits = {"w": rand(9, 10, seed=1), "sqrt2": np.float32(np.sqrt(2.0))}
+    inits |= {"one": np.float32(1.0), "half": np.float32(0.5)}
+    m = quantize(model(nodes, {"x": [2, 5, 9]}, {"y": [2, 5, 10]}, inits))
+    graph = lowered_ir(m)
+    ops = [n.op for n in graph.nodes()]
+    assert not {"Div", "Erf", "Add", "DequantizeLinear"} & set(ops[1:-1]), ops
+    fused = [n for n in graph.nodes() if n.op == "QEltwise"]
+    assert fused and all(graph.type(n.outputs[0]).dtype == "int8" for n in fused)
+    inputs = {"x": rand(2, 5, 9, seed=3)}
+    _, program = check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})
+    got = run(program, inputs).outputs
+    for s in steps_from_reference(m, got, reference(m, inputs, optimize=False)):
+        assert s.max_steps == 0.0, s
