@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from compiler.frontend.loader import BIG_INITIALIZER
 from simulator.errors import ModelError
 
 KEEP = {"QuantizeLinear", "DequantizeLinear"}  # folded by the QDQ pass instead
@@ -88,10 +89,17 @@ def _static_shape(vi: onnx.ValueInfoProto | None) -> tuple[int, ...] | None:
     return tuple(d.dim_value for d in dims)
 
 
-def fold_constants(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, bool]:
-    """Evaluate every node whose inputs are known; returns (model, whether anything folded)."""
+def fold_constants(
+    model: onnx.ModelProto, opset: int, arrays: dict[str, np.ndarray] | None = None
+) -> tuple[onnx.ModelProto, bool]:
+    """Evaluate every node whose inputs are known; returns (model, whether anything folded).
+
+    ``arrays`` (kept across calls) holds the large folded values: their initializers carry
+    only type and dims (shape inference reads no more of them), so a folded weight is not
+    encoded into the proto and decoded back."""
     g = model.graph
-    values = {t.name: None for t in g.initializer}
+    arrays = {} if arrays is None else arrays
+    values = {t.name: arrays.get(t.name) for t in g.initializer}
     init = {t.name: t for t in g.initializer}
     types = {vi.name: vi for vi in list(g.value_info) + list(g.input) + list(g.output)}
     keep, new_inits, changed = [], [], False
@@ -103,7 +111,7 @@ def fold_constants(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto,
         changed = True
         for name, arr in zip(node.output, result, strict=False):
             values[name] = arr
-            new_inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+            new_inits.append(_initializer(np.ascontiguousarray(arr), name, arrays))
     if not changed:
         return model, False
     out = onnx.ModelProto()
@@ -116,6 +124,15 @@ def fold_constants(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto,
     del out.graph.value_info[:]
     out.graph.value_info.extend(kept)
     return out, True
+
+
+def _initializer(arr: np.ndarray, name: str, arrays: dict) -> onnx.TensorProto:
+    if arr.size < BIG_INITIALIZER:
+        return numpy_helper.from_array(arr, name)
+    arrays[name] = arr
+    tensor = onnx.TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(arr.dtype))
+    tensor.dims.extend(arr.shape)
+    return tensor
 
 
 def _try_fold(node, values, init, types, opset):

@@ -19,12 +19,13 @@ def import_model(
     model = loader.fix_input_shapes(_copy(model), input_shapes)
     opset = loader.default_opset(model)
     model = loader.infer_shapes(model)
+    arrays: dict[str, np.ndarray] = {}  # large folded values, not encoded in the proto
     for _ in range(8):
-        model, changed = fold_constants(model, opset)
+        model, changed = fold_constants(model, opset, arrays)
         if not changed:
             break
         model = loader.infer_shapes(model)
-    return _to_graph(model, opset)
+    return _to_graph(model, opset, arrays)
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -33,11 +34,13 @@ def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _to_graph(model: onnx.ModelProto, opset: int) -> Graph:
+def _to_graph(model: onnx.ModelProto, opset: int, arrays: dict | None = None) -> Graph:
     g = model.graph
     graph = Graph(g.name or "model")
+    arrays = arrays or {}
     for t in g.initializer:
-        graph.constants[t.name] = numpy_helper.to_array(t)
+        known = arrays.get(t.name)
+        graph.constants[t.name] = numpy_helper.to_array(t) if known is None else known
     graph.inputs = [vi.name for vi in loader.real_inputs(model)]
     graph.outputs = [vi.name for vi in g.output]
     for vi in list(g.input) + list(g.value_info) + list(g.output):

@@ -39,13 +39,14 @@ class ConstPool:
         self._seen: dict[tuple, list[int]] = {}
 
     def add(self, array: np.ndarray) -> int:
-        data = memoryview(np.ascontiguousarray(array)).cast("B")
-        key = (len(data), zlib.crc32(data), str(array.dtype))
-        view = memoryview(self.blob)
+        data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        key = (data.size, zlib.crc32(data), str(array.dtype))
         for off in self._seen.get(key, []):
-            if view[off : off + len(data)] == data:
+            held = np.frombuffer(self.blob, np.uint8, data.size, off)
+            same = np.array_equal(held, data)
+            del held  # a live view would pin the bytearray's size
+            if same:
                 return self.base + off
-        del view
         self.blob.extend(b"\0" * (-len(self.blob) % 64))
         self._seen.setdefault(key, []).append(len(self.blob))
         self.blob.extend(data)
