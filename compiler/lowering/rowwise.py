@@ -53,9 +53,11 @@ def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
     return dims, xo, yo, inner[0], xi[0], yi[0]
 
 
-def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP):
+def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP, quant=None):
     """``fixed``: elements of each buffer half the build keeps after the row slots; rows are
-    loaded as ``x_dtype`` and stored in the dtype of the box the build returns."""
+    loaded as ``x_dtype`` and stored in the dtype of the box the build returns. ``quant``
+    (x's and y's ``Quant``): int8 rows are staged at the end of the buffer half, DEQUANTised
+    into the fp32 rows the build reads, and its result QUANTised back into the staging area."""
     x, y = node.inputs[0], node.outputs[0]
     view = _rows_view(ctx, x, y, axes)
     if view is None:
@@ -64,13 +66,15 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP):
         )
     dims, xo, yo, L, xi, yi = view
     rows = dims[-1]
-    budget = ctx.config.input_bytes // 2 // 4 - fixed - 32
-    if budget < 3 * L + 8:
+    half = ctx.config.input_bytes // 2
+    per_row = 3 * L + 8 + (-(-L // 4) if quant else 0)  # fp32 elements (int8 staging: L / 4)
+    budget = half // 4 - fixed - 32 - (32 if quant else 0)
+    if budget < per_row:
         raise ConfigError(
             f"node {node.name!r} ({node.op}): rows of {L} elements do not fit the input "
             f"scratchpad ({ctx.config.input_bytes} bytes, double-buffered)"
         )
-    tr = min(rows, budget // (3 * L + 8))
+    tr = min(rows, budget // per_row)
     slot = -(-tr * L * 4 // 64) * 64
     tile = 0
     for outer in np.ndindex(*dims[:-1]):
@@ -80,20 +84,39 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP):
             xoff = sum(i * s for i, s in zip(outer, xo, strict=False)) + r0 * xo[-1]
             yoff = sum(i * s for i, s in zip(outer, yo, strict=False)) + r0 * yo[-1]
             xp, yp = ctx.place(x), ctx.place(y)
-            xb = Box(SP, x_dtype, base, (0, L, 1))
-            xs, ys = x_dtype.size, ctx.type(y).itemsize
+            stage = base + half - -(-tr * L // 64) * 64 if quant else base
+            xb = Box(SP, DType.INT8 if quant else x_dtype, stage, (0, L, 1))
+            xs, ys = xb.dtype.size, ctx.type(y).itemsize
             emit_load(
                 ctx,
-                load(SP, base, xs, xp.addr + xoff * xs, (1, n, L), (0, xo[-1], xi), (0, L, 1)),
+                load(SP, stage, xs, xp.addr + xoff * xs, (1, n, L), (0, xo[-1], xi), (0, L, 1)),
                 xp.key,
             )
+            if quant:
+                fb = Box(SP, FP, base, (0, L, 1))
+                _v(ctx, VFunc.DEQUANT, (1, n, L), fb, xb, None, _qimm(quant[0]))
+                xb = fb
             out, ocnt = build(ctx, xb, base, slot, n, L)
+            if quant:
+                qb = Box(SP, DType.INT8, stage, out.strides)
+                _v(ctx, VFunc.QUANT, ocnt, qb, out, None, _qimm(quant[1]))
+                out = qb
             emit_store(
                 ctx,
                 store(SP, out.addr, ys, yp.addr + yoff * ys, ocnt, (0, yo[-1], yi), out.strides),
                 ctx.writes(y),
             )
             tile += 1
+
+
+def _qimm(q) -> tuple[int, int, int]:
+    return i32_bits(q.zero_point), f32_bits(q.scale), 0
+
+
+def _quant(ctx: Ctx, node):
+    """(x's, y's quantisation) of a row op the QDQ pass put on int8 tensors, else None."""
+    xt, yt = ctx.type(node.inputs[0]), ctx.type(node.outputs[0])
+    return (xt.quant, yt.quant) if xt.dtype == "int8" else None
 
 
 def _v(ctx, func, counts, dst, a, b=None, imm=(0, 0, 0)):
@@ -161,14 +184,18 @@ def lower_softmax(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("ReduceMean", "float32", "constant axes, keepdims 0 or 1")
+@declare(
+    "ReduceMean",
+    "float32, int8 (QDQ: fp32 between DEQUANT and QUANT)",
+    "constant axes, keepdims 0 or 1",
+)
 def lower_reducemean(ctx: Ctx, node) -> None:
     rank = ctx.type(node.inputs[0]).rank
     axes = node.attr("axes")
     if axes is None and len(node.inputs) > 1 and node.inputs[1]:
         axes = ctx.graph.constants[node.inputs[1]].tolist()
     axes = tuple(sorted(a % rank for a in (axes if axes is not None else range(rank))))
-    _run(ctx, node, axes, _mean)
+    _run(ctx, node, axes, _mean, quant=_quant(ctx, node))
     ctx.record(node, macs=0)
 
 
@@ -260,7 +287,7 @@ def _check_layernorm(node, graph) -> str | None:
 
 @declare(
     "LayerNormalization",
-    "float32",
+    "float32, int8 (QDQ: fp32 between DEQUANT and QUANT)",
     "any axis (normalised axes contiguous); epsilon; constant Scale and B; Y output only",
     _check_layernorm,
 )
@@ -270,5 +297,5 @@ def lower_layernorm(ctx: Ctx, node) -> None:
     axes = tuple(range(axis, rank))
     L = int(np.prod([ctx.type(node.inputs[0]).shape[a] for a in axes]))
     build = _layernorm(ctx, node, axis, node.attr("epsilon", 1e-5))
-    _run(ctx, node, axes, build, fixed=2 * L + 128)
+    _run(ctx, node, axes, build, fixed=2 * L + 128, quant=_quant(ctx, node))
     ctx.record(node, macs=0)

@@ -466,6 +466,21 @@ def _eltwise_args(graph: Graph, node: Node, prev, inputs: list[str]):
     return tuple(args) if args.count("prev") <= 1 else None
 
 
+def rewrite_rows(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> LayerNormalization/ReduceMean (constant other inputs) -> Q  ==>  the op on
+    int8 tensors: DEQUANT, the op in fp32, QUANT in one pass (the QDQ graph exactly)."""
+    dq = int8_input(graph, node.inputs[0])
+    out = output_q(graph, node.outputs[0])
+    if dq is None or out is None or out[1]:
+        return
+    if any(i and not graph.is_const(i) for i in node.inputs[1:]):
+        return
+    q = out[0]
+    outputs = (q.outputs[0], *node.outputs[1:])  # LayerNorm's unused Mean/InvStdDev stay
+    new = node.replace(inputs=(dq.inputs[0], *node.inputs[1:]), outputs=outputs)
+    _replace(graph, node, new.replace(fused=_fused(node, q, [])), q, [])
+
+
 def _first_of(*rules):
     """The first rule that rewrites the node (each keeps its name, changes its op)."""
 
@@ -490,6 +505,8 @@ REWRITES = {
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,
     "Softmax": rewrite_softmax,
+    "LayerNormalization": rewrite_rows,
+    "ReduceMean": rewrite_rows,
     **dict.fromkeys(PASSTHROUGH, rewrite_passthrough),
 }
 

@@ -307,3 +307,25 @@ def test_gelu_chain_runs_in_one_vector_pass_per_island():
     got = run(program, inputs).outputs
     for s in steps_from_reference(m, got, reference(m, inputs, optimize=False)):
         assert s.max_steps == 0.0, s
+
+
+@pytest.mark.parametrize("op", ["LayerNormalization", "ReduceMean"])
+def test_row_ops_between_dq_and_q_read_and_write_int8(op):
+    """DEQUANT, the float row op, QUANT in one pass over int8 rows: the QDQ graph exactly."""
+    if op == "LayerNormalization":
+        row = H(op, ["m", "g", "b"], ["r"], axis=-1, epsilon=1e-5)
+        extra, out = {"g": rand(37, seed=5), "b": rand(37, seed=6)}, [3, 7, 37]
+    else:
+        row = H(op, ["m"], ["r"], axes=[-1], keepdims=1)  # opset 17: axes an attribute
+        extra, out = {}, [3, 7, 1]
+    nodes = [H("MatMul", ["x", "w"], ["m"]), row, H("Sigmoid", ["r"], ["y"])]
+    inits = {"w": rand(11, 37, seed=1)} | extra
+    m = quantize(model(nodes, {"x": [3, 7, 11]}, {"y": out}, inits))
+    graph = lowered_ir(m)
+    (node,) = [n for n in graph.nodes() if n.op == op]
+    assert graph.type(node.inputs[0]).dtype == graph.type(node.outputs[0]).dtype == "int8"
+    inputs = {"x": rand(3, 7, 11, seed=3) + 0.5}
+    _, program = check_int8(m, inputs, max_steps=0.0, ops={op})
+    got = run(program, inputs).outputs
+    for s in steps_from_reference(m, got, reference(m, inputs, optimize=False)):
+        assert s.max_steps == 0.0, s
