@@ -56,13 +56,20 @@ def _relayout_inputs(graph: Graph) -> None:
     of rank > 2 (QGemm views its input as row-major [rows, K]) get row-major input."""
     for name in list(graph.inputs):
         t = graph.tensors[name]
-        if t.rank == 4 and any(c.op == "Conv" for c in graph.consumers(name)):
-            _insert_relayout(
-                graph, name, NHWC, [c for c in graph.consumers(name) if c.op == "Conv"]
-            )
+        convs = [c for c in graph.consumers(name) if c.op == "Conv"]
+        if t.rank == 4 and convs and not _reads_planes(t, convs):
+            _insert_relayout(graph, name, NHWC, convs)
     for node in graph.nodes():
         if node.op in ROW_MAJOR_INPUT and not plain_equivalent(graph.type(node.inputs[0])):
             _insert_relayout(graph, node.inputs[0], None, [node])
+
+
+def _reads_planes(t, convs: list[Node]) -> bool:
+    """Float convolutions (not grouped) of an image with few channels read it as stored:
+    their patch loads take whole rows of each channel plane (an NHWC copy would cost a pass
+    over the input)."""
+    few = t.shape[1] <= 4 and t.dtype == "float32"
+    return few and all(c.attr("group", 1) == 1 for c in convs)
 
 
 def _insert_relayout(graph: Graph, src: str, perm, consumers: list[Node]) -> None:
