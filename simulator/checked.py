@@ -4,16 +4,17 @@ Each unit keeps a vector clock ``vc[u][v]``: the number of unit v's instructions
 knows have completed. A token carries its producer's clock; popping it merges that clock into
 the consumer's. A unit always knows its own earlier instructions (queues are in order).
 
-Every memory byte remembers its last writer (instruction index); scratchpad bytes also remember
-their last reader on each unit. When unit B starts an instruction:
+Every memory byte remembers its last writer (instruction index) and its last reader on each
+unit (a reader array is made when a unit first reads that memory: only LOAD reads DRAM).
+When unit B starts an instruction:
 - read-after-write: a byte it reads was written by unit A's instruction #s with A != B and
   ``vc[B][A] < s`` (A has not signalled B, directly or transitively, since that write);
 - write-after-write: the same test on the bytes it writes;
-- write-after-read (scratchpads): a byte it writes was read by unit R's instruction #s,
-  R != B, with ``vc[B][R] < s``.
-Each raises ``SimulationError`` naming both instructions, their units and the address. DRAM is
-tracked for STORE -> LOAD round trips (writers only). Bytes written by the host count as
-always visible. This mode costs a few numpy index operations per byte touched.
+- write-after-read: a byte it writes was read by unit R's instruction #s, R != B, with
+  ``vc[B][R] < s`` (in DRAM: a STORE overwriting bytes a LOAD read with no token between).
+Each raises ``SimulationError`` naming both instructions, their units and the address. Bytes
+written by the host count as always visible. This mode costs a few numpy index operations per
+byte touched.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from simulator.errors import SimulationError
 from simulator.functional import Op
 from simulator.isa import Instr, Unit
-from simulator.memory import DRAM, MEM_NAMES, Box, Memory
+from simulator.memory import MEM_NAMES, Box, Memory
 
 
 def byte_addresses(box: Box) -> np.ndarray:
@@ -44,9 +45,9 @@ class Checker:
             counts[u] += 1
             self.seq_of[i] = counts[u]
         self.vc = np.zeros((4, 4), dtype=np.int64)
-        sizes = [len(b) for b in memory.buffers]
-        self.writer = [np.zeros(s, dtype=np.int32) for s in sizes]  # instruction index + 1
-        self.reader = [[np.zeros(s, dtype=np.int32) for _ in Unit] for s in sizes[:DRAM]]
+        self.sizes = [len(b) for b in memory.buffers]
+        self.writer = [np.zeros(s, dtype=np.int32) for s in self.sizes]  # instruction index + 1
+        self.reader: dict[tuple[int, int], np.ndarray] = {}  # (memory, unit) -> index + 1
 
     def start(self, i: int, u: int, payloads: list) -> None:
         for clock in payloads:
@@ -56,14 +57,19 @@ class Checker:
         for box in op.reads:
             addrs = byte_addresses(box)
             self._check_writer(i, u, box.mem, addrs, "reads")
-            if box.mem != DRAM:
-                self.reader[box.mem][u][addrs] = i + 1
+            self._readers(box.mem, u)[addrs] = i + 1
         for box in op.writes:
             addrs = byte_addresses(box)
             self._check_writer(i, u, box.mem, addrs, "writes")
-            if box.mem != DRAM:
-                self._check_readers(i, u, box.mem, addrs)
+            self._check_readers(i, u, box.mem, addrs)
             self.writer[box.mem][addrs] = i + 1
+
+    def _readers(self, mem: int, u: int) -> np.ndarray:
+        """The last reader on unit ``u`` of every byte of ``mem``."""
+        key = (mem, u)
+        if key not in self.reader:
+            self.reader[key] = np.zeros(self.sizes[mem], dtype=np.int32)
+        return self.reader[key]
 
     def complete(self, i: int, u: int) -> np.ndarray:
         self.vc[u, u] = self.seq_of[i]
@@ -78,9 +84,10 @@ class Checker:
 
     def _check_readers(self, i: int, u: int, mem: int, addrs: np.ndarray) -> None:
         for r in Unit:
-            if r == u:
+            readers = self.reader.get((mem, int(r)))
+            if r == u or readers is None:
                 continue
-            last = self.reader[mem][r][addrs].astype(np.int64) - 1
+            last = readers[addrs].astype(np.int64) - 1
             bad = self._unsynchronised(u, last)
             if bad is not None:
                 self._raise(

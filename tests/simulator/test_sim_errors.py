@@ -204,6 +204,25 @@ def test_checked_mode_catches_write_after_read():
         simulator.run(program, {"x": np.ones((4, 4, 8), np.int8)}, checked=True)
 
 
+def test_checked_mode_catches_write_after_read_through_dram():
+    """A STORE overwrites DRAM bytes a LOAD on another queue read, with no token between."""
+
+    def program(token: bool):
+        b = ProgramBuilder(TINY)
+        x = b.input("x", (16,), "int8")
+        b.emit(dma(Load, 0, 0, x.addr, (16,), signal=ST if token else 0))
+        b.emit(dma(Store, 0, 64, x.addr + 8, (8,), wait=LD if token else 0))
+        return b.build()
+
+    x = {"x": np.arange(16, dtype=np.int8)}
+    simulator.run(program(token=True), x, checked=True)  # the token orders them: no error
+    simulator.run(program(token=False), x)  # the unchecked mode does not notice
+    with pytest.raises(SimulationError, match="write-after-read hazard: instruction 1") as err:
+        simulator.run(program(token=False), x, checked=True)
+    assert "(STORE on STORE) writes dram byte" in str(err.value)
+    assert "last read by instruction 0 (LOAD on LOAD)" in str(err.value)
+
+
 # --- inputs ---------------------------------------------------------------------------------
 
 
