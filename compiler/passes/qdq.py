@@ -1,6 +1,10 @@
-"""QDQ models -> integer ops: DequantizeLinear/QuantizeLinear pairs around Conv, Gemm and
-MatMul become QConv/QGemm nodes on int8 tensors; what is left runs in float between
-standalone DEQUANT and QUANT vector ops (correct for any op, exact for order-preserving ones).
+"""QDQ models -> ops on int8 tensors: DequantizeLinear/QuantizeLinear pairs around Conv, Gemm
+and MatMul (constant weights or two activations) become QConv/QGemm/QMatMul, around Add and Mul
+QAdd/QMul, around Softmax, pooling, LayerNorm, ReduceMean and chains of element-wise float ops
+the same ops reading and writing int8 (with onnxruntime's fused-kernel arithmetic where it has
+one: QLinearSoftmax, QLinearAveragePool, QLinearGlobalAveragePool); data movement with equal
+quantisation moves int8. What is left runs in float between standalone DEQUANT and QUANT
+vector ops (correct for any op).
 
 Algebra of the integer rewrite (weights symmetric per output channel, zero point 0):
 ``Q(DQ(x) * DQ(w) + DQ(b)) == requant(sum_k x_q w_q + b_q - zp_x * sum_k w_q, s_x s_w / s_y) + zp_y``.
