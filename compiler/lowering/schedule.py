@@ -324,7 +324,8 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     steps = tiles * cnt.k
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
     dram = (a_b * n_a + w_b * n_w + (in_b + st_b) * tiles) / config.dram.bytes_per_cycle
-    busy = max(ldc, st_c * tiles, dram, mm * steps, vec * tiles + copy * n_a)
+    units = sorted((ldc, st_c * tiles, dram, mm * steps, vec * tiles + copy * n_a))
+    busy = units[-1] + units[-2] // 8  # a second unit near saturation stalls the first
     return int(L.geom.groups * busy + a_c + w_c + copy + mm + vec + st_c)
 
 
