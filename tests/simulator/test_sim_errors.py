@@ -1,5 +1,6 @@
 """Every error the hardware model names: config, program file, simulation, checked mode, inputs."""
 
+import gc
 import hashlib
 
 import numpy as np
@@ -168,6 +169,22 @@ def test_deadlock_lists_queue_heads():
     assert "LOAD: head is instruction 0, waiting for token MATRIX->LOAD" in message
     assert "MATRIX: head is instruction 1, waiting for token LOAD->MATRIX" in message
     assert "VECTOR: queue empty" in message
+
+
+def test_runs_restore_the_garbage_collector_state():
+    deadlock = (dma(Load, 0, 0, 0, (4,), wait=MX),)
+    assert gc.isenabled()
+    _run_one(dma(Load, 0, 0, 0, (4,)))
+    assert gc.isenabled()
+    with pytest.raises(SimulationError, match="deadlock"):
+        _run_one(*deadlock)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _run_one(dma(Load, 0, 0, 0, (4,)))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_checked_mode_catches_a_missing_token():
