@@ -158,3 +158,21 @@ def test_a_row_too_wide_for_the_scratchpads_is_a_config_error(int8):
     m = quantize(m) if int8 else m
     with pytest.raises(ConfigError, match=r"depthwise layer '\w+': one output row of one channel"):
         compiler.compile(m, load_config("tiny"))
+
+
+@pytest.mark.parametrize("units", ["array", "both"])
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_blocks_of_one_tile(monkeypatch, int8, units):
+    """Many channel blocks of one tile each: an array tile's deferred epilogue reads its
+    block's bias and requant words, so it must come before the block two later reloads that
+    half of WEIGHT."""
+    _use_units(monkeypatch, units)
+    m, inputs = dw_model(72, (1, 9), 3, 1, (1, 1, 1, 1), act="Relu6", spread=4.0)
+    if int8:
+        _, program = check_int8(quantize(m), inputs, "tiny", min_exact=0.98, ops={"QConv"})
+    else:
+        check(m, inputs, preset="tiny")
+        program = compiler.compile(m, load_config("tiny"))
+    _check_units(program, units)
+    tiling = next(e["tiling"] for e in program.layers if e["op"] in ("Conv", "QConv"))
+    assert "rows 1 " in tiling and "ch 72 " not in tiling, tiling
