@@ -134,7 +134,8 @@ def with_progress(runs: list, progress: Callable[[int, int], None]) -> list:
 def node_names(program: Program, count: int) -> list[str]:
     """The source ONNX node of each of the first ``count`` instructions ("" if unknown)."""
     names, node_of = program.nodes, program.node_of
-    return [names[node_of[i]] if i < len(node_of) else "" for i in range(count)]
+    known = list(map(names.__getitem__, node_of[:count]))
+    return known + [""] * (count - len(known))
 
 
 def dram_size(program: Program) -> int:

@@ -106,9 +106,13 @@ class Memory:
     ) -> tuple[np.ndarray, Box]:
         """A typed view of the box and its footprint; raises SimulationError if it escapes.
 
-        Views are cached per (memory, address, shape, strides, dtype): a hit was checked when
-        it was made, and the view aliases the same bytes whichever instruction asks for it.
+        Scratchpad views are cached per (memory, address, shape, strides, dtype): tile loops
+        ask for the same few again and again; a hit was checked when it was made, and the view
+        aliases the same bytes whichever instruction asks for it. DRAM views (a new address per
+        tile, mostly) are made each time: hashing the key would cost more than it saves.
         """
+        if mem == DRAM:
+            return self._make_box(mem, addr, shape, strides, dtype, where)
         key = (mem, addr, shape, strides, dtype)
         hit = self._boxes.get(key)
         if hit is None:

@@ -256,8 +256,8 @@ def _energy_columns(rows: np.ndarray, config: NpuConfig) -> list[np.ndarray]:
 
 def _per_node(nodes, unit, start, end, rows, energy) -> dict[str, NodeStats]:
     """One ``NodeStats`` per node name, in order of first appearance."""
-    ids: dict[str, int] = {}
-    node = np.array([ids.setdefault(name, len(ids)) for name in nodes], dtype=np.int64)
+    ids = {name: k for k, name in enumerate(dict.fromkeys(nodes))}
+    node = np.array(list(map(ids.__getitem__, nodes)), dtype=np.int64)
     k = len(ids)
     first = np.full(k, np.iinfo(np.int64).max)
     last = np.full(k, np.iinfo(np.int64).min)
