@@ -24,10 +24,11 @@ class GemmTiling:
     est: int = 0
     nb: int = 0  # "mk" order: output channels per N block (C tiles resident together)
     panel: bool = False  # "mk" order: one W load per (K chunk, N block), not per N tile
+    rows: int = 0  # shifted-window modes: kernel rows per K step (0: all; W holds those taps)
 
     def describe(self, kpos: int) -> str:
         block = f" b{self.nb}" if self.nb else ""
-        panel = " wpanel" if self.panel else ""
+        panel = (" wpanel" if self.panel else "") + (f" rows{self.rows}" if self.rows else "")
         m, k = f"m{self.tr}x{self.tw}", f"k{self.tk * kpos}"
         return f"{m} n{self.tn}{block} {k} {self.order} {self.mode}{panel}"
 

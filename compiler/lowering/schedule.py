@@ -36,7 +36,8 @@ from simulator.isa import DType, MatMul, VFunc
 
 SP_IN, SP_W, SP_ACC = gemm.SP_IN, gemm.SP_W, gemm.SP_ACC
 ORDERS = ("mn", "nm", "mk")
-LEVELS = {"mn": "bmnk", "nm": "bnmk", "mk": "bmkn"}  # b: N blocks ("mk" only)
+# b: N blocks ("mk" only), r: kernel-row groups of a K chunk (their W taps only)
+LEVELS = {"mn": "bmnkr", "nm": "bnmkr", "mk": "bmkrn"}
 
 
 def applies(L: GemmLayer) -> bool:
@@ -50,10 +51,11 @@ class Counts(NamedTuple):
     n: int  # N tiles per block
     k: int  # K chunks
     b: int  # N blocks
+    r: int  # kernel-row groups per K chunk
 
     def loads(self, order: str, keys: str) -> int:
         """How many times an operand indexed by ``keys`` changes along the loop nest."""
-        size = {"m": self.m, "n": self.n, "k": self.k, "b": self.b}
+        size = {"m": self.m, "n": self.n, "k": self.k, "b": self.b, "r": self.r}
         total, out = 1, 1
         for lv in LEVELS[order]:
             total *= size[lv]
@@ -66,7 +68,16 @@ def counts(L: GemmLayer, t: GemmTiling) -> Counts:
     g = L.geom
     n_m = g.batch * ceil(g.oh / t.tr) * ceil(g.ow / t.tw)
     nb = t.nb or g.cout_g
-    return Counts(n_m, ceil(nb / t.tn), ceil(g.cin_g / t.tk), ceil(g.cout_g / nb))
+    groups = ceil(g.kh / t.rows) if t.rows else 1
+    return Counts(n_m, ceil(nb / t.tn), ceil(g.cin_g / t.tk), ceil(g.cout_g / nb), groups)
+
+
+def row_taps(L: GemmLayer, t: GemmTiling, ri: int) -> range:
+    """The kernel positions (kh * kw + kw) of kernel-row group ``ri``."""
+    g = L.geom
+    if not t.rows:
+        return range(g.kpos)
+    return range(ri * t.rows * g.kw, min((ri + 1) * t.rows, g.kh) * g.kw)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ class Buffers:
 
 def w_keys(t: GemmTiling) -> str:
     """The loop levels a W buffer's contents depend on."""
-    return "bk" if t.panel else "bnk"
+    return "bkr" if t.panel else "bnkr"
 
 
 def w_width(L: GemmLayer, t: GemmTiling) -> int:
@@ -108,7 +119,8 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
     c = _align(t.tr * pitch * t.tn * 4)
-    return _align(a), _align(g.kpos * t.tk * w_width(L, t) * es), c
+    n_taps = min(t.rows, g.kh) * g.kw if t.rows else g.kpos
+    return _align(a), _align(n_taps * t.tk * w_width(L, t) * es), c
 
 
 def _reserved(L: GemmLayer, config) -> int:
@@ -197,15 +209,16 @@ def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
     return out
 
 
-def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int) -> list:
-    """(A address, rows, K) of each MatMul of an M tile: one per kernel position over a
-    shifted window ("shift", "phase"), or the whole im2col block ("im2col", "vcol")."""
+def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int, ri=0) -> list:
+    """(A address, rows, K) of each MatMul of an M tile: one per kernel position (of row
+    group ``ri``) over a shifted window ("shift", "phase"), or the whole im2col block
+    ("im2col", "vcol")."""
     g, es = L.geom, L.es
     if t.mode in ("im2col", "vcol"):
         return [(abuf + gemm._col_base(L, t, tr, tw, tk), tr * tw, g.kpos * tk)]
     pw = pitch_of(L, t, tr, tw)
     m = (tr - 1) * pw + tw
-    taps = product(range(g.kh), range(g.kw))
+    taps = [divmod(p, g.kw) for p in row_taps(L, t, ri)]
     if t.mode == "shift":
         return [(abuf + (kh * g.dh * pw + kw * g.dw) * tk * es, m, tk) for kh, kw in taps]
     size = _phase_bytes(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode), tr, tw)
@@ -217,9 +230,11 @@ def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int) 
     return out
 
 
-def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool, w_view=None) -> list:
-    """The MatMuls of one (M tile, N tile, K chunk) step. ``w_view``: (width, column) of the
-    N tile in a W panel that holds a whole N block (default: the tile alone)."""
+def matmuls(
+    L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool, w_view=None, ri: int = 0
+) -> list:
+    """The MatMuls of one (M tile, N tile, K chunk, kernel-row group) step. ``w_view``:
+    (width, column) of the N tile in a W panel holding a whole N block (default: the tile)."""
     first = first and L.epi.residual is None  # a preloaded residual: accumulate onto it
     abuf, wbuf, cbuf = bufs
     _, _, tr, _, tw = mt
@@ -227,7 +242,7 @@ def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool, w_view=N
     width, col = w_view or (tn, 0)
     wt = gemm._w_transposed(L)
     out = []
-    for p, (a_addr, m, k) in enumerate(_windows(L, t, abuf, tr, tw, tk)):
+    for p, (a_addr, m, k) in enumerate(_windows(L, t, abuf, tr, tw, tk, ri)):
         if wt:  # stored [N, K]: the tile's rows start at its column of the panel
             w_addr, w_stride = wbuf + (p * tk * width + col * tk) * L.es, tk
         else:
@@ -248,6 +263,20 @@ def matmuls(L: GemmLayer, t: GemmTiling, bufs, mt, nc, kc, first: bool, w_view=N
         )
         out.append(mm)
     return out
+
+
+def w_load(L: GemmLayer, t: GemmTiling, wbuf: int, grp: int, nc, kc, ri: int):
+    """The W of one step: the kernel positions of row group ``ri``, K chunk ``kc``, the N
+    range ``nc``, stored [positions, K, N] (or [positions, N, K] when W is transposed)."""
+    w, es = L.w, L.es
+    n0, tn = nc
+    k0, tk = kc
+    pos = row_taps(L, t, ri)
+    sg, sp_, sk, sn = w.strides
+    addr = w.addr + (grp * sg + pos.start * sp_ + k0 * sk + n0 * sn) * es
+    if gemm._w_transposed(L):
+        return load(SP_W, wbuf, es, addr, (len(pos), tn, tk), (sp_, sn, sk), (tn * tk, tk, 1))
+    return load(SP_W, wbuf, es, addr, (len(pos), tk, tn), (sp_, sk, sn), (tk * tn, tn, 1))
 
 
 def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
@@ -311,7 +340,7 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
 def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
     """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
     plus the first tile's loads and the last tile's MatMuls, epilogue and store."""
-    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t))
+    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows)
     parts = memo.get(key) if memo is not None else None
     if parts is None:
         parts = _tile_costs(L, t, config)
@@ -321,11 +350,17 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     cnt = counts(L, t)
     n_a, n_w = cnt.loads(t.order, "mk"), cnt.loads(t.order, w_keys(t))
     tiles = cnt.m * cnt.n * cnt.b
-    steps = tiles * cnt.k
+    steps = tiles * cnt.k * cnt.r
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
     dram = (a_b * n_a + w_b * n_w + (in_b + st_b) * tiles) / config.dram.bytes_per_cycle
     units = sorted((ldc, st_c * tiles, dram, mm * steps, vec * tiles + copy * n_a))
     busy = units[-1] + units[-2] // 8  # a second unit near saturation stalls the first
+    if n_a > 1 and 2 * n_w >= steps:  # W changes every step: while the next A loads, the
+        # W two steps ahead waits behind it on the LOAD queue
+        busy += (n_a - 1) * max(0, a_c - mm)
+    if t.order == "mk":  # one C set: the next M tile's first MatMul into tile n waits for
+        # tile n's epilogue and store, which only the set's other MatMuls overlap
+        busy += (cnt.m * cnt.b - 1) * max(0, vec + st_c - (cnt.n - 1) * mm)
     return int(L.geom.groups * busy + a_c + w_c + copy + mm + vec + st_c)
 
 
@@ -335,7 +370,7 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     a_ld = a_loads(L, t, 0, 0, mt, kc)
-    w_ld = [gemm._w_load(L, 0, 0, (0, w_width(L, t)), kc)]
+    w_ld = [w_load(L, t, 0, 0, (0, w_width(L, t)), kc, 0)]
     epi = epilogue(L, t, 0, 0, mt, nc)
     pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
@@ -374,20 +409,27 @@ def candidates(L: GemmLayer, config):
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
-        for tiles in [mts] + (_narrow(g, rows) if mode == "vcol" else []):
-            mn = _largest(L, tiles, GemmTiling(1, 1, tn, tk, "mn", mode), config)
-            if mn is not None:  # "nm" needs the same buffers as "mn"
-                yield mn
-                cnt = counts(L, mn)
-                if cnt.m > 1 and cnt.n > 1:
-                    yield GemmTiling(mn.tr, mn.tw, tn, tk, "nm", mode)
-        if ceil(g.cin_g / tk) > 1:  # one K chunk: "mk" is "mn"
-            for mk in _mk(L, mts, tn, tk, mode, config):
-                yield mk
-                panel = replace(mk, panel=True)
-                if counts(L, mk).n > 1 and not gemm._w_transposed(L):
-                    if buffers(L, panel, config)[0] is not None:
-                        yield panel
+        row_groups = [0, 1] if mode in ("shift", "phase") and g.kh > 1 else [0]
+        for r in row_groups:  # 1: W holds one kernel row's taps, so tk x tn can be larger
+            yield from _orders(L, config, mts, GemmTiling(1, 1, tn, tk, "mn", mode, rows=r))
+
+
+def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
+    g = L.geom
+    for tiles in [mts] + (_narrow(g, config.array.rows) if t.mode == "vcol" else []):
+        mn = _largest(L, tiles, t, config)
+        if mn is not None:  # "nm" needs the same buffers as "mn"
+            yield mn
+            cnt = counts(L, mn)
+            if cnt.m > 1 and cnt.n > 1:
+                yield replace(mn, order="nm")
+    if ceil(g.cin_g / t.tk) > 1 or t.rows:  # one K step: "mk" is "mn"
+        for mk in _mk(L, mts, replace(t, order="mk"), config):
+            yield mk
+            panel = replace(mk, panel=True)
+            if counts(L, mk).n > 1 and not gemm._w_transposed(L):
+                if buffers(L, panel, config)[0] is not None:
+                    yield panel
 
 
 def _narrow(g, rows: int) -> list[list[tuple[int, int]]]:
@@ -397,18 +439,18 @@ def _narrow(g, rows: int) -> list[list[tuple[int, int]]]:
     return [[(tr, tw) for tr in tiling.splits(g.oh, 1)] for tw in widths]
 
 
-def _mk(L: GemmLayer, mts: list, tn: int, tk: int, mode: str, config):
+def _mk(L: GemmLayer, mts: list, t: GemmTiling, config):
     """ "mk" nests: the largest M tile with every N tile in one block, and the whole map (or
     the largest M tile) with the widest block that fits."""
-    whole = _largest(L, mts, GemmTiling(1, 1, tn, tk, "mk", mode), config)
+    whole = _largest(L, mts, t, config)
     if whole is not None:
         yield whole
     if whole is not None and whole.tr * whole.tw == mts[0][0] * mts[0][1]:
         return
     for tr, tw in mts:
-        nb = _widest(L, GemmTiling(tr, tw, tn, tk, "mk", mode), config)
+        nb = _widest(L, _at(t, tr, tw), config)
         if nb:
-            yield GemmTiling(tr, tw, tn, tk, "mk", mode, nb=nb)
+            yield replace(_at(t, tr, tw), nb=nb)
             return
 
 
@@ -421,10 +463,15 @@ def _widest(L: GemmLayer, t: GemmTiling, config) -> int:
     return tiles * t.tn
 
 
+def _at(t: GemmTiling, tr: int, tw: int) -> GemmTiling:
+    """``t`` with an M tile of tr x tw."""
+    return GemmTiling(tr, tw, t.tn, t.tk, t.order, t.mode, 0, t.nb, t.panel, t.rows)
+
+
 def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | None:
     """The first of ``mts`` (largest first) that fits: the whole map, else a bisection of
     the rest (smaller tiles need less, once every operand is double-buffered)."""
-    cands = [GemmTiling(tr, tw, t.tn, t.tk, t.order, t.mode) for tr, tw in mts]
+    cands = [_at(t, tr, tw) for tr, tw in mts]
     if buffers(L, cands[0], config)[0] is not None:
         return cands[0]
     lo, hi = 1, len(cands)
@@ -483,6 +530,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     kcs = gemm._ranges(g.cin_g, t.tk)
     steps = list(_steps(t, cnt, len(ncs), g.groups))
     a_next = _next_change([(st[0], st[2], st[4]) for st in steps])
+    last = (cnt.k - 1, cnt.r - 1)
     res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
     state = {"c": -1, "ckey": None}
 
@@ -497,33 +545,34 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         return held, (held[1], ncs[ni][0] - n0)
 
     def need(which: str, i: int) -> int:
-        grp, bi, mi, ni, ki = steps[i]
+        grp, bi, mi, ni, ki, ri = steps[i]
         if which == "a":
             key, nc = (grp, mi, ki), ncs[ni]
         else:
-            key = (grp, bi, ki) if t.panel else (grp, ni, ki)
+            key = (grp, bi if t.panel else ni, ki, ri)
             nc = w_tile(bi, ni)[0]
         buf, new = res[which].get(key)
         if new:
-            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki])
+            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki], ri)
         return buf
 
     need("w", 0)
     need("a", 0)
-    for i, (grp, bi, mi, ni, ki) in enumerate(steps):
+    for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
         mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
         abuf, wbuf = need("a", i), need("w", i)
         cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
-        if ki == 0 and L.epi.residual:
+        first = ki == 0 and ri == 0
+        if first and L.epi.residual:
             emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
         view = w_tile(bi, ni)[1]
-        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, ki == 0, view):
+        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri):
             _emit_matmul(ctx, L, mm)
         if i + 1 < len(steps):
             need("w", i + 1)
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
-        if ki == cnt.k - 1:
+        if (ki, ri) == last:
             gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
 
 
@@ -567,9 +616,9 @@ def _next_change(keys: list) -> list:
     return out
 
 
-def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc) -> None:
+def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
     if which == "w":
-        emit_load(ctx, gemm._w_load(L, buf, grp, nc, kc), L.w.key)
+        emit_load(ctx, w_load(L, t, buf, grp, nc, kc, ri), L.w.key)
         return
     for instr in a_loads(L, t, buf, grp, mt, kc):
         emit_load(ctx, instr, L.x.key)
@@ -578,15 +627,15 @@ def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc) -> None:
 
 
 def _steps(t: GemmTiling, cnt: Counts, n_tiles: int, groups: int):
-    """(group, N block, M tile, N tile, K chunk) in loop order."""
-    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k}
+    """(group, N block, M tile, N tile, K chunk, kernel-row group) in loop order."""
+    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k, "r": cnt.r}
     levels = LEVELS[t.order]
     for grp in range(groups):
         for idx in product(*(range(sizes[lv]) for lv in levels)):
             at = dict(zip(levels, idx, strict=True))
             ni = at["b"] * cnt.n + at["n"]
             if ni < n_tiles:  # the last block may have fewer tiles
-                yield grp, at["b"], at["m"], ni, at["k"]
+                yield grp, at["b"], at["m"], ni, at["k"], at["r"]
 
 
 def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> int:
