@@ -447,11 +447,9 @@ def _mk(L: GemmLayer, mts: list, t: GemmTiling, config):
         yield whole
     if whole is not None and whole.tr * whole.tw == mts[0][0] * mts[0][1]:
         return
-    for tr, tw in mts:
-        nb = _widest(L, _at(t, tr, tw), config)
-        if nb:
-            yield replace(_at(t, tr, tw), nb=nb)
-            return
+    tile = _bisect(mts, lambda tr, tw: _widest(L, _at(t, tr, tw), config) > 0)
+    if tile is not None:
+        yield replace(_at(t, *tile), nb=_widest(L, _at(t, *tile), config))
 
 
 def _widest(L: GemmLayer, t: GemmTiling, config) -> int:
@@ -469,19 +467,24 @@ def _at(t: GemmTiling, tr: int, tw: int) -> GemmTiling:
 
 
 def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | None:
-    """The first of ``mts`` (largest first) that fits: the whole map, else a bisection of
-    the rest (smaller tiles need less, once every operand is double-buffered)."""
-    cands = [_at(t, tr, tw) for tr, tw in mts]
-    if buffers(L, cands[0], config)[0] is not None:
-        return cands[0]
-    lo, hi = 1, len(cands)
+    """The first of ``mts`` (largest first) that fits."""
+    tile = _bisect(mts, lambda tr, tw: buffers(L, _at(t, tr, tw), config)[0] is not None)
+    return None if tile is None else _at(t, *tile)
+
+
+def _bisect(mts: list, fits) -> tuple[int, int] | None:
+    """The first M tile of ``mts`` (largest first) that ``fits``: the whole map, else a
+    bisection of the rest (smaller tiles need less once every operand is double-buffered)."""
+    if fits(*mts[0]):
+        return mts[0]
+    lo, hi = 1, len(mts)
     while lo < hi:
         mid = (lo + hi) // 2
-        if buffers(L, cands[mid], config)[0] is not None:
+        if fits(*mts[mid]):
             hi = mid
         else:
             lo = mid + 1
-    return cands[lo] if lo < len(cands) else None
+    return mts[lo] if lo < len(mts) else None
 
 
 def plan(L: GemmLayer, config, memo: dict | None = None) -> GemmTiling:
