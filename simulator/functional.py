@@ -297,7 +297,7 @@ def _requant(dst: np.ndarray, args: tuple):
     if src0.dtype not in _INT_STORAGE or src1.dtype not in _INT_STORAGE or not src0.size:
         return general
     fast = _requant_kernel(*args[3:])
-    work = np.empty(dst.shape)
+    work = np.empty(dst.shape), np.empty(dst.shape, np.int64)
 
     def run():
         if not fast.into(src0, src1, dst, work):

@@ -144,30 +144,31 @@ class RequantFp64:
             return None
         shape = np.broadcast_shapes(acc.shape, packed.shape)
         out = np.empty(shape, self.dtype)
-        return out if self.into(acc, packed, out, np.empty(shape)) else None
+        work = np.empty(shape), np.empty(shape, np.int64)
+        return out if self.into(acc, packed, out, work) else None
 
-    def into(self, acc: np.ndarray, packed: np.ndarray, out: np.ndarray, work: np.ndarray) -> bool:
-        """Write the result to ``out`` (of ``dst``'s storage dtype) through ``work`` (float64,
-        C-contiguous), both of the broadcast shape; False, with nothing written, when the
+    def into(self, acc: np.ndarray, packed: np.ndarray, out: np.ndarray, work: tuple) -> bool:
+        """Write the result to ``out`` (of ``dst``'s storage dtype) through ``work`` (a float64
+        and an int64 array), all of the broadcast shape; False, with nothing written, when the
         result may be inexact. Integer ``acc`` and ``packed``."""
         scale, mult_max, inexact_from = self._scale(packed)
         if inexact_from <= self.reach:
             top = max(int(_MAX(acc, axis=None)), -int(_MIN(acc, axis=None)))
             if top * mult_max >= _FP64_EXACT:
                 return False
-        np.multiply(acc, scale, out=work)
-        np.rint(work, out=work)
+        product, index = work
+        np.multiply(acc, scale, out=product)
         if self.table is not None:
-            index = work.view(np.int64)  # in place: numpy orders overlapping element copies
-            np.copyto(index, work, casting="unsafe")
+            np.rint(product, out=index, casting="unsafe")
             if self.zp != self.lo:
                 np.add(index, self.zp - self.lo, out=index)
             self.table.take(index, mode="clip", out=out)
             return True
+        np.rint(product, out=product)
         if self.zp:
-            np.add(work, self.zp, out=work)
-        np.maximum(work, self.lo, out=work)
-        np.minimum(work, self.hi, out=out, casting="unsafe")
+            np.add(product, self.zp, out=product)
+        np.maximum(product, self.lo, out=product)
+        np.minimum(product, self.hi, out=out, casting="unsafe")
         return True
 
     @classmethod

@@ -57,7 +57,8 @@ def _check_requant(seed: int) -> list[bool]:
             np.testing.assert_array_equal(got.astype(INT_DTYPES[dst]), want)
             assert (got == want).all()
         into = np.full(want.shape, 7, INT_DTYPES[dst])
-        answered = kernel.into(acc, packed, into, np.empty(want.shape))
+        work = np.empty(want.shape), np.empty(want.shape, np.int64)
+        answered = kernel.into(acc, packed, into, work)
         assert answered == (got is not None)
         np.testing.assert_array_equal(into, want if answered else 7)
         taken.append(got is not None)
@@ -75,7 +76,8 @@ def test_requant_fp64_rounds_ties_to_even_and_declines_inexact_products():
         kernel = RequantFp64(0, -(2**31) & 0xFFFFFFFF, 2**31 - 1, dst)
         assert kernel(big, top) is None
         untouched = np.zeros((1, 1, 2), INT_DTYPES[dst])
-        assert not kernel.into(big, top, untouched, np.empty((1, 1, 2)))
+        work = np.empty((1, 1, 2)), np.empty((1, 1, 2), np.int64)
+        assert not kernel.into(big, top, untouched, work)
         assert not untouched.any()
 
 
