@@ -42,9 +42,9 @@ on the same inputs; its outputs are checked against onnxruntime on `small` by th
 of onnxruntime's integer kernels, except `audio_convformer` (4 steps: onnxruntime keeps its
 1-D depthwise convolutions in float and the conv module's SiLU grows the difference). Every
 Conv, Gemm and MatMul (attention's Q.K^T and P.V too), Add and Mul of activations, Softmax
-and pooling runs on int8 tensors; LayerNorm, GELU, Sigmoid and RMSNorm run in float between
-DEQUANT and QUANT, which keeps the transformers' int8 cycles close to their float ones. A
-model absent from the file says "not measured".
+and pooling runs on int8 tensors; LayerNorm, GELU, Sigmoid and RMSNorm read and write int8
+too and compute in fp32 inside their vector pass (DEQUANT, the ops, QUANT), so no fp32
+tensor goes through DRAM. A model absent from the file says "not measured".
 
 Transformer models take the embedded sequence as input (the embedding lookup is a
 Gather, which the NPU does not run). `minilm_l6` needs its weights installed:
