@@ -124,7 +124,7 @@ def lower(ctx: Ctx, node, g: Geom, strides, weights: np.ndarray, bias, act) -> s
     if bias is not None:
         table.append(np.broadcast_to(np.asarray(bias, np.float32), (1, g.cout)))
     params = np.ascontiguousarray(np.vstack(table), np.float32)
-    x = (DType.FP32, 0, params[: g.kpos])
+    x = (DType.FP32, 0, None)  # the weight rows are the table's first rows
     layer = _layer(ctx, node, g, strides, params, x, bias is not None, act, None)
     return _run(ctx, layer)
 
@@ -155,9 +155,11 @@ def _strides(ctx: Ctx, tensor: str, axes) -> tuple[int, ...]:
 
 
 def _layer(ctx, node, g, strides, params, x, bias, act, requant) -> DwLayer:
-    """``x``: (patch dtype, pad pattern, [kh*kw, cout] weight rows in that dtype)."""
+    """``x``: (patch dtype, pad pattern, [kh*kw, cout] weight rows in that dtype or None: the
+    parameter table's first rows)."""
     xp, yp = ctx.place(node.inputs[0]), ctx.place(node.outputs[0])
     xdt, pad, w = x
+    table = ctx.const(params).addr
     return DwLayer(
         node.name,
         g,
@@ -165,12 +167,12 @@ def _layer(ctx, node, g, strides, params, x, bias, act, requant) -> DwLayer:
         (yp.addr, tuple(strides[1]), ctx.writes(node.outputs[0])),
         xdt,
         pad,
-        ctx.const(params).addr,
+        table,
         params.shape[0],
         bias,
         act,
         requant,
-        ctx.const(np.ascontiguousarray(w)).addr,
+        table if w is None else ctx.const(np.ascontiguousarray(w)).addr,
     )
 
 
