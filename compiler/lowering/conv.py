@@ -127,7 +127,7 @@ def lower_conv(ctx: Ctx, node) -> None:
         desc = depthwise.lower(ctx, node, g, [s.strides for s in strides], w, bias, act)
         ctx.record(node, macs=g.macs, tiling=desc)
         return
-    wa = arrange_conv_weights(w.astype(np.float32), g)
+    wa = arrange_conv_weights(np.asarray(w, dtype=np.float32), g)
     layer = GemmLayer(
         node.name,
         g,

@@ -20,7 +20,7 @@ the nest around them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import product
 from math import ceil
 from typing import NamedTuple
@@ -422,11 +422,11 @@ def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
             yield mn
             cnt = counts(L, mn)
             if cnt.m > 1 and cnt.n > 1:
-                yield replace(mn, order="nm")
+                yield _with(mn, order="nm")
     if ceil(g.cin_g / t.tk) > 1 or t.rows:  # one K step: "mk" is "mn"
-        for mk in _mk(L, mts, replace(t, order="mk"), config):
+        for mk in _mk(L, mts, _with(t, order="mk"), config):
             yield mk
-            panel = replace(mk, panel=True)
+            panel = _with(mk, panel=True)
             if counts(L, mk).n > 1 and not gemm._w_transposed(L):
                 if buffers(L, panel, config)[0] is not None:
                     yield panel
@@ -449,16 +449,21 @@ def _mk(L: GemmLayer, mts: list, t: GemmTiling, config):
         return
     tile = _bisect(mts, lambda tr, tw: _widest(L, _at(t, tr, tw), config) > 0)
     if tile is not None:
-        yield replace(_at(t, *tile), nb=_widest(L, _at(t, *tile), config))
+        yield _with(_at(t, *tile), nb=_widest(L, _at(t, *tile), config))
 
 
 def _widest(L: GemmLayer, t: GemmTiling, config) -> int:
     """The widest N block (a multiple of tn below cout_g) that fits, 0 if none."""
     tile = _sizes(L, t)[2]
     tiles = min(ceil(L.geom.cout_g / t.tn) - 1, config.acc_bytes // tile)
-    if tiles < 1 or buffers(L, replace(t, nb=tiles * t.tn), config)[0] is None:
+    if tiles < 1 or buffers(L, _with(t, nb=tiles * t.tn), config)[0] is None:
         return 0
     return tiles * t.tn
+
+
+def _with(t: GemmTiling, **changes) -> GemmTiling:
+    """``t`` with some fields changed (dataclasses.replace re-inspects the fields per call)."""
+    return GemmTiling(**{**t.__dict__, **changes})
 
 
 def _at(t: GemmTiling, tr: int, tw: int) -> GemmTiling:

@@ -41,12 +41,14 @@ def fold_batchnorm(graph: Graph) -> None:
         c = graph.constants
         scale, b, mean, var = (c[i].astype(np.float64) for i in bn.inputs[1:5])
         k = scale / np.sqrt(var + bn.attr("epsilon", 1e-5))
-        w = c[conv.inputs[1]].astype(np.float64)
+        w = c[conv.inputs[1]]
         old_b = (
             c[conv.inputs[2]].astype(np.float64) if len(conv.inputs) > 2 and conv.inputs[2] else 0.0
         )
         wn, bname = graph.fresh(conv.inputs[1] + "_bn"), graph.fresh(conv.name + "_bias_bn")
-        c[wn] = (w * k.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        # fp32 weights times k rounded to fp32: within an ulp of the float64 product, at half
+        # the memory traffic (ResNet-50's weights are 100 MB)
+        c[wn] = np.asarray(w, np.float32) * k.astype(np.float32).reshape(-1, *([1] * (w.ndim - 1)))
         c[bname] = ((old_b - mean) * k + b).astype(np.float32)
         _absorb(graph, conv, bn, inputs=(conv.inputs[0], wn, bname))
 
