@@ -357,7 +357,8 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     busy = units[-1] + units[-2] // 8  # a second unit near saturation stalls the first
     if n_a > 1 and 2 * n_w >= steps:  # W changes every step: while the next A loads, the
         # W two steps ahead waits behind it on the LOAD queue
-        busy += (n_a - 1) * max(0, a_c - mm)
+        slack = (steps // n_a - 1) * max(0, mm - w_c)  # what the A's later steps make up
+        busy += (n_a - 1) * max(0, a_c - mm - slack)
     if t.order == "mk":  # one C set: the next M tile's first MatMul into tile n waits for
         # tile n's epilogue and store, which only the set's other MatMuls overlap
         busy += (cnt.m * cnt.b - 1) * max(0, vec + st_c - (cnt.n - 1) * mm)
