@@ -88,6 +88,17 @@ class Buffers:
     c_tile: int  # bytes between the C tiles of the set (mk)
 
 
+def _ring(size: int, cap: int, most: int = 4) -> tuple[int, ...] | None:
+    """Up to ``most`` C buffers, each from a page boundary (a tile's epilogue and store
+    then have several tiles' MatMuls to hide behind); at least two, else None."""
+    page = max(1, cap // 16)
+    step = -(-size // page) * page
+    count = min(most, cap // step) if step <= cap else 0
+    if count < 2:
+        return _two(size, cap)
+    return tuple(i * step for i in range(count))
+
+
 def w_keys(t: GemmTiling) -> str:
     """The loop levels a W buffer's contents depend on."""
     return "bkr" if t.panel else "bnkr"
@@ -155,7 +166,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     else:
         one = tile
         once = cnt.m * cnt.n * g.groups == 1 and one <= config.acc_bytes
-        cbufs = (0,) if once else _two(one, config.acc_bytes)
+        cbufs = (0,) if once else _ring(one, config.acc_bytes)
     if abufs is None or wbufs is None or cbufs is None:
         return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"
     return Buffers(abufs, wbufs, cbufs, tile), ""
@@ -436,7 +447,7 @@ def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
 def _narrow(g, rows: int) -> list[list[tuple[int, int]]]:
     """M tiles of several rows of part of the width: a strided patch re-reads fewer input
     rows per output pixel than one full-width row does (vcol, where A is large)."""
-    widths = [ceil(g.ow / d) for d in (2, 4) if ceil(g.ow / d) >= rows]
+    widths = [ceil(g.ow / d) for d in (2, 4, 8) if ceil(g.ow / d) * 2 >= rows]
     return [[(tr, tw) for tr in tiling.splits(g.oh, 1)] for tw in widths]
 
 
