@@ -88,15 +88,15 @@ class Buffers:
     c_tile: int  # bytes between the C tiles of the set (mk)
 
 
-def _ring(size: int, cap: int, most: int = 4) -> tuple[int, ...] | None:
-    """Up to ``most`` C buffers, each from a page boundary (a tile's epilogue and store
-    then have several tiles' MatMuls to hide behind); at least two, else None."""
+def _ring(size: int, cap: int, base: int = 0, most: int = 4) -> tuple[int, ...] | None:
+    """Up to ``most`` buffers from ``base``, each from a page boundary (a C tile's epilogue
+    and store, or a W load, then have several steps to hide behind); at least two."""
     page = max(1, cap // 16)
     step = -(-size // page) * page
-    count = min(most, cap // step) if step <= cap else 0
-    if count < 2:
-        return _two(size, cap)
-    return tuple(i * step for i in range(count))
+    count = min(most, (cap - base) // step) if step <= cap - base else 0
+    if count < 3:
+        return _two(size, cap, base)
+    return tuple(base + i * step for i in range(count))
 
 
 def w_keys(t: GemmTiling) -> str:
@@ -156,7 +156,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     if w_once and reserved + w <= config.weight_bytes:
         wbufs = (reserved,)
     else:
-        wbufs = _two(w, config.weight_bytes, reserved)
+        wbufs = _ring(w, config.weight_bytes, reserved)
     if t.order == "mk":  # one set: tile n is reused by the next M tile or block long after
         page = max(1, config.acc_bytes // 16)  # its store, on a page of its own if it can
         paged = -(-tile // page) * page
@@ -588,8 +588,8 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         view = w_tile(bi, ni)[1]
         for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri):
             _emit_matmul(ctx, L, mm)
-        if i + 1 < len(steps):
-            need("w", i + 1)
+        for j in range(i + 1, min(len(steps), i + len(bufs.w))):
+            need("w", j)  # as many steps ahead as there are other W buffers
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
         if (ki, ri) == last:
