@@ -364,7 +364,8 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     steps = tiles * cnt.k * cnt.r
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
     dram = (a_b * n_a + w_b * n_w + (in_b + st_b) * tiles) / config.dram.bytes_per_cycle
-    units = sorted((ldc, st_c * tiles, dram, mm * steps, vec * tiles + copy * n_a))
+    dma = max(ldc, st_c * tiles, dram)  # the DMA queues share the DRAM: one resource
+    units = sorted((dma, mm * steps, vec * tiles + copy * n_a))
     busy = units[-1] + units[-2] // 8  # a second unit near saturation stalls the first
     if n_a > 1 and 2 * n_w >= steps:  # W changes every step: while the next A loads, the
         # W two steps ahead waits behind it on the LOAD queue
