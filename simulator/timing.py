@@ -196,15 +196,20 @@ class _Sim:
         rebalance = self._rebalance
         have = full = 0
         pc = now = 0
+        target = queues[unit_of[0]] if n else None  # the queue instruction pc goes to
         while True:
             changed = True
             while changed:
-                while pc < n:
-                    q = queues[unit_of[pc]]
-                    if len(q) >= qdepth:
-                        break
-                    q.append(pc)
-                    pc += 1
+                if target is not None and len(target) < qdepth:  # dispatch
+                    while True:
+                        target.append(pc)
+                        pc += 1
+                        if pc == n:
+                            target = None
+                            break
+                        target = queues[unit_of[pc]]
+                        if len(target) >= qdepth:
+                            break
                 changed = False
                 for u in UNITS:
                     e = event[u]
