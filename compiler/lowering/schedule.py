@@ -579,6 +579,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
 
     need("w", 0)
     need("a", 0)
+    built: dict = {}
     for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
         mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
         abuf, wbuf = need("a", i), need("w", i)
@@ -587,8 +588,14 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         if first and L.epi.residual:
             emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
         view = w_tile(bi, ni)[1]
-        for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri):
-            _emit_matmul(ctx, L, mm)
+        key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
+        if key not in built:  # steps repeat the same MatMuls (buffers alternate)
+            built[key] = [
+                (mm, _touched(ctx, L, mm))
+                for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
+            ]
+        for mm, (reads, writes) in built[key]:
+            ctx.em.add(mm, reads=reads, writes=writes)
         for j in range(i + 1, min(len(steps), i + len(bufs.w))):
             need("w", j)  # as many steps ahead as there are other W buffers
         if a_next[i] is not None and len(bufs.a) > 1:
@@ -597,16 +604,16 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
 
 
-def _emit_matmul(ctx: Ctx, L: GemmLayer, mm: MatMul) -> None:
-    """A MatMul reading its A and W pages and writing its C pages (an accumulating one
-    reads C too, which its write already orders)."""
+def _touched(ctx: Ctx, L: GemmLayer, mm: MatMul) -> tuple[list, list]:
+    """The pages a MatMul reads (A, W) and writes (C; an accumulating one reads C too,
+    which its write already orders)."""
     es, em = L.es, ctx.em
     a_hi = mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es
     w_rows, w_cols = (mm.n, mm.k) if mm.w_transposed else (mm.k, mm.n)
     w_hi = mm.w_addr + ((w_rows - 1) * mm.w_stride + w_cols) * es
     c_hi = mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4
     reads = em.sp(SP_IN, mm.a_addr, a_hi) + em.sp(SP_W, mm.w_addr, w_hi)
-    em.add(mm, reads=reads, writes=em.sp(SP_ACC, mm.c_addr, c_hi))
+    return reads, em.sp(SP_ACC, mm.c_addr, c_hi)
 
 
 class _Ring:
