@@ -4,6 +4,12 @@ Roofline per layer (a "layer" is an ONNX node after fusion):
 - compute cycles = MACs / (rows * cols); memory cycles = DRAM bytes / bytes_per_cycle;
 - bound = "compute" when compute cycles >= memory cycles, else "memory";
 - utilisation = MACs / (layer cycles * rows * cols), layer cycles from ``Stats.per_node``.
+
+MACs are the layer's own work, as the compiler recorded it (the ONNX node's multiply-adds).
+``executed_macs`` is what the array did for it, as the simulator counted: it also multiplies
+the zero padding of partial tiles and, for depthwise tiles run on the array, the zeros of the
+diagonal weight matrices, so it can be several times larger. Utilisation and the roofline use
+the useful MACs; executed MACs (and the energy they cost) are reported beside them.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class LayerRow:
     end: int
     cycles: int
     macs: int
+    executed_macs: int
     utilization: float
     dram_read_bytes: int
     dram_write_bytes: int
@@ -68,7 +75,8 @@ def _row(name: str, record: dict, stats: Stats, program: Program) -> LayerRow:
     cfg = program.config
     peak = cfg.array.rows * cfg.array.cols
     dram = node.dram_read_bytes + node.dram_write_bytes
-    compute = node.macs / peak
+    macs = int(record.get("macs", node.macs))
+    compute = macs / peak
     memory = dram / cfg.dram.bytes_per_cycle
     return LayerRow(
         name=name,
@@ -77,8 +85,9 @@ def _row(name: str, record: dict, stats: Stats, program: Program) -> LayerRow:
         start=node.start,
         end=node.end,
         cycles=node.cycles,
-        macs=node.macs,
-        utilization=node.macs / (node.cycles * peak) if node.cycles else 0.0,
+        macs=macs,
+        executed_macs=node.macs,
+        utilization=macs / (node.cycles * peak) if node.cycles else 0.0,
         dram_read_bytes=node.dram_read_bytes,
         dram_write_bytes=node.dram_write_bytes,
         compute_cycles=compute,
@@ -93,13 +102,17 @@ def totals(program: Program, stats: Stats) -> dict:
     """The run's headline numbers (the ``totals`` object of the JSON report)."""
     seconds = stats.seconds
     peaks = scratchpad_peaks(program)
+    macs = sum(row.macs for row in layer_rows(program, stats))
+    peak = program.config.array.rows * program.config.array.cols
+    cycles = stats.total_cycles
     return {
         "cycles": stats.total_cycles,
         "clock_mhz": stats.clock_mhz,
         "time_s": seconds,
         "inferences_per_s": 1.0 / seconds if seconds else None,
-        "macs": stats.macs,
-        "array_utilization": stats.array_utilization,
+        "macs": macs,
+        "executed_macs": stats.macs,
+        "array_utilization": macs / (cycles * peak) if cycles else 0.0,
         "energy_uj": stats.energy_pj["total"] / 1e6,
         "dram_read_bytes": stats.dram_read_bytes,
         "dram_write_bytes": stats.dram_write_bytes,

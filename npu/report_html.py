@@ -87,6 +87,7 @@ def _cards(report: Report) -> str:
         ("latency", fmt_time(t["time_s"])),
         ("inferences / s", f"{t['inferences_per_s']:,.0f}" if t["inferences_per_s"] else "–"),
         ("array utilisation", f"{100 * t['array_utilization']:.1f}%"),
+        ("MACs (executed)", f"{t['macs'] / 1e6:,.1f} M ({t['executed_macs'] / 1e6:,.1f} M)"),
         ("energy", _energy(t["energy_uj"])),
         ("DRAM traffic", _bytes(t["dram_read_bytes"] + t["dram_write_bytes"])),
         ("peak DRAM", _bytes(t["peak_dram_bytes"])),

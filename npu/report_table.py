@@ -48,7 +48,8 @@ def totals_lines(report: Report) -> list[str]:
     lines = [
         f"cycles {t['cycles']:,}  time {fmt_time(t['time_s'])} at {t['clock_mhz']:g} MHz  "
         f"{ips} inferences/s",
-        f"MACs {t['macs']:,}  array utilisation {100 * t['array_utilization']:.1f}%  "
+        f"MACs {t['macs']:,} (array executed {t['executed_macs']:,})  "
+        f"array utilisation {100 * t['array_utilization']:.1f}%  "
         f"energy {t['energy_uj']:,.2f} uJ",
         f"DRAM read {t['dram_read_bytes']:,} B  written {t['dram_write_bytes']:,} B  "
         f"peak DRAM {t['peak_dram_bytes']:,} B  peak scratchpad {t['peak_scratchpad_bytes']:,} B",

@@ -80,6 +80,7 @@ def test_profile_json_validates_and_is_consistent(profiled):
     assert layers["relu"]["macs"] == 0 and layers["relu"]["bound"] == "memory"
     totals = report["totals"]
     assert totals["macs"] == sum(layer["macs"] for layer in report["layers"])
+    assert totals["executed_macs"] == sum(layer["executed_macs"] for layer in report["layers"])
     assert totals["inferences_per_s"] == pytest.approx(1 / totals["time_s"])
     assert totals["time_s"] == pytest.approx(totals["cycles"] / 1e9)  # 1000 MHz
     assert report["check"]["status"] == "skipped"
@@ -113,3 +114,22 @@ def test_profile_random_inputs_are_seeded(tmp_path, handmade_prog):
         npu("profile", handmade_prog, "--seed", seed, "--json", tmp_path / f"{seed}.json")
     report = json.loads((tmp_path / "1.json").read_text())
     assert report["inputs"] == "random (seed 1)"
+
+
+def test_utilisation_counts_the_layers_work_not_what_the_array_executed():
+    """A layer whose record names fewer MACs than the array ran (padding, depthwise diagonals):
+    MACs and utilisation follow the record, ``executed_macs`` the simulator's count."""
+    from npu.analysis import layer_rows, totals
+    from simulator.api import run
+
+    program = handmade.build()
+    program.layers[0]["macs"] = handmade.M * handmade.K * handmade.N // 4
+    x = np.random.default_rng(0).standard_normal((handmade.M, handmade.K)).astype(np.float32)
+    stats = run(program, {"x": x}).stats
+    gemm = next(r for r in layer_rows(program, stats) if r.name == "gemm")
+    assert gemm.executed_macs == handmade.M * handmade.K * handmade.N == stats.macs
+    assert gemm.macs == stats.macs // 4
+    assert gemm.utilization == pytest.approx(gemm.macs / (gemm.cycles * PEAK))
+    t = totals(program, stats)
+    assert (t["macs"], t["executed_macs"]) == (stats.macs // 4, stats.macs)
+    assert t["array_utilization"] == pytest.approx(t["macs"] / (t["cycles"] * PEAK))
