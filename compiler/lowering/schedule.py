@@ -405,16 +405,13 @@ def _bytes(instrs, config) -> int:
     return sum(dma_dram_bytes(i, config) for i in instrs)
 
 
-def candidates(L: GemmLayer, config):
+def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None):
     """Per (mode, tn, tk, order): the largest M tile that fits (an order that cannot differ
-    from "mn" is skipped)."""
+    from "mn" is skipped). N tiles and K chunks are multiples of ``align`` (default: the
+    array's columns and rows) or the whole."""
     g = L.geom
-    rows, cols = config.array.rows, config.array.cols
-    modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
-    if g.kpos > 1 and g.cin_g < rows:
-        modes.append("vcol")
-    if modes[0] == "im2col" and g.kpos > 1 and g.dh == g.dw == 1:
-        modes.append("phase")
+    rows, cols = align or (config.array.rows, config.array.cols)
+    modes = _modes(g, config.array.rows)
     tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
@@ -425,6 +422,15 @@ def candidates(L: GemmLayer, config):
         row_groups = [0, 1] if mode in ("shift", "phase") and g.kh > 1 else [0]
         for r in row_groups:  # 1: W holds one kernel row's taps, so tk x tn can be larger
             yield from _orders(L, config, mts, GemmTiling(1, 1, tn, tk, "mn", mode, rows=r))
+
+
+def _modes(g, rows: int) -> list[str]:
+    modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
+    if g.kpos > 1 and g.cin_g < rows:
+        modes.append("vcol")
+    if modes[0] == "im2col" and g.kpos > 1 and g.dh == g.dw == 1:
+        modes.append("phase")
+    return modes
 
 
 def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
@@ -524,11 +530,18 @@ def _shape_key(L: GemmLayer) -> tuple:
 
 
 def _plan(L: GemmLayer, config) -> GemmTiling:
-    cands = list(candidates(L, config))
+    """The cheapest candidate; when no tile aligned to the array fits (a wide array with
+    small scratchpads), tiles aligned to half as much, and so on down to 8."""
+    align = (config.array.rows, config.array.cols)
+    cands = list(candidates(L, config, align))
+    while not cands and max(align) > 8:
+        align = (max(8, align[0] // 2), max(8, align[1] // 2))
+        cands = list(candidates(L, config, align))
     if not cands:
         g = L.geom
-        smallest = GemmTiling(1, 1, min(g.cout_g, config.array.cols), 1, "mn", "im2col")
-        why = buffers(L, smallest, config)[1]
+        mode = _modes(g, config.array.rows)[0]
+        smallest = GemmTiling(1, 1, min(g.cout_g, 8), min(g.cin_g, 8), "mn", mode)
+        why = buffers(L, smallest, config)[1] or "no candidate tile"
         raise ConfigError(f"layer {L.name!r} does not fit the scratchpads with any tile: {why}")
     memo: dict = {}
     return tiling.choose(

@@ -114,3 +114,11 @@ def test_phase_mode_odd_strides_and_pads(monkeypatch, k, stride, pads, dil):
     seen = forced(monkeypatch, GemmTiling(2, 3, 7, 5, "mn", "phase"))
     check(m, inputs, preset="small")
     assert seen
+
+
+def test_wide_array_falls_back_to_smaller_tiles():
+    """tpu-v1 (256x256, 256 KiB of weights): a 3x3/2 conv of 128 channels has no tile
+    aligned to the array that fits (its whole W is 590 KB); tiles aligned to less do."""
+    m, inputs = residual_conv(128, 128, (12, 12), 3, 2)
+    result = check(m, inputs, preset="tpu-v1", atol=1e-3)
+    assert result.stats.total_cycles > 0
