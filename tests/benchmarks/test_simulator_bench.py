@@ -2,12 +2,22 @@
 
 The program is a double-buffered int8 GEMM pipeline on the base config, as a compiler emits
 it: per tile LOAD A, LOAD W, MATMUL, VECTOR REQUANT (to int8), STORE, with tokens between the
-units. Target: >= 50,000 instructions/s including numerics. Measured on the shared 2-core
-development VM at load average 6-8 from other jobs (where a 10**7-step pure-Python loop takes
-~2.6 s of CPU, ~5x an idle desktop): 18,000-33,000 instructions/s of process time and
-7,700-15,600 wall-clock (the code before the throughput work, same load: 7,200-13,000 and
-3,500-8,000). The target is not reached on this machine. ``extra_info`` records both rates;
-the assertions are regression floors about 2.5x below the lowest measured means.
+units. Target: >= 50,000 instructions/s including numerics, recorded in ``extra_info`` (with
+whether this run met it) and not asserted: the development VM is shared.
+
+Measured on 2026-11-21 on the shared 2-core VM while other agents' test runs kept the load
+average at 2.9-3.1 (process time of whole ``simulator.run`` calls, min of 11):
+- before the throughput work (commit 294576e): min 0.336 s / mean 0.41 s at load ~0.3
+  (25,000-30,000 instructions/s);
+- now: min 0.198-0.348 s of process time (50,500-28,700 instructions/s; the spread is the
+  other jobs), wall min 0.27-0.47 s (37,000-21,000/s); pytest-benchmark's wall mean of 3
+  rounds 0.66 s at load 3.
+- both versions interleaved at load ~3 (6 rounds of 3 runs each): process-time min 517 ms
+  before, 319 ms now (1.6x); machine instructions per simulated instruction under callgrind
+  (a 2,001-instruction version of this program) 155,000 before, 111,000 now (1.4x).
+The target is reached in process time only when the machine is quiet. The assertions are
+regression floors about 2.5x below the lowest means measured now (wall 12,000/s at load 5.9,
+process time 24,000/s at load 3).
 """
 
 import time
@@ -24,9 +34,9 @@ from simulator.vector import int_bits
 LD, MX, VE, ST = (1 << u for u in Unit)
 TILES = 2000  # x 5 instructions
 M, K, N = 64, 64, 32
-TARGET_INSTRUCTIONS_PER_S = 50_000  # not yet reached, see the module docstring
-FLOOR_INSTRUCTIONS_PER_S = 3_000  # wall-clock: the machine is shared
-FLOOR_INSTRUCTIONS_PER_CPU_S = 6_000  # process time
+TARGET_INSTRUCTIONS_PER_S = 50_000  # recorded, not asserted: see the module docstring
+FLOOR_INSTRUCTIONS_PER_S = 5_000  # wall-clock: the machine is shared
+FLOOR_INSTRUCTIONS_PER_CPU_S = 10_000  # process time
 
 
 def pipeline_program(tiles: int = TILES):
@@ -123,6 +133,10 @@ def test_simulator_throughput(benchmark):
     benchmark.extra_info["instructions_per_cpu_s"] = instructions / cpu
     benchmark.extra_info["simulated_macs_per_s"] = result.stats.macs / seconds
     benchmark.extra_info["simulated_macs_per_cpu_s"] = result.stats.macs / cpu
+    benchmark.extra_info["target_instructions_per_s"] = TARGET_INSTRUCTIONS_PER_S
+    benchmark.extra_info["target_met_cpu"] = (
+        instructions / min(cpu_seconds) >= TARGET_INSTRUCTIONS_PER_S
+    )
     assert result.stats.macs == TILES * M * K * N
     assert instructions / seconds >= FLOOR_INSTRUCTIONS_PER_S
     assert instructions / cpu >= FLOOR_INSTRUCTIONS_PER_CPU_S
