@@ -185,9 +185,9 @@ class _Sim:
         runs, checker = self.runs, self.checker
         unit_of, waits, signals, cycles, drams = self.ops
         n = len(unit_of)
-        masks: dict[tuple[int, ...], int] = {}
-        wmask = [masks.get(w) or masks.setdefault(w, _channel_mask(w)) for w in waits]
-        smask = [masks.get(s) or masks.setdefault(s, _channel_mask(s)) for s in signals]
+        masks = {c: _channel_mask(c) for c in {*waits, *signals}}
+        wmask = list(map(masks.__getitem__, waits))
+        smask = list(map(masks.__getitem__, signals))
         queues, tokens, payloads = self.queues, self.tokens, self.payloads
         current, event, starts, ends = self.current, self.event, self.starts, self.ends
         x_on, x_start, x_data, x_rem = self.x_on, self.x_start, self.x_data, self.x_rem
