@@ -1,21 +1,25 @@
 """The loop nest of float GEMM-like layers (Conv, ConvTranspose phases, Gemm, MatMul).
 
-A layer is cut into M tiles (output pixels), N tiles (output channels) and K chunks (input
-channels); ``gemm.py`` builds the instructions of one tile. This module chooses and emits
-the nest around them:
+A layer is cut into M tiles (output pixels), N tiles (output channels) and K steps (input
+channel chunks, optionally times kernel-row groups); this module builds each step's
+instructions (with ``gemm.py``'s A loads and epilogue words) and chooses and emits the nest:
 
-- **Loop order.** "mn" (M tiles outer), "nm" (N tiles outer) or "mk" (M tiles outer, K
-  chunks next, N tiles inner: every C tile of the M tile stays in the accumulator while the
-  K chunks stream, so A is loaded once and a weight-heavy layer reads each weight once).
-- **Residency.** An operand loaded only once (the whole feature map as one M tile, all the
-  weights as one tile) gets one buffer; others get two, at the scratchpad halves, so the
-  loads of step i+1 overlap the MatMuls of step i.
+- **A modes.** "shift" (stride 1: one patch, a MatMul per kernel position over a shifted
+  window), "phase" (strided: a patch per input phase, then as "shift"), "im2col" (a strided
+  load per kernel position) and "vcol" (one patch, a vector COPY per kernel row builds the
+  im2col block).
+- **Loop order.** "mn" (M tiles outer), "nm" (N tiles outer) or "mk" (per N block: M tiles,
+  K steps, then the block's N tiles, whose C tiles stay in the accumulator while K streams).
+  W may be loaded per N tile or as a panel per N block ("mk"), and per kernel-row group.
+- **Residency.** An operand loaded once gets one buffer; A gets two, C and W up to four, on
+  pages of their own, and emission is software-pipelined (the next steps' W and the next A
+  are emitted before this step's epilogue).
 - **Residual.** A float residual is loaded into the C tile before its first MatMul, which
   then accumulates onto it (no ADD pass, no extra accumulator space).
-- **Search.** Every (mode, N tile, K chunk, order) with the largest M tile that fits is
-  scored with ``simulator.cost.cost`` of the instructions the nest emits (the busiest of
-  the LOAD, STORE, DRAM, MATRIX and VECTOR totals, plus the first loads and the last tile's
-  tail) and the cheapest is kept.
+- **Search.** Every (mode, N tile, K chunk, kernel rows, order) with the largest M tile (and
+  N block) that fits is scored with ``simulator.cost.cost`` of one step's instructions times
+  their counts (the busiest of DMA, MATRIX and VECTOR, an eighth of the second, the known
+  bubbles, the first loads and the last tail); the cheapest is kept.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from simulator.errors import ConfigError
 from simulator.isa import DType, MatMul, VFunc
 
 SP_IN, SP_W, SP_ACC = gemm.SP_IN, gemm.SP_W, gemm.SP_ACC
-ORDERS = ("mn", "nm", "mk")
 # b: N blocks ("mk" only), r: kernel-row groups of a K chunk (their W taps only)
 LEVELS = {"mn": "bmnkr", "nm": "bnmkr", "mk": "bmkrn"}
 
