@@ -83,6 +83,22 @@ def row_taps(L: GemmLayer, t: GemmTiling, ri: int) -> range:
     return range(ri * t.rows * g.kw, min((ri + 1) * t.rows, g.kh) * g.kw)
 
 
+def n_taps(L: GemmLayer, t: GemmTiling) -> int:
+    """Kernel positions per K step (a kernel-row group's, or all)."""
+    return min(t.rows, L.geom.kh) * L.geom.kw if t.rows else L.geom.kpos
+
+
+def a_keys(t: GemmTiling) -> str:
+    """The loop levels an A buffer's contents depend on (vcol builds a row group's block)."""
+    return "mkr" if t.mode == "vcol" and t.rows else "mk"
+
+
+def _col_base(L: GemmLayer, t: GemmTiling, tr: int, tw: int, tk: int) -> int:
+    """vcol: offset of the im2col block, after the patch, in an A buffer."""
+    pr, pw = _patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
+    return _align(pr * pw * tk * L.es)
+
+
 @dataclass(frozen=True)
 class Buffers:
     a: tuple[int, ...]  # A buffer addresses (one or two)
@@ -129,12 +145,12 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
         pitch = pitch_of(L, t, t.tr, t.tw)
         a = _phase_bytes(L, t, t.tr, t.tw) * len(_phases(L))
     elif t.mode == "vcol":
-        a, pitch = gemm._sizes(L, t)[0], t.tw
+        cols = t.tr * t.tw * n_taps(L, t) * t.tk * es
+        a, pitch = _col_base(L, t, t.tr, t.tw, t.tk) + cols, t.tw
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
     c = _align(t.tr * pitch * t.tn * 4)
-    n_taps = min(t.rows, g.kh) * g.kw if t.rows else g.kpos
-    return _align(a), _align(n_taps * t.tk * w_width(L, t) * es), c
+    return _align(a), _align(n_taps(L, t) * t.tk * w_width(L, t) * es), c
 
 
 def _reserved(L: GemmLayer, config) -> int:
@@ -153,7 +169,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     a, w, tile = _sizes(L, t)
     cnt = counts(L, t)
     reserved = _reserved(L, config)
-    a_once = cnt.loads(t.order, "mk") * g.groups == 1
+    a_once = cnt.loads(t.order, a_keys(t)) * g.groups == 1
     w_once = cnt.loads(t.order, w_keys(t)) * g.groups == 1
     abufs = (0,) if a_once and a <= config.input_bytes else _two(a, config.input_bytes)
     if w_once and reserved + w <= config.weight_bytes:
@@ -228,8 +244,10 @@ def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int, 
     group ``ri``) over a shifted window ("shift", "phase"), or the whole im2col block
     ("im2col", "vcol")."""
     g, es = L.geom, L.es
-    if t.mode in ("im2col", "vcol"):
-        return [(abuf + gemm._col_base(L, t, tr, tw, tk), tr * tw, g.kpos * tk)]
+    if t.mode == "im2col":
+        return [(abuf, tr * tw, g.kpos * tk)]
+    if t.mode == "vcol":
+        return [(abuf + _col_base(L, t, tr, tw, tk), tr * tw, n_taps(L, t) * tk)]
     pw = pitch_of(L, t, tr, tw)
     m = (tr - 1) * pw + tw
     taps = [divmod(p, g.kw) for p in row_taps(L, t, ri)]
@@ -293,24 +311,28 @@ def w_load(L: GemmLayer, t: GemmTiling, wbuf: int, grp: int, nc, kc, ri: int):
     return load(SP_W, wbuf, es, addr, (len(pos), tk, tn), (sp_, sk, sn), (tk * tn, tn, 1))
 
 
-def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
-    """ "vcol" mode: (Vector, dst, src) COPYs gathering the im2col block from the patch, one
-    per kernel row (a row's kw positions are contiguous in both when the dilation is 1)."""
+def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc, ri: int = 0) -> list[tuple]:
+    """ "vcol" mode: (Vector, dst, src) COPYs gathering the im2col block of kernel-row group
+    ``ri`` from the patch, one per kernel row (a row's kw positions are contiguous in both
+    when the dilation is 1)."""
     if t.mode != "vcol":
         return []
     g, es = L.geom, L.es
     _, _, tr, _, tw = mt
     tk = kc[1]
     pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
-    kt = g.kpos * tk
-    col = abuf + gemm._col_base(L, t, tr, tw, tk)
-    runs = [(kh, 0, g.kw) for kh in range(g.kh)] if g.dw == 1 else []
-    runs = runs or [(kh, kw, 1) for kh, kw in product(range(g.kh), range(g.kw))]
+    kt = n_taps(L, t) * tk
+    col = abuf + _col_base(L, t, tr, tw, tk)
+    first = row_taps(L, t, ri).start
+    rows = range(first // g.kw, row_taps(L, t, ri).stop // g.kw)
+    runs = [(kh, 0, g.kw) for kh in rows] if g.dw == 1 else []
+    runs = runs or [(kh, kw, 1) for kh, kw in product(rows, range(g.kw))]
     out = []
     for kh, kw, nkw in runs:
         src_addr = abuf + ((kh * g.dh) * pw + kw * g.dw) * tk * es
         src = Box(SP_IN, L.dtype, src_addr, (g.sh * pw * tk, g.sw * tk, 1))
-        dst = Box(SP_IN, L.dtype, col + (kh * g.kw + kw) * tk * es, (tw * kt, kt, 1))
+        dst_addr = col + (kh * g.kw + kw - first) * tk * es
+        dst = Box(SP_IN, L.dtype, dst_addr, (tw * kt, kt, 1))
         out.append((vector(VFunc.COPY, (tr, tw, nkw * tk), dst, src), dst, src))
     return out
 
@@ -362,7 +384,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
             memo[key] = parts
     a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy = parts
     cnt = counts(L, t)
-    n_a, n_w = cnt.loads(t.order, "mk"), cnt.loads(t.order, w_keys(t))
+    n_a, n_w = cnt.loads(t.order, a_keys(t)), cnt.loads(t.order, w_keys(t))
     tiles = cnt.m * cnt.n * cnt.b
     steps = tiles * cnt.k * cnt.r
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
@@ -422,14 +444,16 @@ def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None):
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
-        row_groups = [0, 1] if mode in ("shift", "phase") and g.kh > 1 else [0]
+        row_groups = [0, 1] if g.kh > 1 and mode != "im2col" else [0]
+        if mode == "vcol" and g.cin_g >= config.array.rows:
+            row_groups = [1]  # vcol of many channels: one kernel row's block at a time
         for r in row_groups:  # 1: W holds one kernel row's taps, so tk x tn can be larger
             yield from _orders(L, config, mts, GemmTiling(1, 1, tn, tk, "mn", mode, rows=r))
 
 
 def _modes(g, rows: int) -> list[str]:
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
-    if g.kpos > 1 and g.cin_g < rows:
+    if g.kpos > 1 and (g.cin_g < rows or g.kh > 1):
         modes.append("vcol")
     if modes[0] == "im2col" and g.kpos > 1 and g.dh == g.dw == 1:
         modes.append("phase")
@@ -438,7 +462,8 @@ def _modes(g, rows: int) -> list[str]:
 
 def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
     g = L.geom
-    for tiles in [mts] + (_narrow(g, config.array.rows) if t.mode == "vcol" else []):
+    narrow = t.mode == "vcol" and g.cin_g < config.array.rows  # the stem's large blocks
+    for tiles in [mts] + (_narrow(g, config.array.rows) if narrow else []):
         mn = _largest(L, tiles, t, config)
         if mn is not None:  # "nm" needs the same buffers as "mn"
             yield mn
@@ -566,7 +591,8 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     ncs = gemm._ranges(g.cout_g, t.tn)
     kcs = gemm._ranges(g.cin_g, t.tk)
     steps = list(_steps(t, cnt, len(ncs), g.groups))
-    a_next = _next_change([(st[0], st[2], st[4]) for st in steps])
+    per_row = a_keys(t) == "mkr"
+    a_next = _next_change([(st[0], st[2], st[4], per_row and st[5]) for st in steps])
     last = (cnt.k - 1, cnt.r - 1)
     res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
     state = {"c": -1, "ckey": None}
@@ -584,7 +610,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     def need(which: str, i: int) -> int:
         grp, bi, mi, ni, ki, ri = steps[i]
         if which == "a":
-            key, nc = (grp, mi, ki), ncs[ni]
+            key, nc = (grp, mi, ki, per_row and ri), ncs[ni]
         else:
             key = (grp, bi if t.panel else ni, ki, ri)
             nc = w_tile(bi, ni)[0]
@@ -666,7 +692,7 @@ def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
         return
     for instr in a_loads(L, t, buf, grp, mt, kc):
         emit_load(ctx, instr, L.x.key)
-    for instr, dst, src in a_copies(L, t, buf, mt, kc):
+    for instr, dst, src in a_copies(L, t, buf, mt, kc, ri):
         emit_vector(ctx, instr, dst, [src])
 
 

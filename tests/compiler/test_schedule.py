@@ -53,6 +53,8 @@ def forced(monkeypatch, tiling: GemmTiling):
         (3, 1, GemmTiling(4, 9, 16, 16, "mk", "shift", nb=32, panel=True, rows=1)),  # W per row
         (3, 1, GemmTiling(3, 9, 16, 16, "mn", "shift", rows=2)),  # a ragged last row group
         (3, 2, GemmTiling(2, 5, 16, 16, "mk", "phase", rows=1)),
+        (3, 1, GemmTiling(3, 9, 16, 16, "mk", "vcol", rows=1)),  # a kernel row's block
+        (3, 2, GemmTiling(5, 5, 16, 16, "mn", "vcol", rows=2)),
         (3, 2, GemmTiling(2, 5, 16, 16, "mk", "phase")),  # a patch per input phase
         (3, 2, GemmTiling(5, 3, 48, 32, "mn", "phase")),
         (1, 1, GemmTiling(9, 9, 48, 32, "mn", "im2col")),  # one tile: single buffers
