@@ -5,15 +5,16 @@ once (inputs, weights, output) / DRAM bytes per cycle); the model's bound is the
 layers. The benchmark reports bound / simulated cycles (1.0 = every layer at its roofline)
 without asserting a value: it is a measurement, run by `make bench`.
 
-Last measured (base preset, float32): roofline 7,314,700 cycles, simulated 8,216,270, 89.0% of
+Last measured (base preset, float32): roofline 7,314,700 cycles, simulated 8,129,330, 90.0% of
 the bound (was 11,295,265, 64.8%, before compiler/lowering/schedule.py). The largest remaining
-gaps are the 1x1 convolutions whose C block does not fit the 256 KiB accumulator (n78, n140:
-A or W is read twice), the strided 3x3s n39/n81 (~160k vs 113k) and the 14x14 3x3s (pitch
-16 for 14 useful columns, ~148k vs 113k each). Compile time, one cold compile per process,
-process time, min of 4 interleaved runs on the 2-core machine shared with three other jobs
-(load average 3-4): 2.10 s, against 3.07 s for the code this session started from (which
-took 1.96 s wall on the idle machine); about 0.68x, so roughly 1.3-1.4 s when idle (not
-measured idle).
+gaps are the 1x1 convolutions whose C block does not fit the 256 KiB accumulator (n78, n140,
+n42/n54/n64/n74: A or W is read more than once), the strided 3x3s n39/n81 (~160k and ~146k
+against 113k) and the 28x28/56x56 3x3s (~136-141k against 113k).
+
+Compile time, one cold compile per process, process time, min of 4 runs interleaved with the
+code this session started from, on the 2-core machine shared with three other jobs (load
+average 2.5): 1.70 s against 2.78 s (0.61x). The starting code took 1.96 s wall on the idle
+machine, so about 1.2 s is expected idle; not measured idle.
 """
 
 import time
