@@ -59,7 +59,7 @@ def run(
     Python's cyclic garbage collector is paused meanwhile (see ``no_gc``).
     """
     with no_gc():
-        return _run(program, inputs, checked, trace, progress)
+        return _run(program, inputs, checked=checked, trace=trace, progress=progress)
 
 
 @contextmanager
@@ -80,7 +80,14 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _run(program, inputs, checked, trace, progress) -> SimResult:
+def _run(
+    program: Program,
+    inputs: dict[str, np.ndarray],
+    *,
+    checked: bool,
+    trace: bool,
+    progress: Callable[[int, int], None] | None,
+) -> SimResult:
     config = program.config
     arrays = check_inputs(program, inputs)
     memory = Memory(config, dram_size(program))
