@@ -115,14 +115,14 @@ class RequantFp64:
     [f(-inf), f(+inf)] (a composition of clamps is a clamp). The |acc| test is skipped when
     every column j whose product may be inexact has 2**(52 - shift_j) > ``reach``: such a
     product is then at least that large (rounding is monotone), so it and the exact value
-    both clamp to the same bound. A narrow clamp (8-bit ``dst``) is
-    one table lookup of the rounded value as an int64 index (|value| < 2**56, exact), which
-    ``take(mode="clip")`` clamps; a wide one runs in float64.
+    both clamp to the same bound. A narrow clamp (8-bit ``dst``) is one table lookup of the
+    rounded value as an int64 index (|value| < 2**56, exact), which ``take(mode="clip")``
+    clamps; a wide one runs in float64.
     ``__call__`` returns the result in ``dst``'s storage dtype, or None when it may be
     inexact; ``into`` writes it to a given array.
     """
 
-    _scales: dict[tuple, tuple] = {}  # packed words -> (2**-shift * mult, max mult)
+    _scales: dict[tuple, tuple] = {}  # packed words -> ``_unpack_scales``
 
     def __init__(self, imm0: int, imm1: int, imm2: int, dst: DType):
         lo, hi = imm_as_int(imm1), imm_as_int(imm2)
