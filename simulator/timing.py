@@ -194,6 +194,7 @@ class _Sim:
         x_shared, x_cycles = self.x_shared, self.x_cycles
         qdepth, tdepth, latency, bw = self.qdepth, self.tdepth, self.latency, self.bw
         rebalance = self._rebalance
+        idle = _IDLE
         have = full = 0
         pc = now = 0
         target = queues[unit_of[0]] if n else None  # the queue instruction pc goes to
@@ -211,18 +212,17 @@ class _Sim:
                         if len(target) >= qdepth:
                             break
                 changed = False
-                for u in UNITS:
-                    e = event[u]
+                for u, e in enumerate(event):  # e: event[u] when u's turn comes
                     if e <= now:  # busy and due: complete
                         i = current[u]
                         ends[i] = now
                         current[u] = -1
-                        event[u] = _IDLE
+                        event[u] = idle
                         for c in signals[i]:
                             t = tokens[c] = tokens[c] + 1
-                            have |= 1 << c
                             if t >= tdepth:
                                 full |= 1 << c
+                        have |= smask[i]
                         if checker is not None:
                             self._checker_complete(i, u, signals[i])
                         if x_on[u]:
@@ -231,7 +231,7 @@ class _Sim:
                             if x_on[other] and x_shared[other]:
                                 rebalance(now)
                         changed = True
-                    elif e != _IDLE:
+                    elif e != idle:
                         continue
                     q = queues[u]
                     if not q:
@@ -268,7 +268,7 @@ class _Sim:
             # (the last pass changed nothing, and only DMA bookkeeping changes meanwhile).
             nxt = min(event)
             while True:
-                if nxt == _IDLE:
+                if nxt == idle:
                     self.pc, self.now = pc, now
                     if pc < n or any(queues):
                         raise SimulationError(self._deadlock_report())
