@@ -244,8 +244,7 @@ class _Sim:
                         t = tokens[c] = tokens[c] - 1
                         if not t:
                             have &= ~(1 << c)
-                        if t < tdepth:
-                            full &= ~(1 << c)
+                    full &= ~wmask[i]  # a channel holds at most token_depth tokens
                     if checker is not None:
                         checker.start(i, u, [payloads[c].popleft() for c in waits[i]])
                     run = runs[i]
