@@ -48,7 +48,7 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.lowering.gemm import Geom, _window
+from compiler.lowering.gemm import Geom, window
 from compiler.tiling import splits
 from simulator.cost import cost, dma_dram_bytes, matmul_cycles, vector_cycles
 from simulator.errors import ConfigError
@@ -355,7 +355,7 @@ def _tile_costs(L: DwLayer, config):
         hit = memo.get((r0, n, c, array))
         if hit is not None:
             return hit
-        key = (_window(r0 * g.sh - g.pt, 1, _patch_dims(g, n)[0], g.h), n, c, array)
+        key = (window(r0 * g.sh - g.pt, 1, _patch_dims(g, n)[0], g.h), n, c, array)
         if key not in memo:
             tile = (0, r0, n, 0, c)
             box = Box(ACC, L.ydt, 0, (g.ow * c, c, 1))
@@ -470,7 +470,7 @@ def _patch_load(L: DwLayer, base: int, tile):
     ih0, iw0 = r0 * g.sh - g.pt, -g.pl
     es = L.xdt.size
     addr = xaddr + (b * xs[0] + ih0 * xs[1] + iw0 * xs[2] + c0 * xs[3]) * es
-    win = (_window(ih0, 1, pr, g.h), _window(iw0, 1, pw, g.w), (0, tc))
+    win = (window(ih0, 1, pr, g.h), window(iw0, 1, pw, g.w), (0, tc))
     return load(PATCH, base, es, addr, (pr, pw, tc), tuple(xs[1:]), (pw * tc, tc, 1), win, L.pad)
 
 

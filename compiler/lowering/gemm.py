@@ -1,4 +1,7 @@
-"""Every GEMM-like layer (Conv, ConvTranspose-as-conv, Gemm, MatMul) as one loop nest.
+"""GEMM-like layers (Conv, ConvTranspose-as-conv, Gemm, MatMul): the layer record, the
+helpers both loop nests share, and the nest of the int8 layers (QConv, QGemm, QMatMul; float
+layers use ``schedule.py``'s nest, which builds on the public helpers here: ``patch``,
+``window``, ``a_loads``, ``w_transposed``, ``mtiles``, ``ranges``, the epilogue words).
 
 A layer is an image problem: ``batch`` images of h x w pixels with cin channels (any element
 strides in DRAM), a kh x kw kernel with strides, dilations and pads, ``groups`` groups, and
@@ -6,7 +9,7 @@ weights W[g, kpos, cin_g, cout_g]. Each M tile (tr output rows x tw output colum
 the input scratchpad either as one padded patch ("shift": stride 1, one MatMul per kernel
 position over shifted windows of the patch) or by im2col DMA (one strided Load per kernel
 position filling a column block of A). C accumulates in the accumulator; the vector unit runs
-the epilogue (bias, residual add, activation, requantisation) and DMA-out stores the tile.
+the epilogue (bias, residual add, requantisation) and DMA-out stores the tile.
 """
 
 from __future__ import annotations
@@ -102,7 +105,6 @@ class GemmLayer:
     w: Operand  # strides (g, kpos, k, n); activation weights: g is the batch index
     epi: Epilogue = field(default_factory=Epilogue)
     x_pad: int = 0
-    w_per_batch: bool = False
 
     @property
     def es(self) -> int:
@@ -114,7 +116,8 @@ class GemmLayer:
 
 
 # --- buffer sizes ----------------------------------------------------------------------
-def _patch(L: GemmLayer, t: GemmTiling) -> tuple[int, int]:
+def patch(L: GemmLayer, t: GemmTiling) -> tuple[int, int]:
+    """Rows and columns of an M tile's input patch (its output tile in "im2col")."""
     g = L.geom
     if t.mode == "shift":
         return t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
@@ -127,65 +130,69 @@ def _col_base(L: GemmLayer, t: GemmTiling, tr: int, tw: int, tk: int) -> int:
     """Offset of the im2col block in an A buffer: after the patch in "vcol" mode."""
     if t.mode != "vcol":
         return 0
-    pr, pw = _patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
-    return _align(pr * pw * tk * L.es)
+    pr, pw = patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
+    return align(pr * pw * tk * L.es)
 
 
 def _pitch(L: GemmLayer, t: GemmTiling) -> int:
-    return _patch(L, t)[1] if t.mode == "shift" else t.tw
+    return patch(L, t)[1] if t.mode == "shift" else t.tw
 
 
 def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     g = L.geom
-    pr, pw = _patch(L, t)
+    pr, pw = patch(L, t)
     a = pr * pw * t.tk * L.es * (g.kpos if t.mode == "im2col" else 1)
     if t.mode == "vcol":
         a = _col_base(L, t, t.tr, t.tw, t.tk) + t.tr * t.tw * g.kpos * t.tk * L.es
     w = g.kpos * t.tk * t.tn * L.es
     c = t.tr * _pitch(L, t) * t.tn * 4
     extra = t.tr * t.tw * t.tn * 4 if L.epi.residual else 0
-    extra += t.tr * t.tw * t.tn if not L.dtype.is_float else 0
+    extra += t.tr * t.tw * t.tn  # the int8 output of REQUANT
     return a, w, c + extra
 
 
-def _align(x: int, a: int = 64) -> int:
+def align(x: int, a: int = 64) -> int:
+    """``x`` rounded up to a multiple of ``a``."""
     return -(-x // a) * a
 
 
 def _fits(L: GemmLayer, t: GemmTiling, ctx_config) -> tuple[bool, str]:
     a, w, c = _sizes(L, t)
-    reserved = _reserved_w(L)
+    reserved = reserved_w(L)
     m = (t.tr - 1) * _pitch(L, t) + t.tw
     k = t.tk * (1 if t.mode == "shift" else L.geom.kpos)
     if max(m, k, t.tn) > 65535:
         return False, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
-    need = (2 * _align(a), reserved + 2 * _align(w), 2 * _align(c))
+    need = (2 * align(a), reserved + 2 * align(w), 2 * align(c))
     have = (ctx_config.input_bytes, ctx_config.weight_bytes, ctx_config.acc_bytes)
     if all(n <= h for n, h in zip(need, have, strict=True)):
         return True, ""
     return False, f"needs input/weight/acc bytes {need}, have {have}"
 
 
-def _reserved_w(L: GemmLayer) -> int:
+def reserved_w(L: GemmLayer) -> int:
+    """Weight scratchpad bytes the epilogue's per-channel words take (bias, then requant)."""
     words = (L.epi.bias is not None) + (L.epi.requant is not None)
-    return _align(words * L.geom.cout * 4)
+    return align(words * L.geom.cout * 4)
 
 
 # --- tile iteration ------------------------------------------------------------------------
-def _ranges(total: int, size: int) -> list[tuple[int, int]]:
+def ranges(total: int, size: int) -> list[tuple[int, int]]:
+    """(start, length) of each tile of ``size`` along ``total``."""
     return [(s, min(size, total - s)) for s in range(0, total, size)]
 
 
-def _mtiles(L: GemmLayer, t: GemmTiling):
+def mtiles(L: GemmLayer, t: GemmTiling):
+    """(image, first row, rows, first column, columns) of each M tile, in order."""
     g = L.geom
     for b in range(g.batch):
-        for r0, tr in _ranges(g.oh, t.tr):
-            for c0, tw in _ranges(g.ow, t.tw):
+        for r0, tr in ranges(g.oh, t.tr):
+            for c0, tw in ranges(g.ow, t.tw):
                 yield b, r0, tr, c0, tw
 
 
 # --- instruction builders ------------------------------------------------------------------
-def _window(start: int, step: int, count: int, limit: int) -> tuple[int, int]:
+def window(start: int, step: int, count: int, limit: int) -> tuple[int, int]:
     """The index range i in [0, count) with 0 <= start + i*step < limit."""
     lo = (-start + step - 1) // step if start < 0 else 0
     hi = (limit - start + step - 1) // step if limit > start else 0
@@ -193,17 +200,19 @@ def _window(start: int, step: int, count: int, limit: int) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-def _a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+    """The Loads filling A buffer ``abuf`` for M tile ``mt`` and K chunk ``kc``: one patch
+    ("shift", "vcol") or one strided load per kernel position ("im2col")."""
     g, x, es = L.geom, L.x, L.es
     b, r0, tr, c0, tw = mt
     k0, tk = kc
     sn, sh_, sw_, sc = x.strides
     chan = grp * g.cin_g + k0
     if t.mode in ("shift", "vcol"):
-        pr, pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))
+        pr, pw = patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))
         ih0, iw0 = r0 * g.sh - g.pt, c0 * g.sw - g.pl
         addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
-        win = (_window(ih0, 1, pr, g.h), _window(iw0, 1, pw, g.w), (0, tk))
+        win = (window(ih0, 1, pr, g.h), window(iw0, 1, pw, g.w), (0, tk))
         return [
             load(
                 SP_IN, abuf, es, addr, (pr, pw, tk), (sh_, sw_, sc), (pw * tk, tk, 1), win, L.x_pad
@@ -214,7 +223,7 @@ def _a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
         ih0 = r0 * g.sh - g.pt + kh * g.dh
         iw0 = c0 * g.sw - g.pl + kw * g.dw
         addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
-        win = (_window(ih0, g.sh, tr, g.h), _window(iw0, g.sw, tw, g.w), (0, tk))
+        win = (window(ih0, g.sh, tr, g.h), window(iw0, g.sw, tw, g.w), (0, tk))
         sp_addr = abuf + (kh * g.kw + kw) * tk * es
         ds = (g.sh * sh_, g.sw * sw_, sc)
         out.append(load(SP_IN, sp_addr, es, addr, (tr, tw, tk), ds, (tw * kt, kt, 1), win, L.x_pad))
@@ -229,7 +238,7 @@ def _a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
     g, es = L.geom, L.es
     _, _, tr, _, tw = mt
     tk = kc[1]
-    pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
+    pw = patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
     kt = g.kpos * tk
     col = abuf + _col_base(L, t, tr, tw, tk)
     out = []
@@ -245,7 +254,8 @@ def _a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc) -> list[tuple]:
     return out
 
 
-def _w_transposed(L: GemmLayer) -> bool:
+def w_transposed(L: GemmLayer) -> bool:
+    """W is stored [N, K] (K contiguous): the MatMul reads it transposed."""
     _, _, sk, sn = L.w.strides
     return sk == 1 and sn != 1
 
@@ -256,7 +266,7 @@ def _w_load(L: GemmLayer, wbuf: int, grp: int, nc, kc):
     k0, tk = kc
     sg, sp_, sk, sn = w.strides
     addr = w.addr + (grp * sg + k0 * sk + n0 * sn) * es
-    if _w_transposed(L):  # stored [N, K]: rows of K stay contiguous
+    if w_transposed(L):  # stored [N, K]: rows of K stay contiguous
         return load(SP_W, wbuf, es, addr, (g.kpos, tn, tk), (sp_, sn, sk), (tn * tk, tk, 1))
     return load(SP_W, wbuf, es, addr, (g.kpos, tk, tn), (sp_, sk, sn), (tk * tn, tn, 1))
 
@@ -265,7 +275,7 @@ def _matmuls(L: GemmLayer, t: GemmTiling, abuf, wbuf, cbuf, mt, nc, kc, first: b
     g, es = L.geom, L.es
     _, _, tr, _, tw = mt
     tn, tk = nc[1], kc[1]
-    wt = int(_w_transposed(L))
+    wt = int(w_transposed(L))
     common = dict(dtype=int(L.dtype), w_transposed=wt, c_addr=cbuf, n=tn, c_stride=tn)
     if t.mode in ("im2col", "vcol"):
         kt = g.kpos * tk
@@ -282,7 +292,7 @@ def _matmuls(L: GemmLayer, t: GemmTiling, abuf, wbuf, cbuf, mt, nc, kc, first: b
                 **common,
             )
         ]
-    pr, pw = _patch(L, GemmTiling(tr, tw, tn, tk, t.order, t.mode))
+    pr, pw = patch(L, GemmTiling(tr, tw, tn, tk, t.order, t.mode))
     out = []
     for p, (kh, kw) in enumerate(product(range(g.kh), range(g.kw))):
         a = abuf + ((kh * g.dh) * pw + kw * g.dw) * tk * es
@@ -324,22 +334,17 @@ def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tupl
             ("l", load(SP_ACC, xbuf, rdt.size, addr, counts, (sh_, sw_, sc), rbox.strides), r.key)
         )
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, rbox), acc, [acc, rbox]))
-    if epi.act is not None:
-        func, i0, i1 = epi.act
-        ops.append(("v", vector(func, counts, acc, acc, None, (i0, i1, 0)), acc, [acc]))
-    src = acc
-    if epi.requant is not None:
-        words = Box(
-            SP_W,
-            DType.INT32,
-            (L.geom.cout + chan) * 4 if epi.bias is not None else chan * 4,
-            (0, 0, 1),
-        )
-        src = Box(
-            SP_ACC, L.out_dtype, xbuf + (tr * tw * tn * 4 if epi.residual else 0), (tw * tn, tn, 1)
-        )
-        imm = (epi.out_zp & 0xFFFFFFFF, epi.clamp[0] & 0xFFFFFFFF, epi.clamp[1] & 0xFFFFFFFF)
-        ops.append(("v", vector(VFunc.REQUANT, counts, src, acc, words, imm), src, [acc, words]))
+    words = Box(
+        SP_W,
+        DType.INT32,
+        (L.geom.cout + chan) * 4 if epi.bias is not None else chan * 4,
+        (0, 0, 1),
+    )
+    src = Box(
+        SP_ACC, L.out_dtype, xbuf + (tr * tw * tn * 4 if epi.residual else 0), (tw * tn, tn, 1)
+    )
+    imm = (epi.out_zp & 0xFFFFFFFF, epi.clamp[0] & 0xFFFFFFFF, epi.clamp[1] & 0xFFFFFFFF)
+    ops.append(("v", vector(VFunc.REQUANT, counts, src, acc, words, imm), src, [acc, words]))
     sn, sh_, sw_, sc = L.y.strides
     os = L.out_dtype.size
     addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
@@ -354,7 +359,7 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     n_m = g.batch * ceil(g.oh / t.tr) * ceil(g.ow / t.tw)
     n_n, n_k = ceil(g.cout_g / t.tn), ceil(g.cin_g / t.tk)
-    a = sum(cost(i, config) for i in _a_loads(L, t, 0, 0, mt, kc))
+    a = sum(cost(i, config) for i in a_loads(L, t, 0, 0, mt, kc))
     acopy = sum(cost(c[0], config) for c in _a_copies(L, t, 0, mt, kc))
     w = cost(_w_load(L, 0, 0, nc, kc), config)
     mm = sum(cost(i, config) for i in _matmuls(L, t, 0, 0, 0, mt, nc, kc, True))
@@ -406,17 +411,17 @@ def plan(L: GemmLayer, config) -> GemmTiling:
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     cfg = ctx.config
     g = L.geom
-    a_bytes, w_bytes, c_bytes = (_align(s) for s in _sizes(L, t))
-    reserved = _reserved_w(L)
+    a_bytes, w_bytes, c_bytes = (align(s) for s in _sizes(L, t))
+    reserved = reserved_w(L)
     # second buffers at the half when they fit there: the emitter tracks 1/16 pages, and two
     # buffers sharing a page would serialise the loads behind the matmuls (no double buffering)
     abufs = (0, max(a_bytes, cfg.input_bytes // 2))
     wbufs = (reserved, max(reserved + w_bytes, cfg.weight_bytes // 2))
     cbufs = (0, max(c_bytes, cfg.acc_bytes // 2))
-    _load_epilogue_words(ctx, L)
-    mts = list(_mtiles(L, t))
-    ncs = _ranges(g.cout_g, t.tn)
-    kcs = _ranges(g.cin_g, t.tk)
+    load_epilogue_words(ctx, L)
+    mts = list(mtiles(L, t))
+    ncs = ranges(g.cout_g, t.tn)
+    kcs = ranges(g.cin_g, t.tk)
     state = {"a": -1, "w": -1, "c": 0, "akey": None, "wkey": None}
     for grp in range(g.groups):
         pairs = (
@@ -428,13 +433,12 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             cbuf = cbufs[state["c"] % 2]
             for ki, kc in enumerate(kcs):
                 abuf = _ensure_a(ctx, L, t, state, abufs, grp, mt, kc)
-                wbuf = _ensure_w(ctx, L, state, wbufs, grp, mt, nc, kc)
+                wbuf = _ensure_w(ctx, L, state, wbufs, grp, nc, kc)
                 for mm in _matmuls(L, t, abuf, wbuf, cbuf, mt, nc, kc, ki == 0):
                     _emit_matmul(ctx, L, mm)
-            xbuf = cbuf + _align(t.tr * _pitch(L, t) * t.tn * 4)
-            _emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc), L)
+            xbuf = cbuf + align(t.tr * _pitch(L, t) * t.tn * 4)
+            emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc), L)
             state["c"] += 1
-    del cfg
 
 
 def _ensure_a(ctx, L, t, state, abufs, grp, mt, kc) -> int:
@@ -442,21 +446,19 @@ def _ensure_a(ctx, L, t, state, abufs, grp, mt, kc) -> int:
     if state["akey"] != key:
         state["a"] += 1
         state["akey"] = key
-        for instr in _a_loads(L, t, abufs[state["a"] % 2], grp, mt, kc):
+        for instr in a_loads(L, t, abufs[state["a"] % 2], grp, mt, kc):
             emit_load(ctx, instr, L.x.key)
         for instr, dst, src in _a_copies(L, t, abufs[state["a"] % 2], mt, kc):
             emit_vector(ctx, instr, dst, [src])
     return abufs[state["a"] % 2]
 
 
-def _ensure_w(ctx, L, state, wbufs, grp, mt, nc, kc) -> int:
-    batch = mt[0] if L.w_per_batch else 0
-    key = (grp, batch, nc, kc)
+def _ensure_w(ctx, L, state, wbufs, grp, nc, kc) -> int:
+    key = (grp, nc, kc)
     if state["wkey"] != key:
         state["w"] += 1
         state["wkey"] = key
-        w_grp = batch if L.w_per_batch else grp
-        emit_load(ctx, _w_load(L, wbufs[state["w"] % 2], w_grp, nc, kc), L.w.key)
+        emit_load(ctx, _w_load(L, wbufs[state["w"] % 2], grp, nc, kc), L.w.key)
     return wbufs[state["w"] % 2]
 
 
@@ -472,7 +474,8 @@ def _emit_matmul(ctx: Ctx, L: GemmLayer, mm: MatMul) -> None:
     em.add(mm, reads=reads + (writes if mm.accumulate else []), writes=writes)
 
 
-def _emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
+def emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
+    """Emit the (kind, instr, ...) tuples of an epilogue: vector ops, loads, the store."""
     for op in ops:
         if op[0] == "v":
             emit_vector(ctx, op[1], op[2], op[3])
@@ -482,7 +485,9 @@ def _emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
             emit_store(ctx, op[1], [L.y.key, *L.y.writes])
 
 
-def _load_epilogue_words(ctx: Ctx, L: GemmLayer) -> None:
+def load_epilogue_words(ctx: Ctx, L: GemmLayer) -> None:
+    """Load the bias and requant words of every output channel to the start of the weight
+    scratchpad (``reserved_w`` bytes): bias at 0, requant after the bias words."""
     cout, epi = L.geom.cout, L.epi
     words = [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
     for i, (addr, key) in enumerate(words):

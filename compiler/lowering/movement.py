@@ -14,7 +14,7 @@ from math import prod
 import numpy as np
 
 from compiler.lowering.common import Ctx, emit_load, emit_store, f32_bits, load, store
-from compiler.lowering.gemm import _window
+from compiler.lowering.gemm import window
 from compiler.ops import declare
 from simulator.isa import Scratchpad
 
@@ -94,7 +94,7 @@ def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
     doff = sum(o * a[2] for o, a in zip(origin, axes, strict=True))
     inside = all(a[3][0] <= o < a[3][1] for o, a in zip(origin[:-3], axes[:-3], strict=True))
     win = [
-        _window(o - a[3][0], 1, n, a[3][1] - a[3][0])
+        window(o - a[3][0], 1, n, a[3][1] - a[3][0])
         for o, a, n in zip(origin[-3:], axes[-3:], counts, strict=True)
     ]
     if not inside:

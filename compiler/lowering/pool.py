@@ -18,7 +18,7 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.lowering.gemm import _window
+from compiler.lowering.gemm import window
 from compiler.ops import declare
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
@@ -120,7 +120,7 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
     mode = _int8_mode(node, (h, w), (kh, kw), (pt, pl)) if dt == DType.INT8 and not is_max else None
     zp = ctx.type(node.inputs[0]).quant.zero_point if mode else 0
     addr = xp.addr + (b * xs[0] + ih0 * xs[1] + iw0 * xs[2] + c0 * xs[3]) * es
-    win = (_window(ih0, 1, pr, h), _window(iw0, 1, pw, w), (0, tc))
+    win = (window(ih0, 1, pr, h), window(iw0, 1, pw, w), (0, tc))
     pad = MAX_PAD[dt] if is_max else zp & 0xFF
     emit_load(
         ctx,

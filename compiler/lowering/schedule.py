@@ -32,7 +32,7 @@ from typing import NamedTuple
 from compiler import tiling
 from compiler.lowering import gemm
 from compiler.lowering.common import Box, Ctx, emit_load, emit_vector, load, store, vector
-from compiler.lowering.gemm import GemmLayer, _align, _patch
+from compiler.lowering.gemm import GemmLayer
 from compiler.tiling import GemmTiling
 from simulator.cost import cost, dma_dram_bytes
 from simulator.errors import ConfigError
@@ -44,8 +44,8 @@ LEVELS = {"mn": "bmnkr", "nm": "bnmkr", "mk": "bmkrn"}
 
 
 def applies(L: GemmLayer) -> bool:
-    """fp32 layers with constant or per-group weights (int8 layers keep gemm's nest)."""
-    return L.dtype == L.out_dtype == DType.FP32 and not L.w_per_batch
+    """fp32 layers (int8 layers keep gemm's nest)."""
+    return L.dtype == L.out_dtype == DType.FP32
 
 
 # --- counts and buffers ----------------------------------------------------------------
@@ -95,8 +95,8 @@ def a_keys(t: GemmTiling) -> str:
 
 def _col_base(L: GemmLayer, t: GemmTiling, tr: int, tw: int, tk: int) -> int:
     """vcol: offset of the im2col block, after the patch, in an A buffer."""
-    pr, pw = _patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
-    return _align(pr * pw * tk * L.es)
+    pr, pw = gemm.patch(L, GemmTiling(tr, tw, t.tn, tk, t.order, t.mode))
+    return gemm.align(pr * pw * tk * L.es)
 
 
 @dataclass(frozen=True)
@@ -149,15 +149,15 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
         a, pitch = _col_base(L, t, t.tr, t.tw, t.tk) + cols, t.tw
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
-    c = _align(t.tr * pitch * t.tn * 4)
-    return _align(a), _align(n_taps(L, t) * t.tk * w_width(L, t) * es), c
+    c = gemm.align(t.tr * pitch * t.tn * 4)
+    return gemm.align(a), gemm.align(n_taps(L, t) * t.tk * w_width(L, t) * es), c
 
 
 def _reserved(L: GemmLayer, config) -> int:
     """Weight scratchpad bytes before the W buffers: the epilogue's per-channel words, on
     pages of their own (a W load must not wait for the epilogue reading them)."""
     page = max(1, config.weight_bytes // 16)
-    return -(-gemm._reserved_w(L) // page) * page
+    return -(-gemm.reserved_w(L) // page) * page
 
 
 def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
@@ -211,7 +211,7 @@ def _phases(L: GemmLayer) -> list[tuple[int, int]]:
 def _phase_bytes(L: GemmLayer, t: GemmTiling, tr: int, tw: int) -> int:
     g = L.geom
     rows = tr + (g.kh - 1) // g.sh
-    return _align(rows * pitch_of(L, t, tr, tw) * t.tk * L.es)
+    return gemm.align(rows * pitch_of(L, t, tr, tw) * t.tk * L.es)
 
 
 def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
@@ -219,7 +219,7 @@ def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
     (every sh-th row, every sw-th column), in which each kernel position is a shifted
     window, as in "shift" mode."""
     if t.mode != "phase":
-        return gemm._a_loads(L, t, abuf, grp, mt, kc)
+        return gemm.a_loads(L, t, abuf, grp, mt, kc)
     g, x, es = L.geom, L.x, L.es
     b, r0, tr, c0, tw = mt
     k0, tk = kc
@@ -232,7 +232,7 @@ def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
     for q, (a, c) in enumerate(_phases(L)):
         ih0, iw0 = r0 * g.sh - g.pt + a, c0 * g.sw - g.pl + c
         addr = x.addr + (b * sn + ih0 * sh_ + iw0 * sw_ + chan * sc) * es
-        win = (gemm._window(ih0, g.sh, pr, g.h), gemm._window(iw0, g.sw, pw, g.w), (0, tk))
+        win = (gemm.window(ih0, g.sh, pr, g.h), gemm.window(iw0, g.sw, pw, g.w), (0, tk))
         ds = (g.sh * sh_, g.sw * sw_, sc)
         sp = abuf + q * size
         out.append(load(SP_IN, sp, es, addr, (pr, pw, tk), ds, (pw * tk, tk, 1), win, L.x_pad))
@@ -272,7 +272,7 @@ def matmuls(
     _, _, tr, _, tw = mt
     tn, tk = nc[1], kc[1]
     width, col = w_view or (tn, 0)
-    wt = gemm._w_transposed(L)
+    wt = gemm.w_transposed(L)
     out = []
     for p, (a_addr, m, k) in enumerate(_windows(L, t, abuf, tr, tw, tk, ri)):
         if wt:  # stored [N, K]: the tile's rows start at its column of the panel
@@ -306,7 +306,7 @@ def w_load(L: GemmLayer, t: GemmTiling, wbuf: int, grp: int, nc, kc, ri: int):
     pos = row_taps(L, t, ri)
     sg, sp_, sk, sn = w.strides
     addr = w.addr + (grp * sg + pos.start * sp_ + k0 * sk + n0 * sn) * es
-    if gemm._w_transposed(L):
+    if gemm.w_transposed(L):
         return load(SP_W, wbuf, es, addr, (len(pos), tn, tk), (sp_, sn, sk), (tn * tk, tk, 1))
     return load(SP_W, wbuf, es, addr, (len(pos), tk, tn), (sp_, sk, sn), (tk * tn, tn, 1))
 
@@ -320,7 +320,7 @@ def a_copies(L: GemmLayer, t: GemmTiling, abuf: int, mt, kc, ri: int = 0) -> lis
     g, es = L.geom, L.es
     _, _, tr, _, tw = mt
     tk = kc[1]
-    pw = _patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
+    pw = gemm.patch(L, GemmTiling(tr, tw, 1, tk, t.order, t.mode))[1]
     kt = n_taps(L, t) * tk
     col = abuf + _col_base(L, t, tr, tw, tk)
     first = row_taps(L, t, ri).start
@@ -474,7 +474,7 @@ def _orders(L: GemmLayer, config, mts: list, t: GemmTiling):
         for mk in _mk(L, mts, _with(t, order="mk"), config):
             yield mk
             panel = _with(mk, panel=True)
-            if counts(L, mk).n > 1 and not gemm._w_transposed(L):
+            if counts(L, mk).n > 1 and not gemm.w_transposed(L):
                 if buffers(L, panel, config)[0] is not None:
                     yield panel
 
@@ -586,10 +586,10 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     assert bufs is not None, why
     g = L.geom
     cnt = counts(L, t)
-    gemm._load_epilogue_words(ctx, L)
-    mts = list(gemm._mtiles(L, t))
-    ncs = gemm._ranges(g.cout_g, t.tn)
-    kcs = gemm._ranges(g.cin_g, t.tk)
+    gemm.load_epilogue_words(ctx, L)
+    mts = list(gemm.mtiles(L, t))
+    ncs = gemm.ranges(g.cout_g, t.tn)
+    kcs = gemm.ranges(g.cin_g, t.tk)
     steps = list(_steps(t, cnt, len(ncs), g.groups))
     per_row = a_keys(t) == "mkr"
     a_next = _next_change([(st[0], st[2], st[4], per_row and st[5]) for st in steps])
@@ -643,7 +643,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
         if (ki, ri) == last:
-            gemm._emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
+            gemm.emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
 
 
 def _touched(ctx: Ctx, L: GemmLayer, mm: MatMul) -> tuple[list, list]:
