@@ -4,8 +4,9 @@
 2. lay out DRAM: constants at ``const_base``, inputs as raw little-endian row-major bytes,
 3. pre-decode every instruction (functional closures + timing records, all operands
    bounds-checked),
-4. run the event-driven timing model, which executes each instruction's numerics as it starts
-   (with ``checked=True`` a vector-clock checker flags unsynchronised reads and writes),
+4. run the event-driven timing model, then each instruction's numerics in start order
+   (with ``checked=True`` interleaved: a vector-clock checker flags unsynchronised reads and
+   writes as instructions start and complete),
 5. read the outputs back from DRAM and collect statistics (and the trace, if asked).
 """
 
@@ -55,7 +56,8 @@ def run(
 ) -> SimResult:
     """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape.
 
-    ``progress(started, total)`` is called about a hundred times as instructions start.
+    ``progress(started, total)`` is called about a hundred times as the started instructions'
+    numerics run (after the timing loop, unless ``checked``).
     Python's cyclic garbage collector is paused meanwhile (see ``no_gc``).
     """
     with no_gc():
