@@ -90,6 +90,8 @@ class Memory:
         self.buffers = [np.zeros(-(-size // 8) * 8, dtype=np.uint8) for size in self.sizes]
         self._bytes = [memoryview(b) for b in self.buffers]  # makes views faster than arrays
         self._boxes: dict[tuple, tuple[np.ndarray, Box]] = {}  # programs reuse tile boxes
+        # id(form) -> (form, every DRAM view of that form, indexed by element address)
+        self._rows: dict[int, tuple[_Form, np.ndarray]] = {}
 
     @property
     def dram(self) -> np.ndarray:
@@ -109,7 +111,8 @@ class Memory:
         Scratchpad views are cached per (memory, address, shape, strides, dtype): tile loops
         ask for the same few again and again; a hit was checked when it was made, and the view
         aliases the same bytes whichever instruction asks for it. DRAM views (a new address per
-        tile, mostly) are made each time: hashing the key would cost more than it saves.
+        tile, mostly) are not cached: hashing the key would cost more than it saves; one is a
+        row of a per-layout view over all of DRAM (no negative strides), else a new ndarray.
         """
         if mem == DRAM:
             return self._make_box(mem, addr, shape, strides, dtype, where)
@@ -127,6 +130,20 @@ class Memory:
         lo, hi, esize = addr + form.lo, addr + form.hi, form.esize
         if lo < 0 or hi + esize > self.sizes[mem] or addr % esize:
             self._fail(mem, addr, shape, lo, hi + esize - 1, esize, where)
+        if mem == DRAM and not form.lo and form.shape:  # (a 0-d row would be a copy)
+            # One row of a (positions, *shape) view per element address: indexing it costs
+            # about a tenth of a new ndarray (a DMA's DRAM view has a new address per tile).
+            rows = self._rows.get(id(form))
+            if rows is None or rows[0] is not form:
+                count = (self.sizes[mem] - form.hi - esize) // esize + 1
+                base = np.ndarray(
+                    (count, *form.shape),
+                    form.dtype,
+                    buffer=self._bytes[mem],
+                    strides=(esize, *form.strides),
+                )
+                rows = self._rows[id(form)] = (form, base)
+            return rows[1][addr // esize], fp
         view = np.ndarray(
             form.shape, form.dtype, buffer=self._bytes[mem], offset=addr, strides=form.strides
         )
