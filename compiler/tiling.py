@@ -25,10 +25,13 @@ class GemmTiling:
     nb: int = 0  # "mk" order: output channels per N block (C tiles resident together)
     panel: bool = False  # "mk" order: one W load per (K chunk, N block), not per N tile
     rows: int = 0  # shifted-window modes: kernel rows per K step (0: all; W holds those taps)
+    words: bool = False  # the epilogue's per-channel words per N tile in two slots (not all
+    # channels' at once: for layers whose every channel's words leave no room for W)
 
     def describe(self, kpos: int) -> str:
         block = f" b{self.nb}" if self.nb else ""
         panel = (" wpanel" if self.panel else "") + (f" rows{self.rows}" if self.rows else "")
+        panel += " words" if self.words else ""
         m, k = f"m{self.tr}x{self.tw}", f"k{self.tk * kpos}"
         return f"{m} n{self.tn}{block} {k} {self.order} {self.mode}{panel}"
 
@@ -46,6 +49,12 @@ def splits(total: int, align: int, limit: int = 12) -> list[int]:
     return sorted(out, reverse=True)[:limit] if limit < len(out) else sorted(out, reverse=True)
 
 
+def footprint(t: GemmTiling) -> int:
+    """Elements of one step's A, W and C tiles (kernel positions aside): what orders
+    candidates from small to large."""
+    return t.tr * t.tw * (t.tk + t.tn) + t.tk * t.tn
+
+
 def choose(
     layer: str,
     candidates: Iterable[GemmTiling],
@@ -56,11 +65,13 @@ def choose(
     for cand in candidates:
         ok, detail = need(cand)
         if not ok:
-            smallest = smallest or detail
+            if smallest is None or footprint(cand) < smallest[0]:
+                smallest = (footprint(cand), detail)
             continue
         c = estimate(cand)
         if best_cost is None or c < best_cost:
             best, best_cost = cand, c
     if best is None:
-        raise ConfigError(f"layer {layer!r} does not fit the scratchpads with any tile: {smallest}")
+        why = smallest[1] if smallest else "no candidate tile"
+        raise ConfigError(f"layer {layer!r} does not fit the scratchpads with any tile: {why}")
     return GemmTiling(**{**best.__dict__, "est": int(best_cost)})

@@ -158,7 +158,7 @@ def align(x: int, a: int = 64) -> int:
 
 def _fits(L: GemmLayer, t: GemmTiling, ctx_config) -> tuple[bool, str]:
     a, w, c = _sizes(L, t)
-    reserved = reserved_w(L)
+    reserved = reserved_w(L, t)
     m = (t.tr - 1) * _pitch(L, t) + t.tw
     k = t.tk * (1 if t.mode == "shift" else L.geom.kpos)
     if max(m, k, t.tn) > 65535:
@@ -170,10 +170,22 @@ def _fits(L: GemmLayer, t: GemmTiling, ctx_config) -> tuple[bool, str]:
     return False, f"needs input/weight/acc bytes {need}, have {have}"
 
 
-def reserved_w(L: GemmLayer) -> int:
-    """Weight scratchpad bytes the epilogue's per-channel words take (bias, then requant)."""
-    words = (L.epi.bias is not None) + (L.epi.requant is not None)
-    return align(words * L.geom.cout * 4)
+def reserved_w(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
+    """Weight scratchpad bytes before the W buffers, a multiple of ``page``: the epilogue's
+    per-channel words (bias, then requant) of every output channel, or (``t.words``) two
+    slots of one N tile's."""
+    if t.words:
+        return 2 * word_slot(L, t, page)
+    return _round(align(len(word_sources(L)) * L.geom.cout * 4), page)
+
+
+def word_slot(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
+    """Bytes of one slot of an N tile's epilogue words, a multiple of ``page``."""
+    return _round(align(len(word_sources(L)) * t.tn * 4), page)
+
+
+def _round(x: int, page: int) -> int:
+    return -(-x // page) * page
 
 
 # --- tile iteration ------------------------------------------------------------------------
@@ -311,8 +323,9 @@ def _matmuls(L: GemmLayer, t: GemmTiling, abuf, wbuf, cbuf, mt, nc, kc, first: b
     return out
 
 
-def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tuple]:
-    """(instr, kind, boxes) for the vector ops and the store of one output tile."""
+def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc, words) -> list[tuple]:
+    """(instr, kind, boxes) for the vector ops and the store of one output tile; ``words``:
+    (address of the tile's first bias word, bytes from a bias word to its requant word)."""
     g, epi = L.geom, L.epi
     b, r0, tr, c0, tw = mt
     n0, tn = nc
@@ -322,7 +335,7 @@ def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tupl
     counts = (tr, tw, tn)
     ops = []
     if epi.bias is not None:
-        bias = Box(SP_W, L.acc_dtype, chan * 4, (0, 0, 1))
+        bias = Box(SP_W, L.acc_dtype, words[0], (0, 0, 1))
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
     if epi.residual is not None:
         r = epi.residual
@@ -334,17 +347,12 @@ def _epilogue(L: GemmLayer, t: GemmTiling, cbuf, xbuf, grp, mt, nc) -> list[tupl
             ("l", load(SP_ACC, xbuf, rdt.size, addr, counts, (sh_, sw_, sc), rbox.strides), r.key)
         )
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, rbox), acc, [acc, rbox]))
-    words = Box(
-        SP_W,
-        DType.INT32,
-        (L.geom.cout + chan) * 4 if epi.bias is not None else chan * 4,
-        (0, 0, 1),
-    )
+    scale = Box(SP_W, DType.INT32, words[0] + (words[1] if epi.bias is not None else 0), (0, 0, 1))
     src = Box(
         SP_ACC, L.out_dtype, xbuf + (tr * tw * tn * 4 if epi.residual else 0), (tw * tn, tn, 1)
     )
     imm = (epi.out_zp & 0xFFFFFFFF, epi.clamp[0] & 0xFFFFFFFF, epi.clamp[1] & 0xFFFFFFFF)
-    ops.append(("v", vector(VFunc.REQUANT, counts, src, acc, words, imm), src, [acc, words]))
+    ops.append(("v", vector(VFunc.REQUANT, counts, src, acc, scale, imm), src, [acc, scale]))
     sn, sh_, sw_, sc = L.y.strides
     os = L.out_dtype.size
     addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
@@ -363,9 +371,11 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
     acopy = sum(cost(c[0], config) for c in _a_copies(L, t, 0, mt, kc))
     w = cost(_w_load(L, 0, 0, nc, kc), config)
     mm = sum(cost(i, config) for i in _matmuls(L, t, 0, 0, 0, mt, nc, kc, True))
-    epi = _epilogue(L, t, 0, 0, 0, mt, nc)
+    epi = _epilogue(L, t, 0, 0, 0, mt, nc, (0, 0))
     vec = sum(cost(op[1], config) for op in epi if op[0] == "v")
     dma_out = sum(cost(op[1], config) for op in epi if op[0] in "ls")
+    if t.words:  # an N tile's words loaded before its last K chunk
+        dma_out += sum(cost(i, config) for i, _ in word_loads(L, 0, 0, nc[1], 0))
     steps = n_m * n_n * n_k
     if t.order == "mn":
         a_count = n_m * n_k if n_k == 1 else steps
@@ -378,8 +388,9 @@ def _estimate(L: GemmLayer, t: GemmTiling, config) -> int:
     return g.groups * busy + a + acopy + w + mm + vec + dma_out
 
 
-def _candidates(L: GemmLayer, config):
-    """Per (mode, tn, tk, order): the largest M tile that fits (bigger M tiles amortise more)."""
+def _candidates(L: GemmLayer, config, words: bool = False):
+    """Per (mode, tn, tk, order): the largest M tile that fits (bigger M tiles amortise more);
+    ``words``: the epilogue's words per N tile."""
     g = L.geom
     rows, cols = config.array.rows, config.array.cols
     modes = ["shift"] if (g.sh == g.sw == 1 and g.kpos > 1) else ["im2col"]
@@ -392,16 +403,26 @@ def _candidates(L: GemmLayer, config):
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
         tr, tw = next(
-            (m for m in mts if _fits(L, GemmTiling(*m, tn, tk, "mn", mode), config)[0]), mts[-1]
+            (
+                m
+                for m in mts
+                if _fits(L, GemmTiling(*m, tn, tk, "mn", mode, words=words), config)[0]
+            ),
+            mts[-1],
         )
         for order in ("mn", "nm"):  # the loop order does not change the buffer sizes
-            yield GemmTiling(tr, tw, tn, tk, order, mode)
+            yield GemmTiling(tr, tw, tn, tk, order, mode, words=words)
 
 
 def plan(L: GemmLayer, config) -> GemmTiling:
+    """The cheapest nest; the epilogue's words per N tile only when every channel's leave no
+    room for any tile."""
+    cands = list(_candidates(L, config))
+    if word_sources(L) and not any(_fits(L, t, config)[0] for t in cands):
+        cands = list(_candidates(L, config, words=True))
     return tiling.choose(
         L.name,
-        _candidates(L, config),
+        cands,
         lambda t: _fits(L, t, config),
         lambda t: _estimate(L, t, config),
     )
@@ -412,13 +433,13 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     cfg = ctx.config
     g = L.geom
     a_bytes, w_bytes, c_bytes = (align(s) for s in _sizes(L, t))
-    reserved = reserved_w(L)
+    reserved = reserved_w(L, t)
     # second buffers at the half when they fit there: the emitter tracks 1/16 pages, and two
     # buffers sharing a page would serialise the loads behind the matmuls (no double buffering)
     abufs = (0, max(a_bytes, cfg.input_bytes // 2))
     wbufs = (reserved, max(reserved + w_bytes, cfg.weight_bytes // 2))
     cbufs = (0, max(c_bytes, cfg.acc_bytes // 2))
-    load_epilogue_words(ctx, L)
+    words = EpilogueWords(ctx, L, t)
     mts = list(mtiles(L, t))
     ncs = ranges(g.cout_g, t.tn)
     kcs = ranges(g.cin_g, t.tk)
@@ -431,13 +452,16 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         )
         for mt, nc in pairs:
             cbuf = cbufs[state["c"] % 2]
+            chan = grp * g.cout_g + nc[0]
             for ki, kc in enumerate(kcs):
                 abuf = _ensure_a(ctx, L, t, state, abufs, grp, mt, kc)
                 wbuf = _ensure_w(ctx, L, state, wbufs, grp, nc, kc)
+                if ki == len(kcs) - 1:
+                    words.ensure(chan, nc[1])
                 for mm in _matmuls(L, t, abuf, wbuf, cbuf, mt, nc, kc, ki == 0):
                     _emit_matmul(ctx, L, mm)
             xbuf = cbuf + align(t.tr * _pitch(L, t) * t.tn * 4)
-            emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc), L)
+            emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc, words.at(chan)), L)
             state["c"] += 1
 
 
@@ -485,10 +509,48 @@ def emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
             emit_store(ctx, op[1], [L.y.key, *L.y.writes])
 
 
-def load_epilogue_words(ctx: Ctx, L: GemmLayer) -> None:
-    """Load the bias and requant words of every output channel to the start of the weight
-    scratchpad (``reserved_w`` bytes): bias at 0, requant after the bias words."""
-    cout, epi = L.geom.cout, L.epi
-    words = [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
-    for i, (addr, key) in enumerate(words):
-        emit_load(ctx, load(SP_W, i * cout * 4, 4, addr, (1, 1, cout), (0, 0, 1), (0, 0, 1)), key)
+def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
+    """(DRAM address, storage) of each per-channel epilogue word array: bias, then requant."""
+    epi = L.epi
+    return [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
+
+
+def word_loads(L: GemmLayer, base: int, chan: int, n: int, stride: int) -> list[tuple]:
+    """(Load, storage) of channels [chan, chan + n) of each word array, the i-th array's to
+    ``base + i * stride`` in the weight scratchpad."""
+    return [
+        (load(SP_W, base + i * stride, 4, addr + chan * 4, (1, 1, n), (0, 0, 1), (0, 0, 1)), key)
+        for i, (addr, key) in enumerate(word_sources(L))
+    ]
+
+
+class EpilogueWords:
+    """Where the epilogue's per-channel words are in the weight scratchpad: every output
+    channel's, loaded once at 0 (bias, then requant); or (``t.words``) an N tile's, loaded by
+    ``ensure`` before the tile's last K step into the other of two slots (one step before
+    the epilogue that reads them, and after the epilogue that read the slot before)."""
+
+    def __init__(self, ctx: Ctx, L: GemmLayer, t: GemmTiling, page: int = 1) -> None:
+        self.ctx, self.L, self.t = ctx, L, t
+        self.slots = (0, word_slot(L, t, page)) if t.words else ()
+        self.held: list[int | None] = [None, None]  # the first channel each slot holds
+        self.last = 1
+        if not t.words:
+            cout = L.geom.cout
+            for instr, key in word_loads(L, 0, 0, cout, cout * 4):
+                emit_load(ctx, instr, key)
+
+    def ensure(self, chan: int, n: int) -> None:
+        """Load channels [chan, chan + n) unless a slot holds them (per-tile words only)."""
+        if not self.t.words or chan in self.held:
+            return
+        self.last = 1 - self.last
+        self.held[self.last] = chan
+        for instr, key in word_loads(self.L, self.slots[self.last], chan, n, self.t.tn * 4):
+            emit_load(self.ctx, instr, key)
+
+    def at(self, chan: int) -> tuple[int, int]:
+        """(address of channel ``chan``'s bias word, bytes from a bias word to its requant)."""
+        if not self.t.words:
+            return chan * 4, self.L.geom.cout * 4
+        return self.slots[self.held.index(chan)], self.t.tn * 4

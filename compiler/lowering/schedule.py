@@ -153,11 +153,16 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     return gemm.align(a), gemm.align(n_taps(L, t) * t.tk * w_width(L, t) * es), c
 
 
-def _reserved(L: GemmLayer, config) -> int:
-    """Weight scratchpad bytes before the W buffers: the epilogue's per-channel words, on
-    pages of their own (a W load must not wait for the epilogue reading them)."""
-    page = max(1, config.weight_bytes // 16)
-    return -(-gemm.reserved_w(L) // page) * page
+def _reserved(L: GemmLayer, t: GemmTiling, config) -> int:
+    """Weight scratchpad bytes before the W buffers: the epilogue's per-channel words (all
+    channels', or two slots of an N tile's), on pages of their own (a W load must not wait
+    for the epilogue reading them)."""
+    return gemm.reserved_w(L, t, _page(config))
+
+
+def _page(config) -> int:
+    """The weight scratchpad's page: the emitter tracks sixteenths."""
+    return max(1, config.weight_bytes // 16)
 
 
 def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
@@ -168,7 +173,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
         return None, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
     a, w, tile = _sizes(L, t)
     cnt = counts(L, t)
-    reserved = _reserved(L, config)
+    reserved = _reserved(L, t, config)
     a_once = cnt.loads(t.order, a_keys(t)) * g.groups == 1
     w_once = cnt.loads(t.order, w_keys(t)) * g.groups == 1
     abufs = (0,) if a_once and a <= config.input_bytes else _two(a, config.input_bytes)
@@ -349,9 +354,10 @@ def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
     return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
 
 
-def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
-    """The float epilogue of one C tile (its residual is already in C): bias ADD, the
-    activation, the store; as gemm's (kind, instr, ...) tuples."""
+def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, bias_at: int) -> list:
+    """The float epilogue of one C tile (its residual is already in C): bias ADD (the tile's
+    bias words from ``bias_at``), the activation, the store; as gemm's (kind, instr, ...)
+    tuples."""
     g, epi = L.geom, L.epi
     b, r0, tr, c0, tw = mt
     n0, tn = nc
@@ -360,7 +366,7 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
     counts = (tr, tw, tn)
     ops = []
     if epi.bias is not None:
-        bias = Box(SP_W, L.acc_dtype, chan * 4, (0, 0, 1))
+        bias = Box(SP_W, L.acc_dtype, bias_at, (0, 0, 1))
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
     if epi.act is not None:
         func, i0, i1 = epi.act
@@ -376,7 +382,7 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list:
 def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
     """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
     plus the first tile's loads and the last tile's MatMuls, epilogue and store."""
-    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows)
+    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows, t.words)
     parts = memo.get(key) if memo is not None else None
     if parts is None:
         parts = _tile_costs(L, t, config)
@@ -409,8 +415,10 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     a_ld = a_loads(L, t, 0, 0, mt, kc)
     w_ld = [w_load(L, t, 0, 0, (0, w_width(L, t)), kc, 0)]
-    epi = epilogue(L, t, 0, 0, mt, nc)
+    epi = epilogue(L, t, 0, 0, mt, nc, 0)
     pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
+    if t.words:  # an N tile's epilogue words, loaded before its last K step
+        pre += [i for i, _ in gemm.word_loads(L, 0, 0, nc[1], 0)]
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
     st = [op[1] for op in epi if op[0] == "s"]
     mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
@@ -430,10 +438,10 @@ def _bytes(instrs, config) -> int:
     return sum(dma_dram_bytes(i, config) for i in instrs)
 
 
-def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None):
+def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None, words: bool = False):
     """Per (mode, tn, tk, order): the largest M tile that fits (an order that cannot differ
     from "mn" is skipped). N tiles and K chunks are multiples of ``align`` (default: the
-    array's columns and rows) or the whole."""
+    array's columns and rows) or the whole; ``words``: the epilogue's words per N tile."""
     g = L.geom
     rows, cols = align or (config.array.rows, config.array.cols)
     modes = _modes(g, config.array.rows)
@@ -448,7 +456,9 @@ def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None):
         if mode == "vcol" and g.cin_g >= config.array.rows:
             row_groups = [1]  # vcol of many channels: one kernel row's block at a time
         for r in row_groups:  # 1: W holds one kernel row's taps, so tk x tn can be larger
-            yield from _orders(L, config, mts, GemmTiling(1, 1, tn, tk, "mn", mode, rows=r))
+            yield from _orders(
+                L, config, mts, GemmTiling(1, 1, tn, tk, "mn", mode, rows=r, words=words)
+            )
 
 
 def _modes(g, rows: int) -> list[str]:
@@ -515,7 +525,7 @@ def _with(t: GemmTiling, **changes) -> GemmTiling:
 
 def _at(t: GemmTiling, tr: int, tw: int) -> GemmTiling:
     """``t`` with an M tile of tr x tw."""
-    return GemmTiling(tr, tw, t.tn, t.tk, t.order, t.mode, 0, t.nb, t.panel, t.rows)
+    return GemmTiling(tr, tw, t.tn, t.tk, t.order, t.mode, 0, t.nb, t.panel, t.rows, t.words)
 
 
 def _largest(L: GemmLayer, mts: list, t: GemmTiling, config) -> GemmTiling | None:
@@ -558,23 +568,32 @@ def _shape_key(L: GemmLayer) -> tuple:
 
 
 def _plan(L: GemmLayer, config) -> GemmTiling:
-    """The cheapest candidate; when no tile aligned to the array fits (a wide array with
-    small scratchpads), tiles aligned to half as much, and so on down to 8."""
-    align = (config.array.rows, config.array.cols)
-    cands = list(candidates(L, config, align))
-    while not cands and max(align) > 8:
-        align = (max(8, align[0] // 2), max(8, align[1] // 2))
-        cands = list(candidates(L, config, align))
+    """The cheapest candidate; when none fits, the epilogue's words per N tile (when every
+    channel's leave no room for W)."""
+    words = bool(gemm.word_sources(L))
+    cands = _fitting(L, config) or (_fitting(L, config, words=True) if words else [])
     if not cands:
         g = L.geom
         mode = _modes(g, config.array.rows)[0]
-        smallest = GemmTiling(1, 1, min(g.cout_g, 8), min(g.cin_g, 8), "mn", mode)
+        n, k = min(g.cout_g, 8), min(g.cin_g, 8)
+        smallest = GemmTiling(1, 1, n, k, "mn", mode, words=words)
         why = buffers(L, smallest, config)[1] or "no candidate tile"
         raise ConfigError(f"layer {L.name!r} does not fit the scratchpads with any tile: {why}")
     memo: dict = {}
     return tiling.choose(
         L.name, cands, lambda t: (True, ""), lambda t: estimate(L, t, config, memo)
     )
+
+
+def _fitting(L: GemmLayer, config, words: bool = False) -> list[GemmTiling]:
+    """The candidates that fit; when no tile aligned to the array fits (a wide array with
+    small scratchpads), tiles aligned to half as much, and so on down to 8."""
+    align = (config.array.rows, config.array.cols)
+    cands = list(candidates(L, config, align, words))
+    while not cands and max(align) > 8:
+        align = (max(8, align[0] // 2), max(8, align[1] // 2))
+        cands = list(candidates(L, config, align, words))
+    return cands
 
 
 # --- emission --------------------------------------------------------------------------
@@ -586,7 +605,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     assert bufs is not None, why
     g = L.geom
     cnt = counts(L, t)
-    gemm.load_epilogue_words(ctx, L)
+    words = gemm.EpilogueWords(ctx, L, t, _page(ctx.config))
     mts = list(gemm.mtiles(L, t))
     ncs = gemm.ranges(g.cout_g, t.tn)
     kcs = gemm.ranges(g.cin_g, t.tk)
@@ -625,6 +644,9 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
         mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
         abuf, wbuf = need("a", i), need("w", i)
+        chan = grp * g.cout_g + nc[0]
+        if (ki, ri) == last:  # the epilogue's words (per-tile words: the next slot)
+            words.ensure(chan, nc[1])
         cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
         first = ki == 0 and ri == 0
         if first and L.epi.residual:
@@ -643,7 +665,8 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
         if (ki, ri) == last:
-            gemm.emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc), L)
+            bias_at = words.at(chan)[0]
+            gemm.emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, bias_at), L)
 
 
 def _touched(ctx: Ctx, L: GemmLayer, mm: MatMul) -> tuple[list, list]:
