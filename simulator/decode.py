@@ -9,7 +9,7 @@ functional model, the timing model and the statistics index by that number.
 from __future__ import annotations
 
 from dataclasses import fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from simulator.isa import INSTRUCTIONS, Instr
@@ -36,6 +36,26 @@ def _getter(cls: type[Instr]):
 TOKEN_FREE = {cls: _getter(cls) for cls in INSTRUCTIONS}
 
 
+def _dict_getter(cls: type[Instr]):
+    """``TOKEN_FREE[cls]`` on an instance's ``__dict__`` (subscripts cost less than getattr)."""
+    names = [f.name for f in fields(cls) if f.name not in TOKENS]
+    if len(names) < 2 or not cls.__dictoffset__ or any(map(_descriptor, [cls] * len(names), names)):
+        return None
+    return itemgetter(*names)
+
+
+def _descriptor(cls: type, name: str) -> bool:
+    """True if a class attribute ``name`` (not a plain default) would take over getattr."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return hasattr(type(vars(klass)[name]), "__get__")
+    return False
+
+
+# Per class with plain instance fields: ``TOKEN_FREE`` through ``vars(instr)``.
+_FROM_DICT = {cls: g for cls in INSTRUCTIONS if (g := _dict_getter(cls)) is not None}
+
+
 def token_free(instr: Instr) -> tuple:
     """Every field of ``instr`` but ``wait`` and ``signal``, in declaration order."""
     return TOKEN_FREE[type(instr)](instr)
@@ -48,11 +68,15 @@ def distinct(instrs: list[Instr]) -> Distinct:
     """
     numbers: dict[tuple, int] = {}
     ids, first, values = [], [], []
-    getters = TOKEN_FREE
+    getters, from_dict = TOKEN_FREE, _FROM_DICT
     for index, instr in enumerate(instrs):
         cls = type(instr)
-        get = getters.get(cls)
-        f = get(instr) if get is not None else (index,)
+        get = from_dict.get(cls)
+        if get is not None:
+            f = get(instr.__dict__)
+        else:
+            get = getters.get(cls)
+            f = get(instr) if get is not None else (index,)
         count = len(first)
         k = numbers.setdefault((cls, f), count)
         if k == count:
