@@ -9,17 +9,24 @@ Measured on 2026-11-21 on the shared 2-core VM (other agents' jobs running; proc
 of whole ``simulator.run`` calls):
 - before the throughput work (commit 294576e): min 0.336 s / mean 0.41 s at load ~0.3
   (25,000-30,000 instructions/s); interleaved with the new code at load ~1: min 280 ms.
-- now, load 0.8-1.3: min 0.191 s (52,300 instructions/s), mean of 11 0.220 s (45,000/s);
+- at 861b885, load 0.8-1.3: min 0.191 s (52,300 instructions/s), mean of 11 0.220 s (45,000/s);
   wall min 0.193 s (51,700/s), but wall exceeds process time by 50-100 ms a run whenever
   another job shares the cores. This test's own run at load 1.3: process time 48,500/s,
   wall 32,000/s (means of 3 rounds).
-- now, load ~3: min 0.198-0.348 s of process time (50,500-28,700/s), wall means down to
+- at 861b885, load ~3: min 0.198-0.348 s of process time (50,500-28,700/s), wall means down to
   0.66 s; at load 5.9 wall means down to 0.83 s (12,000/s).
 - interleaved old/new runs: 280 -> 191 ms (load ~1), 517 -> 319 ms (load ~3); machine
   instructions per simulated instruction under callgrind (a 2,001-instruction version of this
-  program) 155,000 before, 111,000 now.
-So the target is met by the best runs in process time at low load; the mean at load ~1
-(45,000/s) and anything on a busy machine fall short. The assertions
+  program) 155,000 before, 111,000 at 861b885.
+- now: the numerics run after the event loop is done (commit 315c2ab; inside it they evicted
+  its state from the caches: the callgrind count stays ~111,000, but loop + numerics take ~19%
+  less time in a same-process A/B), DRAM views as rows of one per-layout view
+  and a cheaper ``decode.distinct``, interleaved with 861b885 at load 2.4-2.9 (50 runs each):
+  min 0.191 -> 0.168 s (52,300 -> 59,700/s), mean 0.261 -> 0.198 s (38,400 -> 50,600/s); the
+  quieter rounds alone ~0.20-0.21 -> ~0.17-0.18 s (12-15%). This test's own run at load 2.4:
+  process time 54,300/s (a second run: 45,400/s).
+So the mean in process time now meets the target, narrowly, at load ~2.5 (50,600/s over 50
+runs); single rounds on a busy core still fall short (45,400/s). The assertions
 are regression floors about 2.5x below the lowest means measured now (wall 12,000/s at load
 5.9, process time 24,000/s at load 3).
 """
