@@ -98,11 +98,12 @@ def _row(name: str, record: dict, stats: Stats, program: Program) -> LayerRow:
     )
 
 
-def totals(program: Program, stats: Stats) -> dict:
-    """The run's headline numbers (the ``totals`` object of the JSON report)."""
+def totals(program: Program, stats: Stats, rows: list[LayerRow]) -> dict:
+    """The run's headline numbers (the ``totals`` object of the JSON report); ``rows`` are
+    ``layer_rows(program, stats)``, whose MACs it sums."""
     seconds = stats.seconds
     peaks = scratchpad_peaks(program)
-    macs = sum(row.macs for row in layer_rows(program, stats))
+    macs = sum(row.macs for row in rows)
     peak = program.config.array.rows * program.config.array.cols
     cycles = stats.total_cycles
     return {

@@ -32,11 +32,12 @@ class Report:
 
 
 def build_report(model: str, program: Program, stats: Stats, **kw) -> Report:
+    rows = layer_rows(program, stats)
     return Report(
         model=model,
         program=program,
         stats=stats,
-        layers=layer_rows(program, stats),
-        totals=totals(program, stats),
+        layers=rows,
+        totals=totals(program, stats, rows),
         **kw,
     )
