@@ -69,6 +69,27 @@ def rtl_sources(*names: str) -> list[Path]:
     return [RTL_DIR / f"{name}.v" for name in names]
 
 
+# The modules of each multi-module design, top first: the one list its benches, the replay
+# and the lint compile.
+DESIGNS = {
+    "npu_matrix_top": (
+        "npu_matrix_top",
+        "npu_systolic_array",
+        "npu_systolic_array_os",
+        "npu_pe",
+        "npu_pe_os",
+        "npu_delay",
+        "npu_sram",
+        "npu_accumulator",
+    ),
+    "npu_vector_top": ("npu_vector_top", "npu_vector_unit", "npu_sram", "npu_delay"),
+}
+
+
+def design_sources(top: str) -> list[Path]:
+    return rtl_sources(*DESIGNS[top])
+
+
 def build_dir(toplevel: str, sim: str, parameters: Mapping[str, object]) -> Path:
     """One folder per design, simulator and parameter set, shared by the benches that drive
     the same design: ``rtl_tests/sim_build/<toplevel>/<sim>-K1_V1-K2_V2``."""

@@ -6,22 +6,13 @@ import subprocess
 
 import pytest
 
-from rtl_tests.hdl import RTL_DIR, require_simulator
+from rtl_tests.hdl import DESIGNS, RTL_DIR, require_simulator, rtl_sources
 
 TOPS = {
     "npu_pe": (["npu_pe"], [{}]),
     "npu_pe_os": (["npu_pe_os"], [{}]),
     "npu_matrix_top": (
-        [
-            "npu_matrix_top",
-            "npu_systolic_array",
-            "npu_systolic_array_os",
-            "npu_pe",
-            "npu_pe_os",
-            "npu_delay",
-            "npu_sram",
-            "npu_accumulator",
-        ],
+        DESIGNS["npu_matrix_top"],
         [
             {"ROWS": r, "COLS": c, "OUTPUT_STATIONARY": os}
             for r, c in ((2, 2), (4, 4), (8, 8), (3, 5))
@@ -29,7 +20,7 @@ TOPS = {
         ],
     ),
     "npu_vector_top": (
-        ["npu_vector_top", "npu_vector_unit", "npu_sram", "npu_delay"],
+        DESIGNS["npu_vector_top"],
         [{"LANES": 4, "PIPELINE_DEPTH": 4}, {"LANES": 8, "PIPELINE_DEPTH": 6}],
     ),
 }
@@ -40,7 +31,7 @@ TOPS = {
 def test_verilator_lint_clean(top: str) -> None:
     require_simulator("verilator")
     names, parameter_sets = TOPS[top]
-    files = [str(RTL_DIR / f"{name}.v") for name in names]
+    files = [str(path) for path in rtl_sources(*names)]
     for params in parameter_sets:
         cmd = ["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", top]
         cmd += [f"-G{k}={v}" for k, v in params.items()] + files

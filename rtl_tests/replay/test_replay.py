@@ -14,25 +14,11 @@ import cocotb
 import numpy as np
 import pytest
 
-from rtl_tests.hdl import build_dir, rtl_sources, run_bench, simulators
+from rtl_tests.hdl import build_dir, design_sources, run_bench, simulators
 from rtl_tests.ports import MatrixPort, VectorPort, start_clock
 from rtl_tests.replay import capture, programs
 from simulator import isa
 from simulator.config import load_config
-
-MATRIX = (
-    "npu_matrix_top",
-    [
-        "npu_systolic_array",
-        "npu_systolic_array_os",
-        "npu_pe",
-        "npu_pe_os",
-        "npu_delay",
-        "npu_sram",
-        "npu_accumulator",
-    ],
-)
-VECTOR = ("npu_vector_top", ["npu_vector_unit", "npu_sram", "npu_delay"])
 
 
 async def replay(dut, kind: type[isa.Instr], make_port, execute) -> None:
@@ -111,13 +97,13 @@ def replay_program(program, inputs, sim: str, name: str, per_kind: int = 0) -> d
     capture.save(records, records_path)
     total = {"replayed": 0, "mismatches": [], "skipped": skipped}
     units = [
-        (MATRIX, {"ROWS": config.array.rows, "COLS": config.array.cols}, "replay_matmuls"),
-        (VECTOR, {"LANES": config.vector.lanes, "PIPELINE_DEPTH": config.vector.pipeline_depth}, "replay_vectors"),
+        ("npu_matrix_top", {"ROWS": config.array.rows, "COLS": config.array.cols}, "replay_matmuls"),
+        ("npu_vector_top", {"LANES": config.vector.lanes, "PIPELINE_DEPTH": config.vector.pipeline_depth}, "replay_vectors"),
     ]  # fmt: skip
-    for (top, deps), params, testcase in units:
+    for top, params, testcase in units:
         report_path = folder / f"{testcase}.json"
         env = {"NPU_REPLAY_RECORDS": str(records_path), "NPU_REPLAY_REPORT": str(report_path)}
-        run_bench(sim=sim, bench_file=__file__, toplevel=top, sources=rtl_sources(top, *deps),
+        run_bench(sim=sim, bench_file=__file__, toplevel=top, sources=design_sources(top),
                   parameters=params, extra_env=env, testcase=testcase)  # fmt: skip
         report = json.loads(report_path.read_text())
         total["replayed"] += report["replayed"]

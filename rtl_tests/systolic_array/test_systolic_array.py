@@ -16,21 +16,12 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles
 
-from rtl_tests.hdl import build_dir, rtl_sources, run_bench, simulators
+from rtl_tests.hdl import build_dir, design_sources, run_bench, simulators
 from rtl_tests.ports import MatrixPort, run_handshake, start_clock
 from simulator import cost, isa, semantics
 from simulator.config import load_config
 
-SOURCES = rtl_sources(
-    "npu_matrix_top",
-    "npu_systolic_array",
-    "npu_systolic_array_os",
-    "npu_pe",
-    "npu_pe_os",
-    "npu_delay",
-    "npu_sram",
-    "npu_accumulator",
-)
+SOURCES = design_sources("npu_matrix_top")
 ARRAYS = [(2, 2), (4, 4), (8, 8)]
 OS_ARRAYS = [(2, 2), (4, 4)]
 DATAFLOWS = {0: "weight_stationary", 1: "output_stationary"}

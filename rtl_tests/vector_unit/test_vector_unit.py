@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles
 
-from rtl_tests.hdl import rtl_sources, run_bench, simulators
+from rtl_tests.hdl import design_sources, run_bench, simulators
 from rtl_tests.ports import VectorPort, run_handshake, start_clock
 from simulator import cost, isa
 from simulator.config import load_config
 from simulator.semantics import pack_requant_scale
 from simulator.vector import int_bits, vector_apply
 
-SOURCES = rtl_sources("npu_vector_top", "npu_vector_unit", "npu_sram", "npu_delay")
+SOURCES = design_sources("npu_vector_top")
 VARIANTS = [(4, 4), (8, 6)]  # (LANES, PIPELINE_DEPTH): tiny's, and a wider, deeper unit
 F = isa.VFunc
 FUNCS = [F.COPY, F.ADD, F.SUB, F.MAX, F.MIN, F.ADD_IMM, F.RELU, F.CLIP, F.NEG, F.ABS]
