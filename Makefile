@@ -60,10 +60,10 @@ iverilog:
 	fi
 
 test: $(STAMP_DEV) iverilog
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n 2 $(PYTEST_ARGS)
 
 test-full: $(STAMP_DEV) iverilog
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
