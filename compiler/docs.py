@@ -17,6 +17,19 @@ def render() -> str:
     ]
     for op in supported_ops():
         lines.append(f"| {op.op} | {op.dtypes} | {op.constraints} |")
+    lines += [
+        "",
+        "## Internal ops",
+        "",
+        "Made by the compiler's passes (they appear in profiles and IR dumps); a model that",
+        "contains one is rejected.",
+        "",
+        "| op | dtypes | what it is |",
+        "| --- | --- | --- |",
+    ]
+    for op in supported_ops(internal=True):
+        if op.internal:
+            lines.append(f"| {op.op} | {op.dtypes} | {op.constraints} |")
     return "\n".join(lines) + "\n"
 
 

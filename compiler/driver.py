@@ -34,7 +34,23 @@ class CompileOptions:
     progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
 
 
+def check_supported(graph: Graph) -> None:
+    """Raise one UnsupportedOpError naming every unsupported node (name, op, opset, reason)."""
+    bad = []
+    for node in graph.nodes():
+        reason = op_registry.unsupported_reason(node, graph)
+        if reason == op_registry.NOT_DECLARED:
+            bad.append(f"{node.name} ({node.op}, opset {node.opset})")
+        elif reason:
+            bad.append(f"{node.name} ({node.op}, opset {node.opset}: {reason})")
+    if bad:
+        raise UnsupportedOpError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
+
+
 PASSES = [
+    ("expose_constants", qdq.expose_constants),
+    ("constant_dropout_masks", fusion.constant_dropout_masks),
+    ("check_supported", check_supported),
     ("remove_identity", fusion.remove_identity),
     ("lower_qdq", qdq.lower_qdq),
     ("fold_batchnorm", fusion.fold_batchnorm),
@@ -57,9 +73,6 @@ def compile(
     except Exception as exc:  # never let a raw onnx/numpy error escape
         raise_if_undeclared(proto, exc)
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
-    qdq.expose_constants(graph)
-    fusion.constant_dropout_masks(graph)
-    check_supported(graph)
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
     for name, fn in PASSES:
         fn(graph)
@@ -73,7 +86,7 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
     """An import failure in a model with undeclared ops is reported as those ops."""
     if isinstance(exc, UnsupportedOpError):
         return
-    declared = {o.op for o in op_registry.supported_ops()}
+    declared = {o.op for o in op_registry.supported_ops()}  # internal ops are no ONNX ops
     bad = sorted({n.op_type for n in proto.graph.node if n.op_type not in declared})
     if bad:
         raise UnsupportedOpError(
@@ -90,38 +103,6 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
             ) from None
 
 
-QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
-
-
-def dtype_reason(node, graph: Graph) -> str | None:
-    """Activations are float32 (or quantised int8/uint8, the QDQ path): name any other dtype."""
-    if node.op in QDQ_OPS:
-        return None
-    for name in (*node.inputs, *node.outputs):
-        t = graph.tensors.get(name)
-        if not name or name in graph.constants or t is None:
-            continue
-        if t.dtype != "float32" and t.quant is None:
-            return f"tensor {name!r} has dtype {t.dtype}; activations must be float32"
-    return None
-
-
-def check_supported(graph: Graph) -> None:
-    """Raise one UnsupportedOpError naming every unsupported node (name, op, opset)."""
-    registry = {o.op: o for o in op_registry.supported_ops()}
-    bad = []
-    for node in graph.nodes():
-        decl = registry.get(node.op)
-        if decl is None:
-            bad.append(f"{node.name} ({node.op}, opset {node.opset})")
-            continue
-        reason = dtype_reason(node, graph) or (decl.check(node, graph) if decl.check else None)
-        if reason:
-            bad.append(f"{node.name} ({node.op}, opset {node.opset}: {reason})")
-    if bad:
-        raise UnsupportedOpError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
-
-
 def lower(
     graph: Graph, config: NpuConfig, progress: Callable[[int, int], None] | None = None
 ) -> Program:
@@ -132,7 +113,7 @@ def lower(
     ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
     for done, node in enumerate(order, 1):
         em.set_node(node.name)
-        decl = op_registry.REGISTRY[node.op]
+        decl = op_registry.lookup(node.op)
         if decl.lower is not None:
             decl.lower(ctx, node)
         if progress is not None:

@@ -1,6 +1,7 @@
-"""Lowerings, one function per op, registered in ``compiler.ops.REGISTRY`` on import."""
+"""Lowerings, one function per op, each declared in its module's ``OPS`` table; ``TABLES`` lists
+the tables ``compiler.ops`` merges into the registry (a new lowering module adds its table here)."""
 
-from compiler.lowering import (  # noqa: F401
+from compiler.lowering import (
     conv,
     convtranspose,
     eltwise,
@@ -9,4 +10,15 @@ from compiler.lowering import (  # noqa: F401
     pool,
     quant,
     rowwise,
+)
+
+TABLES = (
+    conv.OPS,
+    convtranspose.OPS,
+    eltwise.OPS,
+    lrn.OPS,
+    movement.OPS,
+    pool.OPS,
+    quant.OPS,
+    rowwise.OPS,
 )

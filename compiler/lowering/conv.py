@@ -7,8 +7,11 @@ import numpy as np
 from compiler.lowering import depthwise, gemm, schedule
 from compiler.lowering.common import Ctx, f32_bits
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.isa import DType, VFunc
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 ACTS = {
     "Relu": lambda a: (VFunc.RELU, 0, 0),
@@ -158,11 +161,21 @@ def _const_operand(ctx: Ctx, arranged: np.ndarray) -> Operand:
     return Operand(p.addr, (kp * k * n, k * n, n, 1), "const")
 
 
+def _check_gemm(node, graph) -> str | None:
+    if node.attr("alpha", 1.0) != 1.0 and not graph.is_const(node.inputs[1]):
+        return "alpha != 1 needs a constant B"
+    c = node.inputs[2] if len(node.inputs) > 2 else ""
+    if c and not graph.is_const(c) and node.attr("beta", 1.0) != 1.0:
+        return "beta != 1 needs a constant C"
+    return None
+
+
 @declare(
     "Gemm",
     "float32",
     "transA/transB, alpha, beta; C constant or an activation, broadcast from a scalar, [N], "
     "[1, N], [M, 1] or [M, N] (beta != 1 needs a constant C); B constant or an activation",
+    _check_gemm,
 )
 def lower_gemm(ctx: Ctx, node) -> None:
     a, b = node.inputs[:2]
@@ -204,20 +217,6 @@ def _broadcast_operand(ctx: Ctx, tensor: str, shape: tuple[int, int], beta: floa
     pad = len(shape) - len(cshape)
     st = [0 if a < pad or cshape[a - pad] == 1 else p.strides[a - pad] for a in range(len(shape))]
     return Operand(p.addr, (0, 0, st[0], st[1]), p.key, ctx.clobbers.get(p.key, ()))
-
-
-def _check_gemm(node, graph) -> str | None:
-    if node.attr("alpha", 1.0) != 1.0 and not graph.is_const(node.inputs[1]):
-        return "alpha != 1 needs a constant B"
-    c = node.inputs[2] if len(node.inputs) > 2 else ""
-    if c and not graph.is_const(c) and node.attr("beta", 1.0) != 1.0:
-        return "beta != 1 needs a constant C"
-    return None
-
-
-from compiler.ops import REGISTRY  # noqa: E402
-
-REGISTRY["Gemm"] = REGISTRY["Gemm"].__class__(**{**REGISTRY["Gemm"].__dict__, "check": _check_gemm})
 
 
 @declare("MatMul", "float32", "batched with numpy broadcasting; B constant or an activation")

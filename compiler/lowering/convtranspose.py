@@ -18,8 +18,11 @@ import numpy as np
 from compiler.lowering import conv as convlow
 from compiler.lowering.common import Ctx
 from compiler.lowering.gemm import GemmLayer, Geom, Operand
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.isa import DType
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,12 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from compiler.passes.fusion import dropout_is_identity
 from simulator.isa import DType, Scratchpad, VFunc
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 SP = Scratchpad.INPUT
 FP = DType.FP32
@@ -231,7 +234,7 @@ def _unary(ctx: Ctx, node) -> None:
 for _op in ("Add", "Sub", "Mul", "Div"):
     declare(_op, "float32", "numpy broadcasting")(_binary)
 declare("Pow", "float32", "numpy broadcasting")(_binary)
-for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish", "Gelu"):
+for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish"):
     declare(
         _op, "float32", "fused into the producer's epilogue when it follows a Conv/Gemm/MatMul"
     )(_unary)

@@ -24,9 +24,12 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.errors import ConfigError
 from simulator.isa import DType, Scratchpad, VFunc
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 SP = Scratchpad.INPUT
 FP = DType.FP32

@@ -15,8 +15,11 @@ import numpy as np
 
 from compiler.lowering.common import Ctx, emit_load, emit_store, f32_bits, load, store
 from compiler.lowering.gemm import window
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.isa import Scratchpad
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 SP = Scratchpad.INPUT
 
@@ -139,7 +142,12 @@ def lower_transpose(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-@declare("Relayout", "float32", "compiler-inserted: change a tensor's DRAM layout")
+@declare(
+    "Relayout",
+    "float32, int8",
+    "compiler-inserted: change a tensor's DRAM layout",
+    internal=True,
+)
 def lower_relayout(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
     copy(ctx, ctx.type(y).shape, _view(ctx, x), _view(ctx, y), _key(ctx, x), y)

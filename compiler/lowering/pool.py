@@ -19,9 +19,12 @@ from compiler.lowering.common import (
     vector,
 )
 from compiler.lowering.gemm import window
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 SP = Scratchpad.INPUT
 FP = DType.FP32

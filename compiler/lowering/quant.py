@@ -17,12 +17,15 @@ from compiler.lowering.conv import (
 )
 from compiler.lowering.eltwise import BINARY, UNARY, Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
 from simulator.semantics import pack_requant_scale
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 QDTYPES = {"int8": DType.INT8, "uint8": DType.UINT8}
 
@@ -78,6 +81,7 @@ def lower_dequantize(ctx: Ctx, node) -> None:
     "int8",
     "compiler-made from DequantizeLinear x2 -> Add [-> Relu/Clip] -> QuantizeLinear: "
     "DEQUANT both, ADD, clip, QUANT in one vector pass; numpy broadcasting",
+    internal=True,
 )
 def lower_qadd(ctx: Ctx, node) -> None:
     a, b = node.inputs
@@ -97,6 +101,7 @@ def lower_qadd(ctx: Ctx, node) -> None:
     "int8",
     "compiler-made from DequantizeLinear x2 -> Mul -> QuantizeLinear: (a - za)(b - zb) in "
     "int32, REQUANT by s_a s_b / s_y in one vector pass; numpy broadcasting",
+    internal=True,
 )
 def lower_qmul(ctx: Ctx, node) -> None:
     a, b, word = node.inputs
@@ -118,6 +123,7 @@ def lower_qmul(ctx: Ctx, node) -> None:
     "compiler-made from DequantizeLinear -> a chain of element-wise float ops (Add, Sub, Mul, "
     "Div, Pow, Sigmoid, Tanh, Erf, Exp, Sqrt, Gelu; operands int8 activations or float "
     "constants) -> QuantizeLinear: DEQUANT, the ops in fp32, QUANT in one vector pass",
+    internal=True,
 )
 def lower_qeltwise(ctx: Ctx, node) -> None:
     steps, dtypes = [], []
@@ -168,6 +174,7 @@ def _epilogue(ctx: Ctx, node, yq) -> Epilogue:
     "int8",
     "compiler-made from DequantizeLinear -> Conv -> QuantizeLinear: int8 activations, "
     "per-channel symmetric int8 weights, per-channel requantisation, fused Relu/Clip",
+    internal=True,
 )
 def lower_qconv(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
@@ -199,6 +206,7 @@ def lower_qconv(ctx: Ctx, node) -> None:
     "int8",
     "compiler-made from DequantizeLinear -> Gemm/MatMul (constant 2-D weights) -> "
     "QuantizeLinear: int8 x int8 -> int32, per-channel requantisation",
+    internal=True,
 )
 def lower_qgemm(ctx: Ctx, node) -> None:
     a, y = node.inputs[0], node.outputs[0]
@@ -240,6 +248,7 @@ def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
     "QSum",
     "int8 -> int32",
     "compiler-made for QMatMul's zero points: mult * sum over one axis + add (vector RSUM)",
+    internal=True,
 )
 def lower_qsum(ctx: Ctx, node) -> None:
     axis = node.attr("axis") % ctx.type(node.inputs[0]).rank
@@ -264,6 +273,7 @@ def lower_qsum(ctx: Ctx, node) -> None:
     "compiler-made from DequantizeLinear x2 -> MatMul -> QuantizeLinear (two activations, "
     "batched with numpy broadcasting): int8 x int8 -> int32, zero points as a per-row and a "
     "per-column int32 correction (QSum), REQUANT by s_a s_b / s_y",
+    internal=True,
 )
 def lower_qmatmul(ctx: Ctx, node) -> None:
     a, b, ra, cb = node.inputs

@@ -23,10 +23,13 @@ from compiler.lowering.common import (
     vector,
 )
 from compiler.lowering.eltwise import _merge
-from compiler.ops import declare
+from compiler.opdecl import OpTable
 from simulator.errors import ConfigError, UnsupportedOpError
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+declare = OPS.declare
 
 SP = Scratchpad.INPUT
 FP = DType.FP32
