@@ -144,7 +144,7 @@ def _tensor_info(ctx: Ctx, name: str, kind: str) -> TensorInfo:
     """Where the host finds a graph input or output; a constant output (folded Shape,
     Constant, ...) is its bytes in the constant segment, in its own dtype (int64 too)."""
     if ctx.graph.is_const(name):
-        arr = np.ascontiguousarray(ctx.graph.constants[name])
+        arr = np.require(ctx.graph.constants[name], requirements="C")  # 0-d stays 0-d
         return TensorInfo(name, ctx.consts.add(arr), arr.shape, arr.dtype.name, kind)
     t = ctx.graph.tensors[name]
     return TensorInfo(name, ctx.places[name].addr, t.shape, t.dtype, kind)

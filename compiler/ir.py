@@ -179,6 +179,13 @@ class Graph:
     def is_const(self, tensor: str) -> bool:
         return tensor in self.constants
 
+    def scalar(self, tensor: str) -> float | None:
+        """The value of a one-element constant (0-d or any shape of one element), else None."""
+        c = self.constants.get(tensor)
+        if c is None or np.size(c) != 1:
+            return None
+        return float(np.asarray(c).reshape(-1)[0])
+
     def dump(self) -> str:
         lines = [f"graph {self.name}: inputs {self.inputs} outputs {self.outputs}"]
         for n in self.nodes():

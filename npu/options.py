@@ -37,7 +37,8 @@ def add_config(parser: argparse.ArgumentParser, shapes: bool = True) -> None:
             action="append",
             default=[],
             dest="input_shapes",
-            help="fix a graph input's shape (for symbolic dimensions), e.g. image=1,3,224,224",
+            help="fix a graph input's shape, e.g. image=1,3,224,224, or one named symbolic "
+            "dimension wherever the inputs use it, e.g. seq=128 (repeatable)",
         )
 
 

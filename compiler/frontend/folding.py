@@ -1,5 +1,11 @@
-"""Constant folding on the ModelProto: Constant nodes, weights behind shape arithmetic, and
-the Shape/Gather/Slice/Concat/... chains exporters emit, once input shapes are fixed."""
+"""Constant folding on the ModelProto, once input shapes are fixed: every node whose inputs are
+all known (constants, or for Shape and Size, tensors of known static shape) is evaluated and
+becomes an initializer. The importer alternates this with shape inference to a fixed point.
+
+Op semantics are never re-derived here: each node runs through onnx's ``ReferenceEvaluator``
+(one evaluator per distinct node signature, cached), and through onnxruntime when the reference
+implementation cannot run it. Results keep their exact shape and dtype (0-d stays 0-d).
+"""
 
 from __future__ import annotations
 
@@ -11,82 +17,9 @@ from compiler.frontend.loader import BIG_INITIALIZER
 from simulator.errors import ModelError
 
 KEEP = {"QuantizeLinear", "DequantizeLinear"}  # folded by the QDQ pass instead
-
-
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _slice(x, starts, ends, axes=None, steps=None):
-    axes = range(len(starts)) if axes is None else axes
-    steps = [1] * len(starts) if steps is None else steps
-    idx = [slice(None)] * x.ndim
-    for s, e, a, st in zip(starts, ends, axes, steps, strict=False):
-        idx[int(a)] = slice(int(s), int(e), int(st))
-    return x[tuple(idx)]
-
-
-def _constant(node, ins, at):
-    if "value" in at:
-        return numpy_helper.to_array(at["value"])
-    for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
-        if key in at:
-            return np.array(at[key], dtype=dtype)
-    for key, dtype in (("value_floats", np.float32), ("value_ints", np.int64)):
-        if key in at:
-            return np.array(at[key], dtype=dtype)
-    return None
-
-
-def _const_of_shape(node, ins, at):
-    value = numpy_helper.to_array(at["value"]) if "value" in at else np.zeros(1, np.float32)
-    return np.full(tuple(int(d) for d in ins[0]), value.reshape(-1)[0], dtype=value.dtype)
-
-
-FOLDERS = {
-    "Constant": _constant,
-    "ConstantOfShape": _const_of_shape,
-    "Identity": lambda n, i, a: i[0],
-    "Cast": lambda n, i, a: i[0].astype(helper.tensor_dtype_to_np_dtype(a["to"])),
-    "Gather": lambda n, i, a: np.take(i[0], i[1], axis=a.get("axis", 0)),
-    "Concat": lambda n, i, a: np.concatenate(i, axis=a["axis"]),
-    "Unsqueeze": lambda n, i, a: np.expand_dims(i[0], tuple(a.get("axes", i[1:2] and i[1]))),
-    "Squeeze": lambda n, i, a: np.squeeze(i[0], tuple(a.get("axes", i[1:2] and i[1])) or None),
-    "Reshape": lambda n, i, a: i[0].reshape(
-        [int(d) if d != 0 else i[0].shape[k] for k, d in enumerate(i[1])]
-    ),
-    "Slice": lambda n, i, a: (
-        _slice(i[0], *i[1:]) if len(i) > 1 else _slice(i[0], a["starts"], a["ends"], a.get("axes"))
-    ),
-    "Add": lambda n, i, a: i[0] + i[1],
-    "Sub": lambda n, i, a: i[0] - i[1],
-    "Mul": lambda n, i, a: i[0] * i[1],
-    "Transpose": lambda n, i, a: np.transpose(i[0], a.get("perm")),
-}
-
-
-def _evaluate(node: onnx.NodeProto, ins: list[np.ndarray], opset: int) -> list[np.ndarray]:
-    fn = FOLDERS.get(node.op_type)
-    if fn is not None:
-        out = fn(node, ins, _attrs(node))
-        if out is not None:
-            return [np.asarray(out)]
-    from onnx.reference import ReferenceEvaluator
-
-    names = [f"in{k}" for k in range(len(ins))]
-    n2 = helper.make_node(node.op_type, names, list(node.output), domain=node.domain)
-    n2.attribute.extend(node.attribute)
-    ev = ReferenceEvaluator(n2, opsets={"": opset})
-    return [np.asarray(v) for v in ev.run(None, dict(zip(names, ins, strict=True)))]
-
-
-def _static_shape(vi: onnx.ValueInfoProto | None) -> tuple[int, ...] | None:
-    if vi is None or not vi.type.tensor_type.HasField("shape"):
-        return None
-    dims = vi.type.tensor_type.shape.dim
-    if not all(d.HasField("dim_value") for d in dims):
-        return None
-    return tuple(d.dim_value for d in dims)
+RANDOM = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli"}
+RANDOM |= {"Multinomial"}
+SHAPE_ONLY = {"Shape", "Size"}  # need only their input's shape
 
 
 def fold_constants(
@@ -99,19 +32,19 @@ def fold_constants(
     encoded into the proto and decoded back."""
     g = model.graph
     arrays = {} if arrays is None else arrays
-    values = {t.name: arrays.get(t.name) for t in g.initializer}
-    init = {t.name: t for t in g.initializer}
-    types = {vi.name: vi for vi in list(g.value_info) + list(g.input) + list(g.output)}
+    known = _Known(g, arrays)
     keep, new_inits, changed = [], [], False
     for node in g.node:
-        result = _try_fold(node, values, init, types, opset)
+        result = _try_fold(node, known, opset)
         if result is None:
             keep.append(node)
             continue
         changed = True
         for name, arr in zip(node.output, result, strict=False):
-            values[name] = arr
-            new_inits.append(_initializer(np.ascontiguousarray(arr), name, arrays))
+            if not name:
+                continue
+            known.values[name] = arr
+            new_inits.append(_initializer(arr, name, arrays))
     if not changed:
         return model, False
     out = onnx.ModelProto()
@@ -126,7 +59,134 @@ def fold_constants(
     return out, True
 
 
+class _Known:
+    """What folding knows of each tensor: values of initializers (decoded on first use) and
+    folded nodes, static shapes and dtypes of the others."""
+
+    def __init__(self, g: onnx.GraphProto, arrays: dict[str, np.ndarray]) -> None:
+        self.values: dict[str, np.ndarray | None] = {
+            t.name: arrays.get(t.name) for t in g.initializer
+        }
+        self.init = {t.name: t for t in g.initializer}
+        self.types = {vi.name: vi for vi in [*g.value_info, *g.input, *g.output]}
+
+    def has_value(self, name: str) -> bool:
+        return name in self.values
+
+    def value(self, name: str) -> np.ndarray:
+        if self.values.get(name) is None:
+            self.values[name] = numpy_helper.to_array(self.init[name])
+        return self.values[name]
+
+    def shaped(self, name: str) -> np.ndarray | None:
+        """A zero-byte array of ``name``'s static shape and dtype (a broadcast view), for ops
+        that read only the shape; None when the shape is not static."""
+        if name in self.values:
+            return self.value(name)
+        vi = self.types.get(name)
+        if vi is None or not vi.type.HasField("tensor_type"):
+            return None
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+            return None
+        try:
+            dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        except (KeyError, ValueError, TypeError):
+            return None
+        return np.broadcast_to(np.zeros((), dtype), tuple(d.dim_value for d in tt.shape.dim))
+
+
+def _try_fold(node: onnx.NodeProto, known: _Known, opset: int) -> list[np.ndarray] | None:
+    if node.op_type in KEEP | RANDOM or node.domain not in ("", "ai.onnx"):
+        return None
+    if any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute
+    ):
+        return None  # If/Loop/Scan: their bodies may read tensors of the outer graph
+    names = [i for i in node.input if i]
+    if not names and node.op_type != "Constant":
+        return None
+    if node.op_type == "Dropout" and not _inference_dropout(node, known):
+        return None
+    if node.op_type in SHAPE_ONLY:
+        ins = [known.shaped(names[0])]
+        if ins[0] is None:
+            return None
+    elif all(known.has_value(i) for i in names):
+        ins = [known.value(i) for i in names]
+    else:
+        return None
+    return evaluate(node, [i for i in node.input], ins, opset)
+
+
+def _inference_dropout(node: onnx.NodeProto, known: _Known) -> bool:
+    """A Dropout folds only when it is surely the identity (training mode is random)."""
+    mode = node.input[2] if len(node.input) > 2 else ""
+    return not mode or (known.has_value(mode) and not known.value(mode).any())
+
+
+def evaluate(
+    node: onnx.NodeProto, inputs: list[str], values: list[np.ndarray], opset: int
+) -> list[np.ndarray]:
+    """The outputs of ``node`` on ``values`` (for its non-empty ``inputs``), by onnx's
+    ReferenceEvaluator, else onnxruntime; ModelError naming the node when neither can."""
+    slots = [f"in{k}" if name else "" for k, name in enumerate(inputs)]
+    while slots and not slots[-1]:
+        slots.pop()
+    outs = [f"out{k}" if name else "" for k, name in enumerate(node.output)]
+    feeds = dict(zip([s for s in slots if s], values, strict=True))
+    try:
+        got = _reference(node, slots, outs, opset).run(None, feeds)
+    except Exception as ref_exc:  # the reference implementation lacks some ops and attributes
+        try:
+            got = _onnxruntime(node, slots, outs, feeds, opset)
+        except Exception:
+            raise ModelError(
+                f"constant folding of node {node.name!r} ({node.op_type}) failed: "
+                f"{_first_line(ref_exc)}"
+            ) from None
+    named = iter(got)
+    return [np.asarray(next(named)) if name else None for name in outs]
+
+
+_EVALUATORS: dict[bytes, object] = {}
+
+
+def _reference(node: onnx.NodeProto, slots: list[str], outs: list[str], opset: int):
+    """A ReferenceEvaluator of one node with positional names, cached by its signature."""
+    sig = helper.make_node(node.op_type, slots, outs, domain=node.domain)
+    sig.attribute.extend(node.attribute)
+    key = sig.SerializeToString() + opset.to_bytes(2, "little")
+    ev = _EVALUATORS.get(key)
+    if ev is None:
+        from onnx.reference import ReferenceEvaluator
+
+        if len(_EVALUATORS) > 512:
+            _EVALUATORS.clear()
+        ev = _EVALUATORS[key] = ReferenceEvaluator(sig, opsets={"": opset})
+    return ev
+
+
+def _onnxruntime(node, slots, outs, feeds: dict[str, np.ndarray], opset: int) -> list:
+    import onnxruntime as ort
+
+    sig = helper.make_node(node.op_type, slots, outs, domain=node.domain)
+    sig.attribute.extend(node.attribute)
+    ins = [
+        helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+        for k, v in feeds.items()
+    ]
+    outputs = [helper.make_empty_tensor_value_info(o) for o in outs if o]
+    graph = helper.make_graph([sig], "fold", ins, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {k: np.array(v, order="C") for k, v in feeds.items()})  # 0-d stays
+
+
 def _initializer(arr: np.ndarray, name: str, arrays: dict) -> onnx.TensorProto:
+    arr = np.array(arr, order="C", copy=True) if not arr.flags.c_contiguous else arr
     if arr.size < BIG_INITIALIZER:
         return numpy_helper.from_array(arr, name)
     arrays[name] = arr
@@ -135,28 +195,6 @@ def _initializer(arr: np.ndarray, name: str, arrays: dict) -> onnx.TensorProto:
     return tensor
 
 
-def _try_fold(node, values, init, types, opset):
-    if node.op_type in KEEP or node.domain not in ("", "ai.onnx"):
-        return None
-    if node.op_type == "Shape":
-        shape = _static_shape(types.get(node.input[0]))
-        if shape is None:
-            return None
-        at = _attrs(node)
-        return [np.array(shape[at.get("start", 0) : at.get("end")], dtype=np.int64)]
-    names = [i for i in node.input if i]
-    if node.op_type != "Constant" and not all(i in values for i in names):
-        return None
-    ins = [_value(i, values, init) for i in node.input if i]
-    try:
-        return _evaluate(node, ins, opset)
-    except Exception as exc:
-        raise ModelError(
-            f"constant folding of node {node.name!r} ({node.op_type}) failed: {exc}"
-        ) from None
-
-
-def _value(name, values, init):
-    if values.get(name) is None:
-        values[name] = numpy_helper.to_array(init[name])
-    return values[name]
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -20,11 +20,11 @@ def import_model(
     opset = loader.default_opset(model)
     model = loader.infer_shapes(model)
     arrays: dict[str, np.ndarray] = {}  # large folded values, not encoded in the proto
-    for _ in range(8):
+    changed = True
+    while changed:  # each round folds at least one node, so this ends
         model, changed = fold_constants(model, opset, arrays)
-        if not changed:
-            break
-        model = loader.infer_shapes(model)
+        if changed:
+            model = loader.infer_shapes(model)
     return _to_graph(model, opset, arrays)
 
 

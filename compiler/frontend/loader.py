@@ -71,18 +71,20 @@ def real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
 def fix_input_shapes(
     model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None
 ) -> onnx.ModelProto:
-    """Set every graph input's dims; dynamic dims need ``input_shapes``."""
+    """Set every graph input's dims; dynamic dims need ``input_shapes``, whose keys name a graph
+    input (value: its whole shape) or a symbolic dimension (``dim_param``, value: one size,
+    applied wherever an input uses that name)."""
     shapes = dict(input_shapes or {})
     inputs = real_inputs(model)
-    unknown = sorted(set(shapes) - {i.name for i in inputs})
-    if unknown:
-        names = ", ".join(i.name for i in inputs)
-        raise ModelError(f"input_shapes names unknown input {unknown[0]!r}; inputs: {names}")
+    named = _named_dims(shapes, inputs)
     for vi in inputs:
         dims = vi.type.tensor_type.shape.dim
         if vi.name in shapes:
             _set_dims(vi, shapes[vi.name])
             continue
+        for d in dims:
+            if not d.HasField("dim_value") and d.dim_param in named:
+                d.dim_value = named[d.dim_param]
         for axis, d in enumerate(dims):
             if d.HasField("dim_value") and d.dim_value == 0:
                 raise UnsupportedOpError(
@@ -92,11 +94,37 @@ def fix_input_shapes(
                 )
             if not d.HasField("dim_value") or d.dim_value <= 0:
                 label = d.dim_param or "?"
+                hint = f" or --input-shape {d.dim_param}=N" if d.dim_param else ""
                 raise ModelError(
                     f"input {vi.name!r} has dynamic dimension {axis} ({label!r}); "
-                    f"fix it with --input-shape {vi.name}=" + ",".join(["N"] * len(dims))
+                    f"fix it with --input-shape {vi.name}=" + ",".join(["N"] * len(dims)) + hint
                 )
     return model
+
+
+def _named_dims(shapes: dict, inputs: list[onnx.ValueInfoProto]) -> dict[str, int]:
+    """The entries of ``shapes`` that name a symbolic dimension rather than an input."""
+    names = {i.name for i in inputs}
+    params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
+    named = {}
+    for key, value in shapes.items():
+        if key in names:
+            continue
+        if key not in params:
+            known = ", ".join(sorted(names)) or "none"
+            dims = ", ".join(sorted(params)) or "none"
+            raise ModelError(
+                f"input_shapes names {key!r}, which is neither an input nor a symbolic "
+                f"dimension; inputs: {known}; symbolic dimensions: {dims}"
+            )
+        size = tuple(int(s) for s in value)
+        if len(size) != 1 or size[0] <= 0:
+            raise ModelError(
+                f"input_shapes gives symbolic dimension {key!r} the value {list(size)}; "
+                "it takes one positive size"
+            )
+        named[key] = size[0]
+    return named
 
 
 def _consumers(model: onnx.ModelProto, name: str) -> list[str]:

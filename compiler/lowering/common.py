@@ -79,7 +79,7 @@ class Ctx:
         return Place(addr, contiguous_strides(array.shape), "const", array.dtype.itemsize)
 
     def const_place(self, name: str) -> Place:
-        arr = np.ascontiguousarray(self.graph.constants[name])
+        arr = np.require(self.graph.constants[name], requirements="C")
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
         return self.const(arr)

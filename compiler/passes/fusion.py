@@ -101,20 +101,25 @@ def fuse_activation(graph: Graph) -> None:
             continue
         params = dict(act.attrs)
         if act.op == "Clip":
-            if any(i and not graph.is_const(i) for i in act.inputs[1:]):
+            params = clip_params(graph, act)
+            if params is None:
                 continue
-            params = _clip_params(graph, act)
         _absorb(
             graph, prod, act, attrs={**prod.attrs, "act": (act.op, tuple(sorted(params.items())))}
         )
 
 
-def _clip_params(graph: Graph, act: Node) -> dict:
+def clip_params(graph: Graph, act: Node) -> dict | None:
+    """A Clip's constant bounds {"min", "max"} (attributes or one-element constant inputs), or
+    None when a bound is computed (a tensor) and so not an immediate."""
     lo, hi = act.attr("min", -3.4e38), act.attr("max", 3.4e38)
-    if len(act.inputs) > 1 and act.inputs[1]:
-        lo = float(graph.constants[act.inputs[1]])
-    if len(act.inputs) > 2 and act.inputs[2]:
-        hi = float(graph.constants[act.inputs[2]])
+    for i, name in enumerate(act.inputs[1:3]):
+        if not name:
+            continue
+        v = graph.scalar(name)
+        if v is None:
+            return None
+        lo, hi = (v, hi) if i == 0 else (lo, v)
     return {"min": lo, "max": hi}
 
 
@@ -126,7 +131,7 @@ def dropout_is_identity(node: Node, graph: Graph) -> bool:
     if not graph.is_const(mode):
         return False
     ratio = node.inputs[1] if len(node.inputs) > 1 else ""
-    zero = ratio and graph.is_const(ratio) and float(graph.constants[ratio]) == 0.0
+    zero = ratio and graph.scalar(ratio) == 0.0
     return not bool(graph.constants[mode]) or bool(zero)
 
 

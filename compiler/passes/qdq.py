@@ -159,11 +159,12 @@ def _act_bounds(graph: Graph, act: Node) -> tuple[float, float] | None:
         return 0.0, np.inf
     lo, hi = act.attr("min", -np.inf), act.attr("max", np.inf)
     for i, name in enumerate(act.inputs[1:3]):
-        if name and not graph.is_const(name):
+        if not name:
+            continue
+        v = graph.scalar(name)
+        if v is None:  # a computed bound, or not one value
             return None
-        if name:
-            v = float(graph.constants[name])
-            lo, hi = (v, hi) if i == 0 else (lo, v)
+        lo, hi = (v, hi) if i == 0 else (lo, v)
     return lo, hi
 
 

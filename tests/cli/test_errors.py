@@ -174,3 +174,24 @@ def test_unsupported_op(tmp_path, out_dir):
     for command in (["compile", model, "-o", out_dir / "m.npuprog"], ["check", model]):
         assert_user_error(npu(*command), "Det")
     assert files_in(out_dir) == []
+
+
+def _symbolic_model(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "seq"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seq"])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_input_shape_names_a_symbolic_dimension(tmp_path, out_dir):
+    _symbolic_model(tmp_path / "m.onnx")
+    r = npu("compile", tmp_path / "m.onnx", "--input-shape", "seq=7", "-o", out_dir / "m.npuprog")
+    assert r.code == 0, r.err
+    r = npu("compile", tmp_path / "m.onnx", "-o", out_dir / "n.npuprog")
+    assert_user_error(r, "dynamic dimension 1 ('seq')", "--input-shape seq=N")
+    r = npu("compile", tmp_path / "m.onnx", "--input-shape", "len=7", "-o", out_dir / "n.npuprog")
+    assert_user_error(r, "'len'", "neither an input nor a symbolic dimension", "seq")
+    assert files_in(out_dir) == ["m.npuprog"]
