@@ -12,7 +12,7 @@ from __future__ import annotations
 from math import ceil
 
 from simulator.config import NpuConfig
-from simulator.isa import Dma, End, Instr, MatMul, Sync, Vector, VFunc
+from simulator.isa import INDEXED, Dma, End, Instr, MatMul, Sync, Vector, VFunc
 
 
 def cost(instr: Instr, config: NpuConfig) -> int:
@@ -100,11 +100,19 @@ def dma_window(instr: Dma) -> tuple[int, int, int]:
 
 
 def dma_runs(instr: Dma) -> tuple[int, int]:
-    """(number of contiguous DRAM runs, elements per run) of a transfer's window."""
+    """(number of contiguous DRAM runs, elements per run) of a transfer's window.
+
+    An indexed transfer (Gather, Scatter) never merges dim 0: each index names its own row,
+    so its runs are those of one row, once per index."""
     w0, w1, w2 = dma_window(instr)
     total = w0 * w1 * w2
     if total == 0:
         return 0, 0
+    if isinstance(instr, INDEXED):
+        if instr.ds2 != 1:
+            return total, 1
+        run = w2 * w1 if instr.ds1 == w2 else w2
+        return total // run, run
     if instr.ds2 == 0:  # a broadcast reads each (i0, i1) element once
         return w0 * w1, 1
     if instr.ds2 != 1:

@@ -32,7 +32,7 @@ import numpy as np
 from simulator.config import NpuConfig
 from simulator.decode import TOKENS, Distinct, distinct, token_free
 from simulator.errors import SimulationError
-from simulator.isa import DType, Instr, Load, MatMul, Store, Vector, VFunc
+from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Vector, VFunc
 from simulator.memory import DRAM, Box, Memory, Where
 from simulator.semantics import (
     NUMPY_DTYPE,
@@ -163,6 +163,78 @@ def _store(instr: Store, f: tuple, index: int, memory: Memory, config: NpuConfig
         f[0], f[2] + form.sp_first, form.window, form.sp_strides, form.word, where
     )
     return Op(partial(np.copyto, dram, sp), (sp_fp,), (dram_fp,))
+
+
+def _indexed(f: tuple, index: int, memory: Memory, opcode: str):
+    """A Gather's or Scatter's three views: the scratchpad box (the window's, for a Scatter),
+    the whole DRAM table (``rows`` x the window of dims 1, 2; checked once, here) and the
+    indices; and a function giving the checked row numbers of the window's indices."""
+    form = _dma_form(f[1], f[4:19])
+    idx_sp, idx_log2, idx_addr, rows = f[20:24]
+    _check_sp(f[0], index, opcode)
+    _check_sp(idx_sp, index, opcode)
+    if idx_log2 not in (2, 3):
+        raise SimulationError(
+            f"instruction {index} ({opcode}): idx_esize_log2={idx_log2} (indices are 4 or 8 bytes)"
+        )
+    where = Where(index, opcode, "sp_addr")
+    if opcode == "GATHER":
+        sp = memory.box(f[0], f[2], form.counts, form.sp_strides, form.word, where)
+    else:
+        w = form.window
+        sp = memory.box(f[0], f[2] + form.sp_first, w, form.sp_strides, form.word, where)
+    lo0, w0 = form.inner[0].start, form.window[0]
+    first12 = (form.dram_first >> f[1]) - lo0 * f[7]  # dims 1 and 2 only
+    table = memory.box(
+        DRAM,
+        f[3] + (first12 << f[1]),
+        (rows if w0 else 0, *form.window[1:]),
+        form.dram_strides,
+        form.word,
+        Where(index, opcode, "dram_addr"),
+    )
+    itype = np.int32 if idx_log2 == 2 else np.int64
+    ids = memory.box(
+        idx_sp, idx_addr + (lo0 << idx_log2), (w0,), (1,), itype, Where(index, opcode, "idx_addr")
+    )
+
+    def rows_of() -> np.ndarray:
+        r = ids[0].astype(np.int64)
+        r = np.where(r < 0, r + rows, r)
+        bad = (r < 0) | (r >= rows)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise SimulationError(
+                f"instruction {index} ({opcode}): index {int(ids[0][k])} (element {lo0 + k}) "
+                f"is outside [-{rows}, {rows})"
+            )
+        return r
+
+    return form, sp, table, ids, rows_of
+
+
+def _gather(instr: Gather, f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
+    form, (sp, sp_fp), (table, t_fp), (_, i_fp), rows_of = _indexed(f, index, memory, "GATHER")
+    pad = form.word(f[19] & form.pad_mask)
+    inner = sp[form.inner]
+    full = form.window == form.counts
+
+    def run():
+        if not full:
+            sp.fill(pad)
+        np.copyto(inner, table[rows_of()])
+
+    return Op(run, (t_fp, i_fp), (sp_fp,))
+
+
+def _scatter(instr: Scatter, f: tuple, index: int, memory: Memory, config: NpuConfig) -> Op:
+    _, (sp, sp_fp), (table, t_fp), (_, i_fp), rows_of = _indexed(f, index, memory, "SCATTER")
+
+    def run():
+        for k, r in enumerate(rows_of()):  # in order: the later of equal indices wins
+            table[r] = sp[k]
+
+    return Op(run, (sp_fp, i_fp), (t_fp,))
 
 
 def _check_sp(sp: int, index: int, opcode: str) -> None:
@@ -334,5 +406,12 @@ def _operand(fields: tuple, name: str, counts, index: int, memory: Memory):
 _STORAGE = {int(d): t for d, t in NUMPY_DTYPE.items()}
 
 
-_BUILDERS = {Load: _load, Store: _store, MatMul: _matmul, Vector: _vector}
+_BUILDERS = {
+    Load: _load,
+    Store: _store,
+    MatMul: _matmul,
+    Vector: _vector,
+    Gather: _gather,
+    Scatter: _scatter,
+}
 assert tuple(f.name for f in fields(Load) if f.name not in TOKENS) == _DMA_NAMES

@@ -46,6 +46,8 @@ class Opcode(enum.IntEnum):
     STORE = 4
     MATMUL = 5
     VECTOR = 6
+    GATHER = 7
+    SCATTER = 8
 
 
 class Scratchpad(enum.IntEnum):
@@ -334,13 +336,52 @@ class Vector(Instr):
         return self.n0, self.n1, self.n2
 
 
-INSTRUCTIONS: tuple[type[Instr], ...] = (End, Sync, Load, Store, MatMul, Vector)
+@dataclass(frozen=True)
+class Gather(Load):
+    """Indexed DMA-in: a LOAD whose dim-0 DRAM rows are named by a vector of indices.
+
+    Element (i0, i1, i2) comes from DRAM ``dram_addr + esize * (r*ds0 + i1*ds1 + i2*ds2)``
+    with ``r = idx[i0]``, the signed integer of ``1 << idx_esize_log2`` bytes at scratchpad
+    ``idx_sp`` byte address ``idx_addr + i0 * (1 << idx_esize_log2)``. A negative index counts
+    from the end (``r + rows``); an index outside ``[-rows, rows)`` stops the run with an error.
+    The scratchpad side, the window and the pad are a LOAD's. Embedding lookups (ONNX Gather of
+    a constant table by token ids) are one Gather per tile of rows.
+    """
+
+    OPCODE: ClassVar[Opcode] = Opcode.GATHER
+    idx_sp: int = _f(2, doc="Scratchpad holding the row indices")
+    idx_esize_log2: int = _f(2, default=2, doc="index size: 1 << idx_esize_log2 bytes (4 or 8)")
+    idx_addr: int = _f(28, doc="scratchpad byte address of index 0")
+    rows: int = _f(32, default=1, doc="rows the indices may name (dim 0 of the DRAM table)")
+
+
+@dataclass(frozen=True)
+class Scatter(Store):
+    """Indexed DMA-out: a STORE whose dim-0 DRAM rows are named by a vector of indices.
+
+    The inverse of ``Gather``: scratchpad element (i0, i1, i2) (inside the window) goes to DRAM
+    ``dram_addr + esize * (r*ds0 + i1*ds1 + i2*ds2)``, ``r = idx[i0]`` (same index rules).
+    Rows are written in i0 order, so of two equal indices the later wins (ONNX ScatterND with
+    reduction 'none' leaves that order unspecified).
+    """
+
+    OPCODE: ClassVar[Opcode] = Opcode.SCATTER
+    idx_sp: int = _f(2, doc="Scratchpad holding the row indices")
+    idx_esize_log2: int = _f(2, default=2, doc="index size: 1 << idx_esize_log2 bytes (4 or 8)")
+    idx_addr: int = _f(28, doc="scratchpad byte address of index 0")
+    rows: int = _f(32, default=1, doc="rows the indices may name (dim 0 of the DRAM table)")
+
+
+INDEXED = (Gather, Scatter)
+INSTRUCTIONS: tuple[type[Instr], ...] = (End, Sync, Load, Store, MatMul, Vector, Gather, Scatter)
 OPCODE_CLASS = {cls.OPCODE: cls for cls in INSTRUCTIONS}
 OPCODE_UNIT = {
     Opcode.LOAD: Unit.LOAD,
     Opcode.STORE: Unit.STORE,
     Opcode.MATMUL: Unit.MATRIX,
     Opcode.VECTOR: Unit.VECTOR,
+    Opcode.GATHER: Unit.LOAD,
+    Opcode.SCATTER: Unit.STORE,
     Opcode.SYNC: None,  # Sync.unit reads its own field
     Opcode.END: None,
 }

@@ -26,7 +26,7 @@ import numpy as np
 from simulator.config import NpuConfig
 from simulator.cost import dma_payload_bytes
 from simulator.decode import Distinct, distinct
-from simulator.isa import DType, Instr, Load, MatMul, Store, Unit, Vector, VFunc
+from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Unit, Vector, VFunc
 from simulator.memory import MEM_NAMES
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)
@@ -232,6 +232,8 @@ _SHAPE_FIELDS = defaultdict(
     {
         Load: _fields("sp", "esize_log2", "n0", "n1", "n2"),
         Store: _fields("sp", "esize_log2", *_WINDOW),
+        Gather: _fields("sp", "esize_log2", "n0", "n1", "n2"),
+        Scatter: _fields("sp", "esize_log2", *_WINDOW),
         MatMul: _fields("dtype", "accumulate", "m", "k", "n"),
         Vector: _fields(
             "func", "n0", "n1", "n2", "src0_sp", "src0_dtype", "src1_sp", "src1_dtype",

@@ -37,7 +37,7 @@ from simulator.config import NpuConfig
 from simulator.cost import cost, dma_cycles, dma_dram_bytes
 from simulator.decode import Distinct, distinct
 from simulator.errors import SimulationError
-from simulator.isa import Dma, End, Instr, Load, MatMul, Store, Sync, Unit, Vector
+from simulator.isa import Dma, End, Gather, Instr, Load, MatMul, Scatter, Store, Sync, Unit, Vector
 
 UNITS = tuple(int(u) for u in Unit)
 _LD, _ST = int(Unit.LOAD), int(Unit.STORE)
@@ -120,6 +120,8 @@ _COST_FIELDS = defaultdict(
     {
         Load: attrgetter(*_DMA_SHAPE, *_WINDOW),
         Store: attrgetter(*_DMA_SHAPE, *_WINDOW),
+        Gather: attrgetter(*_DMA_SHAPE, *_WINDOW),
+        Scatter: attrgetter(*_DMA_SHAPE, *_WINDOW),
         MatMul: attrgetter("m", "k", "n"),
         Vector: attrgetter("func", "n0", "n1", "n2"),
         Sync: attrgetter("queue"),
