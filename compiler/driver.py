@@ -20,7 +20,7 @@ from compiler.frontend import import_model, load_model
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx
 from compiler.memory import plan_dram
-from compiler.passes import fusion, layout, qdq
+from compiler.passes import fusion, layout, qdq, recurrent
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -56,6 +56,7 @@ PASSES = [
     ("fold_batchnorm", fusion.fold_batchnorm),
     ("fuse_residual", fusion.fuse_residual),
     ("fuse_activation", fusion.fuse_activation),
+    ("recurrent_buffers", recurrent.add_buffers),
     ("assign_layouts", layout.assign_layouts),
 ]
 

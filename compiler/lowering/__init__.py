@@ -10,6 +10,7 @@ from compiler.lowering import (
     movement,
     pool,
     quant,
+    recurrent,
     rowwise,
 )
 
@@ -22,5 +23,6 @@ TABLES = (
     movement.OPS,
     pool.OPS,
     quant.OPS,
+    recurrent.OPS,
     rowwise.OPS,
 )

@@ -293,3 +293,27 @@ def raise_unsupported(node, why: str):
     from simulator.errors import UnsupportedOpError
 
     raise UnsupportedOpError(f"node {node.name!r} ({node.op}): {why}")
+
+
+def gemm_layer(
+    ctx: Ctx,
+    node,
+    rows: int,
+    x: Operand,
+    w: np.ndarray,
+    y: Operand,
+    bias: np.ndarray | None = None,
+    residual: Operand | None = None,
+):
+    """``y[rows, n] = x[rows, k] @ w[k, n] (+ bias[n]) (+ residual[rows, n])`` in float32
+    through the GEMM lowering (tiling, loop nest), for lowerings built of matrix products
+    (``recurrent.py``). ``x``, ``y``, ``residual``: DRAM operands with strides
+    ``(0, 0, row, column)``. Returns the tiling."""
+    k, n = w.shape
+    epi = Epilogue()
+    if bias is not None:
+        epi.bias = ctx.const(np.asarray(bias, np.float32).reshape(n)).addr
+    epi.residual = residual
+    wop = _const_operand(ctx, np.ascontiguousarray(w, np.float32).reshape(1, 1, k, n))
+    g = Geom(1, 1, rows, k, 1, rows, n)
+    return _run(ctx, node, GemmLayer(node.name, g, DType.FP32, DType.FP32, x, y, wop, epi))
