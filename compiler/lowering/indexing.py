@@ -15,7 +15,7 @@ from math import prod
 import numpy as np
 
 from compiler.lowering.common import ESIZE_LOG2, Ctx, Place, emit_store, load, store
-from compiler.lowering.movement import View, copy
+from compiler.lowering.movement import View, _view, copy
 from compiler.opdecl import OpTable
 from simulator.errors import UnsupportedOpError
 from simulator.isa import Gather, Scratchpad
@@ -169,3 +169,47 @@ def _view_flat(ctx: Ctx, tensor: str, shape) -> View:
     p = ctx.place(tensor)
     strides = (shape[1] * shape[2], shape[2], 1)
     return View(p.addr, strides)
+
+
+# --- Expand, Tile ----------------------------------------------------------------------------------
+def _check_shape_input(node, graph) -> str | None:
+    if not graph.is_const(node.inputs[1]):
+        return f"input {node.inputs[1]!r} must be constant"
+    return None
+
+
+@declare(
+    "Expand",
+    "float32",
+    "constant shape; numpy broadcasting as one strided copy with stride-0 source axes",
+    _check_shape_input,
+)
+def lower_expand(ctx: Ctx, node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xs, yshape = ctx.type(x).shape, ctx.type(y).shape
+    p = ctx.place(x)
+    lead = len(yshape) - len(xs)
+    strides = [0] * lead + [0 if n == 1 else s for n, s in zip(xs, p.strides, strict=True)]
+    copy(ctx, yshape, View(p.addr, tuple(strides)), _view(ctx, y), p.key, y)
+    ctx.record(node, macs=0)
+
+
+@declare(
+    "Tile",
+    "float32",
+    "constant repeats; one strided copy: each axis split into (repeat, size) with a stride-0 "
+    "source repeat axis",
+    _check_shape_input,
+)
+def lower_tile(ctx: Ctx, node) -> None:
+    x, y = node.inputs[0], node.outputs[0]
+    xs = ctx.type(x).shape
+    reps = [int(r) for r in np.asarray(ctx.graph.constants[node.inputs[1]]).reshape(-1)]
+    p, q = ctx.place(x), ctx.place(y)
+    shape, src, dst = [], [], []
+    for n, r, s, d in zip(xs, reps, p.strides, q.strides, strict=True):
+        shape += [r, n]
+        src += [0, s]
+        dst += [n * d, d]
+    copy(ctx, tuple(shape), View(p.addr, tuple(src)), View(q.addr, tuple(dst)), p.key, y)
+    ctx.record(node, macs=0)

@@ -239,11 +239,24 @@ def lower_slice(ctx: Ctx, node) -> None:
 
 
 # --- Pad -------------------------------------------------------------------------------------
+PAD_MODES = ("constant", "reflect", "edge", "wrap")
+
+
 def _check_pad(node, graph) -> str | None:
     mode = node.attr("mode", "constant")
-    if mode != "constant":
-        return f"mode={mode!r} (only 'constant' is implemented)"
-    return _inputs_const(node, graph)
+    if mode not in PAD_MODES:
+        return f"mode={mode!r}"
+    reason = _inputs_const(node, graph)
+    if reason or mode == "constant":
+        return reason
+    shape = graph.type(node.inputs[0]).shape
+    pads, _ = pad_params(node, graph, len(shape))
+    for a, n in enumerate(shape):
+        before, after = pads[a], pads[a + len(shape)]
+        limit = n - 1 if mode == "reflect" else n
+        if min(before, after) < 0 or ((before or after) and max(before, after) > limit):
+            return f"mode={mode!r} with pads {before}, {after} on an axis of {n}"
+    return None
 
 
 def pad_params(node, graph, rank) -> tuple[list[int], float]:
@@ -266,7 +279,9 @@ def pad_params(node, graph, rank) -> tuple[list[int], float]:
 @declare(
     "Pad",
     "float32",
-    "mode 'constant' (any value, negative pads crop); reflect/edge rejected",
+    "mode 'constant' (any value, negative pads crop); 'reflect', 'edge' and 'wrap' "
+    "(pads within the axis): the interior copy, then per axis the borders copied from the "
+    "output itself (a reversed, stride-0 or shifted strided view)",
     _check_pad,
 )
 def lower_pad(ctx: Ctx, node) -> None:
@@ -278,7 +293,37 @@ def lower_pad(ctx: Ctx, node) -> None:
     src = _view(ctx, x, tuple(-b for b in begin))
     valid = tuple((max(b, 0), min(b + n, m)) for b, n, m in zip(begin, xshape, yshape, strict=True))
     copy(ctx, yshape, src, _view(ctx, y), _key(ctx, x), y, valid, f32_bits(value))
+    mode = node.attr("mode", "constant")
+    if mode != "constant":
+        for axis in range(rank):
+            _pad_borders(ctx, y, axis, mode, xshape, begin)
     ctx.record(node, macs=0)
+
+
+def _pad_borders(ctx: Ctx, y: str, axis: int, mode: str, xshape, begin) -> None:
+    """Fill the two borders of ``axis`` from ``y`` itself: full extent on the axes before
+    (already padded), the interior on the axes after."""
+    yshape = ctx.type(y).shape
+    n, b = xshape[axis], begin[axis]
+    sizes = (b, yshape[axis] - b - n)
+    # first source index along the axis and its step, per border
+    src = {
+        "reflect": ((2 * b, -1), (b + n - 2, -1)),
+        "edge": ((b, 0), (b + n - 1, 0)),
+        "wrap": ((n, 1), (b, 1)),
+    }[mode]
+    before = [(yshape[a], 0) for a in range(axis)]  # (extent, first index) per axis
+    after = [(xshape[a], begin[a]) for a in range(axis + 1, len(yshape))]
+    for side, size in enumerate(sizes):
+        if size <= 0:
+            continue
+        first, step = src[side]
+        shape = tuple(e for e, _ in before) + (size,) + tuple(e for e, _ in after)
+        lead, tail = tuple(f for _, f in before), tuple(f for _, f in after)
+        ones = (1,) * len(before), (1,) * len(after)
+        view = _view(ctx, y, (*lead, first, *tail), (*ones[0], step, *ones[1]))
+        dst = _view(ctx, y, (*lead, 0 if side == 0 else b + n, *tail))
+        copy(ctx, shape, view, dst, _key(ctx, y), y)
 
 
 # --- Resize (nearest) ------------------------------------------------------------------------

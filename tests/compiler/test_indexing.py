@@ -100,3 +100,44 @@ def test_gather_of_an_activation_by_constant_indices(axis, ids, gathers):
     )
     result = _check(m, {"x": RNG.standard_normal(shape).astype(np.float32)})
     assert result.stats.instructions.get("GATHER", 0) == gathers
+
+
+def _unary_model(op, shape, out, inits=None, inputs=(), **attrs):
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(op, ["r", *inputs], ["y"], **attrs),
+    ]
+    return _model(nodes, {"x": (TensorProto.FLOAT, shape)}, {"y": (TensorProto.FLOAT, out)}, inits)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "edge", "wrap"])
+@pytest.mark.parametrize("pads", [[0, 1, 2, 3, 0, 2, 1, 0], [1, 0, 3, 1, 2, 1, 0, 4]])
+def test_pad_modes_copy_the_borders_from_the_output(mode, pads):
+    shape = (3, 4, 5, 6)
+    out = [n + pads[a] + pads[a + 4] for a, n in enumerate(shape)]
+    m = _unary_model("Pad", shape, out, {"pads": np.array(pads, np.int64)}, ["pads"], mode=mode)
+    _check(m, {"x": RNG.standard_normal(shape).astype(np.float32)})
+
+
+def test_reflect_pad_wider_than_the_axis_is_refused_naming_the_node():
+    m = _unary_model("Pad", (1, 3), [1, 9], {"pads": np.array([0, 3, 0, 3], np.int64)},
+                     ["pads"], mode="reflect")  # fmt: skip
+    with pytest.raises(Exception, match=r"Pad.*mode='reflect' with pads 3, 3 on an axis of 3"):
+        compile(m, TINY)
+
+
+@pytest.mark.parametrize(
+    "shape, target",
+    [((3, 1, 5), (2, 3, 4, 5)), ((1, 6), (4, 6)), ((4, 1), (4, 7))],
+)
+def test_expand_broadcasts_by_stride_0_copies(shape, target):
+    m = _unary_model("Expand", shape, list(target), {"s": np.array(target, np.int64)}, ["s"])
+    _check(m, {"x": RNG.standard_normal(shape).astype(np.float32)})
+
+
+@pytest.mark.parametrize("reps", [(2, 1, 3), (1, 4, 1)])
+def test_tile_repeats_by_one_strided_copy(reps):
+    shape = (3, 4, 5)
+    out = [n * r for n, r in zip(shape, reps, strict=True)]
+    m = _unary_model("Tile", shape, out, {"reps": np.array(reps, np.int64)}, ["reps"])
+    _check(m, {"x": RNG.standard_normal(shape).astype(np.float32)})
