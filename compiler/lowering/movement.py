@@ -31,8 +31,9 @@ class View:
 
 
 def _view(ctx: Ctx, tensor: str, start: tuple[int, ...] | None = None, steps=None) -> View:
-    """``tensor`` read from logical index ``start`` with per-axis index steps."""
-    p = ctx.place(tensor)
+    """``tensor`` read from logical index ``start`` with per-axis index steps (a constant
+    from the constant segment)."""
+    p = ctx.const_place(tensor) if ctx.graph.is_const(tensor) else ctx.place(tensor)
     start = start or (0,) * len(p.strides)
     steps = steps or (1,) * len(p.strides)
     off = sum(i * s for i, s in zip(start, p.strides, strict=True))
@@ -112,7 +113,7 @@ def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
 
 
 def _key(ctx: Ctx, tensor: str) -> str:
-    return ctx.place(tensor).key
+    return "const" if ctx.graph.is_const(tensor) else ctx.place(tensor).key
 
 
 def _consts(ctx_or_graph, name: str):

@@ -24,6 +24,12 @@ def test_concat(axis):
     check(m, {k: rand(*s, seed=i) for i, (k, s) in enumerate(ins.items())})
 
 
+def test_concat_with_a_constant_input():  # a ViT's class token before its patches
+    inits = {"cls": rand(1, 1, 8, seed=5)}
+    m = model([H("Concat", ["cls", "x"], ["y"], axis=1)], {"x": [1, 6, 8]}, {"y": [1, 7, 8]}, inits)
+    check(m, {"x": rand(1, 6, 8)})
+
+
 def test_concat_of_convolutions_small_preset():
     inits = {"w1": rand(6, 3, 3, 3, seed=1), "w2": rand(5, 3, 1, 1, seed=2)}
     nodes = [
