@@ -18,7 +18,7 @@ from compiler.lowering.common import ESIZE_LOG2, Ctx, Place, emit_store, load, s
 from compiler.lowering.movement import View, _view, copy
 from compiler.opdecl import OpTable
 from simulator.errors import UnsupportedOpError
-from simulator.isa import Gather, Scratchpad
+from simulator.isa import Gather, Scatter, Scratchpad
 
 SP = Scratchpad.INPUT
 INDEX_DTYPES = ("int32", "int64")
@@ -213,3 +213,113 @@ def lower_tile(ctx: Ctx, node) -> None:
         dst += [n * d, d]
     copy(ctx, tuple(shape), View(p.addr, tuple(src)), View(q.addr, tuple(dst)), p.key, y)
     ctx.record(node, macs=0)
+
+
+# --- GatherND, ScatterND -----------------------------------------------------------------------------
+def _nd_check(node, graph) -> str | None:
+    idx = node.inputs[1]
+    if graph.type(idx).dtype not in INDEX_DTYPES:
+        return f"indices dtype {graph.type(idx).dtype}"
+    if node.attr("batch_dims", 0):
+        return "batch_dims > 0"
+    if node.attr("reduction", "none") != "none":
+        return f"reduction={node.attr('reduction')!r}"
+    k = graph.type(idx).shape[-1]
+    if k != 1 and not graph.is_const(idx):
+        return f"data-dependent indices of {k} coordinates (only 1: a row index)"
+    return None
+
+
+def _nd_rows(ctx: Ctx, node, data_shape) -> tuple[Place, int, int, int]:
+    """(index place, number of indices, rows, row size) of GatherND/ScatterND's index tuples
+    as rows of data seen as [prod(shape[:k]), prod(shape[k:])]."""
+    idx = node.inputs[1]
+    it = ctx.type(idx)
+    k = it.shape[-1]
+    rows, inner = prod(data_shape[:k]), prod(data_shape[k:])
+    n = prod(it.shape[:-1])
+    if not ctx.graph.is_const(idx):
+        return ctx.place(idx), n, rows, inner
+    ids = np.asarray(ctx.graph.constants[idx]).astype(np.int64).reshape(n, k)
+    dims = np.array(data_shape[:k])
+    ids = np.where(ids < 0, ids + dims, ids)
+    if ids.size and ((ids < 0).any() or (ids >= dims).any()):
+        raise UnsupportedOpError(f"node {node.name!r} ({node.op}): constant index out of range")
+    flat = np.ravel_multi_index(tuple(ids.T), tuple(data_shape[:k])) if n else np.zeros(0)
+    return ctx.const(np.asarray(flat, np.int32)), n, rows, inner
+
+
+@declare(
+    "GatherND",
+    "float32; int32/int64 indices",
+    "batch_dims 0; constant index tuples of any length, or data-dependent single indices "
+    "(rows of the first axis): one indexed DMA per tile",
+    _nd_check,
+    accepts=INDEXED,
+)
+def lower_gather_nd(ctx: Ctx, node) -> None:
+    data, y = node.inputs[0], node.outputs[0]
+    ids, n, rows, inner = _nd_rows(ctx, node, ctx.type(data).shape)
+    indexed_rows(ctx, node, _src(ctx, data), rows, ids, n, y, (1, inner))
+    ctx.record(node, macs=0, tiling=f"indexed DMA {n} rows of {inner}")
+
+
+@declare(
+    "ScatterND",
+    "float32; int32/int64 indices",
+    "reduction 'none'; constant index tuples of any length, or data-dependent single indices: "
+    "a copy of data, then one indexed DMA store (isa.Scatter) per tile of updates",
+    _nd_check,
+    accepts=INDEXED,
+)
+def lower_scatter_nd(ctx: Ctx, node) -> None:
+    data, _, updates = node.inputs
+    y = node.outputs[0]
+    shape = ctx.type(data).shape
+    p = _src(ctx, data)
+    q = ctx.place(y)
+    copy(ctx, shape, View(p.addr, p.strides), View(q.addr, q.strides), p.key, y)
+    ids, n, rows, inner = _nd_rows(ctx, node, shape)
+    _scatter_rows(ctx, node, _src(ctx, updates), ids, n, y, (rows, inner))
+    ctx.record(node, macs=0, tiling=f"copy, indexed DMA store {n} rows of {inner}")
+
+
+def _scatter_rows(ctx: Ctx, node, src: Place, ids: Place, n: int, y: str, shape) -> None:
+    """y[ids[s], :] = src[s, :] (y seen as [rows, inner]), in index order."""
+    rows, inner = shape
+    es, ies = src.itemsize, ids.itemsize
+    half = ctx.config.input_bytes // 2
+    budget = (half - 64 - min(n, 4096) * ies) // es
+    ti = min(inner, budget, 65535)
+    ts = max(1, min(n, budget // ti, 4096, 65535))
+    idx_bytes = -(-ts * ies // 64) * 64
+    out = ctx.place(y)
+    buf = 0
+    for s0, sn in _tiles(n, ts):
+        base = buf * half
+        ld = load(SP, base, ies, ids.addr + s0 * ies, (1, 1, sn), (0, 0, 1), (0, 0, 1))
+        ctx.em.add(ld, reads=[ids.key], writes=ctx.em.sp(SP, base, base + sn * ies))
+        for i0, inn in _tiles(inner, ti):
+            data = base + idx_bytes
+            src_addr = src.addr + (s0 * inner + i0) * es
+            ld = load(SP, data, es, src_addr, (1, sn, inn), (0, inner, 1), (0, inn, 1))
+            ctx.em.add(ld, reads=[src.key], writes=ctx.em.sp(SP, data, data + sn * inn * es))
+            sc = Scatter(
+                sp=int(SP),
+                esize_log2=ESIZE_LOG2[es],
+                sp_addr=data,
+                dram_addr=out.addr + i0 * es,
+                n0=sn,
+                n2=inn,
+                ds0=inner,
+                ss0=inn,
+                hi0=sn,
+                hi2=inn,
+                idx_sp=int(SP),
+                idx_esize_log2=ESIZE_LOG2[ies],
+                idx_addr=base,
+                rows=rows,
+            )
+            reads = ctx.em.sp(SP, base, base + sn * ies) + ctx.em.sp(SP, data, data + sn * inn * es)
+            ctx.em.add(sc, reads=reads, writes=ctx.writes(y))
+        buf ^= 1

@@ -141,3 +141,58 @@ def test_tile_repeats_by_one_strided_copy(reps):
     out = [n * r for n, r in zip(shape, reps, strict=True)]
     m = _unary_model("Tile", shape, out, {"reps": np.array(reps, np.int64)}, ["reps"])
     _check(m, {"x": RNG.standard_normal(shape).astype(np.float32)})
+
+
+@pytest.mark.parametrize("const", [True, False])
+def test_gather_nd_rows(const):
+    shape = (10, 3, 4)
+    ids = np.array([[[7], [-1]], [[0], [7]]], np.int64)  # [2, 2, 1]: rows of the first axis
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("GatherND", ["r", "i"], ["y"]),
+    ]
+    ins = {"x": (TensorProto.FLOAT, shape)}
+    if not const:
+        ins["i"] = (TensorProto.INT64, list(ids.shape))
+    m = _model(nodes, ins, {"y": (TensorProto.FLOAT, [2, 2, 3, 4])}, {"i": ids} if const else None)
+    feed = {"x": RNG.standard_normal(shape).astype(np.float32)}
+    if not const:
+        feed["i"] = ids
+    assert _check(m, feed).stats.instructions["GATHER"] == 1
+
+
+def test_gather_nd_constant_index_pairs():
+    ids = np.array([[1, 2], [0, -1], [9, 0]], np.int64)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("GatherND", ["r", "i"], ["y"]),
+    ]
+    m = _model(nodes, {"x": (TensorProto.FLOAT, (10, 3, 4))}, {"y": (TensorProto.FLOAT, [3, 4])},
+               {"i": ids})  # fmt: skip
+    _check(m, {"x": RNG.standard_normal((10, 3, 4)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("const", [True, False])
+def test_scatter_nd_is_a_copy_then_an_indexed_store(const):
+    shape = (8, 5)
+    ids = np.array([[6], [-8], [3]], np.int64)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("ScatterND", ["r", "i", "u"], ["y"]),
+    ]
+    ins = {"x": (TensorProto.FLOAT, shape), "u": (TensorProto.FLOAT, [3, 5])}
+    if not const:
+        ins["i"] = (TensorProto.INT64, [3, 1])
+    m = _model(nodes, ins, {"y": (TensorProto.FLOAT, list(shape))}, {"i": ids} if const else None)
+    feed = {k: RNG.standard_normal(s).astype(np.float32) for k, s in (("x", shape), ("u", (3, 5)))}
+    if not const:
+        feed["i"] = ids
+    assert _check(m, feed).stats.instructions["SCATTER"] == 1
+
+
+def test_gather_nd_of_data_dependent_pairs_is_refused():
+    nodes = [helper.make_node("GatherND", ["x", "i"], ["y"])]
+    m = _model(nodes, {"x": (TensorProto.FLOAT, (4, 4)), "i": (TensorProto.INT64, [3, 2])},
+               {"y": (TensorProto.FLOAT, [3])})  # fmt: skip
+    with pytest.raises(Exception, match="GatherND.*data-dependent indices of 2 coordinates"):
+        compile(m, TINY)
