@@ -16,7 +16,7 @@ import sys
 import onnx
 
 from compiler.check import float_error, reference, steps_from_reference
-from compiler.driver import compile
+from compiler.driver import CompileOptions, compile
 from models_zoo import corpus
 from simulator.api import run
 from simulator.config import load_config
@@ -37,7 +37,7 @@ def row(spec: str, config) -> str:
     entry, int8 = corpus.get(spec)
     model = onnx.load(corpus.build_to_path(spec))
     try:
-        program = compile(model, config)
+        program = compile(model, config, CompileOptions(input_shapes=corpus.input_shapes(spec)))
     except NpuError as exc:
         why = str(exc).replace("|", "\\|")
         return f"| {spec} | {entry.description} | refused: {why} | 0% | | | |"

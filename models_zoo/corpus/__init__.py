@@ -34,6 +34,9 @@ class CorpusModel:
     module: str  # class name in corpus.vision / corpus.audio
     inputs: Callable[[np.random.Generator], dict[str, np.ndarray]]
     version: int = 1
+    # exported with symbolic axes (torch's dynamic_axes): compiled with the sample inputs'
+    # shapes (``input_shapes``), as a user passes --input-shape
+    dynamic_axes: dict[str, dict[int, str]] | None = None
 
 
 def _image(c, h, w):
@@ -64,6 +67,7 @@ MODELS = {
     m.name: m
     for m in [
         CorpusModel("yolo_det", "YOLO-style detector, 64x64, SiLU, grid/anchor decode", "YoloDetector", _image(3, 64, 64)),
+        CorpusModel("yolo_det_dyn", "the detector exported with symbolic height and width: the grid from Shape, Range, Expand", "YoloDetector", _image(3, 64, 64), dynamic_axes={"x": {2: "h", 3: "w"}}),
         CorpusModel("mobilenet_v3", "MobileNetV3-small-like, 64x64, hard-swish, SE", "MobileNetV3", _image(3, 64, 64)),
         CorpusModel("efficientnet", "EfficientNet-B0-like, 64x64, SiLU, SE", "EfficientNet", _image(3, 64, 64)),
         CorpusModel("convnext", "ConvNeXt-like, 64x64, 7x7 depthwise, LayerNorm, GELU", "ConvNeXt", _image(3, 64, 64)),
@@ -95,6 +99,14 @@ def get(spec: str) -> tuple[CorpusModel, bool]:
 
 def sample_inputs(spec: str, seed: int = 0) -> dict[str, np.ndarray]:
     return get(spec)[0].inputs(np.random.default_rng(seed))
+
+
+def input_shapes(spec: str) -> dict[str, tuple[int, ...]] | None:
+    """The shapes to compile a model exported with symbolic axes for (None: static)."""
+    entry, _ = get(spec)
+    if not entry.dynamic_axes:
+        return None
+    return {k: v.shape for k, v in sample_inputs(spec).items()}
 
 
 def torch_version() -> str:
@@ -152,6 +164,7 @@ def _export(entry: CorpusModel) -> onnx.ModelProto:
             opset_version=OPSET,
             dynamo=False,
             do_constant_folding=True,
+            dynamic_axes=entry.dynamic_axes,
         )
     model = onnx.load_from_string(buf.getvalue())
     model.graph.name = entry.name

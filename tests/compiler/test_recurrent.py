@@ -20,15 +20,15 @@ GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 
 
 def rnn_model(op, t=5, b=2, i=6, h=8, direction="forward", layout=0, init=False, outs=(0, 1, 2),
-              seed=0, **attrs):  # fmt: skip
-    """One recurrent node with seeded weights; returns (model, feed)."""
+              seed=0, scale=0.5, **attrs):  # fmt: skip
+    """One recurrent node with seeded weights (normal, times ``scale``); returns (model, feed)."""
     rng = np.random.default_rng(seed)
     d = 2 if direction == "bidirectional" else 1
     g = GATES[op]
     consts = {
-        "W": rng.standard_normal((d, g * h, i)) * 0.5,
-        "R": rng.standard_normal((d, g * h, h)) * 0.5,
-        "B": rng.standard_normal((d, 2 * g * h)) * 0.5,
+        "W": rng.standard_normal((d, g * h, i)) * scale,
+        "R": rng.standard_normal((d, g * h, h)) * scale,
+        "B": rng.standard_normal((d, 2 * g * h)) * scale,
     }
     inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()]
     xs = [t, b, i] if layout == 0 else [b, t, i]
