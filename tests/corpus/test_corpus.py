@@ -29,13 +29,10 @@ from simulator.errors import UnsupportedOpError
 BASE = load_config("base")
 RECURRENT = {"crnn", "gru_enhancer", "lstm_tagger"}  # simulated in checked mode
 
-# What each refused model waits for (the first blocker; the issue #12 items of i12a).
+# What each refused model waits for (issue #12 items of i12a).
 WAITS = {
-    "yolo_det_dyn": "a Shape of a tensor whose shape is known only after folding is not "
-    "folded (the grid's Shape, Range, Expand on int64): #12 item 1",
-    "vit": "a folded 0-d Gather index comes back 1-d (x[:, 0], the class token): #12 item 1",
-    "text_classifier": "0-d folding (x[:, 0]); int64 mask through Unsqueeze and Cast: #12 item 4",
-    "mel_frontend": "0-d folding (log.max() - 8); Log, Max, ReduceMax: #12 items 1-3",
+    "text_classifier": "the int64 mask through Unsqueeze and Cast: #12 item 2 (int activations)",
+    "mel_frontend": "Log, Max, ReduceMax: #12 item 2 (op families)",
 }
 # int8 variants: largest difference from onnxruntime's default session, in output steps
 # (measured on the sample inputs: all bit-exact)
