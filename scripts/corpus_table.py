@@ -64,7 +64,8 @@ def main() -> None:
         print(row(spec, config), flush=True)
     print(
         "\nStrict means every node runs on the NPU (no host partition). The refused models "
-        "wait for the op families and the 0-d constant folding of issue #12 items 1-4."
+        "wait for issue #12 item 2: int64 activations (Unsqueeze, Cast of the attention mask) "
+        "and the Log, Max and ReduceMax ops."
     )
 
 
