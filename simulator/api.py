@@ -22,8 +22,9 @@ import numpy as np
 
 from simulator.blas import one_blas_thread
 from simulator.decode import distinct
-from simulator.errors import ModelError
+from simulator.errors import ModelError, SimulationError
 from simulator.functional import prepare
+from simulator.limits import MAX_CYCLES, check_size, memory_limits
 from simulator.memory import Memory
 from simulator.program import Program, TensorInfo
 from simulator.stats import Stats, collect
@@ -53,15 +54,29 @@ def run(
     checked: bool = False,
     trace: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    max_memory: int | None = None,
 ) -> SimResult:
     """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape.
 
     ``progress(started, total)`` is called about a hundred times as the started instructions'
     numerics run (after the timing loop, unless ``checked``).
     Python's cyclic garbage collector is paused meanwhile (see ``no_gc``).
+    ``max_memory``: the most bytes the simulated memories (scratchpads + DRAM) may take
+    (default ``limits.DEFAULT_MAX_MEMORY``); a program needing more is refused before any is
+    allocated.
     """
+    check_memory(program, max_memory)
     with no_gc():
         return _run(program, inputs, checked=checked, trace=trace, progress=progress)
+
+
+def check_memory(program: Program, max_memory: int | None = None) -> None:
+    """SimulationError when the simulated memories would exceed the budget."""
+    config = program.config
+    need = config.input_bytes + config.weight_bytes + config.acc_bytes + dram_size(program)
+    limit, limit_name = memory_limits(max_memory)
+    what = f"simulating this program (scratchpads + {dram_size(program):,} bytes of DRAM)"
+    check_size(what, need, limit, limit_name, SimulationError)
 
 
 @contextmanager
@@ -102,6 +117,7 @@ def _run(
     shapes = distinct(instrs[:-1])
     ops = prepare(instrs[:-1], memory, config, shapes)
     timed = timed_columns(instrs, config, shapes)
+    check_horizon(timed.cycles)
     checker = None
     if checked:
         from simulator.checked import Checker
@@ -123,15 +139,28 @@ def _run(
     return SimResult(outputs, stats, events, timeline)
 
 
+def check_horizon(cycles: list[int]) -> None:
+    """Refuse a program whose run could outlast ``MAX_CYCLES``: the sum of every duration (and
+    a cycle per event for rounding) bounds the makespan, as DRAM sharing conserves work."""
+    bound = sum(cycles) + 2 * len(cycles)
+    if bound > MAX_CYCLES:
+        raise SimulationError(
+            f"the program's instructions take up to {bound:,} cycles in all, more than the "
+            f"simulator's horizon of {MAX_CYCLES:,} cycles"
+        )
+
+
 def with_progress(runs: list, progress: Callable[[int, int], None]) -> list:
-    """Wrap every ``len/100``-th instruction so that starting it reports progress."""
+    """Wrap every ``len/100``-th instruction so that starting it reports progress (a None
+    run, an instruction without numerics such as SYNC, reports without running)."""
     total = len(runs)
     step = max(1, total // 100)
     started = [0]
 
     def wrap(fn):
         def run():
-            fn()
+            if fn is not None:
+                fn()
             started[0] += step
             progress(min(started[0], total), total)
 
@@ -163,24 +192,33 @@ def read_output(memory: Memory, info: TensorInfo) -> np.ndarray:
 
 def check_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Inputs as contiguous little-endian arrays of their TensorInfo dtype; ModelError if not."""
+    check_input_names(program, list(inputs))
+    return {name: _check_input(program.tensors[name], inputs[name]) for name in program.inputs}
+
+
+def check_input_names(program: Program, names: list[str]) -> None:
+    """ModelError unless ``names`` are exactly the program's inputs."""
     expected = list(program.inputs)
-    missing = [n for n in expected if n not in inputs]
-    extra = [n for n in inputs if n not in expected]
+    missing = [n for n in expected if n not in names]
+    extra = [n for n in names if n not in expected]
     if missing or extra:
         raise ModelError(
             f"inputs do not match the program: missing {missing}, unexpected {extra}; "
             f"expected {expected}"
         )
-    return {name: _check_input(program.tensors[name], inputs[name]) for name in expected}
 
 
-def _check_input(info: TensorInfo, value) -> np.ndarray:
+def check_input_header(info: TensorInfo, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """What ``check_inputs`` checks of an input before its values are read (shape, dtype)."""
+    _check_input(info, np.empty(0, dtype), tuple(shape))
+
+
+def _check_input(info: TensorInfo, value, shape: tuple[int, ...] | None = None) -> np.ndarray:
     array = np.asarray(value)
     want = np.dtype(info.dtype)
-    if array.shape != tuple(info.shape):
-        raise ModelError(
-            f"input {info.name!r} has shape {array.shape}, expected {tuple(info.shape)}"
-        )
+    shape = array.shape if shape is None else shape
+    if shape != tuple(info.shape):
+        raise ModelError(f"input {info.name!r} has shape {shape}, expected {tuple(info.shape)}")
     if array.dtype != want and not _castable(array, want):
         raise ModelError(f"input {info.name!r} has dtype {array.dtype}, expected {want}")
     return np.ascontiguousarray(array, dtype=want.newbyteorder("<"))

@@ -12,20 +12,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from simulator import isa
 from simulator.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "configs"
 DTYPES = ("int8", "fp32", "fp16", "bf16")
 
 
-def _spec(doc: str, lo: float | None = None, choices: tuple | None = None, **kw):
+# Every number is finite and at most these unless its key declares a tighter ``hi``: ranges
+# the timing model's integers hold with room (simulate() also bounds the total cycles).
+INT_MAX = (1 << 31) - 1
+FLOAT_MAX = 1e12
+MAX_INHERIT = 32  # files in one inherit chain
+MAX_NESTING = 8  # tables and arrays in a config file or --set value
+# The scratchpad address fields of the ISA bound every scratchpad's size.
+SP_KIB_MAX = (1 << next(f.bits for f in isa.layout(isa.Load) if f.name == "sp_addr")) >> 10
+
+
+def _spec(
+    doc: str, lo: float | None = None, choices: tuple | None = None, hi: float | None = None, **kw
+):
     """A dataclass field carrying its documentation and allowed values."""
-    return field(metadata={"doc": doc, "min": lo, "choices": choices}, **kw)
+    return field(metadata={"doc": doc, "min": lo, "max": hi, "choices": choices}, **kw)
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,11 @@ class ArrayConfig:
 
 @dataclass(frozen=True)
 class ScratchpadConfig:
-    input_kib: int = _spec("input scratchpad size in KiB", 1, default=256)
-    weight_kib: int = _spec("weight scratchpad size in KiB", 1, default=256)
-    acc_kib: int = _spec("accumulator scratchpad size in KiB (32-bit entries)", 1, default=256)
+    input_kib: int = _spec("input scratchpad size in KiB", 1, hi=SP_KIB_MAX, default=256)
+    weight_kib: int = _spec("weight scratchpad size in KiB", 1, hi=SP_KIB_MAX, default=256)
+    acc_kib: int = _spec(
+        "accumulator scratchpad size in KiB (32-bit entries)", 1, hi=SP_KIB_MAX, default=256
+    )
     banks: int = _spec("banks per scratchpad", 1, default=4)
 
 
@@ -65,7 +81,7 @@ class DramConfig:
     bytes_per_cycle: float = _spec("DRAM bandwidth in bytes per NPU cycle", 0.001, default=32.0)
     latency: int = _spec("DRAM access latency in cycles", 0, default=100)
     burst_bytes: int = _spec(
-        "DRAM burst size; shorter contiguous runs still cost a burst", 1, default=64
+        "DRAM burst size; shorter contiguous runs still cost a burst", 1, hi=1 << 20, default=64
     )
 
 
@@ -169,41 +185,81 @@ def load_config(
     preset_or_path: str | Path = "base", overrides: list[str] | dict | None = None
 ) -> NpuConfig:
     """Resolve a preset name or a TOML file (with ``inherit``), then apply overrides."""
-    raw, name = _resolve(str(preset_or_path), seen=())
+    raw, name = _resolve(str(preset_or_path))
     if overrides:
         raw = _apply_overrides(raw, overrides)
     return build_config(raw, name)
 
 
-def _preset_path(ref: str) -> Path:
+def _preset_path(ref: str, folder: Path | None = None) -> Path:
+    """A preset name, or a .toml path (relative to ``folder``: the inheriting file's)."""
+    if not ref:
+        raise ConfigError("config name is empty; give a preset name or a .toml file")
     path = Path(ref)
     if path.suffix == ".toml":
+        if folder is not None and not path.is_absolute():
+            path = folder / path
         if not path.is_file():
-            raise ConfigError(f"config file {ref!r} does not exist")
+            raise ConfigError(f"config file {str(path)!r} does not exist")
         return path
     candidate = PRESET_DIR / f"{ref}.toml"
-    if not candidate.is_file():
+    if "/" in ref or not candidate.is_file():
         raise ConfigError(f"unknown preset {ref!r}; presets: {', '.join(preset_names())}")
     return candidate
 
 
-def _resolve(ref: str, seen: tuple[str, ...]) -> tuple[dict, str]:
-    path = _preset_path(ref)
-    if str(path.resolve()) in seen:
-        raise ConfigError(f"preset {ref!r} inherits itself (chain: {' -> '.join(seen)})")
+def _resolve(ref: str) -> tuple[dict, str]:
+    """Follow the ``inherit`` chain (at most MAX_INHERIT files), then merge it top down."""
+    chain: list[tuple[Path, dict]] = []
+    seen: list[str] = []
+    folder = None
+    while ref is not None:
+        path = _preset_path(ref, folder)
+        key = str(path.resolve())
+        if key in seen:
+            raise ConfigError(f"preset {ref!r} inherits itself (chain: {' -> '.join(seen)})")
+        if len(seen) >= MAX_INHERIT:
+            raise ConfigError(
+                f"config {str(path)!r}: the inherit chain is longer than {MAX_INHERIT} files"
+            )
+        seen.append(key)
+        data = _read_toml(path)
+        ref = data.pop("inherit", None)
+        if ref is not None and not isinstance(ref, str):
+            raise ConfigError(f"key 'inherit' in {path.name} must be a preset name, got {ref!r}")
+        data.setdefault("name", path.stem)
+        chain.append((path, data))
+        folder = path.parent
+    raw: dict = {}
+    for _, data in reversed(chain):
+        raw = _merge(raw, data)
+    return raw, chain[0][1]["name"]
+
+
+def _read_toml(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    parent = data.pop("inherit", None)
-    if parent is None:
-        base: dict = {}
-    else:
-        if not isinstance(parent, str):
-            raise ConfigError(f"key 'inherit' in {path.name} must be a preset name, got {parent!r}")
-        base, _ = _resolve(parent, seen + (str(path.resolve()),))
-    data.setdefault("name", path.stem)
-    return _merge(base, data), data["name"]
+    except RecursionError:
+        data = None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    if data is None or _depth(data) > MAX_NESTING:
+        raise ConfigError(f"config file {str(path)!r} nests deeper than {MAX_NESTING} levels")
+    return data
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of tables and arrays, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            if d <= MAX_NESTING:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def _merge(base: dict, top: dict) -> dict:
@@ -216,11 +272,16 @@ def _merge(base: dict, top: dict) -> dict:
     return out
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(key: str, text: str) -> Any:
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        value = None
+    if value is None or _depth(value) > MAX_NESTING:
+        raise ConfigError(f"override {key!r}: the value nests deeper than {MAX_NESTING} levels")
+    return value
 
 
 def _apply_overrides(raw: dict, overrides: list[str] | dict) -> dict:
@@ -235,7 +296,7 @@ def _apply_overrides(raw: dict, overrides: list[str] | dict) -> dict:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 raise ConfigError(f"override key {key!r}: {part!r} is not a section")
-        target[parts[-1]] = _parse_value(value) if isinstance(value, str) else value
+        target[parts[-1]] = _parse_value(key, value) if isinstance(value, str) else value
     return out
 
 
@@ -297,20 +358,25 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
                 f"config key {key!r} is {value!r}; allowed: {', '.join(meta['choices'])}"
             )
         return value
-    return _check_number(key, kind, meta.get("min"), value)
+    return _check_number(key, f, value)
 
 
-def _check_number(key: str, kind: str, lo: float | None, value: Any) -> int | float:
+def _check_number(key: str, f: dataclasses.Field, value: Any) -> int | float:
+    kind, lo, hi = f.type, f.metadata.get("min"), f.metadata.get("max")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {key!r} is {value!r}; it must be a finite number")
     if kind == "int":
         if isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"config key {key!r} must be an integer, got {value!r}")
-        value = int(value)
+        value, hi = int(value), INT_MAX if hi is None else hi
     else:
-        value = float(value)
+        value, hi = float(value), FLOAT_MAX if hi is None else hi
     if lo is not None and value < lo:
         raise ConfigError(f"config key {key!r} is {value!r}; it must be >= {lo:g}")
+    if value > hi:
+        raise ConfigError(f"config key {key!r} is {value!r}; it must be <= {hi:g}")
     return value
 
 

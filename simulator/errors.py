@@ -21,6 +21,10 @@ class UnsupportedOpError(ModelError):
     """The model uses operators or attributes the NPU does not support."""
 
 
+class ResourceError(ModelError):
+    """A tensor, constant or program needs more than the memory budget or address space."""
+
+
 class ProgramFormatError(NpuError):
     """A program file is malformed: magic, version, checksum or truncation."""
 

@@ -5,7 +5,9 @@ flat ``uint8`` array; an operand is a typed numpy view (``np.ndarray(buffer=...)
 ``addr + esize * (i0*s0 + i1*s1 + i2*s2)``. The exact lowest and highest byte the box touches
 are checked against the memory's size before the view is made, and the base address must be
 aligned to the element size; violations raise ``SimulationError`` naming the instruction,
-the field and its value.
+the field and its value. A box may also hold at most as many elements as the largest
+scratchpad has bytes (``max_elements``): strides of 0 make a box that stays inside its memory
+but names 65535^3 elements, and no instruction may move more than the hardware could hold.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class _Form(NamedTuple):
     lo: int  # lowest byte touched, relative to the address (<= 0)
     hi: int  # first byte of the highest element touched, relative to the address
     empty: bool
+    count: int  # elements in the box
 
 
 @lru_cache(maxsize=4096)
@@ -79,7 +82,10 @@ def _form(shape: tuple[int, ...], strides: tuple[int, ...], dtype) -> _Form:
             lo += (n - 1) * s
         else:
             hi += (n - 1) * s
-    return _Form(tuple(shape), dtype, esize, byte_strides, lo, hi, 0 in shape)
+    count = 1
+    for n in shape:
+        count *= n
+    return _Form(tuple(shape), dtype, esize, byte_strides, lo, hi, 0 in shape, count)
 
 
 class Memory:
@@ -87,6 +93,7 @@ class Memory:
 
     def __init__(self, config: NpuConfig, dram_size: int):
         self.sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes, dram_size)
+        self.max_elements = max(self.sizes[:DRAM])
         self.buffers = [np.zeros(-(-size // 8) * 8, dtype=np.uint8) for size in self.sizes]
         self._bytes = [memoryview(b) for b in self.buffers]  # makes views faster than arrays
         self._boxes: dict[tuple, tuple[np.ndarray, Box]] = {}  # programs reuse tile boxes
@@ -127,6 +134,12 @@ class Memory:
         fp = Box(mem, addr, form.shape, form.strides, form.esize)
         if form.empty:
             return np.empty(shape, form.dtype), fp
+        if form.count > self.max_elements:
+            raise SimulationError(
+                f"instruction {where.index} ({where.opcode}): the box at {where.field}={addr} "
+                f"has shape {tuple(shape)}, {form.count:,} elements, more than the "
+                f"{self.max_elements:,} bytes of the largest scratchpad"
+            )
         lo, hi, esize = addr + form.lo, addr + form.hi, form.esize
         if lo < 0 or hi + esize > self.sizes[mem] or addr % esize:
             self._fail(mem, addr, shape, lo, hi + esize - 1, esize, where)

@@ -20,6 +20,7 @@ from simulator import isa
 from simulator.config import NpuConfig, build_config
 from simulator.errors import ConfigError, ProgramFormatError
 from simulator.isa import Instr
+from simulator.manifest import validate as validate_manifest
 
 
 @dataclass(frozen=True)
@@ -161,15 +162,22 @@ def _manifest_bytes(program: Program) -> bytes:
 
 def _parse_manifest(raw: bytes) -> dict[str, Any]:
     try:
-        manifest = json.loads(raw.decode())
+        manifest = json.loads(raw.decode(), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProgramFormatError(f"program manifest is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProgramFormatError("program manifest is nested too deeply to read") from None
     if not isinstance(manifest, dict):
         raise ProgramFormatError("program manifest is not a JSON object")
     return manifest
 
 
+def _no_constant(name: str) -> None:
+    raise ProgramFormatError(f"program manifest holds {name}; numbers must be finite")
+
+
 def _from_manifest(m: dict[str, Any], instructions: list[Instr], constants: bytes) -> Program:
+    validate_manifest(m, len(instructions), len(constants))
     try:
         raw = dict(m["config"])
         config = build_config(raw, raw.get("name", "custom"))
@@ -188,7 +196,9 @@ def _from_manifest(m: dict[str, Any], instructions: list[Instr], constants: byte
             layers=list(m["layers"]),
             meta=dict(m["meta"]),
         )
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except ConfigError as exc:
+        raise ProgramFormatError(f"program manifest.config: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
         raise ProgramFormatError(f"program manifest is malformed: {exc!r}") from None
     if config.fingerprint() != m.get("config_fingerprint"):
         raise ProgramFormatError(
