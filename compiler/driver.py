@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from compiler import budget
 from compiler import ops as op_registry
 from compiler.emit import Emitter
 from compiler.frontend import import_model, load_model
+from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx
 from compiler.memory import plan_dram
 from compiler.passes import fusion, layout, qdq, recurrent
 from simulator.config import NpuConfig
-from simulator.errors import ModelError, NpuError, UnsupportedOpError
+from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
 
 
@@ -32,6 +34,8 @@ class CompileOptions:
     dump_ir: bool = False
     # progress(lowered, total) after each node is lowered (the long part of a compile)
     progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
+    # the memory budget in bytes (None: simulator.limits.DEFAULT_MAX_MEMORY); see budget.py
+    max_memory: int | None = None
 
 
 def check_supported(graph: Graph) -> None:
@@ -48,6 +52,7 @@ def check_supported(graph: Graph) -> None:
 
 
 PASSES = [
+    ("validate", validate),
     ("expose_constants", qdq.expose_constants),
     ("constant_dropout_masks", fusion.constant_dropout_masks),
     ("check_supported", check_supported),
@@ -65,6 +70,11 @@ def compile(
     model: str | Path | onnx.ModelProto, config: NpuConfig, options: CompileOptions | None = None
 ) -> Program:
     options = options or CompileOptions()
+    with budget.using(budget.Budget.of(options.max_memory)):
+        return _compile(model, config, options)
+
+
+def _compile(model, config: NpuConfig, options: CompileOptions) -> Program:
     proto = load_model(model)
     try:
         graph = import_model(proto, options.input_shapes)
@@ -85,7 +95,7 @@ def compile(
 
 def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
     """An import failure in a model with undeclared ops is reported as those ops."""
-    if isinstance(exc, UnsupportedOpError):
+    if isinstance(exc, UnsupportedOpError | ResourceError):
         return
     declared = {o.op for o in op_registry.supported_ops()}  # internal ops are no ONNX ops
     bad = sorted({n.op_type for n in proto.graph.node if n.op_type not in declared})
@@ -107,9 +117,11 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
 def lower(
     graph: Graph, config: NpuConfig, progress: Callable[[int, int], None] | None = None
 ) -> Program:
+    budget.check_graph(graph)
     order = graph.nodes()
     plan = plan_dram(graph, order, layout.aliases(graph))
     const_base = -(-plan.size // 4096) * 4096
+    budget.check_dram(const_base, sum(int(c.nbytes) for c in graph.constants.values()))
     em = Emitter(config)
     ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
     for done, node in enumerate(order, 1):
@@ -125,6 +137,7 @@ def lower(
         for n in names:
             tensors[n] = _tensor_info(ctx, n, kind)
     constants = bytes(ctx.consts.blob)
+    budget.check_dram(const_base, len(constants))
     return Program(
         config=config,
         instructions=instrs,

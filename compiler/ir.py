@@ -85,6 +85,7 @@ class Graph:
         self.outputs: list[str] = []
         self._order = 0
         self._index: tuple[dict, dict] | None = None
+        self._sorted: list[Node] | None = None  # nodes() until the next add or remove
 
     # --- nodes -------------------------------------------------------------------------
     def add(self, node: Node, order: float | None = None) -> Node:
@@ -94,6 +95,7 @@ class Graph:
             order = self._order
             self._order += 1
         self.g.add_node(node.name, node=node, order=order)
+        self._sorted = None
         if self._index is not None:  # keep the index current (passes edit node by node)
             prod, cons = self._index
             for o in node.outputs:
@@ -116,6 +118,7 @@ class Graph:
     def remove(self, name: str) -> None:
         node = self.node(name)
         self.g.remove_node(name)
+        self._sorted = None
         if self._index is not None:
             prod, cons = self._index
             for o in node.outputs:
@@ -149,9 +152,13 @@ class Graph:
         return self.g.nodes[name]["node"]
 
     def nodes(self) -> list[Node]:
-        """Nodes in a deterministic topological order (ties broken by insertion order)."""
-        order = nx.lexicographical_topological_sort(self.g, key=lambda n: self.g.nodes[n]["order"])
-        return [self.g.nodes[n]["node"] for n in order]
+        """Nodes in a deterministic topological order (ties broken by insertion order); kept
+        until the graph changes (passes and checks ask for it many times)."""
+        if self._sorted is None:
+            data = self.g.nodes
+            order = nx.lexicographical_topological_sort(self.g, key=lambda n: data[n]["order"])
+            self._sorted = [data[n]["node"] for n in order]
+        return list(self._sorted)
 
     def producer(self, tensor: str) -> Node | None:
         name = self._build_index()[0].get(tensor)

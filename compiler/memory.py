@@ -1,10 +1,18 @@
 """DRAM planning: one storage per tensor (aliases share their source's), liveness over the
-lowering order, first-fit reuse of freed space. Graph inputs and outputs are never reused."""
+lowering order, first-fit reuse of freed space. Graph inputs and outputs are never reused.
+
+A storage's ``clobbers`` are the storages that last held any of its bytes: writing it must
+wait for their readers (the emitter adds those keys to the write). Older occupants of the
+same bytes are ordered through the most recent one (every DRAM write is a STORE, and the
+STORE queue runs in order), so they need not be listed. Placement is O(log n) per storage
+(``intervals.FirstFit``, ``intervals.Painter``): the plan is O(n log n) in the tensors."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
+from compiler.intervals import FirstFit, Painter
 from compiler.ir import Graph, Node
 from compiler.lowering.common import Place, contiguous_strides, logical_strides
 
@@ -70,22 +78,18 @@ def _liveness(graph: Graph, order: list[Node], root) -> tuple[dict, dict]:
 
 
 def _first_fit(sizes: dict[str, int], first: dict, last: dict):
-    live: list[tuple[int, int, str]] = []  # (addr, end, storage)
-    history: list[tuple[int, int, str]] = []
+    blocks, painter = FirstFit(), Painter()
+    expiry: list[tuple[int, int, tuple]] = []  # (last use, serial, block handle)
     addrs, clobbers, peak = {}, {}, 0
-    for s in sorted(sizes, key=lambda s: (first.get(s, 0), s)):
+    for serial, s in enumerate(sorted(sizes, key=lambda s: (first.get(s, 0), s))):
         start = first.get(s, 0)
-        live = [b for b in live if last.get(b[2], 0) >= start]
+        while expiry and expiry[0][0] < start:
+            blocks.free(heapq.heappop(expiry)[2])
         size = _align(sizes[s])
-        addr = 0
-        for a, e, _ in sorted(live):
-            if addr + size <= a:
-                break
-            addr = max(addr, e)
+        addr, handle = blocks.place(size)
+        heapq.heappush(expiry, (last.get(s, 0), serial, handle))
         addrs[s] = addr
-        live.append((addr, addr + size, s))
-        clobbers[s] = tuple(h[2] for h in history if h[0] < addr + size and addr < h[1])
-        history.append((addr, addr + size, s))
+        clobbers[s] = tuple(painter.paint(addr, addr + size, s))
         peak = max(peak, addr + size)
     return addrs, clobbers, peak
 

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from compiler import budget
 from compiler.frontend.loader import BIG_INITIALIZER
 from simulator.errors import ModelError
 
@@ -116,7 +117,15 @@ def _try_fold(node: onnx.NodeProto, known: _Known, opset: int) -> list[np.ndarra
         ins = [known.value(i) for i in names]
     else:
         return None
-    return evaluate(node, [i for i in node.input], ins, opset)
+    for out in node.output:  # the budget, before anything is built (compiler/budget.py)
+        shaped = known.shaped(out) if out else None
+        if shaped is not None:
+            budget.check_constant(node, out, shaped.shape, shaped.dtype.itemsize)
+    result = evaluate(node, [i for i in node.input], ins, opset)
+    for out, arr in zip(node.output, result, strict=False):
+        if arr is not None:
+            budget.check_folded(node, out, arr)
+    return result
 
 
 def _inference_dropout(node: onnx.NodeProto, known: _Known) -> bool:

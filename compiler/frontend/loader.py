@@ -8,6 +8,8 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference, version_converter
 
+from compiler import budget
+from compiler.frontend import external
 from simulator.errors import ModelError, UnsupportedOpError
 
 MIN_OPSET = 11  # older models are upgraded to TARGET_OPSET with onnx.version_converter
@@ -33,7 +35,7 @@ def _read(path: Path) -> onnx.ModelProto:
     if path.stat().st_size == 0:
         raise ModelError(f"model file {str(path)!r} is empty")
     try:
-        return onnx.load(str(path))
+        proto = onnx.load(str(path), load_external_data=False)
     except (DecodeError, RuntimeError, ValueError, OSError) as exc:
         raise ModelError(
             f"{str(path)!r} is not a readable ONNX model: {_first_line(exc)}"
@@ -41,6 +43,12 @@ def _read(path: Path) -> onnx.ModelProto:
     except Exception as exc:  # protobuf raises assorted types on garbage
         raise ModelError(
             f"{str(path)!r} is not a readable ONNX model: {_first_line(exc)}"
+        ) from None
+    try:
+        return external.load(proto, path.parent)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"cannot read the external data of {str(path)!r}: {_first_line(exc)}"
         ) from None
 
 
@@ -99,6 +107,7 @@ def fix_input_shapes(
                     f"input {vi.name!r} has dynamic dimension {axis} ({label!r}); "
                     f"fix it with --input-shape {vi.name}=" + ",".join(["N"] * len(dims)) + hint
                 )
+    budget.check_model(model)
     return model
 
 
@@ -166,6 +175,7 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     light.graph.input.extend(
         helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big
     )
+    _check_plain_shapes(light)
     try:
         inferred = shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
     except Exception as exc:
@@ -174,6 +184,17 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         del getattr(model.graph, field)[:]
         getattr(model.graph, field).extend(getattr(inferred.graph, field))
     return model
+
+
+def _check_plain_shapes(light: onnx.ModelProto) -> None:
+    """Shape inference without data propagation first, and every shape it finds checked
+    against the budget: data propagation materialises the values it propagates (a Range of
+    3e9 elements, then its Cast), so sizes are known to fit before it runs."""
+    try:
+        plain = shape_inference.infer_shapes(light, strict_mode=True, data_prop=False)
+    except Exception:
+        return  # the data-propagating pass reports it
+    budget.check_model(plain)
 
 
 def _numel(t: onnx.TensorProto) -> int:

@@ -1,0 +1,98 @@
+"""What onnxruntime refuses that ONNX's checker and shape inference let through.
+
+Shape inference happily infers ``[4, 8]`` for a Reshape of 16 elements, ``[1, 7, 6, 6]`` for
+a Conv of 3 channels in 7 groups and ``[1, 1, 0, 0]`` for a 3x3 kernel on a 2x2 image;
+onnxruntime then refuses the model (or fails when it runs). Compiling such a graph would read
+past a tensor or divide by zero, so ``validate(graph)`` refuses it first, with one line
+naming the node, its op and the disagreeing numbers. Rules, per op, in ``RULES``; plus, for
+every node, no activation of zero or negative size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from compiler.ir import Graph, Node
+from simulator.errors import ModelError
+from simulator.limits import numel
+
+
+def validate(graph: Graph) -> None:
+    for node in graph.nodes():
+        for out in node.outputs:
+            t = graph.tensors.get(out)
+            if out and t is not None and (not t.shape or min(t.shape) > 0):
+                continue
+            if out and t is not None:
+                raise ModelError(
+                    f"node {node.name!r} ({node.op}) makes {out!r} of shape {list(t.shape)}, "
+                    "a zero-size tensor (onnxruntime refuses such a model or returns nothing; "
+                    "the NPU has no zero-size tensors)"
+                )
+        rule = RULES.get(node.op)
+        if rule is not None:
+            rule(graph, node)
+
+
+def _shape(graph: Graph, name: str) -> tuple[int, ...]:
+    return tuple(graph.type(name).shape)
+
+
+def _fail(node: Node, text: str) -> None:
+    raise ModelError(f"node {node.name!r} ({node.op}): {text}")
+
+
+def same_count(graph: Graph, node: Node) -> None:
+    """Reshape, Flatten, Squeeze, Unsqueeze keep every element."""
+    src, dst = _shape(graph, node.inputs[0]), _shape(graph, node.outputs[0])
+    if numel(src) != numel(dst):
+        _fail(
+            node,
+            f"input {node.inputs[0]!r} has {numel(src):,} elements {list(src)} but output "
+            f"{node.outputs[0]!r} has {numel(dst):,} {list(dst)}; they must agree",
+        )
+
+
+def conv_groups(graph: Graph, node: Node) -> None:
+    """Conv: weights [M, C/group, k...]; ConvTranspose: weights [C, M/group, k...]."""
+    x, w = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+    group = int(node.attr("group", 1))
+    if len(x) < 3 or len(w) != len(x):
+        _fail(node, f"input {list(x)} and weights {list(w)} do not have the same rank (>= 3)")
+    channels = x[1]
+    if group < 1 or channels % group:
+        _fail(node, f"group={group} does not divide the input's {channels} channels")
+    if node.op == "Conv":
+        if w[1] * group != channels or w[0] % group:
+            _fail(
+                node,
+                f"weights {list(w)} with group={group} need {w[1] * group} input channels "
+                f"and a multiple of {group} filters; the input has {channels} channels",
+            )
+    elif w[0] != channels:
+        _fail(node, f"weights {list(w)} need {w[0]} input channels; the input has {channels}")
+
+
+def quant_scale(graph: Graph, node: Node) -> None:
+    """QuantizeLinear / DequantizeLinear: scales finite and positive (when constant)."""
+    if len(node.inputs) < 2 or not graph.is_const(node.inputs[1]):
+        return
+    scale = np.asarray(graph.constants[node.inputs[1]], dtype=np.float64)
+    bad = scale[~(np.isfinite(scale) & (scale > 0))]
+    if bad.size:
+        _fail(node, f"scale {node.inputs[1]!r} holds {float(bad.flat[0])!r}; scales must be "
+              "finite and positive")  # fmt: skip
+
+
+RULES: dict[str, Callable[[Graph, Node], None]] = {
+    "Reshape": same_count,
+    "Flatten": same_count,
+    "Squeeze": same_count,
+    "Unsqueeze": same_count,
+    "Conv": conv_groups,
+    "ConvTranspose": conv_groups,
+    "QuantizeLinear": quant_scale,
+    "DequantizeLinear": quant_scale,
+}
