@@ -41,6 +41,7 @@ def build(name: str, int8: bool = False) -> onnx.ModelProto:
 def build_to_path(name: str, int8: bool = False, cache_dir: Path | None = None) -> Path:
     """The model's .onnx file in the cache, built on first use."""
     path = cache.cached_model_path(name, int8, cache_dir)
+    cache.ensure_dir(path.parent)  # before a build that may take minutes
     if path.is_file():
         return path
     return cache.write_model(build(name, int8), path)

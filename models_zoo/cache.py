@@ -15,6 +15,7 @@ import onnx
 import onnxruntime
 
 from models_zoo import registry
+from models_zoo.errors import ZooError
 
 CACHE_ENV = "NPU_ZOO_CACHE"
 
@@ -55,9 +56,24 @@ def write_json(data: dict, path: Path) -> None:
     _write_atomic(path, json.dumps(data, indent=1).encode())
 
 
+def ensure_dir(folder: Path) -> Path:
+    """The cache folder, created if missing; ZooError when it cannot be (a file, no rights)."""
+    where = f"zoo cache {str(folder)!r} (${CACHE_ENV} or --cache-dir)"
+    if folder.exists() and not folder.is_dir():
+        raise ZooError(f"{where} is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot create {where}: {exc.strerror or exc}") from None
+    return folder
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ZooError(f"cannot write the zoo cache {str(path.parent)!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -53,11 +53,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """Writes through the CLI's safe outputs (``npu.outputs``): checked first, then renamed."""
+    from npu.outputs import check_output_dir, check_outputs, output_batch
+
     name, int8 = parse_zoo_name(args.name)
     int8 = int8 or args.int8
+    folder = check_output_dir(args.output_dir, "-o")
+    target = folder / f"{name}{INT8_SUFFIX if int8 else ''}.onnx"
+    if folder.is_dir():
+        check_outputs({"-o": target})
     cached = build_to_path(name, int8, args.cache_dir)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    target = args.output_dir / f"{name}{INT8_SUFFIX if int8 else ''}.onnx"
-    shutil.copyfile(cached, target)
+    folder.mkdir(parents=True, exist_ok=True)
+    check_outputs({"-o": target}, [cached])
+    with output_batch() as out:
+        out.write(target, lambda tmp: shutil.copyfile(cached, tmp))
     print(target)
     return 0

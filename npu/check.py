@@ -12,7 +12,6 @@ from compiler.check import output_scales
 from npu import compare, inputs, models, progress
 from npu import options as opts
 from npu.run_cmd import load_for
-from simulator.api import check_inputs
 from simulator.errors import ModelError
 
 EXAMPLES = """\
@@ -42,25 +41,36 @@ def add_parser(sub) -> None:
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", metavar="IN.npz", help="graph inputs (default: seeded random)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument(
+        "--seed", type=opts.seed, default=0, help="seed of the random inputs (default 0)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if models.onnx_path(args.model) is None:
         raise ModelError(f"{args.model!r} is a compiled program; check needs the .onnx model")
+    precheck_inputs(args)
     loaded = load_for(args)
     feeds = graph_inputs(args, loaded.program)
     with progress.bar("simulating instructions") as update:
-        result = simulator.run(loaded.program, feeds, progress=update)
+        result = simulator.run(
+            loaded.program, feeds, progress=update, max_memory=opts.max_memory(args)
+        )
     checks = reference_check(loaded, feeds, result.outputs)
     print_checks(checks)
     return 0 if all(c.passed for c in checks) else 1
 
 
+def precheck_inputs(args: argparse.Namespace) -> None:
+    """A bad IN.npz fails before the model is compiled."""
+    if args.inputs:
+        inputs.inspect_npz(args.inputs)
+
+
 def graph_inputs(args: argparse.Namespace, program: simulator.Program) -> dict[str, np.ndarray]:
     """IN.npz (validated against the program) or seeded random inputs."""
     if args.inputs:
-        return check_inputs(program, inputs.read_npz(args.inputs))
+        return inputs.read_inputs(args.inputs, program)
     return inputs.random_inputs(program, args.seed)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from npu import models, options, progress
-from npu.outputs import check_writable, output_batch
+from npu.outputs import check_outputs, output_batch
 from simulator import save_program
 from simulator.errors import ModelError
 
@@ -32,14 +32,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_writable(args.output)
+    check_outputs({"-o": args.output}, options.input_files(args))
     config = options.resolve_config(args)
     shapes = options.parse_input_shapes(args.input_shapes)
     path = models.onnx_path(args.model)
     if path is None:
         raise ModelError(f"{args.model!r} is already a compiled program; give an .onnx model")
     with progress.bar(f"compiling {args.model}: lowering nodes") as update:
-        program = models.compile_onnx(path, config, shapes, update)
+        program = models.compile_onnx(path, config, shapes, update, options.max_memory(args))
     with output_batch() as out:
         out.write(args.output, lambda tmp: save_program(program, tmp))
     n = len(program.instructions)

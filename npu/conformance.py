@@ -25,11 +25,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from npu.conformance_cases import Case, all_cases
 from npu.conformance_exclusions import exclusion_reason
 from npu.onnx_backend import NpuBackend, supported_op_names
+from npu.outputs import check_outputs, output_batch
 from simulator.config import NpuConfig, load_config
 from simulator.errors import NpuError, UnsupportedOpError
 
@@ -230,28 +230,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     ops = set(args.ops.split(",")) if args.ops else None
+    full = not (ops or args.supported_only or args.no_nodes or args.no_models)
+    markdown = args.markdown or (DEFAULT_MARKDOWN if full else None)
+    check_outputs({"--markdown": markdown, "--json": args.json})  # before the long run
     cases = select(all_cases(not args.no_nodes, not args.no_models), ops, args.supported_only)
     progress = _print_outcome if args.verbose else None
     outcomes = run_all(cases, config, args.timeout, progress)
     print_table(outcomes)
-    full = not (ops or args.supported_only or args.no_nodes or args.no_models)
-    markdown = args.markdown or (DEFAULT_MARKDOWN if full else None)
-    if markdown:
-        from npu.conformance_report import render_markdown
+    with output_batch() as out:
+        if markdown:
+            from npu.conformance_report import render_markdown
 
-        _write(markdown, render_markdown(outcomes, config, full=full))
-    if args.json:
-        _write(args.json, json.dumps([asdict(o) for o in outcomes], indent=1))
+            out.write_text(markdown, render_markdown(outcomes, config, full=full))
+        if args.json:
+            out.write_text(args.json, json.dumps([asdict(o) for o in outcomes], indent=1))
     return 1 if any(o.status in BAD for o in outcomes) else 0
 
 
 def _print_outcome(o: Outcome) -> None:
     print(f"{o.status:<9} {o.seconds:6.2f}s {o.name} {o.detail[:120]}", file=sys.stderr)
-
-
-def _write(path: str, text: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,22 +53,30 @@ def check_exists(model: str) -> None:
 
 
 def load(
-    model: str, config: NpuConfig, shapes: dict, *, config_given: bool, progress=None
+    model: str,
+    config: NpuConfig,
+    shapes: dict,
+    *,
+    config_given: bool,
+    progress=None,
+    max_memory: int | None = None,
 ) -> Loaded:
     """Compile MODEL for ``config``, or read it when it is a compiled program."""
     path = onnx_path(model)
     if path is None:
         return Loaded(read_program(model, config, config_given), None, None)
     start = time.perf_counter()
-    program = compile_onnx(path, config, shapes, progress)
+    program = compile_onnx(path, config, shapes, progress, max_memory)
     return Loaded(program, path, time.perf_counter() - start)
 
 
-def compile_onnx(path: Path, config: NpuConfig, shapes: dict, progress=None) -> Program:
+def compile_onnx(
+    path: Path, config: NpuConfig, shapes: dict, progress=None, max_memory: int | None = None
+) -> Program:
     """``progress(lowered, total)`` follows the lowering of the graph's nodes."""
     import compiler
 
-    options = compiler.CompileOptions(input_shapes=shapes, progress=progress)
+    options = compiler.CompileOptions(input_shapes=shapes, progress=progress, max_memory=max_memory)
     return compiler.compile(str(path), config, options)
 
 

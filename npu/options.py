@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from simulator.config import NpuConfig, load_config
-from simulator.errors import ModelError
+from simulator.errors import ConfigError, ModelError
+from simulator.limits import DEFAULT_MAX_MEMORY, fmt_size, parse_size
 
 MODEL_HELP = "an .onnx file, an .npuprog file, or zoo:NAME (see 'npu zoo list')"
 
@@ -40,10 +41,52 @@ def add_config(parser: argparse.ArgumentParser, shapes: bool = True) -> None:
             help="fix a graph input's shape, e.g. image=1,3,224,224, or one named symbolic "
             "dimension wherever the inputs use it, e.g. seq=128 (repeatable)",
         )
+    group.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        type=memory_size,
+        default=None,
+        help="the most memory a compiled program's DRAM (activations + constants) and a "
+        f"simulation may take, e.g. 2G (default {fmt_size(DEFAULT_MAX_MEMORY)})",
+    )
+
+
+def memory_size(text: str) -> int:
+    """argparse type of ``--max-memory``."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def seed(text: str) -> int:
+    """argparse type of ``--seed``: what numpy's generators take."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in [0, 2**63)")
+    return value
 
 
 def resolve_config(args: argparse.Namespace) -> NpuConfig:
+    if args.config is not None and not args.config.strip():
+        raise ConfigError("--config is empty; give a preset name or a .toml file")
     return load_config(args.config or "base", list(args.overrides))
+
+
+def max_memory(args: argparse.Namespace) -> int | None:
+    return getattr(args, "max_memory", None)
+
+
+def input_files(args: argparse.Namespace) -> list[str]:
+    """The files a command reads (its outputs must not be any of them)."""
+    files = [getattr(args, "model", None), getattr(args, "inputs", None)]
+    config = getattr(args, "config", None)
+    if config and config.endswith(".toml"):
+        files.append(config)
+    return [f for f in files if f and not f.startswith("zoo:")]
 
 
 def config_given(args: argparse.Namespace) -> bool:

@@ -88,7 +88,7 @@ def _label_top(ax, rows, intensity, count: int = 4) -> None:
     for i in order:
         r = rows[i]
         ax.annotate(r.name, (intensity[i], r.macs / r.cycles), fontsize=7, color="#4a5568",
-                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+                    xytext=(4, 4), textcoords="offset points", parse_math=False)  # fmt: skip
 
 
 def cycle_bars(report: Report, limit: int = 60) -> bytes:
@@ -103,7 +103,7 @@ def cycle_bars(report: Report, limit: int = 60) -> bytes:
     stall = np.array([r.stall_cycles for r in rows])
     ax.barh(y, busy, color=COMPUTE, label="compute (matrix + vector busy)")
     ax.barh(y, stall, left=busy, color=MEMORY, label="memory stall")
-    ax.set_yticks(y, [_short(r.name) for r in rows], fontsize=7)
+    ax.set_yticks(y, [_short(r.name) for r in rows], fontsize=7, parse_math=False)
     ax.invert_yaxis()
     title = "Cycles per layer" + (f" (the {limit} longest)" if len(report.layers) > limit else "")
     ax.set(xlabel="cycles")

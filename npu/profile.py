@@ -8,8 +8,8 @@ import time
 import simulator
 from npu import models, progress, report_html, report_json, report_table
 from npu import options as opts
-from npu.check import add_input_options, graph_inputs, reference_check
-from npu.outputs import check_writable, output_batch
+from npu.check import add_input_options, graph_inputs, precheck_inputs, reference_check
+from npu.outputs import check_outputs, output_batch
 from npu.report import Report, build_report
 from npu.run_cmd import load_for
 
@@ -49,13 +49,19 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_writable(args.json, args.csv, args.trace, args.html)
+    outputs = {"--json": args.json, "--csv": args.csv, "--trace": args.trace, "--html": args.html}
+    check_outputs(outputs, opts.input_files(args))
+    precheck_inputs(args)
     loaded = load_for(args)
     feeds = graph_inputs(args, loaded.program)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
         result = simulator.run(
-            loaded.program, feeds, trace=bool(args.trace or args.html), progress=update
+            loaded.program,
+            feeds,
+            trace=bool(args.trace or args.html),
+            progress=update,
+            max_memory=opts.max_memory(args),
         )
     simulate_s = time.perf_counter() - start
     checks, note = _check(args, loaded, feeds, result.outputs)

@@ -18,7 +18,8 @@ from rich.progress import (
 
 
 def _console() -> Console:
-    return Console(file=sys.stderr)
+    """No markup or emoji codes: descriptions hold user paths and names."""
+    return Console(file=sys.stderr, markup=False, emoji=False)
 
 
 @contextlib.contextmanager
@@ -28,7 +29,8 @@ def task(description: str) -> Iterator[None]:
     if not console.is_terminal:
         yield
         return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    text = TextColumn("{task.description}", markup=False)
+    columns = (SpinnerColumn(), text, BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         bar.add_task(description, total=None)
         yield
@@ -42,7 +44,7 @@ def bar(description: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: None
         return
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

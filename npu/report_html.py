@@ -6,7 +6,6 @@ import base64
 import html
 from datetime import UTC, datetime
 
-from npu import plots
 from npu.report import Report
 from npu.report_table import COLUMNS, NUMERIC, fmt_time
 
@@ -116,6 +115,8 @@ def _check(report: Report) -> str:
 
 
 def _figures(report: Report, events: list[dict] | None) -> str:
+    from npu import plots  # matplotlib: imported when drawing, not by every npu command
+
     roof = _img(plots.roofline(report), "roofline")
     bars = _img(plots.cycle_bars(report), "cycles per layer")
     out = (

@@ -1,4 +1,7 @@
-"""The per-layer table (rich, on the terminal) and the same columns as CSV."""
+"""The per-layer table (rich, on the terminal) and the same columns as CSV.
+
+Every string that came from the user (model path, config name, node and tensor names) goes
+to rich as ``Text``, never as markup: a node named ``[/bogus]`` prints as itself."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import io
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from npu.report import Report
 
@@ -32,13 +36,14 @@ def fmt_time(seconds: float) -> str:
 
 
 def layer_table(report: Report) -> Table:
-    table = Table(title=f"{report.model} on {report.config.name}", header_style="bold")
+    title = Text(f"{report.model} on {report.config.name}")
+    table = Table(title=title, header_style="bold")
     for header, key, _ in COLUMNS:
         table.add_column(header, justify="right" if key in NUMERIC else "left", no_wrap=True)
     for row in report.layers:
         d = row.to_dict()
         style = "yellow" if row.bound == "memory" else None
-        table.add_row(*(fmt(d[key]) for _, key, fmt in COLUMNS), style=style)
+        table.add_row(*(Text(fmt(d[key])) for _, key, fmt in COLUMNS), style=style)
     return table
 
 
@@ -81,13 +86,13 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console.print(layer_table(report))
     for line in totals_lines(report):
         style = "bold red" if "MISMATCH" in line else None
-        console.print(line, style=style, highlight=False)
+        console.print(Text(line), style=style, highlight=False)
 
 
 def _console() -> Console:
     """The terminal's width on a terminal; wide enough not to wrap rows in logs and pipes."""
-    plain = Console()
-    return plain if plain.is_terminal else Console(width=200)
+    plain = Console(markup=False, emoji=False)
+    return plain if plain.is_terminal else Console(width=200, markup=False, emoji=False)
 
 
 def to_csv(report: Report) -> str:

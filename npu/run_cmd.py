@@ -8,7 +8,7 @@ import time
 
 import simulator
 from npu import inputs, models, options, progress
-from npu.outputs import check_writable, output_batch
+from npu.outputs import check_outputs, output_batch
 from npu.report_table import fmt_time
 
 EXAMPLES = """\
@@ -40,13 +40,21 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_writable(args.out, args.stats, args.trace)
+    outputs = {"--out": args.out, "--stats": args.stats, "--trace": args.trace}
+    check_outputs(outputs, options.input_files(args))
     models.check_exists(args.model)
-    feeds = inputs.read_npz(args.inputs)
+    inputs.inspect_npz(args.inputs)  # a bad file fails now, before a compile
     loaded = load_for(args)
+    feeds = inputs.read_inputs(args.inputs, loaded.program)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
-        result = simulator.run(loaded.program, feeds, trace=bool(args.trace), progress=update)
+        result = simulator.run(
+            loaded.program,
+            feeds,
+            trace=bool(args.trace),
+            progress=update,
+            max_memory=options.max_memory(args),
+        )
     simulate_s = time.perf_counter() - start
     with output_batch() as out:
         out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
@@ -65,7 +73,12 @@ def load_for(args: argparse.Namespace) -> models.Loaded:
     shapes = options.parse_input_shapes(getattr(args, "input_shapes", []))
     with progress.bar(f"preparing {args.model}: lowering nodes") as update:
         return models.load(
-            args.model, config, shapes, config_given=options.config_given(args), progress=update
+            args.model,
+            config,
+            shapes,
+            config_given=options.config_given(args),
+            progress=update,
+            max_memory=options.max_memory(args),
         )
 
 
