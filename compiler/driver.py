@@ -52,10 +52,10 @@ def check_supported(graph: Graph) -> None:
 
 
 PASSES = [
-    ("validate", validate),
     ("expose_constants", qdq.expose_constants),
     ("constant_dropout_masks", fusion.constant_dropout_masks),
     ("check_supported", check_supported),
+    ("validate", validate),
     ("remove_identity", fusion.remove_identity),
     ("lower_qdq", qdq.lower_qdq),
     ("fold_batchnorm", fusion.fold_batchnorm),

@@ -45,9 +45,9 @@ def reference_outputs(onnx_path: Path, inputs: dict[str, np.ndarray]) -> dict[st
     kernels, QLinearConv and friends, whose requantisation the NPU follows)."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)  # its warnings would add lines to a one-line error
+    ort.set_default_logger_severity(4)  # its own log lines would add to a one-line error
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     try:
         session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]

@@ -6,7 +6,7 @@ import argparse
 
 from simulator.config import NpuConfig, load_config
 from simulator.errors import ConfigError, ModelError
-from simulator.limits import DEFAULT_MAX_MEMORY, fmt_size, parse_size
+from simulator.limits import ADDRESS_SPACE, DEFAULT_MAX_MEMORY, MAX_RANK, fmt_size, parse_size
 
 MODEL_HELP = "an .onnx file, an .npuprog file, or zoo:NAME (see 'npu zoo list')"
 
@@ -105,6 +105,11 @@ def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
         if not sep or not name or not shape or min(shape) < 1:
             raise ModelError(
                 f"--input-shape {item!r} must look like NAME=D0,D1,... with positive integers"
+            )
+        if max(shape) > ADDRESS_SPACE or len(shape) > MAX_RANK:
+            raise ModelError(
+                f"--input-shape {item!r}: at most {MAX_RANK} dimensions, each at most "
+                f"{ADDRESS_SPACE:,} (the DMA's address space)"
             )
         shapes[name] = shape
     return shapes

@@ -5,7 +5,8 @@ a Conv of 3 channels in 7 groups and ``[1, 1, 0, 0]`` for a 3x3 kernel on a 2x2 
 onnxruntime then refuses the model (or fails when it runs). Compiling such a graph would read
 past a tensor or divide by zero, so ``validate(graph)`` refuses it first, with one line
 naming the node, its op and the disagreeing numbers. Rules, per op, in ``RULES``; plus, for
-every node, no activation of zero or negative size.
+every node, no activation of negative size, and none of zero size (legal ONNX, which
+onnxruntime runs, but no NPU tensor: an ``UnsupportedOpError``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from compiler.ir import Graph, Node
-from simulator.errors import ModelError
+from simulator.errors import ModelError, UnsupportedOpError
 from simulator.limits import numel
 
 
@@ -25,11 +26,12 @@ def validate(graph: Graph) -> None:
             t = graph.tensors.get(out)
             if out and t is not None and (not t.shape or min(t.shape) > 0):
                 continue
+            if out and t is not None and min(t.shape) < 0:
+                _fail(node, f"output {out!r} has a negative dimension: shape {list(t.shape)}")
             if out and t is not None:
-                raise ModelError(
+                raise UnsupportedOpError(
                     f"node {node.name!r} ({node.op}) makes {out!r} of shape {list(t.shape)}, "
-                    "a zero-size tensor (onnxruntime refuses such a model or returns nothing; "
-                    "the NPU has no zero-size tensors)"
+                    "a zero-size tensor; the NPU does not support zero-size tensors"
                 )
         rule = RULES.get(node.op)
         if rule is not None:
