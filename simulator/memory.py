@@ -5,9 +5,10 @@ flat ``uint8`` array; an operand is a typed numpy view (``np.ndarray(buffer=...)
 ``addr + esize * (i0*s0 + i1*s1 + i2*s2)``. The exact lowest and highest byte the box touches
 are checked against the memory's size before the view is made, and the base address must be
 aligned to the element size; violations raise ``SimulationError`` naming the instruction,
-the field and its value. A box may also hold at most as many elements as the largest
-scratchpad has bytes (``max_elements``): strides of 0 make a box that stays inside its memory
-but names 65535^3 elements, and no instruction may move more than the hardware could hold.
+the field and its value. A scratchpad box may also hold at most as many elements as the
+largest scratchpad has bytes (``max_elements``): strides of 0 make a box that stays inside its
+memory but names 65535^3 elements. Every instruction moves data through a scratchpad box (a
+DRAM box is a view: a DMA's window, a Gather's table), so none moves more than that.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Memory:
         fp = Box(mem, addr, form.shape, form.strides, form.esize)
         if form.empty:
             return np.empty(shape, form.dtype), fp
-        if form.count > self.max_elements:
+        if form.count > self.max_elements and mem != DRAM:
             raise SimulationError(
                 f"instruction {where.index} ({where.opcode}): the box at {where.field}={addr} "
                 f"has shape {tuple(shape)}, {form.count:,} elements, more than the "
