@@ -150,7 +150,12 @@ def lower(
         nodes=em.nodes,
         node_of=em.node_of,
         layers=ctx.layers,
-        meta={"dram_peak_bytes": plan.size, "const_bytes": len(constants)},
+        meta={
+            "dram_peak_bytes": plan.size,
+            "const_bytes": len(constants),
+            # the vector unit computes int64 in 32 bits: these inputs must fit int32
+            "int32_inputs": [n for n in graph.inputs if graph.type(n).dtype == "int64"],
+        },
     )
 
 

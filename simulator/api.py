@@ -193,7 +193,21 @@ def read_output(memory: Memory, info: TensorInfo) -> np.ndarray:
 def check_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Inputs as contiguous little-endian arrays of their TensorInfo dtype; ModelError if not."""
     check_input_names(program, list(inputs))
-    return {name: _check_input(program.tensors[name], inputs[name]) for name in program.inputs}
+    arrays = {name: _check_input(program.tensors[name], inputs[name]) for name in program.inputs}
+    for name in program.meta.get("int32_inputs", ()):
+        _check_int32(name, arrays[name])
+    return arrays
+
+
+def _check_int32(name: str, array: np.ndarray) -> None:
+    """An int64 input the NPU computes in 32 bits must hold int32 values only."""
+    bad = (array < -(2**31)) | (array > 2**31 - 1)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ModelError(
+            f"input {name!r} holds {int(array[index])} at index {list(index)}, outside the "
+            "int32 range the NPU computes int64 tensors in"
+        )
 
 
 def check_input_names(program: Program, names: list[str]) -> None:

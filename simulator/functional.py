@@ -319,6 +319,7 @@ _VECTOR_FIELDS = attrgetter(
 )  # fmt: skip
 _VFUNCS = {int(f): f for f in VFunc}
 _KIND = {f: "src1" if f.info.kind == "binary" or f == VFunc.REQUANT else f.info.kind for f in VFunc}
+_SRC1 = ("src1", "select")
 _DTYPES = {int(d): d for d in DType}
 
 
@@ -332,7 +333,7 @@ def _vector(instr: Vector, _f: tuple, index: int, memory: Memory, config: NpuCon
     reads = (fp0,)
     src1 = None
     kind = _KIND[func]
-    if kind == "src1":
+    if kind in _SRC1:
         src1, fp1 = _operand(f[10:16], "src1", counts, index, memory)
         reads = (fp0, fp1)
         if 0 in src1.strides:
@@ -349,6 +350,12 @@ def _vector(instr: Vector, _f: tuple, index: int, memory: Memory, config: NpuCon
     args = (func, src0, src1, f[22], f[23], f[24], _DTYPES[f[17]])
     if func == VFunc.REQUANT and dst.dtype in _INT_STORAGE:
         return Op(_requant(dst, args), reads, (dst_fp,))
+    if kind == "select":  # a masked write: the elements not selected keep dst's values
+
+        def select():
+            dst[...] = vector_apply(*args, old=dst)
+
+        return Op(select, (*reads, dst_fp), (dst_fp,))
 
     def run():
         dst[...] = vector_apply(*args)

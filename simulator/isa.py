@@ -88,8 +88,8 @@ class VFuncInfo:
     """One vector function: how many sources it reads, its arithmetic domain and cost."""
 
     code: int
-    kind: str  # unary | binary | reduce | quant
-    domain: str  # "auto" (int32 unless an operand is float) or "float"
+    kind: str  # unary | binary | reduce | quant | select (binary, a masked write of dst)
+    domain: str  # "auto" (int32 unless an operand is float), "float" or "int" (integers only)
     cycles: int  # cycles per lane-vector of elements
     doc: str
 
@@ -126,6 +126,55 @@ class VFunc(enum.IntEnum):
     RSUM = 29
     RMAX = 30
     RMIN = 31
+    # appended for the op tables (codes are never renumbered: the RTL depends on them)
+    LOG = 32
+    FLOOR = 33
+    CEIL = 34
+    ROUND = 35
+    TRUNC = 36
+    SIGN = 37
+    SIN = 38
+    COS = 39
+    TAN = 40
+    ASIN = 41
+    ACOS = 42
+    ATAN = 43
+    SINH = 44
+    COSH = 45
+    ASINH = 46
+    ACOSH = 47
+    ATANH = 48
+    SOFTPLUS = 49
+    SOFTSIGN = 50
+    ELU = 51
+    SELU = 52
+    CELU = 53
+    THRESHOLDED_RELU = 54
+    MISH = 55
+    SHRINK = 56
+    SWISH = 57
+    GELU_TANH = 58
+    ISNAN = 59
+    ISINF = 60
+    NOT = 61
+    EQ = 62
+    LT = 63
+    LE = 64
+    AND = 65
+    OR = 66
+    XOR = 67
+    SELECT = 68
+    FMOD = 69
+    MOD = 70
+    PRELU = 71
+    IDIV = 72
+    BITAND = 73
+    BITOR = 74
+    BITXOR = 75
+    BITNOT = 76
+    RPROD = 77
+    RARGMAX = 78
+    RARGMIN = 79
 
     @property
     def info(self) -> VFuncInfo:
@@ -176,6 +225,97 @@ _VFUNC_TABLE = {
     VFunc.RSUM: _vf("reduce", "auto", 1, "dst[i0, i1] = sum over i2 of src0[i0, i1, i2]"),
     VFunc.RMAX: _vf("reduce", "auto", 1, "dst[i0, i1] = max over i2 of src0[i0, i1, i2]"),
     VFunc.RMIN: _vf("reduce", "auto", 1, "dst[i0, i1] = min over i2 of src0[i0, i1, i2]"),
+    VFunc.LOG: _vf("unary", "float", 4, "dst = log(src0)"),
+    VFunc.FLOOR: _vf("unary", "float", 1, "dst = floor(src0)"),
+    VFunc.CEIL: _vf("unary", "float", 1, "dst = ceil(src0)"),
+    VFunc.ROUND: _vf("unary", "float", 1, "dst = src0 rounded half to even"),
+    VFunc.TRUNC: _vf("unary", "float", 1, "dst = src0 rounded toward zero"),
+    VFunc.SIGN: _vf("unary", "auto", 1, "dst = -1, 0 or 1 by the sign of src0 (NaN stays NaN)"),
+    VFunc.SIN: _vf("unary", "float", 4, "dst = sin(src0)"),
+    VFunc.COS: _vf("unary", "float", 4, "dst = cos(src0)"),
+    VFunc.TAN: _vf("unary", "float", 6, "dst = tan(src0)"),
+    VFunc.ASIN: _vf("unary", "float", 6, "dst = asin(src0)"),
+    VFunc.ACOS: _vf("unary", "float", 6, "dst = acos(src0)"),
+    VFunc.ATAN: _vf("unary", "float", 6, "dst = atan(src0)"),
+    VFunc.SINH: _vf("unary", "float", 6, "dst = sinh(src0)"),
+    VFunc.COSH: _vf("unary", "float", 6, "dst = cosh(src0)"),
+    VFunc.ASINH: _vf("unary", "float", 6, "dst = asinh(src0)"),
+    VFunc.ACOSH: _vf("unary", "float", 6, "dst = acosh(src0)"),
+    VFunc.ATANH: _vf("unary", "float", 6, "dst = atanh(src0)"),
+    VFunc.SOFTPLUS: _vf("unary", "float", 6, "dst = log(1 + exp(src0)) (overflow-free form)"),
+    VFunc.SOFTSIGN: _vf("unary", "float", 4, "dst = src0 / (1 + abs(src0))"),
+    VFunc.ELU: _vf("unary", "float", 4, "dst = src0 if src0 > 0 else imm0 * (exp(src0) - 1)"),
+    VFunc.SELU: _vf(
+        "unary", "float", 4, "dst = imm1 * (src0 if src0 > 0 else imm0 * (exp(src0) - 1))"
+    ),
+    VFunc.CELU: _vf(
+        "unary", "float", 4, "dst = max(0, src0) + min(0, imm0 * (exp(src0 / imm0) - 1))"
+    ),
+    VFunc.THRESHOLDED_RELU: _vf("unary", "float", 1, "dst = src0 if src0 > imm0 else 0"),
+    VFunc.MISH: _vf("unary", "float", 8, "dst = src0 * tanh(log(1 + exp(src0)))"),
+    VFunc.SHRINK: _vf(
+        "unary",
+        "float",
+        1,
+        "dst = src0 + imm1 if src0 < -imm0, src0 - imm1 if src0 > imm0, else 0",
+    ),
+    VFunc.SWISH: _vf("unary", "float", 4, "dst = src0 / (1 + exp(-imm0 * src0)) (SiLU: imm0 = 1)"),
+    VFunc.GELU_TANH: _vf(
+        "unary",
+        "float",
+        6,
+        "dst = src0 / 2 * (1 + tanh(sqrt(2 / pi) * (src0 + 0.044715 * src0 ** 3)))",
+    ),
+    VFunc.ISNAN: _vf("unary", "float", 1, "dst = 1 if src0 is NaN else 0"),
+    VFunc.ISINF: _vf(
+        "unary",
+        "float",
+        1,
+        "dst = 1 if src0 is +inf and imm0 != 0, or -inf and imm1 != 0, else 0",
+    ),
+    VFunc.NOT: _vf("unary", "auto", 1, "dst = 1 if src0 == 0 else 0"),
+    VFunc.EQ: _vf("binary", "auto", 1, "dst = 1 if src0 == src1 else 0"),
+    VFunc.LT: _vf("binary", "auto", 1, "dst = 1 if src0 < src1 else 0"),
+    VFunc.LE: _vf("binary", "auto", 1, "dst = 1 if src0 <= src1 else 0"),
+    VFunc.AND: _vf("binary", "auto", 1, "dst = 1 if src0 != 0 and src1 != 0 else 0"),
+    VFunc.OR: _vf("binary", "auto", 1, "dst = 1 if src0 != 0 or src1 != 0 else 0"),
+    VFunc.XOR: _vf("binary", "auto", 1, "dst = 1 if (src0 != 0) != (src1 != 0) else 0"),
+    VFunc.SELECT: _vf(
+        "select",
+        "auto",
+        1,
+        "dst = src1 where src0 != 0; dst elements where src0 == 0 are not written",
+    ),
+    VFunc.FMOD: _vf("binary", "float", 4, "dst = fmod(src0, src1) (the sign of src0)"),
+    VFunc.MOD: _vf(
+        "binary",
+        "auto",
+        4,
+        "dst = src0 - floor(src0 / src1) * src1 (the sign of src1); 0 if src1 == 0",
+    ),
+    VFunc.PRELU: _vf("binary", "float", 1, "dst = src0 if src0 >= 0 else src1 * src0"),
+    VFunc.IDIV: _vf(
+        "binary", "auto", 4, "dst = src0 / src1 rounded toward zero (integers); 0 if src1 == 0"
+    ),
+    VFunc.BITAND: _vf("binary", "int", 1, "dst = src0 & src1 (two's complement)"),
+    VFunc.BITOR: _vf("binary", "int", 1, "dst = src0 | src1"),
+    VFunc.BITXOR: _vf("binary", "int", 1, "dst = src0 ^ src1"),
+    VFunc.BITNOT: _vf("unary", "int", 1, "dst = ~src0"),
+    VFunc.RPROD: _vf("reduce", "auto", 1, "dst[i0, i1] = product over i2 of src0[i0, i1, i2]"),
+    VFunc.RARGMAX: _vf(
+        "reduce",
+        "auto",
+        1,
+        "dst[i0, i1] = the i2 of the largest src0[i0, i1, i2], int32 (ties: the first, or the "
+        "last if imm0 != 0)",
+    ),
+    VFunc.RARGMIN: _vf(
+        "reduce",
+        "auto",
+        1,
+        "dst[i0, i1] = the i2 of the smallest src0[i0, i1, i2], int32 (ties: the first, or "
+        "the last if imm0 != 0)",
+    ),
 }
 VFUNC_INFO = {f: VFuncInfo(int(f), *row) for f, row in _VFUNC_TABLE.items()}
 

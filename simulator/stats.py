@@ -132,7 +132,7 @@ def _vector_cost(instr: Vector) -> _Cost:
     func = VFunc(instr.func)
     elems = instr.n0 * instr.n1 * instr.n2
     reads = _sp(instr.src0_sp, elems * DType(instr.src0_dtype).size)
-    if func.info.kind == "binary" or func == VFunc.REQUANT:
+    if func.info.kind in ("binary", "select") or func == VFunc.REQUANT:
         more = _sp(instr.src1_sp, elems * DType(instr.src1_dtype).size)
         reads = tuple(a + b for a, b in zip(reads, more, strict=True))
     out_elems = instr.n0 * instr.n1 if func.info.kind == "reduce" else elems

@@ -9,6 +9,14 @@ Domains (``VFuncInfo.domain``):
 - ``float``: sources are widened to fp32, the function runs in fp32 (``ERF``/``GELU`` evaluate
   erf in float64 with Abramowitz-Stegun 7.1.26, |error| < 1.5e-7, then round to fp32);
 - ``auto``: fp32 if any source is a float type, else int64 wrapped to int32 at the end;
+- ``int``: integers only (int64 wrapped to int32 at the end; a float source is truncated);
+  ``REQUANT`` is one of them.
+
+Comparisons and logical functions (``EQ``, ``LT``, ``LE``, ``AND``, ``OR``, ``XOR``, ``NOT``,
+``ISNAN``, ``ISINF``) give 1 or 0 in that domain (a ``UINT8`` dst holds an ONNX bool).
+``SELECT`` is a masked write: dst takes src1 (converted) where src0 != 0 and keeps its own
+value elsewhere. ``RARGMAX``/``RARGMIN`` give the int32 index along dim 2 (ties: the first, or
+the last when imm0 != 0).
 - ``int`` (``REQUANT``): exact integer arithmetic, see ``semantics.requantize``.
 
 Immediates are raw 32-bit patterns: fp32 in the float domain, int32 otherwise, except
@@ -220,6 +228,56 @@ def _hard_swish(x: np.ndarray) -> np.ndarray:
     return x * np.clip(x / np.float32(6) + np.float32(0.5), 0, 1).astype(np.float32)
 
 
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    x64 = x.astype(np.float64)
+    inner = np.sqrt(2.0 / np.pi) * (x64 + 0.044715 * x64**3)
+    return (0.5 * x64 * (1.0 + np.tanh(inner))).astype(np.float32)
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return np.float32(1) / (np.float32(1) + np.exp(-a))
+
+
+def _softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(a.dtype.type(0), a)
+
+
+def _flag(cond: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A comparison's 0/1 result in the domain of its operands (fp32 or int64)."""
+    return cond.astype(like.dtype)
+
+
+def _nonzero(a: np.ndarray) -> np.ndarray:
+    return a != 0
+
+
+def _int_divide(a: np.ndarray, b: np.ndarray, i0, i1, i2) -> np.ndarray:
+    """Integer division rounded toward zero (C's), 0 where b is 0; floats: trunc(a / b)."""
+    if a.dtype.kind == "f":
+        return np.trunc(a / b)
+    safe = np.where(b == 0, 1, b)
+    q = np.abs(a) // np.abs(safe)
+    return np.where(b == 0, 0, np.where((a < 0) != (safe < 0), -q, q))
+
+
+def _mod(a: np.ndarray, b: np.ndarray, i0, i1, i2) -> np.ndarray:
+    """The remainder with the sign of the divisor (Python's %), 0 where b is 0."""
+    if a.dtype.kind == "f":
+        return np.mod(a, b)
+    safe = np.where(b == 0, 1, b)
+    return np.where(b == 0, 0, np.mod(a, safe))
+
+
+def _shrink(a, lambd, bias):
+    return np.where(a < -lambd, a + bias, np.where(a > lambd, a - bias, a.dtype.type(0)))
+
+
+def _celu(a, alpha):
+    return np.maximum(a.dtype.type(0), a) + np.minimum(
+        a.dtype.type(0), alpha * (np.exp(a / alpha) - a.dtype.type(1))
+    )
+
+
 # Element-wise functions: f(a, b, imm0, imm1, imm2) on operands already in their domain.
 _ELEMENTWISE = {
     VFunc.COPY: lambda a, b, i0, i1, i2: a,
@@ -235,7 +293,7 @@ _ELEMENTWISE = {
     VFunc.RELU: lambda a, b, i0, i1, i2: np.maximum(a, a.dtype.type(0)),
     VFunc.CLIP: lambda a, b, i0, i1, i2: np.minimum(np.maximum(a, i0), i1),
     VFunc.LEAKY_RELU: lambda a, b, i0, i1, i2: np.where(a >= 0, a, i0 * a),
-    VFunc.SIGMOID: lambda a, b, i0, i1, i2: np.float32(1) / (np.float32(1) + np.exp(-a)),
+    VFunc.SIGMOID: lambda a, b, i0, i1, i2: _sigmoid(a),
     VFunc.TANH: lambda a, b, i0, i1, i2: np.tanh(a),
     VFunc.HARD_SIGMOID: lambda a, b, i0, i1, i2: np.clip(i0 * a + i1, 0, 1).astype(np.float32),
     VFunc.HARD_SWISH: lambda a, b, i0, i1, i2: _hard_swish(a),
@@ -247,8 +305,63 @@ _ELEMENTWISE = {
     VFunc.NEG: lambda a, b, i0, i1, i2: -a,
     VFunc.ABS: lambda a, b, i0, i1, i2: np.abs(a),
     VFunc.RSQRT: lambda a, b, i0, i1, i2: np.float32(1) / np.sqrt(a),
+    VFunc.LOG: lambda a, b, i0, i1, i2: np.log(a),
+    VFunc.FLOOR: lambda a, b, i0, i1, i2: np.floor(a),
+    VFunc.CEIL: lambda a, b, i0, i1, i2: np.ceil(a),
+    VFunc.ROUND: lambda a, b, i0, i1, i2: np.rint(a),
+    VFunc.TRUNC: lambda a, b, i0, i1, i2: np.trunc(a),
+    VFunc.SIGN: lambda a, b, i0, i1, i2: np.sign(a),
+    VFunc.SIN: lambda a, b, i0, i1, i2: np.sin(a),
+    VFunc.COS: lambda a, b, i0, i1, i2: np.cos(a),
+    VFunc.TAN: lambda a, b, i0, i1, i2: np.tan(a),
+    VFunc.ASIN: lambda a, b, i0, i1, i2: np.arcsin(a),
+    VFunc.ACOS: lambda a, b, i0, i1, i2: np.arccos(a),
+    VFunc.ATAN: lambda a, b, i0, i1, i2: np.arctan(a),
+    VFunc.SINH: lambda a, b, i0, i1, i2: np.sinh(a),
+    VFunc.COSH: lambda a, b, i0, i1, i2: np.cosh(a),
+    VFunc.ASINH: lambda a, b, i0, i1, i2: np.arcsinh(a),
+    VFunc.ACOSH: lambda a, b, i0, i1, i2: np.arccosh(a),
+    VFunc.ATANH: lambda a, b, i0, i1, i2: np.arctanh(a),
+    VFunc.SOFTPLUS: lambda a, b, i0, i1, i2: _softplus(a),
+    VFunc.SOFTSIGN: lambda a, b, i0, i1, i2: a / (np.float32(1) + np.abs(a)),
+    VFunc.ELU: lambda a, b, i0, i1, i2: np.where(a > 0, a, i0 * np.expm1(a)),
+    VFunc.SELU: lambda a, b, i0, i1, i2: i1 * np.where(a > 0, a, i0 * np.expm1(a)),
+    VFunc.CELU: lambda a, b, i0, i1, i2: _celu(a, i0),
+    VFunc.THRESHOLDED_RELU: lambda a, b, i0, i1, i2: np.where(a > i0, a, a.dtype.type(0)),
+    VFunc.MISH: lambda a, b, i0, i1, i2: a * np.tanh(_softplus(a)),
+    VFunc.SHRINK: lambda a, b, i0, i1, i2: _shrink(a, i0, i1),
+    VFunc.SWISH: lambda a, b, i0, i1, i2: a * _sigmoid(i0 * a),
+    VFunc.GELU_TANH: lambda a, b, i0, i1, i2: _gelu_tanh(a),
+    VFunc.ISNAN: lambda a, b, i0, i1, i2: _flag(np.isnan(a), a),
+    VFunc.ISINF: lambda a, b, i0, i1, i2: _flag(
+        ((a == np.inf) & (i0 != 0)) | ((a == -np.inf) & (i1 != 0)), a
+    ),
+    VFunc.NOT: lambda a, b, i0, i1, i2: _flag(a == 0, a),
+    VFunc.EQ: lambda a, b, i0, i1, i2: _flag(a == b, a),
+    VFunc.LT: lambda a, b, i0, i1, i2: _flag(a < b, a),
+    VFunc.LE: lambda a, b, i0, i1, i2: _flag(a <= b, a),
+    VFunc.AND: lambda a, b, i0, i1, i2: _flag(_nonzero(a) & _nonzero(b), a),
+    VFunc.OR: lambda a, b, i0, i1, i2: _flag(_nonzero(a) | _nonzero(b), a),
+    VFunc.XOR: lambda a, b, i0, i1, i2: _flag(_nonzero(a) ^ _nonzero(b), a),
+    VFunc.FMOD: lambda a, b, i0, i1, i2: np.fmod(a, b),
+    VFunc.MOD: _mod,
+    VFunc.PRELU: lambda a, b, i0, i1, i2: np.where(a >= 0, a, b * a),
+    VFunc.IDIV: _int_divide,
+    VFunc.BITAND: lambda a, b, i0, i1, i2: a & b,
+    VFunc.BITOR: lambda a, b, i0, i1, i2: a | b,
+    VFunc.BITXOR: lambda a, b, i0, i1, i2: a ^ b,
+    VFunc.BITNOT: lambda a, b, i0, i1, i2: ~a,
 }
-_REDUCE = {VFunc.RSUM: np.sum, VFunc.RMAX: np.max, VFunc.RMIN: np.min}
+_REDUCE = {VFunc.RSUM: np.sum, VFunc.RMAX: np.max, VFunc.RMIN: np.min, VFunc.RPROD: np.prod}
+_ARG = {VFunc.RARGMAX: np.argmax, VFunc.RARGMIN: np.argmin}
+
+
+def _arg(func: VFunc, a: np.ndarray, last: bool) -> np.ndarray:
+    """The index along the last axis of the first (``last``: the last) extreme element."""
+    if not last:
+        return _ARG[func](a, axis=-1, keepdims=True).astype(np.int64)
+    n = a.shape[-1]
+    return (n - 1 - _ARG[func](a[..., ::-1], axis=-1, keepdims=True)).astype(np.int64)
 
 
 def vector_apply(
@@ -259,22 +372,33 @@ def vector_apply(
     imm1: int = 0,
     imm2: int = 0,
     dst_dtype: DType | int = DType.INT32,
+    old: np.ndarray | None = None,
 ) -> np.ndarray:
     """``dst = func(src0, src1)`` in the storage dtype of ``dst_dtype``.
 
-    ``src1`` is needed only by binary functions and REQUANT (broadcast it as numpy does).
+    ``src1`` is needed only by binary functions, SELECT and REQUANT (broadcast it as numpy
+    does); ``old`` (dst's current values, which SELECT keeps where src0 is 0) only by SELECT.
     Reductions return ``src0.shape[:-1] + (1,)``; every other function ``src0``'s shape
     broadcast with ``src1``'s. Raises ValueError for an unknown function or a missing src1.
     """
     func = VFunc(func)
     kind = func.info.kind
-    if kind == "binary" or func == VFunc.REQUANT:
+    if kind in ("binary", "select") or func == VFunc.REQUANT:
         if src1 is None:
             raise ValueError(f"vector function {func.name} needs src1")
     else:
         src1 = None
     with np.errstate(all="ignore"):
+        if kind == "select":
+            if old is None:
+                raise ValueError("vector function SELECT needs the old dst values")
+            return np.where(src0 != 0, convert(_as_domain(src1), DType(dst_dtype)), old)
         return convert(_compute(func, src0, src1, imm0, imm1, imm2), DType(dst_dtype))
+
+
+def _as_domain(x: np.ndarray) -> np.ndarray:
+    """``x`` in its arithmetic domain: fp32 for float storage, int64 for integers."""
+    return to_fp32(x) if _is_float(x) else x.astype(np.int64)
 
 
 def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int, i2: int):
@@ -289,18 +413,27 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     if func == VFunc.QUANT:
         zp, scale = imm_as_int(i0), imm_as_float(i1)
         return np.rint(to_fp32(a) / scale) + np.float32(zp)
-    use_float = func.info.domain == "float" or _is_float(a) or _is_float(b)
+    domain = func.info.domain
+    use_float = domain == "float" or (domain == "auto" and (_is_float(a) or _is_float(b)))
+    if func in _ARG:
+        return _arg(func, to_fp32(a) if _is_float(a) else a.astype(np.int64), imm_as_int(i0) != 0)
     if use_float:
         a = to_fp32(a)
         b = None if b is None else to_fp32(b)
         imms = imm_as_float(i0), imm_as_float(i1), imm_as_float(i2)
-    else:
-        a = a.astype(np.int64)
-        b = None if b is None else b.astype(np.int64)
+    else:  # integer arithmetic (a float operand of an "int" function is truncated)
+        a = _to_int64(a)
+        b = None if b is None else _to_int64(b)
         imms = np.int64(imm_as_int(i0)), np.int64(imm_as_int(i1)), np.int64(imm_as_int(i2))
     if func in _REDUCE:
         return _REDUCE[func](a, axis=-1, keepdims=True)
     return _ELEMENTWISE[func](a, b, *imms)
+
+
+def _to_int64(x: np.ndarray) -> np.ndarray:
+    if _is_float(x):
+        return np.nan_to_num(np.trunc(to_fp32(x).astype(np.float64))).astype(np.int64)
+    return x.astype(np.int64)
 
 
 def dtype_of(array: np.ndarray) -> DType:

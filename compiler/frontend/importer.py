@@ -7,9 +7,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from compiler.frontend import loader
+from compiler.frontend.canonical import canonicalize
 from compiler.frontend.folding import fold_constants
 from compiler.ir import Graph, Node, TensorType
-from simulator.errors import ModelError
+from simulator.errors import UnsupportedOpError
 
 
 def import_model(
@@ -18,7 +19,7 @@ def import_model(
     model = loader.upgrade_opset(model)
     model = loader.fix_input_shapes(_copy(model), input_shapes)
     opset = loader.default_opset(model)
-    model = loader.infer_shapes(model)
+    model = canonicalize(loader.infer_shapes(model))
     arrays: dict[str, np.ndarray] = {}  # large folded values, not encoded in the proto
     changed = True
     while changed:  # each round folds at least one node, so this ends
@@ -96,10 +97,11 @@ def _tensor_type(vi: onnx.ValueInfoProto) -> TensorType | None:
 def _check_typed(graph: Graph) -> None:
     for node in graph.nodes():
         for out in node.outputs:
-            if out and graph.tensors.get(out) is None:
-                raise ModelError(
+            if out and graph.tensors.get(out) is None:  # the inputs' shapes are all fixed
+                raise UnsupportedOpError(
                     f"tensor {out!r} (output of node {node.name!r}, {node.op}) has no static "
-                    "shape after shape inference; fix the input shapes"
+                    "shape: it depends on the values of a tensor that is not a constant "
+                    "(data-dependent shapes do not run on the NPU)"
                 )
     for name in list(graph.tensors):
         if graph.tensors[name] is None:

@@ -10,7 +10,7 @@ from onnx import helper, shape_inference, version_converter
 
 from compiler import budget
 from compiler.frontend import external
-from simulator.errors import ModelError, UnsupportedOpError
+from simulator.errors import ModelError
 
 MIN_OPSET = 11  # older models are upgraded to TARGET_OPSET with onnx.version_converter
 TARGET_OPSET = 13
@@ -94,13 +94,7 @@ def fix_input_shapes(
             if not d.HasField("dim_value") and d.dim_param in named:
                 d.dim_value = named[d.dim_param]
         for axis, d in enumerate(dims):
-            if d.HasField("dim_value") and d.dim_value == 0:
-                raise UnsupportedOpError(
-                    f"input {vi.name!r} is a zero-size tensor (dimension {axis} is 0), used by "
-                    f"{', '.join(_consumers(model, vi.name)) or 'no node'}; the NPU does not "
-                    "support zero-size tensors"
-                )
-            if not d.HasField("dim_value") or d.dim_value <= 0:
+            if not d.HasField("dim_value") or d.dim_value < 0:
                 label = d.dim_param or "?"
                 hint = f" or --input-shape {d.dim_param}=N" if d.dim_param else ""
                 raise ModelError(
@@ -134,10 +128,6 @@ def _named_dims(shapes: dict, inputs: list[onnx.ValueInfoProto]) -> dict[str, in
             )
         named[key] = size[0]
     return named
-
-
-def _consumers(model: onnx.ModelProto, name: str) -> list[str]:
-    return sorted({n.op_type for n in model.graph.node if name in n.input})
 
 
 def _set_dims(vi: onnx.ValueInfoProto, shape: tuple[int, ...]) -> None:

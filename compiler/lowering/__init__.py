@@ -5,12 +5,14 @@ from compiler.lowering import (
     conv,
     convtranspose,
     eltwise,
+    families,
     indexing,
     lrn,
     movement,
     pool,
     quant,
     recurrent,
+    reduce,
     rowwise,
 )
 
@@ -19,10 +21,12 @@ TABLES = (
     convtranspose.OPS,
     eltwise.OPS,
     indexing.OPS,
+    families.OPS,
     lrn.OPS,
     movement.OPS,
     pool.OPS,
     quant.OPS,
     recurrent.OPS,
+    reduce.OPS,
     rowwise.OPS,
 )

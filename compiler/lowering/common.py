@@ -3,6 +3,7 @@ the constant pool; plus DMA and vector instruction builders shared by the loweri
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,32 @@ from simulator.isa import DType, Load, Scratchpad, Store, Vector, VFunc
 
 DTYPES = {"float32": DType.FP32, "int8": DType.INT8, "uint8": DType.UINT8, "int32": DType.INT32}
 ESIZE_LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
+
+
+@dataclass(frozen=True)
+class Storage:
+    """How a tensor's DRAM elements meet the vector unit: the vector dtype, the DMA element
+    size, and DMA elements per tensor element (2 for int64: a load reads each element's low
+    word, so the vector unit computes int64 tensors in int32, wrapping; a store writes the
+    low word and its sign as the high word)."""
+
+    dtype: DType
+    esize: int
+    step: int = 1
+
+
+STORAGE = {
+    "float32": Storage(DType.FP32, 4),
+    "int32": Storage(DType.INT32, 4),
+    "int64": Storage(DType.INT32, 4, 2),
+    "bool": Storage(DType.UINT8, 1),
+    "int8": Storage(DType.INT8, 1),
+    "uint8": Storage(DType.UINT8, 1),
+}
+
+
+def storage(dtype: str) -> Storage:
+    return STORAGE[dtype]
 
 
 @dataclass(frozen=True)
@@ -177,6 +204,9 @@ class Box:
     addr: int
     strides: tuple[int, int, int]
 
+    def replace(self, **changes) -> Box:
+        return dataclasses.replace(self, **changes)
+
     def extent(self, counts: tuple[int, int, int]) -> tuple[int, int]:
         last = sum((n - 1) * s for n, s in zip(counts, self.strides, strict=True))
         return self.addr, self.addr + (last + 1) * self.dtype.size
@@ -263,6 +293,8 @@ def emit_vector(ctx: Ctx, instr: Vector, dst: Box, srcs: list[Box]) -> None:
     reads = []
     for s in srcs:
         reads += ctx.em.sp(s.sp, *s.extent(counts))
+    if VFunc(instr.func).info.kind == "select":  # a masked write keeps the other elements
+        reads += ctx.em.sp(dst.sp, *dst.extent(counts))
     if VFunc(instr.func).info.kind == "reduce":
         d = Box(dst.sp, dst.dtype, dst.addr, (dst.strides[0], dst.strides[1], 0))
         writes = ctx.em.sp(d.sp, *d.extent(counts))

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from compiler.lowering import depthwise, gemm, schedule
-from compiler.lowering.common import Ctx, f32_bits
+from compiler.lowering.common import Ctx
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.opdecl import OpTable
-from simulator.isa import DType, VFunc
+from compiler.optables import FUSABLE, epilogue_act
+from simulator.isa import DType
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
 
-ACTS = {
-    "Relu": lambda a: (VFunc.RELU, 0, 0),
-    "Clip": lambda a: (VFunc.CLIP, f32_bits(a["min"]), f32_bits(a["max"])),
-    "LeakyRelu": lambda a: (VFunc.LEAKY_RELU, f32_bits(a.get("alpha", 0.01)), 0),
-    "Sigmoid": lambda a: (VFunc.SIGMOID, 0, 0),
-    "Tanh": lambda a: (VFunc.TANH, 0, 0),
-    "HardSigmoid": lambda a: (
-        VFunc.HARD_SIGMOID,
-        f32_bits(a.get("alpha", 0.2)),
-        f32_bits(a.get("beta", 0.5)),
-    ),
-    "HardSwish": lambda a: (VFunc.HARD_SWISH, 0, 0),
-    "Gelu": lambda a: (VFunc.GELU, 0, 0),
-}
+# the activations a GEMM epilogue applies: op -> params -> (function, imm0, imm1)
+ACTS = {op: partial(epilogue_act, op) for op in (*FUSABLE, "Clip")}
 
 
 def operand(ctx: Ctx, tensor: str, axes: tuple[int | None, ...]) -> Operand:

@@ -11,15 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compiler import optables
 from compiler.lowering.common import (
     Box,
     Ctx,
+    Storage,
     contiguous_strides,
     emit_load,
     emit_store,
     emit_vector,
-    f32_bits,
+    i32_bits,
     load,
+    storage,
     store,
     vector,
 )
@@ -29,6 +32,7 @@ from simulator.isa import DType, Scratchpad, VFunc
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
+ANY = optables.NUM | optables.BOOL
 
 SP = Scratchpad.INPUT
 FP = DType.FP32
@@ -83,7 +87,9 @@ def run_eltwise(
     in_strides=None,
     temp: DType = FP,
 ) -> None:
-    """``temp``: the dtype of the "t"/"t2" slots (int32 for integer arithmetic)."""
+    """``steps`` on tiles of ``out``'s elements; operand ``i`` is input ``i`` broadcast to the
+    output. ``in_dtypes``: the operands' vector dtypes (default: from their tensor dtypes, see
+    ``common.STORAGE``); ``temp``: the dtype of the "t"/"t2" slots (int32 for integers)."""
     yt = ctx.type(out)
     perm = yt.layout
     y_strides = ctx.place(out).strides
@@ -96,9 +102,14 @@ def run_eltwise(
     dims, strides = _merge(dims, strides)
     if len(dims) == 1:
         dims, strides = [1, *dims], [[0, *s] for s in strides]
-    in_dtypes = in_dtypes or [FP] * len(inputs)
-    out_dtype = _dtype(yt.dtype)
-    _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp)
+    if in_dtypes is None:
+        stores = [storage(ctx.type(i).dtype) for i in inputs]
+    else:
+        stores = [Storage(d, d.size, 1) for d in in_dtypes]
+    out_store = storage(yt.dtype)
+    if not steps and (len(inputs) != 1 or stores[0] != out_store):
+        steps = [Step(VFunc.COPY, "out", 0)]
+    _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temp)
 
 
 def _uses_t2(steps: list[Step]) -> bool:
@@ -106,19 +117,14 @@ def _uses_t2(steps: list[Step]) -> bool:
     return any("t2" in (s.dst, s.src0, s.src1) for s in steps)
 
 
-def _dtype(name: str) -> DType:
-    return {"float32": DType.FP32, "int8": DType.INT8, "uint8": DType.UINT8, "int32": DType.INT32}[
-        name
-    ]
-
-
-def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp=FP) -> None:
+def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temp=FP) -> None:
     rows, cols = dims[-2], dims[-1]
     nslots = len(inputs) + 2 + _uses_t2(steps)
-    budget = ctx.config.input_bytes // (2 * nslots) // 64 * 16  # fp32 elements, whole 64 B
+    elem = 4 * out_store.step  # bytes per element of a slot (int64 outputs: lo/hi word pairs)
+    budget = ctx.config.input_bytes // (2 * nslots) // 64 * 64 // elem  # elements, whole 64 B
     tc = min(cols, max(1, budget))
     tr = min(rows, max(1, budget // tc))
-    slot_bytes = -(-tr * tc * 4 // 64) * 64
+    slot_bytes = -(-tr * tc * elem // 64) * 64
     tile = 0
     for outer in np.ndindex(*dims[:-2]) if len(dims) > 2 else [()]:
         for r0 in range(0, rows, tr):
@@ -131,8 +137,7 @@ def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp=FP
                     inputs,
                     strides,
                     steps,
-                    in_dtypes,
-                    out_dtype,
+                    (stores, out_store),
                     outer,
                     (r0, c0),
                     n,
@@ -143,31 +148,33 @@ def _tiles(ctx, out, inputs, dims, strides, steps, in_dtypes, out_dtype, temp=FP
                 tile += 1
 
 
-def _tile(
-    ctx, out, inputs, strides, steps, in_dtypes, out_dtype, outer, origin, n, base, slot_bytes, temp
-):
+def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot_bytes, temp):
+    stores, out_store = stores
     boxes = {}
     for i, name in enumerate(inputs):
-        st = strides[i]
+        st, sto = strides[i], stores[i]
         rs, cs = st[-2], st[-1]
         cnt = (1, n[0] if rs else 1, n[1] if cs else 1)
-        box = Box(SP, in_dtypes[i], base + i * slot_bytes, (0, cnt[2] if rs else 0, 1 if cs else 0))
+        box = Box(SP, sto.dtype, base + i * slot_bytes, (0, cnt[2] if rs else 0, 1 if cs else 0))
         off = (
             sum(o * s for o, s in zip(outer, st[:-2], strict=False))
             + origin[0] * rs
             + origin[1] * cs
         )
         place = ctx.const_place(name) if ctx.graph.is_const(name) else ctx.place(name)
-        es = in_dtypes[i].size
+        es, k = sto.esize, sto.step
+        dram = place.addr + off * es * k
         emit_load(
             ctx,
-            load(SP, box.addr, es, place.addr + off * es, cnt, (0, rs, cs), (0, cnt[2], 1)),
+            load(SP, box.addr, es, dram, cnt, (0, rs * k, cs * k), (0, cnt[2], 1)),
             place.key,
         )
         boxes[i] = box
+    k = out_store.step
+    out_addr = base + (len(inputs) + 1) * slot_bytes
     boxes["t"] = Box(SP, temp, base + len(inputs) * slot_bytes, (0, n[1], 1))
     boxes["t2"] = Box(SP, temp, base + (len(inputs) + 2) * slot_bytes, (0, n[1], 1))
-    boxes["out"] = Box(SP, out_dtype, base + (len(inputs) + 1) * slot_bytes, (0, n[1], 1))
+    boxes["out"] = Box(SP, out_store.dtype, out_addr, (0, n[1] * k, k))
     if not steps:
         boxes["out"] = boxes[0]
     counts = (1, n[0], n[1])
@@ -180,15 +187,20 @@ def _tile(
             boxes[s.dst],
             srcs,
         )
+    ob = boxes["out"]
+    if k == 2:  # int64: the high words are the sign of the low ones (CLIP to [-1, 0])
+        high = Box(SP, DType.INT32, ob.addr + 4, ob.strides)
+        imm = (i32_bits(-1), 0, 0)
+        emit_vector(ctx, vector(VFunc.CLIP, counts, high, ob, None, imm), high, [ob])
+        ob = Box(SP, DType.INT32, ob.addr, (0, n[1], 1))  # as 8-byte words
     st = strides[-1]
     off = (
         sum(o * s for o, s in zip(outer, st[:-2], strict=False))
         + origin[0] * st[-2]
         + origin[1] * st[-1]
     )
-    ob = boxes["out"]
     yp = ctx.place(out)
-    es = out_dtype.size
+    es = out_store.esize * k
     emit_store(
         ctx,
         store(SP, ob.addr, es, yp.addr + off * es, counts, (0, st[-2], st[-1]), ob.strides),
@@ -196,49 +208,17 @@ def _tile(
     )
 
 
-BINARY = {
-    "Add": VFunc.ADD,
-    "Sub": VFunc.SUB,
-    "Mul": VFunc.MUL,
-    "Div": VFunc.DIV,
-    "Pow": VFunc.POW,
-    "Max": VFunc.MAX,
-    "Min": VFunc.MIN,
-}
-UNARY = {
-    "Relu": VFunc.RELU,
-    "Sigmoid": VFunc.SIGMOID,
-    "Tanh": VFunc.TANH,
-    "Erf": VFunc.ERF,
-    "Exp": VFunc.EXP,
-    "Sqrt": VFunc.SQRT,
-    "HardSwish": VFunc.HARD_SWISH,
-    "Gelu": VFunc.GELU,
-    "Neg": VFunc.NEG,
-    "Abs": VFunc.ABS,
-    "Reciprocal": VFunc.RECIP,
-    "Identity": VFunc.COPY,
-}
+# the functions the QDQ pass's QEltwise chains use (ops of the tables without immediates)
+BINARY = {r.op: r.func for r in optables.BINARY if not r.nary and r.variants is None}
+UNARY = {r.op: r.func for r in optables.UNARY if not r.imm and r.variants is None}
+UNARY["Gelu"] = VFunc.GELU
 
 
-def _binary(ctx: Ctx, node) -> None:
-    run_eltwise(ctx, node.outputs[0], list(node.inputs), [Step(BINARY[node.op], "out", 0, 1)])
+@declare("Identity", "float32, int32, int64, bool", "removed (an alias)", accepts=ANY)
+def lower_identity(ctx: Ctx, node) -> None:
+    """Only an Identity whose output is a graph output gets here: a DMA copy."""
+    run_eltwise(ctx, node.outputs[0], [node.inputs[0]], [])
     ctx.record(node, macs=0)
-
-
-def _unary(ctx: Ctx, node) -> None:
-    run_eltwise(ctx, node.outputs[0], [node.inputs[0]], [Step(UNARY[node.op], "out", 0)])
-    ctx.record(node, macs=0)
-
-
-for _op in ("Add", "Sub", "Mul", "Div"):
-    declare(_op, "float32", "numpy broadcasting")(_binary)
-declare("Pow", "float32", "numpy broadcasting")(_binary)
-for _op in ("Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "HardSwish"):
-    declare(
-        _op, "float32", "fused into the producer's epilogue when it follows a Conv/Gemm/MatMul"
-    )(_unary)
-declare("Identity", "float32", "removed (an alias)")(_unary)
 
 
 def _check_dropout(node, graph) -> str | None:
@@ -260,75 +240,7 @@ def _check_dropout(node, graph) -> str | None:
 def lower_dropout(ctx: Ctx, node) -> None:
     """Only a Dropout whose output is a graph output gets here: a DMA copy."""
     x = node.inputs[0]
-    run_eltwise(ctx, node.outputs[0], [x], [], in_dtypes=[_dtype(ctx.type(x).dtype)])
-    ctx.record(node, macs=0)
-
-
-def _check_gelu(node, graph) -> str | None:
-    approx = node.attr("approximate", "none")
-    return None if approx == "none" else f"approximate={approx!r} (only 'none', the erf form)"
-
-
-declare(
-    "Gelu", "float32", "approximate='none'; fused into a Conv/Gemm/MatMul epilogue", _check_gelu
-)(_unary)
-
-
-@declare("Sum", "float32", "any number of inputs, numpy broadcasting")
-def lower_sum(ctx: Ctx, node) -> None:
-    ins = list(node.inputs)
-    if len(ins) == 1:
-        steps = [Step(VFunc.COPY, "out", 0)]
-    else:
-        steps = [Step(VFunc.ADD, "out", 0, 1)] + [
-            Step(VFunc.ADD, "out", "out", i) for i in range(2, len(ins))
-        ]
-    run_eltwise(ctx, node.outputs[0], ins, steps)
-    ctx.record(node, macs=0)
-
-
-def _clip_bounds(ctx: Ctx, node) -> tuple[float, float]:
-    lo, hi = node.attr("min", -3.4e38), node.attr("max", 3.4e38)
-    if len(node.inputs) > 1 and node.inputs[1]:
-        lo = float(ctx.graph.constants[node.inputs[1]])
-    if len(node.inputs) > 2 and node.inputs[2]:
-        hi = float(ctx.graph.constants[node.inputs[2]])
-    return lo, hi
-
-
-def _const_bounds(node, graph) -> str | None:
-    if any(i and not graph.is_const(i) for i in node.inputs[1:]):
-        return "min/max must be constant"
-    return None
-
-
-@declare("Clip", "float32", "constant min/max (ReLU6 fuses into the producer)", _const_bounds)
-def lower_clip(ctx: Ctx, node) -> None:
-    lo, hi = _clip_bounds(ctx, node)
-    run_eltwise(
-        ctx,
-        node.outputs[0],
-        [node.inputs[0]],
-        [Step(VFunc.CLIP, "out", 0, None, (f32_bits(lo), f32_bits(hi), 0))],
-    )
-    ctx.record(node, macs=0)
-
-
-@declare("LeakyRelu", "float32", "alpha attribute")
-def lower_leaky(ctx: Ctx, node) -> None:
-    imm = (f32_bits(node.attr("alpha", 0.01)), 0, 0)
-    run_eltwise(
-        ctx, node.outputs[0], [node.inputs[0]], [Step(VFunc.LEAKY_RELU, "out", 0, None, imm)]
-    )
-    ctx.record(node, macs=0)
-
-
-@declare("HardSigmoid", "float32", "alpha, beta attributes")
-def lower_hardsigmoid(ctx: Ctx, node) -> None:
-    imm = (f32_bits(node.attr("alpha", 0.2)), f32_bits(node.attr("beta", 0.5)), 0)
-    run_eltwise(
-        ctx, node.outputs[0], [node.inputs[0]], [Step(VFunc.HARD_SIGMOID, "out", 0, None, imm)]
-    )
+    run_eltwise(ctx, node.outputs[0], [x], [])
     ctx.record(node, macs=0)
 
 
@@ -373,7 +285,8 @@ ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 for _op in ALIAS_OPS:
     declare(
         _op,
-        "float32",
+        "float32, int32, int64, bool",
         "free (an address alias) on row-major data; a relayout copy first "
         "when the input is channels-last",
+        accepts=ANY,
     )(lambda ctx, node: None)

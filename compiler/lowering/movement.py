@@ -22,6 +22,7 @@ OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP = Scratchpad.INPUT
+ANY = frozenset({"float32", "int32", "int64", "bool"})
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ def _inputs_const(node, graph, first: int = 1) -> str | None:
 # --- Transpose / Relayout -------------------------------------------------------------------
 @declare(
     "Transpose",
-    "float32, int8 (QDQ, equal quantisation)",
+    "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
     "any perm (a strided DMA copy, both sides in whole bursts)",
+    accepts=ANY,
 )
 def lower_transpose(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
@@ -157,7 +159,10 @@ def lower_relayout(ctx: Ctx, node) -> None:
 
 # --- Concat / Split ------------------------------------------------------------------------
 @declare(
-    "Concat", "float32, int8 (QDQ, equal quantisation)", "any axis; one strided DMA copy per input"
+    "Concat",
+    "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
+    "any axis; one strided DMA copy per input",
+    accepts=ANY,
 )
 def lower_concat(ctx: Ctx, node) -> None:
     y = node.outputs[0]
@@ -178,9 +183,10 @@ def _check_split(node, graph) -> str | None:
 
 @declare(
     "Split",
-    "float32",
+    "float32, int32, int64, bool",
     "any axis; split sizes from the input, attribute or num_outputs",
     _check_split,
+    accepts=ANY,
 )
 def lower_split(ctx: Ctx, node) -> None:
     x = node.inputs[0]
@@ -228,9 +234,10 @@ def slice_params(node, graph, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 @declare(
     "Slice",
-    "float32, int8 (QDQ, equal quantisation)",
+    "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
     "constant starts/ends/axes/steps, negative steps too",
     _check_slice,
+    accepts=ANY,
 )
 def lower_slice(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
@@ -248,6 +255,10 @@ def _check_pad(node, graph) -> str | None:
     if mode not in PAD_MODES:
         return f"mode={mode!r}"
     reason = _inputs_const(node, graph)
+    if reason is None and graph.type(node.outputs[0]).dtype == "int64":
+        value = pad_params(node, graph, graph.type(node.inputs[0]).rank)[1]
+        if not 0 <= value < 2**31:
+            return f"int64 pad value {value:g} (the DMA's 32-bit pad pattern: 0 <= value < 2**31)"
     if reason or mode == "constant":
         return reason
     shape = graph.type(node.inputs[0]).shape
@@ -258,6 +269,13 @@ def _check_pad(node, graph) -> str | None:
         if min(before, after) < 0 or ((before or after) and max(before, after) > limit):
             return f"mode={mode!r} with pads {before}, {after} on an axis of {n}"
     return None
+
+
+def pad_bits(value: float, t) -> int:
+    """The DMA pad pattern of ``value`` in ``t``'s dtype (the low element-size bytes count)."""
+    if t.dtype == "float32":
+        return f32_bits(value)
+    return int(value) & 0xFFFFFFFF
 
 
 def pad_params(node, graph, rank) -> tuple[list[int], float]:
@@ -279,11 +297,12 @@ def pad_params(node, graph, rank) -> tuple[list[int], float]:
 
 @declare(
     "Pad",
-    "float32",
+    "float32, int32, int64, bool",
     "mode 'constant' (any value, negative pads crop); 'reflect', 'edge' and 'wrap' "
     "(pads within the axis): the interior copy, then per axis the borders copied from the "
     "output itself (a reversed, stride-0 or shifted strided view)",
     _check_pad,
+    accepts=ANY,
 )
 def lower_pad(ctx: Ctx, node) -> None:
     x, y = node.inputs[0], node.outputs[0]
@@ -293,7 +312,7 @@ def lower_pad(ctx: Ctx, node) -> None:
     begin = pads[:rank]
     src = _view(ctx, x, tuple(-b for b in begin))
     valid = tuple((max(b, 0), min(b + n, m)) for b, n, m in zip(begin, xshape, yshape, strict=True))
-    copy(ctx, yshape, src, _view(ctx, y), _key(ctx, x), y, valid, f32_bits(value))
+    copy(ctx, yshape, src, _view(ctx, y), _key(ctx, x), y, valid, pad_bits(value, ctx.type(y)))
     mode = node.attr("mode", "constant")
     if mode != "constant":
         for axis in range(rank):

@@ -1,5 +1,5 @@
-"""Row-wise reductions on the vector unit: Softmax, LayerNormalization, ReduceMean,
-GlobalAveragePool.
+"""Row-wise ops on the vector unit: Softmax, LayerNormalization, GlobalAveragePool (the
+reductions of the op tables are ``reduce.py``).
 
 The tensor is viewed as (rows, L) with the reduced axis innermost (any DRAM strides: the DMA
 gathers it); each tile of rows is loaded, reduced with RSUM/RMAX and combined with broadcast
@@ -188,21 +188,6 @@ def lower_softmax(ctx: Ctx, node) -> None:
 
 
 @declare(
-    "ReduceMean",
-    "float32, int8 (QDQ: fp32 between DEQUANT and QUANT)",
-    "constant axes, keepdims 0 or 1",
-)
-def lower_reducemean(ctx: Ctx, node) -> None:
-    rank = ctx.type(node.inputs[0]).rank
-    axes = node.attr("axes")
-    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
-        axes = ctx.graph.constants[node.inputs[1]].tolist()
-    axes = tuple(sorted(a % rank for a in (axes if axes is not None else range(rank))))
-    _run(ctx, node, axes, _mean, quant=_quant(ctx, node))
-    ctx.record(node, macs=0)
-
-
-@declare(
     "GlobalAveragePool",
     "float32, int8 (QDQ)",
     "any spatial rank; int8: exact integer sums, REQUANT by s_x / (s_y * count)",
@@ -239,8 +224,9 @@ def _int_mean(ctx: Ctx, node):
     return build
 
 
-def _layernorm(ctx, node, axis, eps):
-    """mean, centre, variance, rsqrt, then scale and bias (row vectors read with stride 0)."""
+def _layernorm(ctx, node, axis, eps, centre=True):
+    """mean, centre, variance, rsqrt, then scale and bias (row vectors read with stride 0);
+    without ``centre`` (RMSNorm) the mean square of the row itself."""
 
     def row(name):
         if not name:
@@ -259,9 +245,10 @@ def _layernorm(ctx, node, axis, eps):
         v = Box(SP, FP, m.addr + -(-n * 4 // 64) * 64, (0, 1, 0))
         sb = Box(SP, FP, v.addr + -(-n * 4 // 64) * 64, (0, 0, 1))
         bb = Box(SP, FP, sb.addr + -(-L * 4 // 64) * 64, (0, 0, 1))
-        _v(ctx, VFunc.RSUM, cnt, m, xb)
-        _v(ctx, VFunc.MUL_IMM, one, m, m, None, (f32_bits(1.0 / L), 0, 0))
-        _v(ctx, VFunc.SUB, cnt, xb, xb, m)
+        if centre:
+            _v(ctx, VFunc.RSUM, cnt, m, xb)
+            _v(ctx, VFunc.MUL_IMM, one, m, m, None, (f32_bits(1.0 / L), 0, 0))
+            _v(ctx, VFunc.SUB, cnt, xb, xb, m)
         _v(ctx, VFunc.MUL, cnt, u, xb, xb)
         _v(ctx, VFunc.RSUM, cnt, v, u)
         _v(ctx, VFunc.MUL_IMM, one, v, v, None, (f32_bits(1.0 / L), 0, 0))
@@ -301,4 +288,27 @@ def lower_layernorm(ctx: Ctx, node) -> None:
     L = int(np.prod([ctx.type(node.inputs[0]).shape[a] for a in axes]))
     build = _layernorm(ctx, node, axis, node.attr("epsilon", 1e-5))
     _run(ctx, node, axes, build, fixed=2 * L + 128, quant=_quant(ctx, node))
+    ctx.record(node, macs=0)
+
+
+def _check_rmsnorm(node, graph) -> str | None:
+    if not graph.is_const(node.inputs[1]):
+        return "scale must be constant"
+    return None
+
+
+@declare(
+    "RMSNormalization",
+    "float32",
+    "any axis (normalised axes contiguous); epsilon; constant scale: mean of squares, RSQRT, "
+    "two MULs in one pass over each row",
+    _check_rmsnorm,
+)
+def lower_rmsnorm(ctx: Ctx, node) -> None:
+    rank = ctx.type(node.inputs[0]).rank
+    axis = node.attr("axis", -1) % rank
+    axes = tuple(range(axis, rank))
+    L = int(np.prod([ctx.type(node.inputs[0]).shape[a] for a in axes]))
+    build = _layernorm(ctx, node, axis, node.attr("epsilon", 1e-5), centre=False)
+    _run(ctx, node, axes, build, fixed=L + 128)
     ctx.record(node, macs=0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node
+from compiler.optables import FUSABLE
 
 GEMM_OPS = ("Conv", "Gemm", "MatMul")
-FUSABLE_ACTS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu")
+FUSABLE_ACTS = (*FUSABLE, "Clip")
 
 
 def _sole_consumer(graph: Graph, tensor: str) -> Node | None:

@@ -4,31 +4,10 @@ elsewhere; layout-only ops become aliases (a relayout copy is inserted where the
 from __future__ import annotations
 
 from compiler.ir import NHWC, Graph, Node
+from compiler.optables import ELEMENTWISE
 
 NHWC_PRODUCERS = ("Conv", "QConv", "MaxPool", "AveragePool", "BatchNormalization")
-FOLLOWERS = (
-    "Relu",
-    "Clip",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "HardSigmoid",
-    "HardSwish",
-    "Gelu",
-    "Erf",
-    "Exp",
-    "Sqrt",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Sum",
-    "Pow",
-    "QuantizeLinear",
-    "DequantizeLinear",
-    "QAdd",
-    "LRN",
-)
+FOLLOWERS = (*ELEMENTWISE, "QuantizeLinear", "DequantizeLinear", "QAdd", "LRN")
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 ROW_MAJOR_INPUT = (*ALIAS_OPS, "QGemm")
 

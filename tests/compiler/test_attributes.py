@@ -43,14 +43,14 @@ def _rejects(m, match):
         compiler.compile(m, load_config("tiny"))
 
 
-def test_gelu_tanh_approximation_rejected():
+def test_gelu_unknown_approximation_rejected():
     m = model(
-        [H("Gelu", ["x"], ["y"], approximate="tanh", name="g")],
+        [H("Gelu", ["x"], ["y"], approximate="erf", name="g")],
         {"x": [2, 3]},
         {"y": [2, 3]},
         opset=20,
     )
-    _rejects(m, r"g \(Gelu.*approximate='tanh'")
+    _rejects(m, r"g \(Gelu.*approximate='erf' is not supported")
 
 
 def test_maxpool_indices_output_rejected():

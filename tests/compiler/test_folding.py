@@ -239,3 +239,37 @@ def test_folded_graph_output_keeps_its_shape():
     out = run(p, {"x": rand(2, 3)}).outputs["n"]
     assert out.shape == () and out.dtype == np.int64 and int(out) == 6
     onnx.checker.check_model(m)
+
+
+def test_a_zero_size_input_is_a_constant():
+    """ReduceSum's axes fed as an empty input: reduce over all axes (the empty tensor is a
+    constant); the input stays a program input so callers still feed it."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    axes = helper.make_tensor_value_info("axes", TensorProto.INT64, [0])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])
+    g = helper.make_graph([H("ReduceSum", ["x", "axes"], ["y"])], "g", [x, axes], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    feeds = {"x": rand(2, 3), "axes": np.zeros(0, np.int64)}
+    errors, _ = compare_with_onnxruntime(m, load_config("tiny"), feeds)
+    assert errors and all(e.ok for e in errors)
+
+
+def test_a_zero_size_result_is_refused():
+    nodes = [H("Slice", ["x", "s", "e"], ["y"], name="empty_slice")]
+    inits = {"s": np.array([2], np.int64), "e": np.array([2], np.int64)}
+    m = model(nodes, {"x": [4, 3]}, {"y": [0, 3]}, inits)
+    with pytest.raises(UnsupportedOpError, match=r"'empty_slice' \(Slice\) makes 'y' .*zero-size"):
+        compiler.compile(m, load_config("tiny"))
+
+
+def test_a_model_of_zero_size_tensors_runs():
+    """Relu of a [0, 4] input (tests/data/bad/zero_dim.onnx): everything folds to the empty
+    result onnxruntime gives; the input is still fed."""
+    from pathlib import Path
+
+    from simulator.api import run
+
+    m = onnx.load(Path(__file__).parents[1] / "data" / "bad" / "zero_dim.onnx")
+    program = compiler.compile(m, load_config("tiny"))
+    out = run(program, {"x": np.zeros((0, 4), np.float32)}).outputs
+    assert [v.shape for v in out.values()] == [(0, 4)]

@@ -54,7 +54,6 @@ COMPILE_CASES = {
     "unknown opset domain": (["unknown_domain.onnx"], ["Frobnicate"]),
     "dynamic shape, no --input-shape": (["dynamic.onnx"], ["x", "input-shape"]),
     "wrong --input-shape rank": (["dynamic.onnx", "--input-shape", "x=1,4,2"], ["x", "rank"]),
-    "zero-size dimension": (["zero_dim.onnx"], ["x"]),
     "config with unknown key": (["good.onnx", "--config", BAD / "unknown_key.toml"], ["warp"]),
     "negative SRAM (file)": (["good.onnx", "--config", BAD / "negative_sram.toml"], ["input_kib"]),
     "negative SRAM (--set)": (["good.onnx", "--set", "scratchpad.input_kib=-1"], ["input_kib"]),

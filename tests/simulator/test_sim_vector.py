@@ -165,3 +165,80 @@ def test_bf16_source_widens_to_fp32():
 def test_binary_without_src1_is_rejected():
     with pytest.raises(ValueError, match="ADD needs src1"):
         vector_apply(VFunc.ADD, I32)
+
+
+def test_comparisons_and_logic_give_zero_or_one():
+    a = np.array([1.0, np.nan, -2.0, 3.0], np.float32)
+    b = np.array([1.0, np.nan, 5.0, -3.0], np.float32)
+    for func, want in (
+        (VFunc.EQ, [1, 0, 0, 0]),
+        (VFunc.LT, [0, 0, 1, 0]),
+        (VFunc.LE, [1, 0, 1, 0]),
+        (VFunc.AND, [1, 1, 1, 1]),
+    ):
+        assert vector_apply(func, a, b, dst_dtype=DType.UINT8).tolist() == want, func.name
+    m = np.array([0, 1, 0, 2], np.int32)
+    n = np.array([0, 0, 3, 4], np.int32)
+    assert vector_apply(VFunc.OR, m, n, dst_dtype=DType.UINT8).tolist() == [0, 1, 1, 1]
+    assert vector_apply(VFunc.XOR, m, n, dst_dtype=DType.UINT8).tolist() == [0, 1, 1, 0]
+    assert vector_apply(VFunc.NOT, m, dst_dtype=DType.UINT8).tolist() == [1, 0, 1, 0]
+    assert vector_apply(VFunc.ISNAN, a, dst_dtype=DType.UINT8).tolist() == [0, 1, 0, 0]
+    inf = np.array([np.inf, -np.inf, 1.0], np.float32)
+    pos = vector_apply(VFunc.ISINF, inf, None, float_bits(1.0), 0, dst_dtype=DType.UINT8)
+    assert pos.tolist() == [1, 0, 0]
+
+
+def test_select_is_a_masked_write():
+    old = np.array([9, 9, 9, 9], np.int32)
+    got = vector_apply(
+        VFunc.SELECT,
+        np.array([1, 0, 1, 0], np.uint8),
+        np.array([1.5, 2.5, -3.5, 4.5], np.float32),
+        dst_dtype=DType.INT32,
+        old=old,
+    )
+    assert got.tolist() == [2, 9, -4, 9]  # converted to the dst dtype, half to even
+    with pytest.raises(ValueError, match="old dst values"):
+        vector_apply(VFunc.SELECT, old, old, dst_dtype=DType.INT32)
+
+
+def test_arg_reductions_break_ties_first_or_last():
+    x = np.array([[[3, 7, 7, 1], [2, 2, 2, 2]]], np.int32)
+    first = vector_apply(VFunc.RARGMAX, x, dst_dtype=DType.INT32)
+    last = vector_apply(VFunc.RARGMAX, x, None, 1, dst_dtype=DType.INT32)
+    assert first.reshape(-1).tolist() == [1, 0] and last.reshape(-1).tolist() == [2, 3]
+    low = vector_apply(VFunc.RARGMIN, x.astype(np.float32), dst_dtype=DType.INT32)
+    assert low.reshape(-1).tolist() == [3, 0]
+    assert vector_apply(VFunc.RPROD, x, dst_dtype=DType.INT32).reshape(-1).tolist() == [147, 16]
+
+
+def test_integer_division_and_remainder():
+    a = np.array([-7, 7, -7, 7, 5], np.int32)
+    b = np.array([2, 2, -2, -2, 0], np.int32)
+    assert vector_apply(VFunc.IDIV, a, b).tolist() == [-3, 3, 3, -3, 0]
+    assert vector_apply(VFunc.MOD, a, b).tolist() == [1, 1, -1, -1, 0]
+    f = vector_apply(VFunc.FMOD, a.astype(np.float32), b.astype(np.float32), dst_dtype=DType.FP32)
+    assert f[:4].tolist() == [-1, 1, -1, 1]
+    assert vector_apply(VFunc.BITXOR, a, b).tolist() == (a ^ b).tolist()
+    assert vector_apply(VFunc.BITNOT, a).tolist() == (~a).tolist()
+
+
+@pytest.mark.parametrize(
+    "func, ref",
+    [
+        (VFunc.LOG, np.log),
+        (VFunc.FLOOR, np.floor),
+        (VFunc.CEIL, np.ceil),
+        (VFunc.ROUND, np.rint),
+        (VFunc.TRUNC, np.trunc),
+        (VFunc.SIN, np.sin),
+        (VFunc.ATAN, np.arctan),
+        (VFunc.SOFTSIGN, lambda x: x / (1 + np.abs(x))),
+        (VFunc.SOFTPLUS, lambda x: np.log1p(np.exp(x))),
+        (VFunc.GELU_TANH, lambda x: 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))),
+    ],
+)
+def test_new_unary_float(func, ref):
+    x = np.abs(F32) + 0.1 if func == VFunc.LOG else F32 * 3
+    got = vector_apply(func, x, dst_dtype=DType.FP32)
+    np.testing.assert_allclose(got, ref(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
