@@ -63,9 +63,7 @@ def main() -> None:
     for spec in corpus.names():
         print(row(spec, config), flush=True)
     print(
-        "\nStrict means every node runs on the NPU (no host partition). The refused models "
-        "wait for issue #12 item 2: int64 activations (Unsqueeze, Cast of the attention mask) "
-        "and the Log, Max and ReduceMax ops."
+        "\nStrict means every node runs on the NPU (no host partition)."
     )
 
 

@@ -267,7 +267,7 @@ def _batched(ctx: Ctx, node, lead, mkn):
 def _sub_operand(ctx: Ctx, tensor: str, idx: tuple[int, ...], lead) -> Operand:
     """Operand for the [.., r, c] matrix at batch index ``idx`` (numpy broadcasting)."""
     t = ctx.type(tensor)
-    p = ctx.place(tensor)
+    p = ctx.const_place(tensor) if ctx.graph.is_const(tensor) else ctx.place(tensor)
     extra = t.rank - 2 - len(lead)
     off = 0
     for axis in range(t.rank - 2):
