@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from compiler.ops import supported_ops
+from compiler.passes.patterns import ROWS
 
 
 def render() -> str:
@@ -25,6 +26,20 @@ def render() -> str:
     ]
     for op in supported_ops():
         lines.append(f"| {op.op} | {op.dtypes} | {op.constraints} |")
+    lines += [
+        "",
+        "## Decomposed activations and normalisations",
+        "",
+        "Exporters often write these as several element-wise nodes; the compiler rewrites the",
+        "subgraph into the one op (`compiler/passes/patterns.py`), which then runs in the",
+        "producer's epilogue (activations after a Conv, Gemm or MatMul) or as one vector pass.",
+        "Between a DequantizeLinear and a QuantizeLinear (int8 QDQ models) such a chain runs",
+        "as one int8 vector pass with the QDQ graph's own arithmetic instead (`QEltwise`).",
+        "",
+        "| subgraph | becomes |",
+        "| --- | --- |",
+        *(f"| {pattern} | {op} |" for pattern, op in ROWS),
+    ]
     lines += [
         "",
         "## Internal ops",

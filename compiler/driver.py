@@ -22,7 +22,7 @@ from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx
 from compiler.memory import plan_dram
-from compiler.passes import fusion, layout, qdq, recurrent
+from compiler.passes import fusion, layout, patterns, qdq, recurrent
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -36,6 +36,8 @@ class CompileOptions:
     progress: Callable[[int, int], None] | None = field(default=None, compare=False, repr=False)
     # the memory budget in bytes (None: simulator.limits.DEFAULT_MAX_MEMORY); see budget.py
     max_memory: int | None = None
+    # rewrite decomposed activations and normalisations into one op (passes/patterns.py)
+    fuse_patterns: bool = True
 
 
 def check_supported(graph: Graph) -> None:
@@ -58,8 +60,10 @@ PASSES = [
     ("validate", validate),
     ("remove_identity", fusion.remove_identity),
     ("lower_qdq", qdq.lower_qdq),
+    ("fuse_patterns", patterns.fuse_patterns),
     ("fold_batchnorm", fusion.fold_batchnorm),
     ("fuse_residual", fusion.fuse_residual),
+    ("fuse_matmul_bias", fusion.fuse_matmul_bias),
     ("fuse_activation", fusion.fuse_activation),
     ("recurrent_buffers", recurrent.add_buffers),
     ("assign_layouts", layout.assign_layouts),
@@ -86,6 +90,8 @@ def _compile(model, config: NpuConfig, options: CompileOptions) -> Program:
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
     for name, fn in PASSES:
+        if name == "fuse_patterns" and not options.fuse_patterns:
+            continue
         fn(graph)
         verify(graph)
         if dump:

@@ -62,9 +62,7 @@ def main() -> None:
     print(HEADER.format(torch=corpus.torch_version()))
     for spec in corpus.names():
         print(row(spec, config), flush=True)
-    print(
-        "\nStrict means every node runs on the NPU (no host partition)."
-    )
+    print("\nStrict means every node runs on the NPU (no host partition).")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def operand(ctx: Ctx, tensor: str, axes: tuple[int | None, ...]) -> Operand:
 
 def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
     epi = Epilogue()
+    if bias is None and node.attr("bias"):  # a MatMul's fused bias (fusion.fuse_matmul_bias)
+        bias = ctx.graph.constants[node.attr("bias")].reshape(-1)
     if bias is not None:
         epi.bias = ctx.const(np.broadcast_to(bias, (cout,)).astype(np.float32)).addr
     act = node.attr("act")
@@ -302,6 +304,8 @@ def gemm_layer(
     ``(0, 0, row, column)``. Returns the tiling."""
     k, n = w.shape
     epi = Epilogue()
+    if bias is None and node.attr("bias"):  # a MatMul's fused bias (fusion.fuse_matmul_bias)
+        bias = ctx.graph.constants[node.attr("bias")].reshape(-1)
     if bias is not None:
         epi.bias = ctx.const(np.asarray(bias, np.float32).reshape(n)).addr
     epi.residual = residual

@@ -78,6 +78,32 @@ def fuse_residual(graph: Graph) -> None:
             break
 
 
+def fuse_matmul_bias(graph: Graph) -> None:
+    """MatMul(x, W) + b == MatMul with b added in its epilogue (W a constant matrix, b a
+    constant over the last axis: what exporters make of a Linear layer on 3-D inputs)."""
+    for add in graph.nodes():
+        if add.op != "Add" or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            mm, b = graph.producer(add.inputs[i]), add.inputs[1 - i]
+            if mm is None or mm.op != "MatMul" or mm.attr("act") or mm.attr("bias"):
+                continue
+            w = mm.inputs[1]
+            if not graph.is_const(b) or not graph.is_const(w) or graph.constants[w].ndim != 2:
+                continue
+            yt, c = graph.type(add.outputs[0]), graph.constants[b]
+            if graph.type(mm.outputs[0]).shape != yt.shape or yt.dtype != "float32":
+                continue
+            if c.ndim > yt.rank or any(d != 1 for d in c.shape[:-1]):
+                continue
+            if c.ndim == 0 or c.shape[-1] not in (1, yt.shape[-1]):
+                continue
+            if _sole_consumer(graph, add.inputs[i]) is None:
+                continue
+            _absorb(graph, mm, add, attrs={**mm.attrs, "bias": b})
+            break
+
+
 def _depends_on(graph: Graph, tensor: str, node_name: str) -> bool:
     prod = graph.producer(tensor)
     if prod is None:
