@@ -244,6 +244,24 @@ def _(d):
     return compile_case(path, "--input-shape", "address space", extra=["--input-shape", shape])
 
 
+@case("compile with --max-memory below the model's tensors")
+def _(d):
+    path = hf.relu_model(d / "m.onnx", [1, 1024])
+    return compile_case(path, "4,096 bytes", "--max-memory", extra=["--max-memory", "1K"])
+
+
+@case("run with --max-memory below the simulated memories")
+def _(d):
+    case = run_program(d, good_program(d), "simulating", "--max-memory")
+    case.argv += ["--max-memory", "64K"]
+    return case
+
+
+@case("--max-memory that is no size")
+def _(d):
+    return compile_case(good_model(d), "--max-memory", "lots", extra=["--max-memory", "lots"])
+
+
 @case("LOAD of 65535^3 elements at stride 0")
 def _(d):
     prog = edited_program(d, **prepend(hf.load_stride0_word()))
