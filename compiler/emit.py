@@ -1,11 +1,14 @@
 """Instruction emission with automatic dependency tokens.
 
-Every instruction is appended with the resources it reads and writes (scratchpad pages and
-DRAM storages). The emitter finds, per other queue, the latest conflicting instruction
-(read-after-write, write-after-read, write-after-write) and links the two with one token:
-the producer's ``signal`` bit and the consumer's ``wait`` bit. Vector clocks (the latest
-instruction of each queue known to be complete) drop tokens that are already implied, so
-each channel carries few tokens and they are popped in the order they are pushed.
+Every instruction is appended with the resources it reads and writes: the scratchpad pages
+its footprint covers (``simulator.footprint``, the one declaration of what each instruction
+touches) and the DRAM storages the caller names for its DRAM regions (the compiler's memory
+plan knows which tensor an address belongs to; the instruction does not). The emitter finds,
+per other queue, the latest conflicting instruction (read-after-write, write-after-read,
+write-after-write) and links the two with one token: the producer's ``signal`` bit and the
+consumer's ``wait`` bit. Vector clocks (the latest instruction of each queue known to be
+complete) drop tokens that are already implied, so each channel carries few tokens and they
+are popped in the order they are pushed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from simulator.config import NpuConfig
+from simulator.footprint import DRAM, Footprint, footprint
 from simulator.isa import End, Instr, Unit
 
 PAGES = 16  # tracking granularity of each scratchpad
@@ -49,13 +53,40 @@ class Emitter:
         base = (sp + 1) * PAGES * 4096
         return list(range(base + lo // page, base + (max(hi, lo + 1) - 1) // page + 1))
 
+    def pages(self, fp: Footprint) -> tuple[list[int], list[int], bool, bool]:
+        """The page keys a footprint reads and writes, and whether it reads / writes DRAM."""
+        reads, writes = [], []
+        dram_read = dram_write = False
+        for region in fp.reads:
+            if region.mem == DRAM:
+                dram_read = dram_read or region.elements > 0
+            elif region.elements:
+                reads += self.sp(region.mem, *region.extent())
+        for region in fp.writes:
+            if region.mem == DRAM:
+                dram_write = dram_write or region.elements > 0
+            elif region.elements:
+                writes += self.sp(region.mem, *region.extent())
+        return reads, writes, dram_read, dram_write
+
     # --- emission ----------------------------------------------------------------------
-    def add(self, instr: Instr, reads: Iterable = (), writes: Iterable = ()) -> None:
+    def add(
+        self, instr: Instr, dram: Iterable[str] = (), reads: Iterable = (), writes: Iterable = ()
+    ) -> None:
+        """Append ``instr`` with tokens from what it touches: its footprint's scratchpad pages,
+        ``dram`` (the DRAM storages its DRAM regions belong to: read by a LOAD, written by a
+        STORE, as the footprint says; nothing when its window is empty) and any other resource
+        keys in ``reads`` and ``writes``."""
         q = int(instr.unit)
-        if not isinstance(reads, list | tuple):
-            reads = list(reads)
-        if not isinstance(writes, list | tuple):
-            writes = list(writes)
+        page_reads, page_writes, dram_read, dram_write = self.pages(footprint(instr))
+        reads = [*page_reads, *reads]
+        writes = [*page_writes, *writes]
+        if dram:
+            dram = list(dram)
+            if dram_read:
+                reads += dram
+            if dram_write:
+                writes += dram
         deps = self._deps(q, reads, writes)
         pos_q = self._pos[q]
         own = len(pos_q)

@@ -6,7 +6,7 @@ the consumer's. A unit always knows its own earlier instructions (queues are in 
 
 Every memory byte remembers its last writer (instruction index) and its last reader on each
 unit (a reader array is made when a unit first reads that memory: only LOAD reads DRAM).
-When unit B starts an instruction:
+When unit B starts an instruction, for the bytes of its footprint (``simulator.footprint``):
 - read-after-write: a byte it reads was written by unit A's instruction #s with A != B and
   ``vc[B][A] < s`` (A has not signalled B, directly or transitively, since that write);
 - write-after-write: the same test on the bytes it writes;
@@ -22,17 +22,18 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.errors import SimulationError
+from simulator.footprint import Region
 from simulator.functional import Op
 from simulator.isa import Instr, Unit
-from simulator.memory import MEM_NAMES, Box, Memory
+from simulator.memory import MEM_NAMES, Memory
 
 
-def byte_addresses(box: Box) -> np.ndarray:
-    """Every byte address a box touches (flattened)."""
-    addrs = np.array([box.offset], dtype=np.int64)
-    for n, stride in zip(box.shape, box.strides, strict=True):
-        addrs = np.add.outer(addrs, np.arange(n, dtype=np.int64) * stride).ravel()
-    return np.add.outer(addrs, np.arange(box.esize, dtype=np.int64)).ravel()
+def byte_addresses(region: Region) -> np.ndarray:
+    """Every byte address a region touches (flattened)."""
+    addrs = np.array([region.addr], dtype=np.int64)
+    for n, stride in zip(region.shape, region.strides, strict=True):
+        addrs = np.add.outer(addrs, np.arange(n, dtype=np.int64) * (stride * region.esize)).ravel()
+    return np.add.outer(addrs, np.arange(region.esize, dtype=np.int64)).ravel()
 
 
 class Checker:
@@ -53,16 +54,16 @@ class Checker:
         for clock in payloads:
             np.maximum(self.vc[u], clock, out=self.vc[u])
         self.vc[u, u] = self.seq_of[i] - 1
-        op = self.ops[i]
-        for box in op.reads:
-            addrs = byte_addresses(box)
-            self._check_writer(i, u, box.mem, addrs, "reads")
-            self._readers(box.mem, u)[addrs] = i + 1
-        for box in op.writes:
-            addrs = byte_addresses(box)
-            self._check_writer(i, u, box.mem, addrs, "writes")
-            self._check_readers(i, u, box.mem, addrs)
-            self.writer[box.mem][addrs] = i + 1
+        reads, writes = self.ops[i].footprint
+        for region in reads:
+            addrs = byte_addresses(region)
+            self._check_writer(i, u, region.mem, addrs, "reads")
+            self._readers(region.mem, u)[addrs] = i + 1
+        for region in writes:
+            addrs = byte_addresses(region)
+            self._check_writer(i, u, region.mem, addrs, "writes")
+            self._check_readers(i, u, region.mem, addrs)
+            self.writer[region.mem][addrs] = i + 1
 
     def _readers(self, mem: int, u: int) -> np.ndarray:
         """The last reader on unit ``u`` of every byte of ``mem``."""

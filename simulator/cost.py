@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from math import ceil
 
+from simulator import footprint
 from simulator.config import NpuConfig
 from simulator.isa import INDEXED, Dma, End, Instr, MatMul, Sync, Vector, VFunc
 
@@ -88,15 +89,9 @@ def dma_cycles(dram_bytes: int, config: NpuConfig) -> int:
 
 
 def dma_window(instr: Dma) -> tuple[int, int, int]:
-    """Elements per dimension that move between DRAM and the scratchpad."""
-    return tuple(
-        max(0, min(hi, n) - lo)
-        for lo, hi, n in (
-            (instr.lo0, instr.hi0, instr.n0),
-            (instr.lo1, instr.hi1, instr.n1),
-            (instr.lo2, instr.hi2, instr.n2),
-        )
-    )
+    """Elements per dimension that move between DRAM and the scratchpad (the shape of the
+    transfer's DRAM region, ``simulator.footprint``)."""
+    return footprint.dma_window(instr).shape
 
 
 def dma_runs(instr: Dma) -> tuple[int, int]:
@@ -130,12 +125,6 @@ def dma_dram_bytes(instr: Dma, config: NpuConfig) -> int:
     runs, run = dma_runs(instr)
     burst = config.dram.burst_bytes
     return runs * ceil(run * instr.esize / burst) * burst
-
-
-def dma_payload_bytes(instr: Dma) -> int:
-    """Bytes of useful data in the window (what the program asked to move)."""
-    w0, w1, w2 = dma_window(instr)
-    return w0 * w1 * w2 * instr.esize
 
 
 def macs(instr: Instr) -> int:

@@ -22,7 +22,6 @@ class Distinct(NamedTuple):
 
     ids: list[int]  # per instruction: the number of its distinct instruction
     first: list[int]  # per distinct instruction: the index of its first occurrence
-    fields: list[tuple]  # per distinct instruction: ``token_free(instr)``
 
 
 def _getter(cls: type[Instr]):
@@ -67,7 +66,7 @@ def distinct(instrs: list[Instr]) -> Distinct:
     An instruction of a class outside ``isa.INSTRUCTIONS`` is distinct from every other.
     """
     numbers: dict[tuple, int] = {}
-    ids, first, values = [], [], []
+    ids, first = [], []
     getters, from_dict = TOKEN_FREE, _FROM_DICT
     for index, instr in enumerate(instrs):
         cls = type(instr)
@@ -81,6 +80,5 @@ def distinct(instrs: list[Instr]) -> Distinct:
         k = numbers.setdefault((cls, f), count)
         if k == count:
             first.append(index)
-            values.append(f)
         ids.append(k)
-    return Distinct(ids, first, values)
+    return Distinct(ids, first)

@@ -92,6 +92,7 @@ class VFuncInfo:
     domain: str  # "auto" (int32 unless an operand is float), "float" or "int" (integers only)
     cycles: int  # cycles per lane-vector of elements
     doc: str
+    sources: int  # source operands read: 1 (src0) or 2 (src0 and src1)
 
 
 class VFunc(enum.IntEnum):
@@ -181,8 +182,9 @@ class VFunc(enum.IntEnum):
         return VFUNC_INFO[self]
 
 
-def _vf(kind: str, domain: str, cycles: int, doc: str) -> tuple[str, str, int, str]:
-    return kind, domain, cycles, doc
+def _vf(kind: str, domain: str, cycles: int, doc: str, sources: int | None = None) -> tuple:
+    """One row of the table; ``sources`` defaults to 2 for binary and select functions, else 1."""
+    return kind, domain, cycles, doc, sources or (2 if kind in ("binary", "select") else 1)
 
 
 _VFUNC_TABLE = {
@@ -221,6 +223,7 @@ _VFUNC_TABLE = {
         2,
         "dst = clamp(round_half_even(src0 * mult / 2**shift) + imm0, imm1, imm2); "
         "src1 holds int32 words (mult << 8) | shift, mult < 2**24",
+        sources=2,
     ),
     VFunc.RSUM: _vf("reduce", "auto", 1, "dst[i0, i1] = sum over i2 of src0[i0, i1, i2]"),
     VFunc.RMAX: _vf("reduce", "auto", 1, "dst[i0, i1] = max over i2 of src0[i0, i1, i2]"),

@@ -1,14 +1,15 @@
-"""The NPU's memories as byte arrays, and bounds-checked typed views of strided boxes.
+"""The NPU's memories as byte arrays, and bounds-checked typed views of instruction regions.
 
 Memory ids: 0 INPUT, 1 WEIGHT, 2 ACC (the ``Scratchpad`` values) and 3 DRAM. Every memory is a
-flat ``uint8`` array; an operand is a typed numpy view (``np.ndarray(buffer=...)``) of a 3-D box
-``addr + esize * (i0*s0 + i1*s1 + i2*s2)``. The exact lowest and highest byte the box touches
-are checked against the memory's size before the view is made, and the base address must be
-aligned to the element size; violations raise ``SimulationError`` naming the instruction,
-the field and its value. A scratchpad box may also hold at most as many elements as the
-largest scratchpad has bytes (``max_elements``): strides of 0 make a box that stays inside its
-memory but names 65535^3 elements. Every instruction moves data through a scratchpad box (a
-DRAM box is a view: a DMA's window, a Gather's table), so none moves more than that.
+flat ``uint8`` array; an operand is a typed numpy view (``np.ndarray(buffer=...)``) of a
+``footprint.Region``, a strided box ``addr + esize * (i0*s0 + i1*s1 + ...)``. The exact lowest
+and highest byte the box touches are checked against the memory's size before the view is made,
+and the base address must be aligned to the element size; violations raise
+``SimulationError`` naming the instruction, the field and its value. A scratchpad box may also
+hold at most as many elements as the largest scratchpad has bytes (``max_elements``): strides
+of 0 make a box that stays inside its memory but names 65535^3 elements. Every instruction
+moves data through a scratchpad box (a DRAM box is a view: a DMA's window, a Gather's table),
+so none moves more than that.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 
 from simulator.config import NpuConfig
 from simulator.errors import SimulationError
+from simulator.footprint import DRAM, Region
+from simulator.semantics import NUMPY_DTYPE
 
-DRAM = 3
 MEM_NAMES = ("input", "weight", "acc", "dram")
+_WORD = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # a DMA's raw elements
 _DTYPES = {
     t: np.dtype(t)
     for t in (
@@ -39,24 +42,6 @@ _DTYPES = {
         np.float64,
     )
 }
-
-
-class Where(NamedTuple):
-    """Which instruction and which address field a view belongs to (for error messages)."""
-
-    index: int
-    opcode: str
-    field: str
-
-
-class Box(NamedTuple):
-    """A footprint: memory id, byte offset, shape, byte strides, element size."""
-
-    mem: int
-    offset: int
-    shape: tuple[int, ...]
-    strides: tuple[int, ...]
-    esize: int
 
 
 class _Form(NamedTuple):
@@ -97,7 +82,7 @@ class Memory:
         self.max_elements = max(self.sizes[:DRAM])
         self.buffers = [np.zeros(-(-size // 8) * 8, dtype=np.uint8) for size in self.sizes]
         self._bytes = [memoryview(b) for b in self.buffers]  # makes views faster than arrays
-        self._boxes: dict[tuple, tuple[np.ndarray, Box]] = {}  # programs reuse tile boxes
+        self._views: dict[Region, np.ndarray] = {}  # programs reuse tile boxes
         # id(form) -> (form, every DRAM view of that form, indexed by element address)
         self._rows: dict[int, tuple[_Form, np.ndarray]] = {}
 
@@ -105,45 +90,38 @@ class Memory:
     def dram(self) -> np.ndarray:
         return self.buffers[DRAM]
 
-    def box(
-        self,
-        mem: int,
-        addr: int,
-        shape: tuple[int, ...],
-        strides: tuple[int, ...],
-        dtype: np.dtype,
-        where: Where,
-    ) -> tuple[np.ndarray, Box]:
-        """A typed view of the box and its footprint; raises SimulationError if it escapes.
+    def view(self, region: Region, index: int, opcode: str) -> np.ndarray:
+        """A typed view of ``region`` for instruction ``index``; SimulationError if it escapes.
 
-        Scratchpad views are cached per (memory, address, shape, strides, dtype): tile loops
-        ask for the same few again and again; a hit was checked when it was made, and the view
-        aliases the same bytes whichever instruction asks for it. DRAM views (a new address per
-        tile, mostly) are not cached: hashing the key would cost more than it saves; one is a
-        row of a per-layout view over all of DRAM (no negative strides), else a new ndarray.
+        DMA regions (``dtype`` None) are viewed as unsigned words of their element size.
+        Scratchpad views are cached per region: tile loops ask for the same few again and
+        again; a hit was checked when it was made, and the view aliases the same bytes whichever
+        instruction asks for it. DRAM views (a new address per tile, mostly) are not cached:
+        hashing the key would cost more than it saves; one is a row of a per-layout view over
+        all of DRAM (no negative strides), else a new ndarray.
         """
-        if mem == DRAM:
-            return self._make_box(mem, addr, shape, strides, dtype, where)
-        key = (mem, addr, shape, strides, dtype)
-        hit = self._boxes.get(key)
+        if region[0] == DRAM:
+            return self._make_view(region, index, opcode)
+        hit = self._views.get(region)
         if hit is None:
-            hit = self._boxes[key] = self._make_box(mem, addr, shape, strides, dtype, where)
+            hit = self._views[region] = self._make_view(region, index, opcode)
         return hit
 
-    def _make_box(self, mem, addr, shape, strides, dtype, where: Where):
-        form = _form(shape, strides, dtype)
-        fp = Box(mem, addr, form.shape, form.strides, form.esize)
+    def _make_view(self, region: Region, index: int, opcode: str) -> np.ndarray:
+        mem, addr, shape, strides, dtype, esize, _ = region
+        form = _form(shape, strides, _WORD[esize] if dtype is None else NUMPY_DTYPE[dtype])
         if form.empty:
-            return np.empty(shape, form.dtype), fp
+            return np.empty(shape, form.dtype)
         if form.count > self.max_elements and mem != DRAM:
             raise SimulationError(
-                f"instruction {where.index} ({where.opcode}): the box at {where.field}={addr} "
+                f"instruction {index} ({opcode}): the box at {region.field}={addr} "
                 f"has shape {tuple(shape)}, {form.count:,} elements, more than the "
                 f"{self.max_elements:,} bytes of the largest scratchpad"
             )
         lo, hi, esize = addr + form.lo, addr + form.hi, form.esize
         if lo < 0 or hi + esize > self.sizes[mem] or addr % esize:
-            self._fail(mem, addr, shape, lo, hi + esize - 1, esize, where)
+            where = f"instruction {index} ({opcode}): {region.field}={addr}"
+            self._fail(mem, shape, lo, hi + esize - 1, esize, where)
         if mem == DRAM and not form.lo and form.shape:  # (a 0-d row would be a copy)
             # One row of a (positions, *shape) view per element address: indexing it costs
             # about a tenth of a new ndarray (a DMA's DRAM view has a new address per tile).
@@ -157,15 +135,13 @@ class Memory:
                     strides=(esize, *form.strides),
                 )
                 rows = self._rows[id(form)] = (form, base)
-            return rows[1][addr // esize], fp
-        view = np.ndarray(
+            return rows[1][addr // esize]
+        return np.ndarray(
             form.shape, form.dtype, buffer=self._bytes[mem], offset=addr, strides=form.strides
         )
-        return view, fp
 
-    def _fail(self, mem, addr, shape, lo, hi, esize, where: Where) -> None:
+    def _fail(self, mem, shape, lo, hi, esize, prefix: str) -> None:
         size = self.sizes[mem]
-        prefix = f"instruction {where.index} ({where.opcode}): {where.field}={addr}"
         if lo < 0 or hi >= size:
             raise SimulationError(
                 f"{prefix} with shape {tuple(shape)} touches {MEM_NAMES[mem]} bytes "

@@ -3,11 +3,14 @@
 Counting rules (each instruction is accounted once, then summed globally and per node):
 - ``dram_read_bytes`` / ``dram_write_bytes``: what the DRAM moves for LOAD / STORE, each
   contiguous run rounded up to whole bursts (``cost.dma_dram_bytes``).
-- ``sram_reads`` / ``sram_writes`` (bytes per scratchpad): a LOAD writes its whole box (padding
-  included); a STORE reads its window; a VECTOR reads each source box and writes its dst box.
-  A MATMUL in weight-stationary order reads W once, A once per column fold and its C tile once
-  per row fold (partial sums; plus once more when accumulating) and writes C once per row fold;
-  output-stationary reads A once per column fold, W once per row fold, writes C once.
+- ``sram_reads`` / ``sram_writes`` (bytes per scratchpad): the bytes of the regions of each
+  instruction's footprint (``simulator.footprint``): a LOAD writes its whole box (padding
+  included); a STORE reads its window; a GATHER or SCATTER also reads its index words; a
+  VECTOR reads each source box (a SELECT, a masked write, its dst too) and writes its dst box.
+  A MATMUL's array re-reads operands: in weight-stationary order it reads W once, A once per
+  column fold and its C tile once per row fold (partial sums; plus once more when
+  accumulating) and writes C once per row fold; output-stationary reads A once per column
+  fold, W once per row fold, writes C once.
 - ``energy_pj``: MACs (int8 or fp32 rate by operand type), vector lane-operations (elements x
   the function's cycles), SRAM bytes read and written, DRAM bytes, from ``config.energy``.
 - ``busy``: the cycles each unit spent executing instructions (DMA includes its latency).
@@ -24,9 +27,9 @@ from typing import NamedTuple
 import numpy as np
 
 from simulator.config import NpuConfig
-from simulator.cost import dma_payload_bytes
 from simulator.decode import Distinct, distinct
-from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Unit, Vector, VFunc
+from simulator.footprint import DRAM, Footprint, footprint
+from simulator.isa import Gather, Instr, Load, MatMul, Scatter, Store, Unit, Vector, VFunc
 from simulator.memory import MEM_NAMES
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)
@@ -88,56 +91,44 @@ class _Cost(NamedTuple):
     float_macs: bool = False
 
 
-def _sp(sp: int, nbytes: int) -> tuple[int, int, int]:
+def _sram(regions) -> tuple[int, int, int]:
+    """Bytes accessed per scratchpad by ``regions`` (DRAM regions are not counted)."""
     out = [0, 0, 0]
-    out[sp] += nbytes
+    for region in regions:
+        if region.mem != DRAM:
+            out[region.mem] += region.nbytes
     return tuple(out)
 
 
 def _instr_cost(instr: Instr, config: NpuConfig, traffic: int) -> _Cost:
-    """``traffic``: the DRAM bytes of a DMA (``cost.dma_dram_bytes``), computed by the caller."""
-    if isinstance(instr, Load):
-        n = instr.n0 * instr.n1 * instr.n2 * instr.esize
-        return _Cost(dram_read=traffic, sram_write=_sp(instr.sp, n))
-    if isinstance(instr, Store):
-        n = dma_payload_bytes(instr)
-        return _Cost(dram_write=traffic, sram_read=_sp(instr.sp, n))
+    """``traffic``: the DRAM bytes of a DMA (``cost.dma_dram_bytes``), computed by the caller.
+
+    SRAM bytes are those of the instruction's footprint, but for a MatMul, whose array reads
+    its operands once per fold (``_matmul_cost``)."""
+    reads, writes = fp = footprint(instr)
     if isinstance(instr, MatMul):
-        return _matmul_cost(instr, config)
+        return _matmul_cost(instr, fp, config)
+    dram_read = traffic if any(r.mem == DRAM for r in reads) else 0
+    dram_write = traffic if any(r.mem == DRAM for r in writes) else 0
+    ops = 0
     if isinstance(instr, Vector):
-        return _vector_cost(instr)
-    return _NOTHING
+        ops = instr.n0 * instr.n1 * instr.n2 * VFunc(instr.func).info.cycles
+    return _Cost(0, dram_read, dram_write, _sram(reads), _sram(writes), ops)
 
 
-_NOTHING = _Cost()
-
-
-def _matmul_cost(instr: MatMul, config: NpuConfig) -> _Cost:
-    r, c = config.array.rows, config.array.cols
+def _matmul_cost(instr: MatMul, fp: Footprint, config: NpuConfig) -> _Cost:
+    (a, w, *_), (c,) = fp
+    r, cols = config.array.rows, config.array.cols
     m, k, n = instr.m, instr.k, instr.n
-    dtype = DType(instr.dtype)
-    es = dtype.size
-    col_folds = ceil(n / c)
+    col_folds = ceil(n / cols)
     if config.array.dataflow == "weight_stationary":
         row_folds = ceil(k / r)
-        reads = (m * k * es * col_folds, k * n * es, m * n * 4 * (row_folds - 1 + instr.accumulate))
-        writes = (0, 0, m * n * 4 * row_folds)
+        reads = (a.nbytes * col_folds, w.nbytes, c.nbytes * (row_folds - 1 + instr.accumulate))
+        writes = (0, 0, c.nbytes * row_folds)
     else:
-        reads = (m * k * es * col_folds, k * n * es * ceil(m / r), m * n * 4 * instr.accumulate)
-        writes = (0, 0, m * n * 4)
-    return _Cost(m * k * n, sram_read=reads, sram_write=writes, float_macs=dtype.is_float)
-
-
-def _vector_cost(instr: Vector) -> _Cost:
-    func = VFunc(instr.func)
-    elems = instr.n0 * instr.n1 * instr.n2
-    reads = _sp(instr.src0_sp, elems * DType(instr.src0_dtype).size)
-    if func.info.kind in ("binary", "select") or func == VFunc.REQUANT:
-        more = _sp(instr.src1_sp, elems * DType(instr.src1_dtype).size)
-        reads = tuple(a + b for a, b in zip(reads, more, strict=True))
-    out_elems = instr.n0 * instr.n1 if func.info.kind == "reduce" else elems
-    writes = _sp(instr.dst_sp, out_elems * DType(instr.dst_dtype).size)
-    return _Cost(sram_read=reads, sram_write=writes, vector_ops=elems * func.info.cycles)
+        reads = (a.nbytes * col_folds, w.nbytes * ceil(m / r), c.nbytes * instr.accumulate)
+        writes = (0, 0, c.nbytes)
+    return _Cost(m * k * n, sram_read=reads, sram_write=writes, float_macs=a.dtype.is_float)
 
 
 def _energy(c: _Cost, config: NpuConfig) -> tuple[float, ...]:
@@ -232,8 +223,8 @@ _SHAPE_FIELDS = defaultdict(
     {
         Load: _fields("sp", "esize_log2", "n0", "n1", "n2"),
         Store: _fields("sp", "esize_log2", *_WINDOW),
-        Gather: _fields("sp", "esize_log2", "n0", "n1", "n2"),
-        Scatter: _fields("sp", "esize_log2", *_WINDOW),
+        Gather: _fields("sp", "esize_log2", *_WINDOW, "idx_sp", "idx_esize_log2"),
+        Scatter: _fields("sp", "esize_log2", *_WINDOW, "idx_sp", "idx_esize_log2"),
         MatMul: _fields("dtype", "accumulate", "m", "k", "n"),
         Vector: _fields(
             "func", "n0", "n1", "n2", "src0_sp", "src0_dtype", "src1_sp", "src1_dtype",

@@ -271,33 +271,14 @@ def dram_extent(addr: int, esize: int, counts, strides, window=None) -> tuple[in
 
 
 def emit_load(ctx: Ctx, instr: Load, key: str) -> None:
-    lo, hi = sp_extent(instr)
-    reads = [key] if instr.hi0 > instr.lo0 else []
-    ctx.em.add(instr, reads=reads, writes=ctx.em.sp(instr.sp, lo, hi))
+    """``instr`` reads DRAM storage ``key`` (its scratchpad pages come from its footprint)."""
+    ctx.em.add(instr, dram=(key,))
 
 
 def emit_store(ctx: Ctx, instr: Store, keys: list[str]) -> None:
-    lo, hi = sp_extent(instr)
-    ctx.em.add(instr, reads=ctx.em.sp(instr.sp, lo, hi), writes=keys)
+    """``instr`` writes the DRAM storages ``keys`` (the tensor's, and those it clobbers)."""
+    ctx.em.add(instr, dram=keys)
 
 
-def sp_extent(instr) -> tuple[int, int]:
-    last = sum(
-        (n - 1) * s for n, s in zip(instr.counts, (instr.ss0, instr.ss1, instr.ss2), strict=True)
-    )
-    return instr.sp_addr, instr.sp_addr + (last + 1) * instr.esize
-
-
-def emit_vector(ctx: Ctx, instr: Vector, dst: Box, srcs: list[Box]) -> None:
-    counts = instr.counts
-    reads = []
-    for s in srcs:
-        reads += ctx.em.sp(s.sp, *s.extent(counts))
-    if VFunc(instr.func).info.kind == "select":  # a masked write keeps the other elements
-        reads += ctx.em.sp(dst.sp, *dst.extent(counts))
-    if VFunc(instr.func).info.kind == "reduce":
-        d = Box(dst.sp, dst.dtype, dst.addr, (dst.strides[0], dst.strides[1], 0))
-        writes = ctx.em.sp(d.sp, *d.extent(counts))
-    else:
-        writes = ctx.em.sp(dst.sp, *dst.extent(counts))
-    ctx.em.add(instr, reads=reads, writes=writes)
+def emit_vector(ctx: Ctx, instr: Vector) -> None:
+    ctx.em.add(instr)

@@ -498,9 +498,9 @@ def _vector_tile(ctx: Ctx, L: DwLayer, tile, bases) -> None:
         src = Box(PATCH, L.xdt, ibase + off, (g.sh * pw * tc, g.sw * tc, 1))
         wv = Box(PARAMS, L.acc, pbase + p * tc * 4, (0, 0, 1))
         dst = out if p == 0 else tmp
-        emit_vector(ctx, vector(VFunc.MUL, counts, dst, src, wv), dst, [src, wv])
+        emit_vector(ctx, vector(VFunc.MUL, counts, dst, src, wv))
         if p:
-            emit_vector(ctx, vector(VFunc.ADD, counts, out, out, tmp), out, [out, tmp])
+            emit_vector(ctx, vector(VFunc.ADD, counts, out, out, tmp))
     res = _epilogue(ctx, L, counts, (out, tmp), pbase + g.kpos * tc * 4)
     emit_store(ctx, _store(L, res, tile), L.y[2])
 
@@ -527,7 +527,7 @@ def _array_front(ctx: Ctx, L: DwLayer, t: Tiling, tile, bases) -> None:
             w_stride=cols,
             c_stride=tc,
         )
-        _emit_matmul(ctx, mm, es)
+        ctx.em.add(mm)
 
 
 def _matmuls(g: Geom, tc: int, cols: int, pw: int) -> list[tuple[int, ...]]:
@@ -545,14 +545,6 @@ def _matmuls(g: Geom, tc: int, cols: int, pw: int) -> list[tuple[int, ...]]:
             a = (i * g.dh * pw + j * g.dw) * tc + c
             out.append((a, p * tc * cols + c * cols, c, n, n, int(p > 0)))
     return out
-
-
-def _emit_matmul(ctx: Ctx, mm: MatMul, es: int) -> None:
-    em = ctx.em
-    c = em.sp(ACC, mm.c_addr, mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4)
-    reads = em.sp(PATCH, mm.a_addr, mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es)
-    reads += em.sp(PARAMS, mm.w_addr, mm.w_addr + ((mm.k - 1) * mm.w_stride + mm.n) * es)
-    em.add(mm, reads=reads + (c if mm.accumulate else []), writes=c)
 
 
 def _array_back(ctx: Ctx, L: DwLayer, t: Tiling, tile, bases) -> None:
@@ -573,14 +565,14 @@ def _epilogue(ctx: Ctx, L: DwLayer, counts, boxes, row: int) -> Box:
     tc = counts[2]
     if L.bias:
         bv = Box(PARAMS, L.acc, row, (0, 0, 1))
-        emit_vector(ctx, vector(VFunc.ADD, counts, out, out, bv), out, [out, bv])
+        emit_vector(ctx, vector(VFunc.ADD, counts, out, out, bv))
         row += tc * 4
     if L.act is not None:
         func, i0, i1 = L.act
-        emit_vector(ctx, vector(func, counts, out, out, None, (i0, i1, 0)), out, [out])
+        emit_vector(ctx, vector(func, counts, out, out, None, (i0, i1, 0)))
     if L.requant is None:
         return out
     res = Box(ACC, DType.INT8, tmp.addr, out.strides)
     words = Box(PARAMS, DType.INT32, row, (0, 0, 1))
-    emit_vector(ctx, vector(VFunc.REQUANT, counts, res, out, words, L.requant), res, [out, words])
+    emit_vector(ctx, vector(VFunc.REQUANT, counts, res, out, words, L.requant))
     return res

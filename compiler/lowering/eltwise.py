@@ -180,18 +180,12 @@ def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot
     counts = (1, n[0], n[1])
     for s in steps:
         src1 = boxes[s.src1] if s.src1 is not None else None
-        srcs = [boxes[s.src0]] + ([src1] if src1 else [])
-        emit_vector(
-            ctx,
-            vector(s.func, counts, boxes[s.dst], boxes[s.src0], src1, s.imm),
-            boxes[s.dst],
-            srcs,
-        )
+        emit_vector(ctx, vector(s.func, counts, boxes[s.dst], boxes[s.src0], src1, s.imm))
     ob = boxes["out"]
     if k == 2:  # int64: the high words are the sign of the low ones (CLIP to [-1, 0])
         high = Box(SP, DType.INT32, ob.addr + 4, ob.strides)
         imm = (i32_bits(-1), 0, 0)
-        emit_vector(ctx, vector(VFunc.CLIP, counts, high, ob, None, imm), high, [ob])
+        emit_vector(ctx, vector(VFunc.CLIP, counts, high, ob, None, imm))
         ob = Box(SP, DType.INT32, ob.addr, (0, n[1], 1))  # as 8-byte words
     st = strides[-1]
     off = (

@@ -459,7 +459,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
                 if ki == len(kcs) - 1:
                     words.ensure(chan, nc[1])
                 for mm in _matmuls(L, t, abuf, wbuf, cbuf, mt, nc, kc, ki == 0):
-                    _emit_matmul(ctx, L, mm)
+                    ctx.em.add(mm)
             xbuf = cbuf + align(t.tr * _pitch(L, t) * t.tn * 4)
             emit_epilogue(ctx, _epilogue(L, t, cbuf, xbuf, grp, mt, nc, words.at(chan)), L)
             state["c"] += 1
@@ -472,8 +472,8 @@ def _ensure_a(ctx, L, t, state, abufs, grp, mt, kc) -> int:
         state["akey"] = key
         for instr in a_loads(L, t, abufs[state["a"] % 2], grp, mt, kc):
             emit_load(ctx, instr, L.x.key)
-        for instr, dst, src in _a_copies(L, t, abufs[state["a"] % 2], mt, kc):
-            emit_vector(ctx, instr, dst, [src])
+        for instr, _, _ in _a_copies(L, t, abufs[state["a"] % 2], mt, kc):
+            emit_vector(ctx, instr)
     return abufs[state["a"] % 2]
 
 
@@ -486,23 +486,11 @@ def _ensure_w(ctx, L, state, wbufs, grp, nc, kc) -> int:
     return wbufs[state["w"] % 2]
 
 
-def _emit_matmul(ctx: Ctx, L: GemmLayer, mm: MatMul) -> None:
-    es = L.es
-    a_hi = mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es
-    w_rows, w_cols = (mm.n, mm.k) if mm.w_transposed else (mm.k, mm.n)
-    w_hi = mm.w_addr + ((w_rows - 1) * mm.w_stride + w_cols) * es
-    c_hi = mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4
-    em = ctx.em
-    reads = em.sp(SP_IN, mm.a_addr, a_hi) + em.sp(SP_W, mm.w_addr, w_hi)
-    writes = em.sp(SP_ACC, mm.c_addr, c_hi)
-    em.add(mm, reads=reads + (writes if mm.accumulate else []), writes=writes)
-
-
 def emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
     """Emit the (kind, instr, ...) tuples of an epilogue: vector ops, loads, the store."""
     for op in ops:
         if op[0] == "v":
-            emit_vector(ctx, op[1], op[2], op[3])
+            emit_vector(ctx, op[1])
         elif op[0] == "l":
             emit_load(ctx, op[1], op[2])
         else:

@@ -59,7 +59,7 @@ def indexed_rows(ctx: Ctx, node, table: Place, rows: int, ids: Place, n_ids: int
     for s0, sn in _tiles(n_ids, ts):
         base = buf * half
         ld = load(SP, base, ies, ids.addr + s0 * ies, (1, 1, sn), (0, 0, 1), (0, 0, 1))
-        ctx.em.add(ld, reads=[ids.key], writes=ctx.em.sp(SP, base, base + sn * ies))
+        ctx.em.add(ld, dram=[ids.key])
         for o0, on in _tiles(o_n, to):
             for i0, inn in _tiles(i_n, ti):
                 data = base + idx_bytes
@@ -86,9 +86,7 @@ def indexed_rows(ctx: Ctx, node, table: Place, rows: int, ids: Place, n_ids: int
                     idx_addr=base,
                     rows=rows,
                 )
-                end = data + sn * on * inn * es
-                reads = [table.key, *ctx.em.sp(SP, base, base + sn * ies)]
-                ctx.em.add(g, reads=reads, writes=ctx.em.sp(SP, data, end))
+                ctx.em.add(g, dram=[table.key])
                 dst = out.addr + (o0 * n_ids * i_n + s0 * i_n + i0) * es
                 st = store(
                     SP, data, es, dst, (sn, on, inn), (i_n, n_ids * i_n, 1), (on * inn, inn, 1)
@@ -298,12 +296,12 @@ def _scatter_rows(ctx: Ctx, node, src: Place, ids: Place, n: int, y: str, shape)
     for s0, sn in _tiles(n, ts):
         base = buf * half
         ld = load(SP, base, ies, ids.addr + s0 * ies, (1, 1, sn), (0, 0, 1), (0, 0, 1))
-        ctx.em.add(ld, reads=[ids.key], writes=ctx.em.sp(SP, base, base + sn * ies))
+        ctx.em.add(ld, dram=[ids.key])
         for i0, inn in _tiles(inner, ti):
             data = base + idx_bytes
             src_addr = src.addr + (s0 * inner + i0) * es
             ld = load(SP, data, es, src_addr, (1, sn, inn), (0, inner, 1), (0, inn, 1))
-            ctx.em.add(ld, reads=[src.key], writes=ctx.em.sp(SP, data, data + sn * inn * es))
+            ctx.em.add(ld, dram=[src.key])
             sc = Scatter(
                 sp=int(SP),
                 esize_log2=ESIZE_LOG2[es],
@@ -320,6 +318,5 @@ def _scatter_rows(ctx: Ctx, node, src: Place, ids: Place, n: int, y: str, shape)
                 idx_addr=base,
                 rows=rows,
             )
-            reads = ctx.em.sp(SP, base, base + sn * ies) + ctx.em.sp(SP, data, data + sn * inn * es)
-            ctx.em.add(sc, reads=reads, writes=ctx.writes(y))
+            ctx.em.add(sc, dram=ctx.writes(y))
         buf ^= 1

@@ -147,4 +147,4 @@ def _tile(ctx: Ctx, node, t: Tiling, at: dict, n: dict, base: int, refs) -> None
 
 
 def _v(ctx, func, counts, dst, a, b=None, imm=(0, 0, 0)):
-    emit_vector(ctx, vector(func, counts, dst, a, b, imm), dst, [a] + ([b] if b else []))
+    emit_vector(ctx, vector(func, counts, dst, a, b, imm))

@@ -143,7 +143,7 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
             None,
             (i32_bits(zp), f32_bits(ctx.type(node.inputs[0]).quant.scale), 0),
         )
-        emit_vector(ctx, dq, Box(SP, FP, vbase, pbox), [Box(SP, dt, base, pbox)])
+        emit_vector(ctx, dq)
         patch += pr * pw * tc * 4 + 64
     acc_dt = {"global": DType.INT32, "qlinear": FP}.get(mode, dt)
     out = Box(SP, acc_dt, base + _align(patch), (ow * tc, tc, 1))
@@ -152,10 +152,10 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
         i, j = divmod(p, kw)
         src = Box(SP, vdt, vbase + ((i * dh) * pw + j * dw) * tc * ves, (sh * pw * tc, sw * tc, 1))
         if p == 0:
-            emit_vector(ctx, vector(VFunc.COPY, counts, out, src), out, [src])
+            emit_vector(ctx, vector(VFunc.COPY, counts, out, src))
         else:
             f = VFunc.MAX if is_max else VFunc.ADD
-            emit_vector(ctx, vector(f, counts, out, out, src), out, [out, src])
+            emit_vector(ctx, vector(f, counts, out, out, src))
     dbox = Box(
         SP, DType.INT32 if mode == "global" else FP, out.addr + _align(tr * ow * tc * 4), (ow, 1, 0)
     )
@@ -167,13 +167,13 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
         )
     elif isinstance(div, int):
         imm = (f32_bits(1.0 / div), 0, 0)
-        emit_vector(ctx, vector(VFunc.MUL_IMM, counts, out, out, None, imm), out, [out])
+        emit_vector(ctx, vector(VFunc.MUL_IMM, counts, out, out, None, imm))
     elif div is not None:
         dp = ctx.const(np.ascontiguousarray(1.0 / div[r0 : r0 + tr], np.float32))
         emit_load(
             ctx, load(SP, dbox.addr, 4, dp.addr, (1, tr, ow), (0, ow, 1), (0, ow, 1)), "const"
         )
-        emit_vector(ctx, vector(VFunc.MUL, counts, out, out, dbox), out, [out, dbox])
+        emit_vector(ctx, vector(VFunc.MUL, counts, out, out, dbox))
     yp = ctx.place(node.outputs[0])
     yaddr = yp.addr + (b * ys[0] + r0 * ys[1] + c0 * ys[3]) * es
     emit_store(
@@ -199,16 +199,14 @@ def _int8_mode(node, hw, k, pads) -> str:
 
 def _requant(ctx, node, acc: Box, words: Box, counts, count: int, offset: int) -> Box:
     """int32 window sums minus kpos * zp_x, REQUANT to int8 by s_x / (s_y * count)."""
-    emit_vector(
-        ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, (i32_bits(-offset), 0, 0)), acc, [acc]
-    )
+    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, (i32_bits(-offset), 0, 0)))
     wp = ctx.const(_int_words(ctx, node, np.array([count])))
     emit_load(ctx, load(SP, words.addr, 4, wp.addr, (1, 1, 1), (0, 0, 1), (0, 0, 1)), "const")
     wbox = Box(SP, DType.INT32, words.addr, (0, 0, 0))
     res = Box(SP, DType.INT8, words.addr + 64, acc.strides)
     qy = ctx.type(node.outputs[0]).quant
     imm = (i32_bits(qy.zero_point), i32_bits(-128), i32_bits(127))
-    emit_vector(ctx, vector(VFunc.REQUANT, counts, res, acc, wbox, imm), res, [acc, wbox])
+    emit_vector(ctx, vector(VFunc.REQUANT, counts, res, acc, wbox, imm))
     return res
 
 
@@ -225,18 +223,18 @@ def _qlinear_quantize(ctx, node, acc: Box, scratch: Box, counts, div) -> Box:
     emit_load(ctx, load(SP, scratch.addr, 4, consts.addr, (1, 1, n), (0, 0, 1), (0, 0, 1)), "const")
     sbox = Box(SP, FP, scratch.addr + (n - 1) * 4, (0, 0, 0))
     for src1 in (scratch, sbox):
-        emit_vector(ctx, vector(VFunc.DIV, counts, acc, acc, src1), acc, [acc, src1])
+        emit_vector(ctx, vector(VFunc.DIV, counts, acc, acc, src1))
     shift = 0 if node.outputs[0] in ctx.graph.outputs else 128
     imm = (f32_bits(qy.zero_point + shift), 0, 0)
-    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, imm), acc, [acc])
+    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, acc, acc, None, imm))
     res = Box(SP, DType.INT8, scratch.addr + _align(n * 4), acc.strides)
     if not shift:
-        emit_vector(ctx, vector(VFunc.COPY, counts, res, acc), res, [acc])
+        emit_vector(ctx, vector(VFunc.COPY, counts, res, acc))
         return res
     u8 = Box(SP, DType.UINT8, res.addr + _align(tr * ow * tc), acc.strides)
-    emit_vector(ctx, vector(VFunc.COPY, counts, u8, acc), u8, [acc])
+    emit_vector(ctx, vector(VFunc.COPY, counts, u8, acc))
     imm = (i32_bits(-shift), 0, 0)
-    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, res, u8, None, imm), res, [u8])
+    emit_vector(ctx, vector(VFunc.ADD_IMM, counts, res, u8, None, imm))
     return res
 
 

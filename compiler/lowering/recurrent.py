@@ -202,7 +202,7 @@ class Tile:
         boxes = [self.box(*dst), self.box(*src0)] + ([self.box(*src1)] if src1 else [])
         counts = (1, self.rows, width * self.cols)
         ins = vector(func, counts, boxes[0], boxes[1], boxes[2] if src1 else None, imm)
-        emit_vector(self.ctx, ins, boxes[0], boxes[1:])
+        emit_vector(self.ctx, ins)
 
     def act(self, f: tuple[VFunc, int, int], at, width: int = 1) -> None:
         self.op(f[0], at, at, width=width, imm=(f[1], f[2], 0))

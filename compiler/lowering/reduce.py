@@ -111,7 +111,7 @@ class _Half:
 
 
 def _v(ctx, func, counts, dst, a, b=None, imm=(0, 0, 0)):
-    emit_vector(ctx, vector(func, counts, dst, a, b, imm), dst, [a] + ([b] if b else []))
+    emit_vector(ctx, vector(func, counts, dst, a, b, imm))
 
 
 def _row_vec(dtype: DType, addr: int, stride: int = 1) -> Box:

@@ -123,7 +123,7 @@ def _quant(ctx: Ctx, node):
 
 
 def _v(ctx, func, counts, dst, a, b=None, imm=(0, 0, 0)):
-    emit_vector(ctx, vector(func, counts, dst, a, b, imm), dst, [a] + ([b] if b else []))
+    emit_vector(ctx, vector(func, counts, dst, a, b, imm))
 
 
 def _softmax(ctx, xb, base, slot, n, L):

@@ -654,12 +654,9 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         view = w_tile(bi, ni)[1]
         key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
         if key not in built:  # steps repeat the same MatMuls (buffers alternate)
-            built[key] = [
-                (mm, _touched(ctx, L, mm))
-                for mm in matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
-            ]
-        for mm, (reads, writes) in built[key]:
-            ctx.em.add(mm, reads=reads, writes=writes)
+            built[key] = matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
+        for mm in built[key]:
+            ctx.em.add(mm)
         for j in range(i + 1, min(len(steps), i + len(bufs.w))):
             need("w", j)  # as many steps ahead as there are other W buffers
         if a_next[i] is not None and len(bufs.a) > 1:
@@ -667,18 +664,6 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         if (ki, ri) == last:
             bias_at = words.at(chan)[0]
             gemm.emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, bias_at), L)
-
-
-def _touched(ctx: Ctx, L: GemmLayer, mm: MatMul) -> tuple[list, list]:
-    """The pages a MatMul reads (A, W) and writes (C; an accumulating one reads C too,
-    which its write already orders)."""
-    es, em = L.es, ctx.em
-    a_hi = mm.a_addr + ((mm.m - 1) * mm.a_stride + mm.k) * es
-    w_rows, w_cols = (mm.n, mm.k) if mm.w_transposed else (mm.k, mm.n)
-    w_hi = mm.w_addr + ((w_rows - 1) * mm.w_stride + w_cols) * es
-    c_hi = mm.c_addr + ((mm.m - 1) * mm.c_stride + mm.n) * 4
-    reads = em.sp(SP_IN, mm.a_addr, a_hi) + em.sp(SP_W, mm.w_addr, w_hi)
-    return reads, em.sp(SP_ACC, mm.c_addr, c_hi)
 
 
 class _Ring:
@@ -715,8 +700,8 @@ def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
         return
     for instr in a_loads(L, t, buf, grp, mt, kc):
         emit_load(ctx, instr, L.x.key)
-    for instr, dst, src in a_copies(L, t, buf, mt, kc, ri):
-        emit_vector(ctx, instr, dst, [src])
+    for instr, _, _ in a_copies(L, t, buf, mt, kc, ri):
+        emit_vector(ctx, instr)
 
 
 def _steps(t: GemmTiling, cnt: Counts, n_tiles: int, groups: int):

@@ -2,7 +2,8 @@
 the operands it read, the result it wrote and the cycles it took: the replay records.
 
 The simulator is used as is: a ``Memory`` subclass remembers every operand view the
-functional model asks for (``Memory.box`` is tagged with the instruction index and field), and
+functional model asks for (``Memory.view`` gets the instruction index and the region, which
+names its address field), and
 each instruction's numerics are wrapped to copy those views just before and after they run.
 The memory layout steps mirror ``simulator.api.run`` through its own helpers.
 """
@@ -15,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from simulator import api, isa
+from simulator.footprint import Region
 from simulator.functional import prepare
-from simulator.memory import Memory, Where
+from simulator.memory import Memory
 from simulator.program import Program
 from simulator.timing import simulate, timed_ops
 
@@ -57,10 +59,10 @@ class RecordingMemory(Memory):
         super().__init__(*args, **kwargs)
         self.views: dict[int, dict[str, np.ndarray]] = {}
 
-    def box(self, mem, addr, shape, strides, dtype, where: Where):
-        view, fp = super().box(mem, addr, shape, strides, dtype, where)
-        self.views.setdefault(where.index, {})[where.field.removesuffix("_addr")] = view
-        return view, fp
+    def view(self, region: Region, index: int, opcode: str) -> np.ndarray:
+        view = super().view(region, index, opcode)
+        self.views.setdefault(index, {})[region.field.removesuffix("_addr")] = view
+        return view
 
 
 def replayable(instr: isa.Instr) -> str | None:
@@ -78,8 +80,7 @@ def replayable(instr: isa.Instr) -> str | None:
 
 
 def _uses_src1(instr: isa.Vector) -> bool:
-    func = isa.VFunc(instr.func)
-    return func.info.kind == "binary" or func == isa.VFunc.REQUANT
+    return isa.VFunc(instr.func).info.sources == 2
 
 
 def capture(program: Program, inputs: dict[str, np.ndarray]) -> tuple[list[Record], dict]:
