@@ -39,6 +39,7 @@ class Emitter:
         self._signal: list[int] = []
         sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes)
         self._page = [max(1, -(-s // PAGES)) for s in sizes]
+        self._keys: dict[tuple[int, int, int], tuple[int, ...]] = {}  # sp(): tiles repeat
 
     def set_node(self, name: str) -> None:
         if name not in self._node_index:
@@ -54,19 +55,27 @@ class Emitter:
         return list(range(base + lo // page, base + (max(hi, lo + 1) - 1) // page + 1))
 
     def pages(self, fp: Footprint) -> tuple[list[int], list[int], bool, bool]:
-        """The page keys a footprint reads and writes, and whether it reads / writes DRAM."""
+        """The page keys a footprint reads and writes, and whether it reads / writes DRAM
+        (empty regions touch nothing)."""
         reads, writes = [], []
         dram_read = dram_write = False
-        for region in fp.reads:
-            if region.mem == DRAM:
-                dram_read = dram_read or region.elements > 0
-            elif region.elements:
-                reads += self.sp(region.mem, *region.extent())
-        for region in fp.writes:
-            if region.mem == DRAM:
-                dram_write = dram_write or region.elements > 0
-            elif region.elements:
-                writes += self.sp(region.mem, *region.extent())
+        keys = self._keys
+        for regions, out in ((fp.reads, reads), (fp.writes, writes)):
+            for region in regions:
+                lo, hi = region.extent()
+                if lo == hi:
+                    continue
+                mem = region.mem
+                if mem == DRAM:
+                    if out is reads:
+                        dram_read = True
+                    else:
+                        dram_write = True
+                    continue
+                pages = keys.get((mem, lo, hi))
+                if pages is None:
+                    pages = keys[mem, lo, hi] = tuple(self.sp(mem, lo, hi))
+                out += pages
         return reads, writes, dram_read, dram_write
 
     # --- emission ----------------------------------------------------------------------
@@ -79,8 +88,11 @@ class Emitter:
         keys in ``reads`` and ``writes``."""
         q = int(instr.unit)
         page_reads, page_writes, dram_read, dram_write = self.pages(footprint(instr))
-        reads = [*page_reads, *reads]
-        writes = [*page_writes, *writes]
+        if reads:
+            page_reads += reads
+        if writes:
+            page_writes += writes
+        reads, writes = page_reads, page_writes
         if dram:
             dram = list(dram)
             if dram_read:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from math import prod
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import NamedTuple
 
 from simulator.errors import SimulationError
@@ -49,6 +49,7 @@ from simulator.isa import (
     Sync,
     Vector,
     VFunc,
+    VFuncInfo,
 )
 
 DRAM = 3  # the memory id after the scratchpads (``Scratchpad`` values 0-2)
@@ -86,15 +87,28 @@ class Region(NamedTuple):
 
     def extent(self) -> tuple[int, int]:
         """[lowest byte, one past the highest byte) touched; (addr, addr) when empty."""
-        lo = hi = self.addr
-        for n, s in zip(self.shape, self.strides, strict=True):
-            if n <= 0:
-                return self.addr, self.addr
-            if s < 0:
-                lo += (n - 1) * s * self.esize
-            else:
-                hi += (n - 1) * s * self.esize
-        return lo, hi + self.esize
+        key = self[2:6]  # shape, strides, dtype, esize
+        span = _SPANS.get(key)
+        if span is None:
+            if len(_SPANS) >= 4096:
+                _SPANS.clear()
+            span = _SPANS[key] = _span(self.shape, self.strides, self.esize)
+        return self.addr + span[0], self.addr + span[1]
+
+
+_SPANS: dict[tuple, tuple[int, int]] = {}  # Region.extent relative to addr, by layout
+
+
+def _span(shape: tuple[int, ...], strides: tuple[int, ...], esize: int) -> tuple[int, int]:
+    lo = hi = 0
+    for n, s in zip(shape, strides, strict=True):
+        if n <= 0:
+            return 0, 0
+        if s < 0:
+            lo += (n - 1) * s * esize
+        else:
+            hi += (n - 1) * s * esize
+    return lo, hi + esize
 
 
 class Footprint(NamedTuple):
@@ -103,6 +117,8 @@ class Footprint(NamedTuple):
 
 
 NOTHING = Footprint((), ())
+_region = partial(tuple.__new__, Region)  # Region(...) without NamedTuple's Python __new__
+_footprint = partial(tuple.__new__, Footprint)
 _DECLARED: dict[type[Instr], Callable[[Instr], Footprint]] = {}
 
 
@@ -134,8 +150,12 @@ def declared() -> set[type[Instr]]:
 
 
 # --- field decoding ---------------------------------------------------------------------------
+# Field values are read from ``vars(instr)`` by ``itemgetter`` (instructions are plain frozen
+# dataclasses; a subscript costs less than getattr, and the emitter asks for every instruction).
 _DTYPES = {int(d): d for d in DType}
-_VFUNCS = {int(f): f for f in VFunc}
+_SIZES = {int(d): d.size for d in DType}
+_ACC = {int(d): DType.FP32 if d.is_float else DType.INT32 for d in DType}  # a MatMul's C
+_VFUNC_INFO = {int(f): f.info for f in VFunc}
 
 
 def dtype_field(name: str, value: int) -> DType:
@@ -145,11 +165,12 @@ def dtype_field(name: str, value: int) -> DType:
     return dtype
 
 
-def vfunc_field(value: int) -> VFunc:
-    func = _VFUNCS.get(value)
-    if func is None:
+def vfunc_info(value: int) -> VFuncInfo:
+    """The ``VFuncInfo`` of a ``func`` field."""
+    info = _VFUNC_INFO.get(value)
+    if info is None:
         raise FieldError("func", value, "is not a VFunc")
-    return func
+    return info
 
 
 def scratchpad_field(name: str, value: int) -> int:
@@ -226,10 +247,6 @@ def dma_window(instr: Load | Store) -> DmaWindow:
     return _dma_layout(instr).window
 
 
-_region = partial(tuple.__new__, Region)  # Region(...) without NamedTuple's Python __new__
-_footprint = partial(tuple.__new__, Footprint)
-
-
 @declare(Load)
 def _load(instr: Load) -> Footprint:
     window, sp, _, dram_first, box, _, dram_window = _dma_layout(instr)
@@ -278,49 +295,62 @@ def _scatter(instr: Scatter) -> Footprint:
     return _footprint(((sp, ids), (table,)))
 
 
+_MATMUL_MODE = itemgetter("dtype", "accumulate", "w_transposed")
+_MATMUL_ADDRS = itemgetter("a_addr", "w_addr", "c_addr")
+_MATMUL_SHAPE = itemgetter("m", "k", "n")
+_MATMUL_STRIDES = itemgetter("a_stride", "w_stride", "c_stride")
+_IN, _WEIGHT, _ACC_SP = (int(s) for s in Scratchpad)
+
+
 @declare(MatMul)
 def _matmul(mm: MatMul) -> Footprint:
-    dtype = dtype_field("dtype", mm.dtype)
-    es, m, k, n = dtype.size, mm.m, mm.k, mm.n
-    acc = DType.FP32 if dtype.is_float else DType.INT32
-    w_shape = (n, k) if mm.w_transposed else (k, n)
-    a = Region(Scratchpad.INPUT, mm.a_addr, (m, k), (mm.a_stride, 1), dtype, es, "a_addr")
-    w = Region(Scratchpad.WEIGHT, mm.w_addr, w_shape, (mm.w_stride, 1), dtype, es, "w_addr")
-    c = Region(Scratchpad.ACC, mm.c_addr, (m, n), (mm.c_stride, 1), acc, 4, "c_addr")
-    return Footprint((a, w, c) if mm.accumulate else (a, w), (c,))
+    fields = mm.__dict__
+    dtype, accumulate, w_transposed = _MATMUL_MODE(fields)
+    a_addr, w_addr, c_addr = _MATMUL_ADDRS(fields)
+    m, k, n = _MATMUL_SHAPE(fields)
+    a_stride, w_stride, c_stride = _MATMUL_STRIDES(fields)
+    elem = dtype_field("dtype", dtype)
+    es = _SIZES[dtype]
+    w_shape = (n, k) if w_transposed else (k, n)
+    a = _region((_IN, a_addr, (m, k), (a_stride, 1), elem, es, "a_addr"))
+    w = _region((_WEIGHT, w_addr, w_shape, (w_stride, 1), elem, es, "w_addr"))
+    c = _region((_ACC_SP, c_addr, (m, n), (c_stride, 1), _ACC[dtype], 4, "c_addr"))
+    return _footprint(((a, w, c) if accumulate else (a, w), (c,)))
 
 
+# Per operand of a Vector: its fields (sp, dtype, addr, s0, s1, s2) and their names.
 _OPERANDS = {
     name: (
-        attrgetter(f"{name}_sp", f"{name}_dtype", f"{name}_addr"),
-        attrgetter(f"{name}_s0", f"{name}_s1", f"{name}_s2"),
+        itemgetter(*(f"{name}_{f}" for f in ("sp", "dtype", "addr", "s0", "s1", "s2"))),
+        f"{name}_sp",
+        f"{name}_dtype",
         f"{name}_addr",
-        (f"{name}_sp", f"{name}_dtype"),
     )
     for name in ("src0", "src1", "dst")
 }
+_COUNTS = itemgetter("n0", "n1", "n2")
 
 
 def vector_operand(v: Vector, name: str, counts: tuple[int, int, int]) -> Region:
     """Operand ``name`` (src0, src1 or dst) of a Vector over ``counts`` elements."""
-    head, strides, field, (sp_name, dtype_name) = _OPERANDS[name]
-    sp, dtype, addr = head(v)
-    dtype = dtype_field(dtype_name, dtype)
+    fields, sp_name, dtype_name, addr_name = _OPERANDS[name]
+    sp, dtype, addr, s0, s1, s2 = fields(v.__dict__)
+    elem = dtype_field(dtype_name, dtype)
     sp = scratchpad_field(sp_name, sp)
-    return Region(sp, addr, counts, strides(v), dtype, dtype.size, field)
+    return _region((sp, addr, counts, (s0, s1, s2), elem, _SIZES[dtype], addr_name))
 
 
 @declare(Vector)
 def _vector(v: Vector) -> Footprint:
-    info = vfunc_field(v.func).info
-    counts = (v.n0, v.n1, v.n2)
+    info = vfunc_info(v.func)
+    counts = _COUNTS(v.__dict__)
     src0 = vector_operand(v, "src0", counts)
     reads = (src0, vector_operand(v, "src1", counts)) if info.sources == 2 else (src0,)
     out = (counts[0], counts[1], 1) if info.kind == "reduce" else counts
     dst = vector_operand(v, "dst", out)
     if info.kind == "select":  # a masked write: the elements it keeps are read
         reads = (*reads, dst)
-    return Footprint(reads, (dst,))
+    return _footprint((reads, (dst,)))
 
 
 assert declared() == set(INSTRUCTIONS), "every instruction class declares its footprint"
