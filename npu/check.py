@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 
 import simulator
-from compiler.check import output_scales
-from npu import compare, inputs, models, progress
+from compiler.check import OutputCheck, check_outputs, output_scales, reference
+from npu import inputs, models, progress
 from npu import options as opts
 from npu.run_cmd import load_for
 from simulator.errors import ModelError
@@ -74,17 +74,17 @@ def graph_inputs(args: argparse.Namespace, program: simulator.Program) -> dict[s
     return inputs.random_inputs(program, args.seed)
 
 
-def reference_check(loaded: models.Loaded, feeds, outputs) -> list[compare.OutputCheck]:
+def reference_check(loaded: models.Loaded, feeds, outputs) -> list[OutputCheck]:
     with progress.task("running onnxruntime"):
-        want = compare.reference_outputs(loaded.onnx_path, feeds)
+        want = reference(loaded.onnx_path, feeds)
     scales = output_scales(onnx.load(loaded.onnx_path, load_external_data=False))
-    return compare.compare_outputs(outputs, want, scales)
+    return check_outputs(outputs, want, scales)
 
 
-def print_checks(checks: list[compare.OutputCheck]) -> None:
+def print_checks(checks: list[OutputCheck]) -> None:
     for c in checks:
         verdict = "ok" if c.passed else "MISMATCH"
-        steps = "" if c.error_steps is None else f", {c.error_steps} quantisation step(s)"
+        steps = "" if c.error_steps is None else f", {c.error_steps:.3g} quantisation step(s)"
         print(f"{verdict:8} {c.name} ({c.dtype}): max abs error {c.max_abs_error:.3g}{steps}")
     failed = sum(not c.passed for c in checks)
     print(f"{len(checks) - failed} of {len(checks)} outputs match onnxruntime")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compiler.check import OutputCheck
 from npu.analysis import LayerRow, layer_rows, totals
-from npu.compare import OutputCheck
 from simulator import Program, Stats
 
 

@@ -105,7 +105,7 @@ def _check(report: Report) -> str:
     rows = []
     for c in report.checks:
         verdict = '<b class="ok">match</b>' if c.passed else '<b class="bad">MISMATCH</b>'
-        steps = "" if c.error_steps is None else f", {c.error_steps} quantisation step(s)"
+        steps = "" if c.error_steps is None else f", {c.error_steps:.3g} quantisation step(s)"
         rows.append(f"<li>{verdict} <code>{html.escape(c.name)}</code> ({c.dtype}): "
                     f"max abs error {c.max_abs_error:.3g}{steps}</li>")  # fmt: skip
     cls = "ok" if report.check_passed else "bad"

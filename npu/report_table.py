@@ -74,7 +74,7 @@ def check_lines(report: Report) -> list[str]:
     lines = []
     for c in report.checks:
         verdict = "ok" if c.passed else "MISMATCH"
-        steps = "" if c.error_steps is None else f", {c.error_steps} step(s)"
+        steps = "" if c.error_steps is None else f", {c.error_steps:.3g} step(s)"
         lines.append(
             f"onnxruntime check: {verdict} {c.name}: max abs error {c.max_abs_error:.3g}{steps}"
         )

@@ -41,8 +41,8 @@ def measure(name: str, config) -> dict:
         "executed_array_macs": s.macs,
         "dram_read_bytes": s.dram_read_bytes,
         "dram_write_bytes": s.dram_write_bytes,
-        "matches_onnxruntime": all(e.ok for e in errors),
-        "max_abs_error": max(e.max_abs for e in errors),
+        "matches_onnxruntime": all(e.passed for e in errors),
+        "max_abs_error": max(e.max_abs_error for e in errors),
     }
 
 

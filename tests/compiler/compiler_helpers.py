@@ -25,5 +25,5 @@ def rand(*shape, seed=0):
 def check(m, inputs, preset="tiny", rtol=1e-3, atol=1e-4):
     errors, result = compare_with_onnxruntime(m, load_config(preset), inputs, rtol=rtol, atol=atol)
     for e in errors:
-        assert e.ok, f"{e.name}: max abs {e.max_abs:.3g} rel {e.max_rel:.3g}"
+        assert e.passed, f"{e.name}: max abs {e.max_abs_error:.3g} rel {e.max_rel_error:.3g}"
     return result

@@ -10,10 +10,10 @@ from hostile_run import REPO
 
 SCRIPT = """
 import numpy as np
-from npu.compare import reference_outputs
+from compiler.check import reference
 from simulator.errors import ModelError
 try:
-    reference_outputs({path!r}, {{"x": np.ones((1, 16), np.float32)}})
+    reference({path!r}, {{"x": np.ones((1, 16), np.float32)}})
 except ModelError as exc:
     print("refused:", exc)
 """
