@@ -67,7 +67,6 @@ class ScratchpadConfig:
     acc_kib: int = _spec(
         "accumulator scratchpad size in KiB (32-bit entries)", 1, hi=SP_KIB_MAX, default=256
     )
-    banks: int = _spec("banks per scratchpad", 1, default=4)
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,12 @@ class AreaConfig:
     vector_lane_mm2: float = _spec("area of one vector lane (mm^2)", 0, default=0.01)
     dma_mm2: float = _spec("area of the DMA engines (mm^2)", 0, default=0.2)
 
+
+# Keys that existed once, and why they are gone (a config naming one gets this reason).
+REMOVED = {
+    "scratchpad.banks": "nothing modelled it: every unit reads and writes each scratchpad at "
+    "full width and any stride, with no bank conflicts (docs/architecture.md)",
+}
 
 SECTIONS = {
     "array": ArrayConfig,
@@ -330,6 +335,10 @@ def _build_section(section: str, cls: type, values: dict) -> Any:
     known = {f.name: f for f in fields(cls)}
     kwargs = {}
     for key, value in values.items():
+        if f"{section}.{key}" in REMOVED:
+            raise ConfigError(
+                f"config key '{section}.{key}' was removed: {REMOVED[f'{section}.{key}']}"
+            )
         if key not in known:
             raise ConfigError(
                 f"unknown config key '{section}.{key}'; known in [{section}]: {', '.join(known)}"

@@ -79,7 +79,7 @@ class Program:
 # tensors, inputs, outputs, nodes, node_of (per instruction), layers and meta. No pickle.
 
 MAGIC = b"NPUPROG\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the config has no scratchpad.banks (its fingerprint changed)
 _HEADER = struct.Struct("<8sIIQQQ")
 _DIGEST = 32
 
@@ -109,7 +109,8 @@ def program_from_bytes(blob: bytes) -> Program:
         raise ProgramFormatError(f"not a program file: magic {magic!r}, expected {MAGIC!r}")
     if version != FORMAT_VERSION:
         raise ProgramFormatError(
-            f"program file format version {version}; this simulator reads version {FORMAT_VERSION}"
+            f"program file format version {version}; this simulator reads version "
+            f"{FORMAT_VERSION} (recompile the model)"
         )
     size = _HEADER.size + n_manifest + n_instr * isa.WORD_BYTES + n_const + _DIGEST
     if len(blob) != size:

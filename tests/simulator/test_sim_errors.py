@@ -33,6 +33,7 @@ TINY = load_config("tiny")
         ({"dram.bytes_per_cycle": -1}, "'dram.bytes_per_cycle' is -1.0"),
         ({"array.dataflow": "diagonal"}, "'array.dataflow' is 'diagonal'"),
         ({"timing": "fast"}, "'timing' is 'fast'"),
+        ({"scratchpad.banks": 4}, "'scratchpad.banks' was removed: nothing modelled it"),
     ],
 )
 def test_config_errors_name_key_and_value(overrides, match):
