@@ -6,6 +6,8 @@ all call these functions; nothing else defines how the hardware rounds or satura
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from simulator.isa import DType
@@ -34,11 +36,11 @@ def pack_requant_scale(scale: float) -> int:
     mantissa is the multiplier. Raises ValueError for negative, non-finite or huge scales.
     """
     s = float(np.float32(scale))
-    if not np.isfinite(s) or s < 0:
+    if not math.isfinite(s) or s < 0:
         raise ValueError(f"requantisation scale {scale!r} must be finite and >= 0")
     if s == 0.0:
         return 0
-    mant, exp = np.frexp(np.float64(s))  # s = mant * 2**exp, mant in [0.5, 1)
+    mant, exp = math.frexp(s)  # s = mant * 2**exp, mant in [0.5, 1) (Python floats: quicker)
     mult = int(mant * (1 << MULT_BITS))
     shift = MULT_BITS - int(exp)
     while shift > SHIFT_MAX and mult:  # tiny scales: drop precision rather than fail

@@ -521,8 +521,11 @@ def dequantize_const(graph: Graph, dq: Node) -> np.ndarray:
     q = graph.constants[dq.inputs[0]]
     scale, zp = qparams(graph, dq)
     shape = _axis_shape(q.ndim, dq.attr("axis", 1), scale.size)
-    diff = q.astype(np.int64) - zp.reshape(shape)
-    return (diff.astype(np.float32) * scale.reshape(shape)).astype(np.float32)
+    if q.dtype.itemsize == 1:  # q - zp is exact in fp32: one conversion, no int64 copy
+        diff = q.astype(np.float32) - zp.reshape(shape).astype(np.float32)
+    else:
+        diff = (q.astype(np.int64) - zp.reshape(shape)).astype(np.float32)
+    return np.multiply(diff, scale.reshape(shape), dtype=np.float32)
 
 
 def quantize_const(graph: Graph, qn: Node) -> np.ndarray:
@@ -557,15 +560,18 @@ def _constant_qdq(graph: Graph) -> list[Node]:
 
 def expose_constants(graph: Graph) -> None:
     """Q/DQ(constant) outputs are constants too (support checks see DQ'd weights as
-    constant); the nodes stay until this pass has read the integer weights behind them."""
+    constant); the nodes stay until this pass has read the integer weights behind them.
+    An output exposed already is kept (constants and their Q/DQ nodes do not change)."""
     for node in _constant_qdq(graph):
-        graph.constants[node.outputs[0]] = FOLDERS[node.op](graph, node)
+        if node.outputs[0] not in graph.constants:
+            graph.constants[node.outputs[0]] = FOLDERS[node.op](graph, node)
 
 
 def fold_constant_qdq(graph: Graph) -> None:
-    """Q/DQ of a constant (weights, biases left in float) become the constant they compute."""
+    """Q/DQ of a constant (weights, biases left in float) become the constant they compute
+    (``expose_constants`` computed it)."""
+    expose_constants(graph)
     for node in _constant_qdq(graph):
-        graph.constants[node.outputs[0]] = FOLDERS[node.op](graph, node)
         graph.tensors.pop(node.outputs[0], None)
         graph.remove(node.name)
 
