@@ -9,6 +9,7 @@ row-major, ``(0, 2, 3, 1)`` for NHWC of a 4-D NCHW tensor) and quantisation. Con
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ class TensorType:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))
 
     @property
     def itemsize(self) -> int:
