@@ -12,12 +12,32 @@ import os
 import sys
 import traceback
 
-from npu import check, compile_cmd, configs_cmd, conformance, ops_cmd, profile, run_cmd, zoo_cmd
+from npu import (
+    bench,
+    check,
+    compile_cmd,
+    configs_cmd,
+    conformance,
+    ops_cmd,
+    profile,
+    run_cmd,
+    zoo_cmd,
+)
 from npu.version import package_version
 from simulator.errors import NpuError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-WORKFLOWS = (compile_cmd, run_cmd, profile, check, ops_cmd, configs_cmd, zoo_cmd, conformance)
+WORKFLOWS = (
+    compile_cmd,
+    run_cmd,
+    profile,
+    check,
+    bench,
+    ops_cmd,
+    configs_cmd,
+    zoo_cmd,
+    conformance,
+)
 
 DESCRIPTION = """\
 Compile ONNX models for a parameterised NPU, simulate them cycle by cycle, and report.
@@ -27,6 +47,7 @@ examples:
   npu compile model.onnx --config small -o model.npuprog
   npu run model.npuprog --inputs in.npz --out out.npz --stats stats.json
   npu check model.onnx --config base --set array.rows=64
+  npu bench zoo:resnet50-int8 --json bench.json
   npu configs show base --set array.rows=64
 """
 

@@ -112,8 +112,13 @@ class Ctx:
         return self.const(arr)
 
     def record(self, node: Node, **facts: Any) -> None:
+        """The layer's entry in ``program.layers``: its name, op, the ONNX nodes fused into
+        it, ``operand_bytes`` (its inputs, weights included, and outputs, each once: the least
+        DRAM traffic it can have when no tensor stays on chip between layers) and ``facts``."""
+        tensors = dict.fromkeys(t for t in (*node.inputs, *node.outputs) if t)
+        operand_bytes = sum(self.graph.type(t).nbytes for t in tensors)
         entry = {"name": node.name, "op": node.op, "fused": list(node.fused)}
-        entry.update(facts)
+        entry.update(facts, operand_bytes=operand_bytes)
         self.layers.append(entry)
 
 

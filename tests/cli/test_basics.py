@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from conftest import assert_user_error, npu
 
-COMMANDS = ["compile", "run", "profile", "check", "ops", "configs"]
+COMMANDS = ["compile", "run", "profile", "check", "bench", "ops", "configs"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
