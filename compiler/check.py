@@ -90,6 +90,12 @@ class OutputCheck:
     exact: float  # fraction of elements within EXACT steps (of 1 for plain float outputs)
     passed: bool
 
+    @property
+    def steps(self) -> float:
+        """The error in quantisation steps; for a plain float output (no step), the absolute
+        error (what an int8 model's float output is judged by)."""
+        return self.max_abs_error if self.error_steps is None else self.error_steps
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shape"] = list(self.shape)

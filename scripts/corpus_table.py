@@ -15,7 +15,7 @@ import sys
 
 import onnx
 
-from compiler.check import float_error, reference, steps_from_reference
+from compiler.check import check_outputs, output_scales, reference
 from compiler.driver import CompileOptions, compile
 from models_zoo import corpus
 from simulator.api import run
@@ -43,15 +43,14 @@ def row(spec: str, config) -> str:
         return f"| {spec} | {entry.description} | refused: {why} | 0% | | | |"
     inputs = corpus.sample_inputs(spec)
     result = run(program, inputs, checked=False)
-    ref = reference(model, inputs)
+    checks = check_outputs(result.outputs, reference(model, inputs), output_scales(model))
     if int8:
-        steps = max(s.max_steps for s in steps_from_reference(model, result.outputs, ref))
-        exact = min(s.exact for s in steps_from_reference(model, result.outputs, ref))
+        steps = max(s.steps for s in checks)
+        exact = min(s.exact for s in checks)
         agree = f"{steps:g} steps ({exact:.1%} exact)"
     else:
-        errs = [float_error(n, result.outputs[n], w) for n, w in ref.items()]
-        ok = "ok" if all(e.ok for e in errs) else "MISMATCH"
-        agree = f"{ok}, max abs {max(e.max_abs for e in errs):.2g}"
+        ok = "ok" if all(e.passed for e in checks) else "MISMATCH"
+        agree = f"{ok}, max abs {max(e.max_abs_error for e in checks):.2g}"
     macs = sum(layer.get("macs", 0) for layer in program.layers)
     cycles = result.stats.total_cycles
     return f"| {spec} | {entry.description} | yes | 100% | {macs:,} | {cycles:,} | {agree} |"

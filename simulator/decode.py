@@ -55,11 +55,6 @@ def _descriptor(cls: type, name: str) -> bool:
 _FROM_DICT = {cls: g for cls in INSTRUCTIONS if (g := _dict_getter(cls)) is not None}
 
 
-def token_free(instr: Instr) -> tuple:
-    """Every field of ``instr`` but ``wait`` and ``signal``, in declaration order."""
-    return TOKEN_FREE[type(instr)](instr)
-
-
 def distinct(instrs: list[Instr]) -> Distinct:
     """Number the distinct token-free instructions in order of first appearance.
 

@@ -30,16 +30,11 @@ def check_int8_outputs(m: onnx.ModelProto, got: dict, want: dict) -> list[Output
     return check_outputs(got, want, output_scales(m))
 
 
-def steps(c: OutputCheck) -> float:
-    """The error in quantisation steps; for a plain float output, the absolute error."""
-    return c.max_abs_error if c.error_steps is None else c.error_steps
-
-
 def check_int8(m, inputs, preset="tiny", max_steps=1.0, min_exact=0.0, ops=()):
     """Assert every output within ``max_steps`` steps and the program uses ``ops``."""
     checks, program = compare_int8(m, inputs, preset)
     for c in checks:
-        assert steps(c) <= max_steps + 1e-4, c
+        assert c.steps <= max_steps + 1e-4, c
         assert c.exact >= min_exact, c
     used = {layer["op"] for layer in program.layers}
     assert set(ops) <= used, f"expected {ops} in {sorted(used)}"

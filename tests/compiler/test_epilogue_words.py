@@ -10,7 +10,7 @@ import onnx
 import pytest
 from compiler_helpers import check, model, rand
 from onnx import helper
-from qdq_helpers import check_int8, check_int8_outputs, quantize, steps
+from qdq_helpers import check_int8, check_int8_outputs, quantize
 
 import compiler
 import models_zoo
@@ -86,7 +86,7 @@ def test_mobilenet_v2_int8_on_tiny_matches_onnxruntime():
     assert conv52["tiling"].endswith(" words")
     outputs = run(program, inputs).outputs
     for s in check_int8_outputs(m, outputs, reference(m, inputs, optimize=True)):
-        assert steps(s) <= 1.0 + 1e-4, s
+        assert s.steps <= 1.0 + 1e-4, s
         assert s.exact >= 0.75, s
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from compiler_helpers import model, rand
 from onnx import TensorProto, helper
-from qdq_helpers import check_int8, check_int8_outputs, quantize, steps
+from qdq_helpers import check_int8, check_int8_outputs, quantize
 from test_qdq import lowered_ir, qdq_model
 
 from compiler.check import reference
@@ -306,7 +306,7 @@ def test_gelu_chain_runs_in_one_vector_pass_per_island():
     _, program = check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})
     got = run(program, inputs).outputs
     for s in check_int8_outputs(m, got, reference(m, inputs, optimize=False)):
-        assert steps(s) == 0.0, s
+        assert s.steps == 0.0, s
 
 
 @pytest.mark.parametrize("op", ["LayerNormalization", "ReduceMean"])
@@ -328,4 +328,4 @@ def test_row_ops_between_dq_and_q_read_and_write_int8(op):
     _, program = check_int8(m, inputs, max_steps=0.0, ops={op})
     got = run(program, inputs).outputs
     for s in check_int8_outputs(m, got, reference(m, inputs, optimize=False)):
-        assert steps(s) == 0.0, s
+        assert s.steps == 0.0, s

@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.check import float_error, reference, steps_from_reference
+from compiler.check import check_outputs, output_scales, reference
 from compiler.driver import CompileOptions, compile
 from models_zoo import corpus
 from simulator.api import run
@@ -56,14 +56,13 @@ def test_corpus_model_matches_onnxruntime(spec):
     inputs = corpus.sample_inputs(spec)
     name = spec.removesuffix("-int8")
     result = run(program, inputs, checked=name in RECURRENT)
+    checks = check_outputs(result.outputs, reference(model, inputs), output_scales(model))
     if spec.endswith("-int8"):
-        steps = steps_from_reference(model, result.outputs, reference(model, inputs))
-        for s in steps:
-            assert s.max_steps <= INT8_STEPS[spec], f"{s.name}: {s.max_steps} steps"
+        for s in checks:
+            assert s.steps <= INT8_STEPS[spec], f"{s.name}: {s.steps} steps"
         return
-    for out, want in reference(model, inputs).items():
-        e = float_error(out, result.outputs[out], want)
-        assert e.ok, f"{out}: max abs {e.max_abs:.3g}, rel {e.max_rel:.3g}"
+    for e in checks:
+        assert e.passed, f"{e.name}: max abs {e.max_abs_error:.3g}, rel {e.max_rel_error:.3g}"
 
 
 def test_exports_are_deterministic(tmp_path):
