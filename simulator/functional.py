@@ -14,10 +14,12 @@ or two numpy calls; the timing model calls them in the order instructions start.
 - VECTOR: ``simulator.vector.vector_apply`` on the three operand boxes; reductions write a
   box of shape (n0, n1, 1) and require ``dst_s2 == 0``.
 
-Two exact shortcuts keep the common tile cheap (tests/simulator/test_sim_fastpaths.py checks
+Exact shortcuts keep the common tile cheap (tests/simulator/test_sim_fastpaths.py checks
 them against the general definitions): int8/uint8 MATMULs whose every partial sum fits fp32
-exactly go through fp32 BLAS (``semantics.fp32_matmul_is_exact``), and REQUANT into an integer
-dst runs in float64 while acc * mult < 2**52 (``vector.RequantFp64``), else falls back.
+exactly go through fp32 BLAS (``semantics.fp32_matmul_is_exact``), REQUANT into an integer
+dst runs in float64 while acc * mult < 2**52 (``vector.RequantFp64``), else falls back, and
+the commonest element-wise tiles (int32 and fp32 arithmetic, copies, DEQUANT, QUANT) are one
+or two ufuncs into the destination (``vector_fast``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Ve
 from simulator.memory import Memory
 from simulator.semantics import fp32_matmul_is_exact, matmul_float, matmul_int8, matmul_int8_fp32
 from simulator.vector import RequantFp64, to_fp32, vector_apply
+from simulator.vector_fast import fast_kernel
 
 _ARRAY_DTYPE_NAME = {
     DType.INT8: "int8",
@@ -221,7 +224,8 @@ def _vector(instr: Vector, fp: Footprint, index: int, memory: Memory, config: Np
         if 0 in src1.strides:
             src1 = _compress_broadcast(src1)
     dst = memory.view(dst_region, index, "VECTOR")
-    args = (func, src0, src1, instr.imm0, instr.imm1, instr.imm2, dst_region.dtype)
+    imm = (instr.imm0, instr.imm1, instr.imm2)
+    args = (func, src0, src1, *imm, dst_region.dtype)
     if func == VFunc.REQUANT and dst.dtype in _INT_STORAGE:
         return _requant(dst, args)
     if func.info.kind == "select":  # a masked write: the elements not selected keep dst's values
@@ -230,6 +234,9 @@ def _vector(instr: Vector, fp: Footprint, index: int, memory: Memory, config: Np
             dst[...] = vector_apply(*args, old=dst)
 
         return select
+    fast = fast_kernel(func, src0, src1, dst, imm)
+    if fast is not None:
+        return fast
 
     def run():
         dst[...] = vector_apply(*args)

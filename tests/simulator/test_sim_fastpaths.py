@@ -108,3 +108,76 @@ def test_fp32_matmul_exact_up_to_the_bound(dtype, k):
     a = rng.integers(info.min, info.max + 1, (17, k)).astype(np_type)
     w = rng.integers(info.min, info.max + 1, (k, 9)).astype(np_type)
     np.testing.assert_array_equal(matmul_int8_fp32(a, w), matmul_int8(a, w))
+
+
+# --- vector_fast: the element-wise shortcuts ----------------------------------------------------
+FAST_CASES = [
+    *[(f, np.int32, np.int32, DType.INT32) for f in (VFunc.ADD, VFunc.SUB, VFunc.MAX, VFunc.MIN)],
+    *[(f, t, t, d) for f in (VFunc.MAX, VFunc.MIN) for t, d in ((np.int8, DType.INT8),
+                                                               (np.uint8, DType.UINT8))],
+    *[(f, np.float32, np.float32, DType.FP32)
+      for f in (VFunc.ADD, VFunc.SUB, VFunc.MUL, VFunc.DIV, VFunc.MAX, VFunc.MIN)],
+    *[(VFunc.COPY, t, None, d) for t, d in ((np.int8, DType.INT8), (np.uint8, DType.UINT8),
+                                            (np.int32, DType.INT32), (np.float32, DType.FP32))],
+    (VFunc.DEQUANT, np.int8, None, DType.FP32),
+    (VFunc.DEQUANT, np.uint8, None, DType.FP32),
+    (VFunc.QUANT, np.float32, None, DType.INT8),
+    (VFunc.QUANT, np.float32, None, DType.UINT8),
+]  # fmt: skip
+
+
+def _operand(rng, shape, dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "f":
+        x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4, shape)).astype(dtype)
+        special = np.array([np.nan, np.inf, -np.inf, 3.4e38], dtype)
+        x.ravel()[:4] = special[: min(4, x.size)]
+        return x
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max + 1, shape).astype(dtype)
+    x.ravel()[: min(2, x.size)] = np.array([info.min, info.max], dtype)[: min(2, x.size)]
+    return x
+
+
+def _imms(rng, func: VFunc) -> tuple[int, int, int]:
+    from simulator.vector import float_bits, int_bits
+
+    zp = int(rng.choice([0, -128, 5, 127, 1 << 23, -(1 << 23) - 1, 1 << 30]))
+    scale = float(rng.choice([0.0123, 1.0, 3e-5, 0.0, 7.5]))
+    return int_bits(zp), float_bits(scale), 0
+
+
+@pytest.mark.parametrize(
+    "case", FAST_CASES, ids=lambda c: f"{c[0].name}-{np.dtype(c[1])}-{c[3].name}"
+)
+@pytest.mark.parametrize("seed", range(6))
+def test_vector_fast_kernels_match_vector_apply(case, seed):
+    from simulator.semantics import NUMPY_DTYPE
+    from simulator.vector_fast import fast_kernel
+
+    func, t0, t1, dst_type = case
+    rng = np.random.default_rng(seed)
+    shape = (2, 3, 17)
+    a = _operand(rng, shape, t0)
+    b = None if t1 is None else _operand(rng, [(1, 1, 17), shape, (2, 1, 1)][seed % 3], t1)
+    imm = _imms(rng, func)
+    with np.errstate(all="ignore"):
+        want = vector_apply(func, a, b, *imm, dst_type)
+    dst = np.full(shape, 0x55, NUMPY_DTYPE[dst_type])
+    kernel = fast_kernel(func, a, b, dst, imm)
+    if kernel is None:  # DEQUANT with |zp| > 2**23 takes the general path
+        assert func == VFunc.DEQUANT and abs(imm[0] if imm[0] < 2**31 else imm[0] - 2**32) > 2**23
+        return
+    with np.errstate(all="ignore"):
+        kernel()
+    assert dst.dtype == want.dtype
+    np.testing.assert_array_equal(dst.view(np.uint8), want.view(np.uint8))  # bit for bit
+
+
+def test_vector_fast_kernels_are_taken_only_for_their_cases():
+    from simulator.vector_fast import fast_kernel
+
+    a8, a32 = np.zeros(4, np.int8), np.zeros(4, np.int32)
+    assert fast_kernel(VFunc.ADD, a8, a8, np.zeros(4, np.int8), (0, 0, 0)) is None  # saturates
+    assert fast_kernel(VFunc.COPY, a8, None, np.zeros(4, np.int32), (0, 0, 0)) is None
+    assert fast_kernel(VFunc.DEQUANT, a32, None, np.zeros(4, np.float32), (0, 0, 0)) is None
+    assert fast_kernel(VFunc.ADD, a32, a32, np.zeros(4, np.int32), (0, 0, 0)) is not None
