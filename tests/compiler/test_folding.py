@@ -207,7 +207,7 @@ def test_named_symbolic_dimension():
     assert compiler.compile(m, load_config("tiny"), opts).tensors["m"].shape == (2, 3, 1)
     feeds = {"x": rand(2, 3, 8), "m": rand(2, 3, 1, seed=1)}
     errors, _ = compare_with_onnxruntime(m, load_config("tiny"), feeds, opts)
-    assert errors and all(e.ok for e in errors)
+    assert errors and all(e.passed for e in errors)
 
 
 def test_named_symbolic_dimension_errors():

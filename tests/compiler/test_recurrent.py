@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from compiler.check import compare_with_onnxruntime, float_error
+from compiler.check import check_output, compare_with_onnxruntime
 from compiler.driver import compile
 from simulator import run
 from simulator.config import load_config
@@ -56,11 +56,11 @@ def _check(m, feed, config=TINY):
         result = run(compile(m, config), feed, checked=True)
         ref = ReferenceEvaluator(m).run(None, feed)
         names = [o.name for o in m.graph.output]
-        errors = [float_error(n, result.outputs[n], r) for n, r in zip(names, ref, strict=True)]
+        errors = [check_output(n, result.outputs[n], r) for n, r in zip(names, ref, strict=True)]
     else:
         errors, result = compare_with_onnxruntime(m, config, feed)
     for e in errors:
-        assert e.ok, f"{e.name}: max abs {e.max_abs:.3g}"
+        assert e.passed, f"{e.name}: max abs {e.max_abs_error:.3g}"
     return result
 
 
