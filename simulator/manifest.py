@@ -103,6 +103,7 @@ LAYER = Record(
         "macs": (Int(0, 1 << 62), False),
         "tiling": (Str(), False),
         "est_cycles": (Int(0, 1 << 62), False),
+        "operand_bytes": (Int(0, 1 << 62), False),
     },
     extra=True,
 )
