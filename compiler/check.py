@@ -2,14 +2,14 @@
 ``npu profile``, ``npu bench`` and the tests use.
 
 - ``session(model)`` opens onnxruntime on a model (from its path when given one, so external
-  data resolves next to the file); ``reference(model, inputs)`` runs it. Anything onnxruntime
-  rejects becomes a one-line ``ModelError``.
+  data resolves next to the file); ``reference(model, inputs)`` runs it, ``infer`` runs an
+  open session. Anything onnxruntime rejects becomes a one-line ``ModelError``.
 - ``check_outputs(got, want, scales)`` compares every output (``OutputCheck``):
   float outputs pass when ``|got - want| <= atol + rtol * |want|`` everywhere (rtol 1e-3,
   atol 1e-4), with NaN and Inf exactly where onnxruntime has them; quantised outputs (8-bit
   integer outputs and those of a QuantizeLinear, in steps of 1, and float outputs of a
   DequantizeLinear, in steps of its scale: ``scales``) pass within ``MAX_STEPS`` quantisation
-  steps; other integer outputs (indices, shapes) must be exact.
+  steps; other integer and bool outputs (indices, shapes, masks) must be exact.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from simulator.errors import ModelError
 RTOL, ATOL = 1e-3, 1e-4  # float32 outputs: |sim - ref| <= ATOL + RTOL * |ref|
 MAX_STEPS = 1  # quantised outputs: within one quantisation step
 EXACT = 1e-3  # an element is exact when within this fraction of a step (of 1 for plain floats)
+_QUANTISED = (np.dtype(np.int8), np.dtype(np.uint8))  # integer outputs allowed MAX_STEPS
 
 
 def session(model: onnx.ModelProto | str | Path, *, optimize: bool = True, threads: int = 0):
@@ -57,7 +58,12 @@ def reference(
     model: onnx.ModelProto | str | Path, inputs: dict[str, np.ndarray], *, optimize: bool = True
 ) -> dict[str, np.ndarray]:
     """onnxruntime's outputs by name (see ``session``)."""
-    sess = session(model, optimize=optimize)
+    return infer(session(model, optimize=optimize), inputs, model)
+
+
+def infer(sess, inputs: dict[str, np.ndarray], model) -> dict[str, np.ndarray]:
+    """One inference of an open session: its outputs by name; what onnxruntime raises is a
+    one-line ModelError naming ``model``."""
     names = [o.name for o in sess.get_outputs()]
     with _onnxruntime_errors(model):
         return dict(zip(names, sess.run(names, inputs), strict=True))
@@ -148,7 +154,7 @@ def check_output(
     exact = float(np.mean(diff < EXACT * (step if quantised else 1.0))) if diff.size else 1.0
     if quantised:
         steps = max_abs / step
-        limit = MAX_STEPS if scale is not None or want.dtype.itemsize == 1 else 0
+        limit = MAX_STEPS if scale is not None or want.dtype in _QUANTISED else 0
         passed = special_ok and steps <= limit + 1e-3
     else:
         steps = None

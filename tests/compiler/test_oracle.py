@@ -11,6 +11,7 @@ from compiler.check import (
     RTOL,
     check_output,
     check_outputs,
+    infer,
     output_scales,
     reference,
     session,
@@ -53,6 +54,12 @@ def test_wide_integer_outputs_must_be_exact():
     off = check_output("i", np.array([0, 6, 9], np.int64), want)
     assert not off.passed and off.error_steps == 1.0
     assert check_output("i", want.copy(), want).passed
+
+
+def test_bool_outputs_must_be_exact():
+    want = np.array([True, False, True])
+    assert not check_output("m", np.array([True, True, True]), want).passed
+    assert check_output("m", want.copy(), want).passed
 
 
 def test_dequantised_outputs_are_judged_in_steps_of_their_scale():
@@ -103,6 +110,10 @@ def test_onnxruntime_errors_become_one_line_model_errors(tmp_path):
         reference(m, {"x": np.ones((2, 4), np.float32)})
     with pytest.raises(ModelError, match="onnxruntime cannot run the model: .*x"):
         reference(_matmul_model(), {"x": np.ones((3, 4), np.float32)})  # bad input shape
+    good = tmp_path / "good.onnx"
+    onnx.save_model(_matmul_model(), good)
+    with pytest.raises(ModelError, match=f"onnxruntime cannot run '{good}': .*x"):
+        infer(session(good), {"x": np.ones((3, 4), np.float32)}, good)  # an open session
 
 
 def test_output_scales_are_those_of_the_final_q_and_dq_nodes():
