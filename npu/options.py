@@ -51,6 +51,15 @@ def add_config(parser: argparse.ArgumentParser, shapes: bool = True) -> None:
     )
 
 
+def add_timing_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="simulate timing only: no data moves, no outputs; cycles, statistics and trace "
+        "are the full simulation's (for sweeps and models too large to simulate numerically)",
+    )
+
+
 def memory_size(text: str) -> int:
     """argparse type of ``--max-memory``."""
     try:

@@ -18,6 +18,7 @@ examples:
   npu profile zoo:resnet18 --config base --html report.html
   npu profile model.onnx --set array.rows=64 --json profile.json --csv layers.csv
   npu profile model.npuprog --inputs in.npz --trace trace.json   # open in ui.perfetto.dev
+  npu profile zoo:resnet50-int8 --timing-only --json p.json   # no numerics, no check
 
 The table has one row per layer: cycles, MACs, array utilisation, DRAM bytes, and whether the
 layer is compute- or memory-bound against its roofline. A mismatch with onnxruntime is reported
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
     out.add_argument("--html", metavar="REPORT.html", help="a self-contained HTML report")
     p.add_argument("--strict", action="store_true", help="exit 1 when the check fails")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    opts.add_timing_only(p)
     p.set_defaults(func=run)
 
 
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(outputs, opts.input_files(args))
     precheck_inputs(args)
     loaded = load_for(args)
-    feeds = graph_inputs(args, loaded.program)
+    feeds = None if args.timing_only and not args.inputs else graph_inputs(args, loaded.program)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
         result = simulator.run(
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             trace=bool(args.trace or args.html),
             progress=update,
             max_memory=opts.max_memory(args),
+            numerics=not args.timing_only,
         )
     simulate_s = time.perf_counter() - start
     checks, note = _check(args, loaded, feeds, result.outputs)
@@ -71,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         result.stats,
         compile_s=loaded.compile_s,
         simulate_s=simulate_s,
-        inputs_source=args.inputs or f"random (seed {args.seed})",
+        inputs_source=_inputs_source(args),
         checks=checks,
         check_note=note,
     )
@@ -80,7 +83,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.strict and report.check_passed is False else 0
 
 
+def _inputs_source(args: argparse.Namespace) -> str:
+    if args.inputs:
+        return args.inputs
+    return "none (--timing-only)" if args.timing_only else f"random (seed {args.seed})"
+
+
 def _check(args, loaded: models.Loaded, feeds, outputs):
+    if args.timing_only:
+        return None, "--timing-only (no numerics)"
     if args.no_check:
         return None, "--no-check"
     if loaded.onnx_path is None:

@@ -10,12 +10,14 @@ import simulator
 from npu import inputs, models, options, progress
 from npu.outputs import check_outputs, output_batch
 from npu.report_table import fmt_time
+from simulator.errors import NpuError
 
 EXAMPLES = """\
 examples:
   npu run model.npuprog --inputs in.npz --out out.npz
   npu run model.onnx --config small --inputs in.npz --out out.npz --stats stats.json
   npu run zoo:lenet5 --inputs in.npz --out out.npz --trace trace.json   # open in ui.perfetto.dev
+  npu run zoo:resnet50-int8 --timing-only --stats stats.json   # cycles and stats, no numerics
 
 IN.npz holds one array per graph input, keyed by the ONNX input name (float32 for float
 inputs); OUT.npz gets one array per graph output, keyed by the ONNX output name.
@@ -32,20 +34,29 @@ def add_parser(sub) -> None:
     )
     options.add_model(p)
     options.add_config(p)
-    p.add_argument("--inputs", metavar="IN.npz", required=True, help="graph inputs by ONNX name")
-    p.add_argument("--out", metavar="OUT.npz", required=True, help="graph outputs by ONNX name")
+    p.add_argument(
+        "--inputs", metavar="IN.npz", help="graph inputs by ONNX name (optional if --timing-only)"
+    )
+    p.add_argument(
+        "--out",
+        metavar="OUT.npz",
+        help="graph outputs by ONNX name (required unless --timing-only)",
+    )
     p.add_argument("--stats", metavar="STATS.json", help="write the simulator's statistics")
     p.add_argument("--trace", metavar="TRACE.json", help="write a Chrome/Perfetto trace")
+    options.add_timing_only(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_io_options(args)
     outputs = {"--out": args.out, "--stats": args.stats, "--trace": args.trace}
     check_outputs(outputs, options.input_files(args))
     models.check_exists(args.model)
-    inputs.inspect_npz(args.inputs)  # a bad file fails now, before a compile
+    if args.inputs:
+        inputs.inspect_npz(args.inputs)  # a bad file fails now, before a compile
     loaded = load_for(args)
-    feeds = inputs.read_inputs(args.inputs, loaded.program)
+    feeds = inputs.read_inputs(args.inputs, loaded.program) if args.inputs else None
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
         result = simulator.run(
@@ -54,17 +65,36 @@ def run(args: argparse.Namespace) -> int:
             trace=bool(args.trace),
             progress=update,
             max_memory=options.max_memory(args),
+            numerics=not args.timing_only,
         )
     simulate_s = time.perf_counter() - start
     with output_batch() as out:
-        out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
+        if args.out:
+            out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
         out.write_text(args.stats, stats_json(result.stats))
         out.write(args.trace, result.write_trace)
     s = result.stats
     latency = fmt_time(s.seconds)
-    print(f"{s.total_cycles:,} cycles ({latency} at {s.clock_mhz:g} MHz), simulated in "
-          f"{simulate_s:.2f} s; wrote {args.out}")  # fmt: skip
+    what = "timing only" if args.timing_only else "simulated"
+    wrote = [f for f in (args.out, args.stats, args.trace) if f]
+    print(f"{s.total_cycles:,} cycles ({latency} at {s.clock_mhz:g} MHz), {what} in "
+          f"{simulate_s:.2f} s" + (f"; wrote {', '.join(wrote)}" if wrote else ""))  # fmt: skip
     return 0
+
+
+def check_io_options(args: argparse.Namespace) -> None:
+    """A full run needs --inputs and --out; a timing-only one computes no outputs."""
+    if args.timing_only:
+        if args.out:
+            raise NpuError("--out: a --timing-only run computes no outputs (drop --out)")
+        return
+    missing = [
+        flag for flag, value in (("--inputs", args.inputs), ("--out", args.out)) if not value
+    ]
+    if missing:
+        raise NpuError(
+            f"the following arguments are required: {', '.join(missing)} (or --timing-only)"
+        )
 
 
 def load_for(args: argparse.Namespace) -> models.Loaded:

@@ -8,6 +8,12 @@
    (with ``checked=True`` interleaved: a vector-clock checker flags unsynchronised reads and
    writes as instructions start and complete),
 5. read the outputs back from DRAM and collect statistics (and the trace, if asked).
+
+With ``numerics=False`` (timing only) steps 2, 3's closures, 4's numerics and 5's outputs are
+skipped: no memory is allocated and no data moves. Cycles, statistics and trace are the full
+run's (timing and statistics never read data), bit for bit; ``outputs`` is empty. Operands are
+not bounds-checked then (that needs the memories): a program the compiler made is valid; a
+hand-made one should be simulated in full once.
 """
 
 from __future__ import annotations
@@ -49,12 +55,13 @@ class SimResult:
 
 def run(
     program: Program,
-    inputs: dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray] | None,
     *,
     checked: bool = False,
     trace: bool = False,
     progress: Callable[[int, int], None] | None = None,
     max_memory: int | None = None,
+    numerics: bool = True,
 ) -> SimResult:
     """Simulate ``program`` on ``inputs``; outputs come back in their ONNX dtype and shape.
 
@@ -64,7 +71,16 @@ def run(
     ``max_memory``: the most bytes the simulated memories (scratchpads + DRAM) may take
     (default ``limits.DEFAULT_MAX_MEMORY``); a program needing more is refused before any is
     allocated.
+    ``numerics=False``: timing only (see the module's docstring); ``inputs`` may be None, else
+    they are still checked (names, shapes, dtypes); ``checked`` is refused (it watches data).
     """
+    if not numerics:
+        if checked:
+            raise ValueError("checked=True needs the numerics (numerics=False skips them)")
+        if inputs is not None:
+            check_inputs(program, inputs)
+        with no_gc():
+            return _run_timing(program, trace=trace, progress=progress)
     check_memory(program, max_memory)
     with no_gc():
         return _run(program, inputs, checked=checked, trace=trace, progress=progress)
@@ -130,9 +146,30 @@ def _run(
         starts, ends = simulate_columns(timed, runs, config, checker)
         if progress is not None:
             progress(len(runs), len(runs))
-    units = timed.unit
-    nodes = node_names(program, len(units))
     outputs = {name: read_output(memory, program.tensors[name]) for name in program.outputs}
+    return _result(program, outputs, timed, starts, ends, shapes, trace)
+
+
+def _run_timing(
+    program: Program, *, trace: bool, progress: Callable[[int, int], None] | None
+) -> SimResult:
+    """``_run`` without memories, numerics or outputs: the same timing and statistics."""
+    config = program.config
+    instrs = program.instructions
+    check_end(instrs)
+    shapes = distinct(instrs[:-1])
+    timed = timed_columns(instrs, config, shapes)
+    check_horizon(timed.cycles)
+    starts, ends = simulate_columns(timed, [None] * len(timed.unit), config)
+    if progress is not None:
+        progress(len(timed.unit), len(timed.unit))
+    return _result(program, {}, timed, starts, ends, shapes, trace)
+
+
+def _result(program, outputs, timed, starts, ends, shapes, trace: bool) -> SimResult:
+    """Statistics (and the trace, if asked) of a simulated run."""
+    config, instrs, units = program.config, program.instructions, timed.unit
+    nodes = node_names(program, len(units))
     stats = collect(instrs, units, starts, ends, nodes, timed.dram_bytes, config, shapes)
     timeline = (instrs, units, starts, ends, nodes, config.clock_mhz)
     events = trace_events(*timeline) if trace else None

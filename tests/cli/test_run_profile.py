@@ -10,7 +10,7 @@ import handmade
 import jsonschema
 import numpy as np
 import pytest
-from conftest import REPO, files_in, npu
+from conftest import REPO, assert_user_error, files_in, npu
 
 SCHEMA = json.loads((REPO / "docs" / "report_schema.json").read_text())
 PEAK = 4 * 4  # the tiny preset's array
@@ -134,3 +134,31 @@ def test_utilisation_counts_the_layers_work_not_what_the_array_executed():
     t = totals(program, stats, rows)
     assert (t["macs"], t["executed_macs"]) == (stats.macs // 4, stats.macs)
     assert t["array_utilization"] == pytest.approx(t["macs"] / (t["cycles"] * PEAK))
+
+
+def test_timing_only_run_and_profile_give_the_full_runs_stats(tmp_path, handmade_prog,
+                                                              handmade_inputs):  # fmt: skip
+    full, timing = tmp_path / "full.json", tmp_path / "timing.json"
+    r = npu("run", handmade_prog, "--inputs", handmade_inputs, "--out", tmp_path / "y.npz",
+            "--stats", full)  # fmt: skip
+    assert r.code == 0, r.err
+    r = npu("run", handmade_prog, "--timing-only", "--stats", timing)
+    assert r.code == 0, r.err
+    assert "timing only" in r.out
+    assert json.loads(timing.read_text()) == json.loads(full.read_text())
+    r = npu("profile", handmade_prog, "--timing-only", "--json", tmp_path / "p.json")
+    assert r.code == 0, r.err
+    report = json.loads((tmp_path / "p.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["totals"]["cycles"] == json.loads(full.read_text())["total_cycles"]
+    assert report["check"]["status"] == "skipped" and report["inputs"] == "none (--timing-only)"
+
+
+def test_run_io_flags_with_and_without_timing_only(tmp_path, handmade_prog, handmade_inputs):
+    r = npu("run", handmade_prog, "--timing-only", "--out", tmp_path / "y.npz")
+    assert_user_error(r, "--out", "--timing-only")
+    r = npu("run", handmade_prog, "--inputs", handmade_inputs)
+    assert_user_error(r, "required", "--out")
+    r = npu("run", handmade_prog, "--timing-only", "--inputs", tmp_path / "missing.npz")
+    assert r.code == 2, r.err
+    assert files_in(tmp_path) == []
