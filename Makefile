@@ -14,7 +14,7 @@ DEMO_MODEL ?= zoo:resnet18
 DEMO_CONFIG ?= base
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-full bench lint format docs measure iverilog clean-venv help
+.PHONY: demo test test-full bench lint format docs measure codesign iverilog clean-venv help
 
 help:
 	@echo "make demo       profile $(DEMO_MODEL) on the $(DEMO_CONFIG) preset, write out/report.html"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint       ruff format --check and ruff check"
 	@echo "make docs       regenerate the generated pages in docs/"
 	@echo "make measure    compile+simulate every zoo model at base (minutes); then make docs"
+	@echo "make codesign   the co-design study of docs/codesign.md (npu sweep, tens of minutes)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +92,19 @@ docs: $(STAMP_BASE)
 measure: $(STAMP_BASE)
 	$(BIN)/python scripts/measure_zoo.py > models_zoo/measured_base.json.tmp
 	mv models_zoo/measured_base.json.tmp models_zoo/measured_base.json
+
+# The worked study of docs/codesign.md: array size x weight scratchpad x DRAM bandwidth on
+# int8 ResNet-50 and bert_tiny (108 points, in a seeded random order so that a partial run is a
+# uniform sample; resumable: run it again after a stop).
+CODESIGN_DB ?= out/codesign.sqlite
+codesign: $(STAMP_BASE)
+	mkdir -p out docs/codesign
+	$(BIN)/npu sweep zoo:resnet50-int8 zoo:bert_tiny-int8 \
+		--grid array.rows=16,32,64,128 --grid array.cols=16,32,64 \
+		--grid scratchpad.weight_kib=64,256,1024 --grid dram.bytes_per_cycle=8,32,128 \
+		--sample 108 --seed 0 \
+		--db $(CODESIGN_DB) --csv docs/codesign/study.csv --html out/codesign.html
+	$(BIN)/python scripts/codesign_plots.py $(CODESIGN_DB) docs/codesign
 
 clean-venv:
 	rm -rf $(VENV)

@@ -79,6 +79,12 @@ def compile(
 
 
 def _compile(model, config: NpuConfig, options: CompileOptions) -> Program:
+    return lower(prepare(model, options), config, options.progress)
+
+
+def prepare(model: str | Path | onnx.ModelProto, options: CompileOptions) -> Graph:
+    """Import and run every pass: the config-independent part of a compile. ``lower`` does
+    not change the graph, so one prepared graph serves many configs (``npu sweep``)."""
     proto = load_model(model)
     try:
         graph = import_model(proto, options.input_shapes)
@@ -96,7 +102,7 @@ def _compile(model, config: NpuConfig, options: CompileOptions) -> Program:
         verify(graph)
         if dump:
             print(f"--- after {name}\n{graph.dump()}", file=sys.stderr)
-    return lower(graph, config, options.progress)
+    return graph
 
 
 def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:

@@ -21,6 +21,7 @@ from npu import (
     ops_cmd,
     profile,
     run_cmd,
+    sweep_cmd,
     zoo_cmd,
 )
 from npu.version import package_version
@@ -33,6 +34,7 @@ WORKFLOWS = (
     profile,
     check,
     bench,
+    sweep_cmd,
     ops_cmd,
     configs_cmd,
     zoo_cmd,
@@ -48,6 +50,7 @@ examples:
   npu run model.npuprog --inputs in.npz --out out.npz --stats stats.json
   npu check model.onnx --config base --set array.rows=64
   npu bench zoo:resnet50-int8 --json bench.json
+  npu sweep zoo:resnet18-int8 --grid array.rows=16,32,64 --db sweep.sqlite --csv sweep.csv
   npu configs show base --set array.rows=64
 """
 

@@ -14,6 +14,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 
@@ -48,6 +49,26 @@ def bar(description: str) -> Iterator[Callable[[int, int], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task_id = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task_id, completed=done, total=total)
+
+
+@contextlib.contextmanager
+def eta(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A determinate bar with the time left (``update(done, total)``; a no-op off a terminal)."""
+    console = _console()
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
         task_id = progress.add_task(description, total=None)
