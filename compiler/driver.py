@@ -38,6 +38,9 @@ class CompileOptions:
     max_memory: int | None = None
     # rewrite decomposed activations and normalisations into one op (passes/patterns.py)
     fuse_patterns: bool = True
+    # partition.compile_model: refuse any node the NPU cannot run instead of giving it to
+    # the host (compile() itself always does; see compiler/partition.py)
+    strict: bool = False
 
 
 def check_supported(graph: Graph) -> None:

@@ -108,6 +108,22 @@ class AreaConfig:
     dma_mm2: float = _spec("area of the DMA engines (mm^2)", 0, default=0.2)
 
 
+@dataclass(frozen=True)
+class HostConfig:
+    """The host CPU that runs the host partitions (compiler/partition.py) through onnxruntime:
+    the numbers give each host partition a time estimate beside its measured wall time."""
+
+    gflops: float = _spec("host throughput for host partitions (GFLOP/s)", 0.001, default=20.0)
+    bytes_per_s: float = _spec(
+        "host memory bandwidth for the tensors a host partition reads and writes (bytes/s)",
+        1.0,
+        default=10e9,
+    )
+    call_overhead_us: float = _spec(
+        "fixed cost of one host partition call (microseconds)", 0, default=20.0
+    )
+
+
 # Keys that existed once, and why they are gone (a config naming one gets this reason).
 REMOVED = {
     "scratchpad.banks": "nothing modelled it: every unit reads and writes each scratchpad at "
@@ -122,6 +138,7 @@ SECTIONS = {
     "queues": QueueConfig,
     "energy": EnergyConfig,
     "area": AreaConfig,
+    "host": HostConfig,
 }
 
 
@@ -141,6 +158,7 @@ class NpuConfig:
     queues: QueueConfig = field(default_factory=QueueConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     area: AreaConfig = field(default_factory=AreaConfig)
+    host: HostConfig = field(default_factory=HostConfig)
 
     @property
     def input_bytes(self) -> int:

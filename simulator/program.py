@@ -79,7 +79,7 @@ class Program:
 # tensors, inputs, outputs, nodes, node_of (per instruction), layers and meta. No pickle.
 
 MAGIC = b"NPUPROG\0"
-FORMAT_VERSION = 2  # 2: the config has no scratchpad.banks (its fingerprint changed)
+FORMAT_VERSION = 3  # 2: the config has no scratchpad.banks; 3: it has [host] (fingerprints)
 _HEADER = struct.Struct("<8sIIQQQ")
 _DIGEST = 32
 

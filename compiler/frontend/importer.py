@@ -16,6 +16,14 @@ from simulator.errors import UnsupportedOpError
 def import_model(
     model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None = None
 ) -> Graph:
+    return to_graph(*fold_model(model, input_shapes))
+
+
+def fold_model(
+    model: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]] | None = None
+) -> tuple[onnx.ModelProto, int, dict[str, np.ndarray]]:
+    """The model with fixed input shapes, folded to a fixed point: (model, default opset,
+    the large folded values whose initializers carry only type and dims)."""
     model = loader.upgrade_opset(model)
     model = loader.fix_input_shapes(_copy(model), input_shapes)
     opset = loader.default_opset(model)
@@ -26,7 +34,7 @@ def import_model(
         model, changed = fold_constants(model, opset, arrays)
         if changed:
             model = loader.infer_shapes(model)
-    return _to_graph(model, opset, arrays)
+    return model, opset, arrays
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -35,7 +43,12 @@ def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _to_graph(model: onnx.ModelProto, opset: int, arrays: dict | None = None) -> Graph:
+def to_graph(
+    model: onnx.ModelProto, opset: int, arrays: dict | None = None, *, typed: bool = True
+) -> Graph:
+    """The IR of a folded model. ``typed``: every node output must have a static shape
+    (else UnsupportedOpError); without it, tensors of unknown shape are left untyped (absent
+    from ``graph.tensors``), as the host partition wants."""
     g = model.graph
     graph = Graph(g.name or "model")
     arrays = arrays or {}
@@ -55,7 +68,9 @@ def _to_graph(model: onnx.ModelProto, opset: int, arrays: dict | None = None) ->
         graph.add(
             Node(name, node.op_type, tuple(node.input), tuple(node.output), attrs, (), version)
         )
-    _check_typed(graph)
+    if typed:
+        _check_typed(graph)
+    _drop_untyped(graph)
     return graph
 
 
@@ -103,6 +118,9 @@ def _check_typed(graph: Graph) -> None:
                     "shape: it depends on the values of a tensor that is not a constant "
                     "(data-dependent shapes do not run on the NPU)"
                 )
+
+
+def _drop_untyped(graph: Graph) -> None:
     for name in list(graph.tensors):
         if graph.tensors[name] is None:
             del graph.tensors[name]

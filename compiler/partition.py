@@ -1,0 +1,349 @@
+"""The host partition: what the NPU cannot run runs on the host, through onnxruntime.
+
+After the frontend has fixed the input shapes and folded the constants, every node is placed:
+on the host when the op registry names a reason (``ops.unsupported_reason``: an op without a
+lowering, a dtype the op does not take, a limit) or when a tensor it reads or writes has no
+static shape (data-dependent shapes: NonMaxSuppression, TopK by a computed k, Loop outputs,
+sequences). Nodes that only compute constants for the host follow their consumers.
+
+The nodes are then cut, in topological order, into alternating runs of one device
+(``segments``); each run becomes a valid ONNX model of its own (``submodel``): an NPU run is
+compiled by ``driver.compile`` into a ``Program``, a host run is kept as serialized ONNX for
+onnxruntime. Tensors that cross between runs go through DRAM (``npu.runtime`` runs them in
+turn and counts those bytes). An NPU run that the compiler still refuses (a limit no support
+check foresaw) becomes a host run. ``CompileOptions(strict=True)`` places nothing on the host:
+the first host node is the usual ``UnsupportedOpError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from compiler import budget, driver
+from compiler import ops as op_registry
+from compiler.frontend import load_model
+from compiler.frontend.importer import fold_model, to_graph
+from compiler.ir import Graph
+from compiler.passes import fusion, qdq
+from simulator.config import NpuConfig
+from simulator.errors import ModelError, NpuError, UnsupportedOpError
+from simulator.program import Program
+
+NPU, HOST = "npu", "host"
+DEVICES = (NPU, HOST)
+
+
+@dataclass(frozen=True)
+class Port:
+    """A tensor at the edge of a partition: name, shape (None when data-dependent), dtype."""
+
+    name: str
+    shape: tuple[int, ...] | None
+    dtype: str
+
+    @property
+    def nbytes(self) -> int | None:
+        if self.shape is None:
+            return None
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Segment:
+    """One run of nodes on one device; ``program`` (NPU) or ``model`` (host, ONNX bytes)."""
+
+    device: str
+    nodes: list[str]  # ONNX node names, as the IR names them
+    ops: list[str]
+    inputs: list[Port]
+    outputs: list[Port]
+    reasons: dict[str, str] = field(default_factory=dict)  # host node -> why not the NPU
+    program: Program | None = None
+    model: bytes | None = None
+    macs: int = 0  # the MACs of its Conv/ConvTranspose/Gemm/MatMul nodes
+
+
+@dataclass
+class Partitioned:
+    """A model cut into NPU programs and host ONNX models, run in order by ``npu.runtime``."""
+
+    config: NpuConfig
+    segments: list[Segment]
+    inputs: list[Port]
+    outputs: list[Port]
+
+    @property
+    def host_segments(self) -> list[Segment]:
+        return [s for s in self.segments if s.device == HOST]
+
+
+def compile_model(
+    model: str | Path | onnx.ModelProto,
+    config: NpuConfig,
+    options: driver.CompileOptions | None = None,
+) -> Program | Partitioned:
+    """A ``Program`` when the NPU runs every node (or ``options.strict``), else the model
+    cut into NPU and host partitions."""
+    options = options or driver.CompileOptions()
+    if options.strict:
+        return driver.compile(model, config, options)
+    with budget.using(budget.Budget.of(options.max_memory)):
+        proto = load_model(model)
+        folded, graph = _import(proto, options)
+        reasons = host_reasons(graph)
+    if not reasons:
+        try:
+            return driver.compile(proto, config, options)
+        except UnsupportedOpError as exc:
+            reasons = _everything(graph, f"the compiler refused the NPU partition: {exc}")
+    return partition(folded, graph, reasons, config, options)
+
+
+def _import(proto: onnx.ModelProto, options) -> tuple[tuple, Graph]:
+    try:
+        folded = fold_model(proto, options.input_shapes)
+        graph = to_graph(*folded, typed=False)
+    except NpuError as exc:
+        driver.raise_if_undeclared(proto, exc)
+        raise
+    except Exception as exc:  # never let a raw onnx/numpy error escape
+        raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
+    qdq.expose_constants(graph)  # as the strict compile does before its support check
+    fusion.constant_dropout_masks(graph)
+    return folded, graph
+
+
+def host_reasons(graph: Graph) -> dict[str, str]:
+    """Node name -> why it runs on the host, for every node the NPU cannot run."""
+    reasons = {}
+    for node in graph.nodes():
+        reason = _reason(node, graph)
+        if reason:
+            reasons[node.name] = reason
+    for node in reversed(graph.nodes()):  # constants computed for the host alone
+        outs = [o for o in node.outputs if o]
+        users = [c.name for o in outs for c in graph.consumers(o)]
+        if outs and all(o in graph.constants for o in outs) and users:
+            if all(u in reasons for u in users) and not set(outs) & set(graph.outputs):
+                reasons.setdefault(node.name, "computes a constant only host nodes read")
+    return reasons
+
+
+def _reason(node, graph: Graph) -> str | None:
+    decl = op_registry.lookup(node.op)
+    if decl is None or decl.internal:
+        return f"no NPU lowering for {node.op}"
+    return _untyped(node, graph) or op_registry.unsupported_reason(node, graph)
+
+
+def _untyped(node, graph: Graph) -> str | None:
+    for name in (*node.inputs, *node.outputs):
+        if name and name not in graph.constants and name not in graph.tensors:
+            return f"tensor {name!r} has no static shape (data-dependent, or not a tensor)"
+    return None
+
+
+def _everything(graph: Graph, reason: str) -> dict[str, str]:
+    return {node.name: reason for node in graph.nodes()}
+
+
+def partition(
+    folded: tuple, graph: Graph, reasons: dict[str, str], config: NpuConfig, options
+) -> Partitioned:
+    """Cut the folded model into segments and compile (NPU) or serialise (host) each."""
+    model, _, arrays = folded
+    names = _node_names(model)
+    devices = [HOST if n in reasons else NPU for n in names]
+    types = _types(model)
+    segments = []
+    for device, idx in segments_of(model, devices):
+        seg = _segment(model, arrays, idx, names, device, types, reasons)
+        segments.append(_build(seg, model, arrays, idx, config, options, graph))
+    inputs = [_port(n, types) for n in graph.inputs]
+    outputs = [_port(n, types) for n in graph.outputs]
+    return Partitioned(config, segments, inputs, outputs)
+
+
+def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
+    sub = submodel(model, arrays, idx, seg)
+    seg.macs = sum(_macs(model.graph.node[k], graph) for k in idx)
+    if seg.device == NPU:
+        try:
+            seg.program = driver.compile(sub, config, _sub_options(options))
+            return seg
+        except UnsupportedOpError as exc:
+            if options.strict:
+                raise
+            seg.device = HOST
+            seg.reasons = {n: f"the compiler refused its NPU partition: {exc}" for n in seg.nodes}
+    seg.model = sub.SerializeToString()
+    return seg
+
+
+def _sub_options(options) -> driver.CompileOptions:
+    return driver.CompileOptions(
+        dump_ir=options.dump_ir,
+        max_memory=options.max_memory,
+        fuse_patterns=options.fuse_patterns,
+        strict=True,
+    )
+
+
+def _node_names(model: onnx.ModelProto) -> list[str]:
+    """The IR's name of each ONNX node (``importer.to_graph`` makes them unique the same way)."""
+    from compiler.frontend.importer import _unique
+
+    used: set[str] = set()
+    return [_unique(n.name or f"{n.op_type}_{k}", used) for k, n in enumerate(model.graph.node)]
+
+
+def segments_of(model: onnx.ModelProto, devices: list[str]) -> list[tuple[str, list[int]]]:
+    """Alternating runs of one device: each takes every node of that device whose producers
+    are done (ONNX nodes are topologically sorted), so there are as few runs as this greedy
+    order finds."""
+    nodes = model.graph.node
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    deps = [{producer[i] for i in node_inputs(n) if i in producer} for n in nodes]
+    done: set[int] = set()
+    runs: list[tuple[str, list[int]]] = []
+    device = devices[0] if devices else NPU
+    while len(done) < len(nodes):
+        take = [k for k in range(len(nodes)) if k not in done and devices[k] == device]
+        run: list[int] = []
+        for k in take:
+            if deps[k] <= done | set(run):
+                run.append(k)
+        if run:
+            runs.append((device, run))
+            done.update(run)
+        device = HOST if device == NPU else NPU
+    return runs
+
+
+def node_inputs(node: onnx.NodeProto) -> list[str]:
+    """The node's inputs and the outer-scope names its subgraphs (If, Loop, Scan) read."""
+    return [i for i in node.input if i] + sorted(_outer_names(node))
+
+
+def _outer_names(node: onnx.NodeProto) -> set[str]:
+    names: set[str] = set()
+    for attr in node.attribute:
+        graphs = list(attr.graphs) + ([attr.g] if attr.HasField("g") else [])
+        for g in graphs:
+            defined = {v.name for v in g.input} | {t.name for t in g.initializer}
+            defined |= {o for n in g.node for o in n.output}
+            used = {i for n in g.node for i in node_inputs(n)} | {v.name for v in g.output}
+            names |= used - defined
+    return names
+
+
+def _segment(model, arrays, idx, names, device, types, reasons) -> Segment:
+    nodes = model.graph.node
+    inits = {t.name for t in model.graph.initializer}
+    inside = {o for k in idx for o in nodes[k].output if o}
+    reads = [i for k in idx for i in node_inputs(nodes[k])]
+    inputs = _unique_list(i for i in reads if i not in inside and i not in inits)
+    outside = [i for k, n in enumerate(nodes) if k not in set(idx) for i in node_inputs(n)]
+    wanted = set(outside) | {o.name for o in model.graph.output}
+    outputs = [o for k in idx for o in nodes[k].output if o and o in wanted]
+    return Segment(
+        device=device,
+        nodes=[names[k] for k in idx],
+        ops=[nodes[k].op_type for k in idx],
+        inputs=[_port(n, types) for n in inputs],
+        outputs=[_port(n, types) for n in outputs],
+        reasons={names[k]: reasons[names[k]] for k in idx if names[k] in reasons},
+    )
+
+
+def _unique_list(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def submodel(model: onnx.ModelProto, arrays: dict, idx: list[int], seg: Segment):
+    """The segment's nodes as a model of their own: its inputs, outputs, the initializers it
+    reads (large folded values written out in full), the model's opsets and functions."""
+    g = model.graph
+    types = _types(model)
+    nodes = [g.node[k] for k in idx]
+    reads = {i for n in nodes for i in node_inputs(n)}
+    inits = [_full(t, arrays) for t in g.initializer if t.name in reads]
+    graph = helper.make_graph(
+        nodes,
+        f"{g.name or 'model'}_{seg.device}",
+        [_value_info(p.name, types) for p in seg.inputs],
+        [_value_info(p.name, types) for p in seg.outputs],
+        initializer=inits,
+    )
+    sub = helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    sub.functions.extend(model.functions)
+    return sub
+
+
+def _full(t: onnx.TensorProto, arrays: dict) -> onnx.TensorProto:
+    if t.name in arrays:
+        return numpy_helper.from_array(arrays[t.name], t.name)
+    return t
+
+
+def _types(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    g = model.graph
+    types = {vi.name: vi for vi in [*g.value_info, *g.input, *g.output]}
+    for t in g.initializer:
+        types.setdefault(t.name, helper.make_tensor_value_info(t.name, t.data_type, t.dims))
+    return types
+
+
+def _value_info(name: str, types: dict) -> onnx.ValueInfoProto:
+    vi = types.get(name)
+    if vi is None or not vi.type.WhichOneof("value"):
+        raise UnsupportedOpError(
+            f"tensor {name!r} crosses between NPU and host partitions but has no known type"
+        )
+    return vi
+
+
+def _port(name: str, types: dict) -> Port:
+    vi = types.get(name)
+    tt = vi.type.tensor_type if vi is not None else None
+    if tt is None or not tt.elem_type:
+        return Port(name, None, "object")
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+    dims = tt.shape.dim if tt.HasField("shape") else None
+    if dims is None or not all(d.HasField("dim_value") for d in dims):
+        return Port(name, None, dtype)
+    return Port(name, tuple(d.dim_value for d in dims), dtype)
+
+
+MATRIX_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def _macs(node: onnx.NodeProto, graph: Graph) -> int:
+    """MACs of a Conv, ConvTranspose, Gemm or MatMul from its shapes (0 for other nodes)."""
+    if node.op_type not in MATRIX_OPS or len(node.input) < 2 or not node.output:
+        return 0
+    shapes = [_shape(n, graph) for n in (node.input[0], node.input[1], node.output[0])]
+    if None in shapes:
+        return 0
+    a, w, out = (int(np.prod(s, dtype=np.int64)) for s in shapes)
+    a_shape, w_shape, _ = shapes
+    if node.op_type == "Conv":
+        return out * (w // max(w_shape[0], 1))
+    if node.op_type == "ConvTranspose":
+        return a * (w // max(w_shape[0], 1))
+    if node.op_type == "Gemm":
+        trans_b = any(x.name == "transB" and x.i for x in node.attribute)
+        return out * w_shape[1 if trans_b else 0]
+    return out * a_shape[-1] if a_shape else 0
+
+
+def _shape(name: str, graph: Graph) -> tuple[int, ...] | None:
+    if name in graph.constants:
+        return tuple(graph.constants[name].shape)
+    t = graph.tensors.get(name)
+    return t.shape if t is not None else None

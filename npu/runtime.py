@@ -1,0 +1,156 @@
+"""Runs a partitioned model (``compiler.partition.Partitioned``): its NPU programs on the
+simulator and its host partitions on onnxruntime, in order, tensors crossing through DRAM.
+
+The simulator never imports onnxruntime; this module is where the two engines meet. Each host
+partition reads its inputs from DRAM and writes its outputs back: those bytes are the
+partition's ``transfer_bytes``. Its time is measured (wall clock of ``InferenceSession.run``)
+and estimated from the config's ``[host]`` section (``host_cycles``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import simulator
+from compiler.partition import NPU, Partitioned, Port, Segment
+from simulator.config import NpuConfig
+from simulator.errors import ModelError
+
+
+@dataclass
+class HostRun:
+    """One host partition's run: what crossed, how long it took, what the config predicts."""
+
+    segment: Segment
+    wall_s: float
+    transfer_bytes: int
+    flops: int
+    estimated_cycles: int
+
+
+@dataclass
+class PartitionedResult:
+    outputs: dict[str, np.ndarray]
+    npu: list[simulator.SimResult] = field(default_factory=list)  # one per NPU partition
+    host: list[HostRun] = field(default_factory=list)  # one per host partition
+
+    @property
+    def npu_cycles(self) -> int:
+        return sum(r.stats.total_cycles for r in self.npu)
+
+    @property
+    def host_cycles(self) -> int:
+        return sum(h.estimated_cycles for h in self.host)
+
+    @property
+    def total_cycles(self) -> int:
+        """NPU and host partitions run one after the other."""
+        return self.npu_cycles + self.host_cycles
+
+    @property
+    def transfer_bytes(self) -> int:
+        return sum(h.transfer_bytes for h in self.host)
+
+
+def run(
+    part: Partitioned,
+    inputs: dict[str, np.ndarray],
+    *,
+    checked: bool = False,
+    max_memory: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PartitionedResult:
+    """Run every partition in order; outputs come back keyed by the model's output names."""
+    check_inputs(part, inputs)
+    env = dict(inputs)
+    result = PartitionedResult(outputs={})
+    for seg in part.segments:
+        feeds = {p.name: env[p.name] for p in seg.inputs}
+        if seg.device == NPU:
+            sim = simulator.run(
+                seg.program, feeds, checked=checked, max_memory=max_memory, progress=progress
+            )
+            result.npu.append(sim)
+            env.update(sim.outputs)
+        else:
+            outs, host = run_host(seg, feeds, part.config)
+            result.host.append(host)
+            env.update(outs)
+    result.outputs = {p.name: env[p.name] for p in part.outputs}
+    return result
+
+
+def check_inputs(part: Partitioned, inputs: dict[str, np.ndarray]) -> None:
+    """ModelError naming the first missing, extra, misshaped or mistyped input."""
+    want = {p.name: p for p in part.inputs}
+    extra = sorted(set(inputs) - set(want))
+    if extra:
+        raise ModelError(f"unknown input {extra[0]!r}; the model's inputs are {sorted(want)}")
+    for p in part.inputs:
+        if p.name not in inputs:
+            raise ModelError(f"missing input {p.name!r} (shape {p.shape}, {p.dtype})")
+        arr = inputs[p.name]
+        if tuple(arr.shape) != p.shape or arr.dtype.name != p.dtype:
+            raise ModelError(
+                f"input {p.name!r} is {arr.dtype.name}{list(arr.shape)}; the model takes "
+                f"{p.dtype}{list(p.shape or ())}"
+            )
+
+
+def run_host(seg: Segment, feeds: dict, config: NpuConfig) -> tuple[dict, HostRun]:
+    """One host partition on onnxruntime (one thread, as measured and estimated)."""
+    session = host_session(seg.model)
+    names = [p.name for p in seg.outputs]
+    start = time.perf_counter()
+    try:
+        values = session.run(names, feeds)
+    except Exception as exc:  # onnxruntime's errors name the node; one line of it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"host partition ({', '.join(seg.nodes[:3])}...): {first}") from None
+    wall = time.perf_counter() - start
+    outs = dict(zip(names, values, strict=True))
+    moved = _nbytes(feeds.values()) + _nbytes(outs.values())
+    flops = host_flops(seg, outs)
+    host = HostRun(seg, wall, moved, flops, host_cycles(config, flops, moved))
+    return outs, host
+
+
+def host_session(model: bytes):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"onnxruntime cannot load a host partition: {first}") from None
+
+
+def _nbytes(values) -> int:
+    return sum(int(v.nbytes) for v in values if isinstance(v, np.ndarray))
+
+
+def host_flops(seg: Segment, outs: dict) -> int:
+    """Two per MAC of its matrix nodes plus one per output element of the partition (a floor
+    for the element-wise work; the ops inside If/Loop bodies are not counted)."""
+    elements = sum(int(v.size) for v in outs.values() if isinstance(v, np.ndarray))
+    return 2 * seg.macs + elements
+
+
+def host_cycles(config: NpuConfig, flops: int, moved: int) -> int:
+    """The ``[host]`` model: per-call overhead + compute at ``gflops`` + bytes at
+    ``bytes_per_s``, in NPU clock cycles."""
+    h = config.host
+    seconds = h.call_overhead_us * 1e-6 + flops / (h.gflops * 1e9) + moved / h.bytes_per_s
+    return int(round(seconds * config.clock_mhz * 1e6))
+
+
+def port_nbytes(ports: list[Port]) -> int:
+    return sum(p.nbytes or 0 for p in ports)

@@ -1,0 +1,136 @@
+"""Models the NPU runs only in part: control flow, data-dependent shapes, an op with no lowering."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, inits, name):
+    g = helper.make_graph(
+        nodes, name, inputs, outputs, [numpy_helper.from_array(a, n) for n, a in inits.items()]
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def if_model():
+    """MatMul, a score (ReduceMax) against a threshold, If (then: y*2, else: -y), MatMul."""
+    r = _rng()
+    inits = {
+        "W1": r.standard_normal((8, 16)).astype(np.float32),
+        "W2": r.standard_normal((16, 4)).astype(np.float32),
+        "thr": np.array(0.5, np.float32),
+        "two": np.array(2.0, np.float32),
+    }
+    out = [2, 16]
+    then = helper.make_graph(
+        [helper.make_node("Mul", ["y", "two"], ["t_out"])],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t_out", F, out)],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Neg", ["y"], ["e_out"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("e_out", F, out)],
+    )
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["y"], name="mm1"),
+        helper.make_node("ReduceMax", ["y"], ["score"], keepdims=0, name="score"),
+        helper.make_node("Greater", ["score", "thr"], ["cond"], name="over"),
+        helper.make_node("If", ["cond"], ["z"], then_branch=then, else_branch=other, name="branch"),
+        helper.make_node("MatMul", ["z", "W2"], ["out"], name="mm2"),
+    ]
+    x = helper.make_tensor_value_info("x", F, [2, 8])
+    return _model(nodes, [x], [helper.make_tensor_value_info("out", F, [2, 4])], inits, "if_model")
+
+
+def loop_topk_nms_model(boxes=16):
+    """A Loop summing relu(x) three times (its result's shape is unknown to shape inference),
+    TopK of the scores, NonMaxSuppression of the boxes (a data-dependent number of rows),
+    NPU layers before and between them."""
+    r = _rng(1)
+    corner = r.uniform(0, 1, (1, boxes, 2)).astype(np.float32)
+    inits = {
+        "W": r.standard_normal((4, boxes)).astype(np.float32),
+        "corner": corner,
+        "size": r.uniform(0.1, 0.5, (1, boxes, 2)).astype(np.float32),
+        "trips": np.array(3, np.int64),
+        "k": np.array([5], np.int64),
+        "keep": np.array([4], np.int64),
+        "iou": np.array([0.3], np.float32),
+        "shape3": np.array([1, 1, boxes], np.int64),
+    }
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c_in"], ["c_out"]),
+            helper.make_node("Add", ["acc_in", "x"], ["acc_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", F, [1, 4]),
+        ],
+        [
+            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", F, [1, 4]),
+        ],
+    )
+    nodes = [
+        helper.make_node("Relu", ["x"], ["xr"], name="relu"),
+        helper.make_node("Loop", ["trips", "", "xr"], ["acc"], body=body, name="loop"),
+        helper.make_node("MatMul", ["xr", "W"], ["logits"], name="mm"),
+        helper.make_node("Sigmoid", ["logits"], ["scores2"], name="sigmoid"),
+        helper.make_node("TopK", ["scores2", "k"], ["top", "top_idx"], name="topk"),
+        helper.make_node("Relu", ["top"], ["top_out"], name="relu_top"),
+        helper.make_node("Add", ["corner", "size"], ["far"], name="far"),
+        helper.make_node("Concat", ["corner", "far"], ["box"], axis=2, name="boxes"),
+        helper.make_node("Reshape", ["scores2", "shape3"], ["scores3"], name="scores3"),
+        helper.make_node(
+            "NonMaxSuppression", ["box", "scores3", "keep", "iou"], ["selected"], name="nms"
+        ),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("acc", F, ["a", "b"]),
+        helper.make_tensor_value_info("top_out", F, [1, 5]),
+        helper.make_tensor_value_info("selected", TensorProto.INT64, ["n", 3]),
+    ]
+    return _model(
+        nodes, [helper.make_tensor_value_info("x", F, [1, 4])], outputs, inits, "loop_topk_nms"
+    )
+
+
+def middle_model():
+    """Conv, then CumSum (no lowering) in the middle, then Conv and Relu."""
+    r = _rng(2)
+    inits = {
+        "w1": (r.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32),
+        "w2": (r.standard_normal((2, 4, 1, 1)) * 0.3).astype(np.float32),
+        "axis": np.array(3, np.int64),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("CumSum", ["c1", "axis"], ["cs"], name="cumsum"),
+        helper.make_node("Conv", ["cs", "w2"], ["c2"], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["y"], name="relu"),
+    ]
+    x = helper.make_tensor_value_info("x", F, [1, 3, 6, 6])
+    return _model(
+        nodes, [x], [helper.make_tensor_value_info("y", F, [1, 2, 6, 6])], inits, "middle"
+    )
+
+
+def inputs_for(name: str) -> dict[str, np.ndarray]:
+    shapes = {"if": (2, 8), "loop": (1, 4), "middle": (1, 3, 6, 6)}
+    return {"x": _rng(7).standard_normal(shapes[name]).astype(np.float32)}
+
+
+MODELS = {"if": if_model, "loop": loop_topk_nms_model, "middle": middle_model}
