@@ -74,8 +74,14 @@ class Partitioned:
 
     config: NpuConfig
     segments: list[Segment]
-    inputs: list[Port]
-    outputs: list[Port]
+    inputs: list[str]  # the model's, as a Program names them
+    outputs: list[str]
+    tensors: dict[str, Port]  # the model's inputs and outputs
+
+    @property
+    def meta(self) -> dict:
+        """As ``Program.meta`` for the input checks: the NPU partitions check their own."""
+        return {}
 
     @property
     def host_segments(self) -> list[Segment]:
@@ -164,9 +170,8 @@ def partition(
     for device, idx in segments_of(model, devices):
         seg = _segment(model, arrays, idx, names, device, types, reasons)
         segments.append(_build(seg, model, arrays, idx, config, options, graph))
-    inputs = [_port(n, types) for n in graph.inputs]
-    outputs = [_port(n, types) for n in graph.outputs]
-    return Partitioned(config, segments, inputs, outputs)
+    tensors = {n: _port(n, types) for n in [*graph.inputs, *graph.outputs]}
+    return Partitioned(config, segments, list(graph.inputs), list(graph.outputs), tensors)
 
 
 def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
@@ -182,7 +187,29 @@ def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
             seg.device = HOST
             seg.reasons = {n: f"the compiler refused its NPU partition: {exc}" for n in seg.nodes}
     seg.model = sub.SerializeToString()
+    check_host_runs(seg)
     return seg
+
+
+def check_host_runs(seg: Segment) -> None:
+    """UnsupportedOpError naming the host nodes when onnxruntime cannot load their partition
+    either (an unknown domain, a custom op): then nothing can run them."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        ort.InferenceSession(seg.model, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        nodes = "; ".join(
+            f"{name} ({op}: {seg.reasons.get(name, 'host')})"
+            for name, op in zip(seg.nodes, seg.ops, strict=True)
+            if name in seg.reasons
+        )
+        raise UnsupportedOpError(
+            f"node(s) the NPU cannot run: {nodes}; onnxruntime cannot run them either: {line}"[:600]
+        ) from None
 
 
 def _sub_options(options) -> driver.CompileOptions:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from npu import models, options, progress
+from compiler.partition import Partitioned
+from npu import models, options, program_file, progress
 from npu.outputs import check_outputs, output_batch
-from simulator import save_program
 from simulator.errors import ModelError
 
 EXAMPLES = """\
@@ -39,11 +39,28 @@ def run(args: argparse.Namespace) -> int:
     if path is None:
         raise ModelError(f"{args.model!r} is already a compiled program; give an .onnx model")
     with progress.bar(f"compiling {args.model}: lowering nodes") as update:
-        program = models.compile_onnx(path, config, shapes, update, options.max_memory(args))
+        program = models.compile_onnx(
+            path, config, shapes, update, options.max_memory(args), options.npu_only(args)
+        )
     with output_batch() as out:
-        out.write(args.output, lambda tmp: save_program(program, tmp))
+        out.write(args.output, lambda tmp: program_file.save(program, tmp))
+    if isinstance(program, Partitioned):
+        print(f"wrote {args.output}: {describe(program)}, config {config.name}")
+        return 0
     n = len(program.instructions)
     print(
         f"wrote {args.output}: {n} instructions, {len(program.layers)} layers, config {config.name}"
     )
     return 0
+
+
+def describe(part: Partitioned) -> str:
+    """``3 partitions (2 NPU, 1 host: If 'branch')``."""
+    npu = len(part.segments) - len(part.host_segments)
+    nodes = [
+        f"{op} {name!r}"
+        for s in part.host_segments
+        for op, name in zip(s.ops, s.nodes, strict=True)
+    ]
+    shown = ", ".join(nodes[:6]) + (f", ... ({len(nodes)} nodes)" if len(nodes) > 6 else "")
+    return f"{len(part.segments)} partitions ({npu} NPU, {len(part.host_segments)} host: {shown})"

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
+from compiler import CompileOptions
 from npu.conformance_cases import Case, all_cases
 from npu.conformance_exclusions import exclusion_reason
 from npu.onnx_backend import NpuBackend, supported_op_names
@@ -33,8 +34,11 @@ from npu.outputs import check_outputs, output_batch
 from simulator.config import NpuConfig, load_config
 from simulator.errors import NpuError, UnsupportedOpError
 
+# native counts: the NPU alone (a node it cannot run is "rejected", not sent to the host)
+STRICT = CompileOptions(strict=True)
 STATUSES = ("passed", "rejected", "excluded", "failed", "crashed")
 BAD = ("failed", "crashed")
+HOST_DETAIL = "host partition:"  # the detail of a case that passed with nodes on the host
 DEFAULT_TIMEOUT = 60.0  # seconds per node case
 MODEL_FACTOR = 10  # a light architecture gets ten times the per-case bound
 DEFAULT_MARKDOWN = "docs/conformance.md"
@@ -73,7 +77,11 @@ def time_bound(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_case(case: Case, config: NpuConfig, timeout: float | None = DEFAULT_TIMEOUT) -> Outcome:
+def run_case(
+    case: Case, config: NpuConfig, timeout: float | None = DEFAULT_TIMEOUT, host: bool = False
+) -> Outcome:
+    """``host``: nodes the NPU cannot run go to the host partition (onnxruntime); a case that
+    passes that way says so in its detail (``HOST_DETAIL``)."""
     reason = exclusion_reason(case.name, case.op)
     if reason:
         return Outcome(case.name, case.op, case.kind, "excluded", reason)
@@ -81,15 +89,15 @@ def run_case(case: Case, config: NpuConfig, timeout: float | None = DEFAULT_TIME
     limit = timeout * MODEL_FACTOR if timeout and case.kind == "model" else timeout
     try:
         with time_bound(limit):
-            status, detail = _classify(case, config)
+            status, detail = _classify(case, config, host)
     except CaseTimeout as exc:
         status, detail = "crashed", f"timeout: {exc}"
     return Outcome(case.name, case.op, case.kind, status, detail, time.perf_counter() - start)
 
 
-def _classify(case: Case, config: NpuConfig) -> tuple[str, str]:
+def _classify(case: Case, config: NpuConfig, host: bool = False) -> tuple[str, str]:
     try:
-        rep = NpuBackend.prepare(case.model, config=config)
+        rep = NpuBackend.prepare(case.model, config=config, options=None if host else STRICT)
     except UnsupportedOpError as exc:
         return _rejection(case, str(exc))
     except Exception as exc:  # every other failure of prepare is a crash by definition
@@ -99,8 +107,41 @@ def _classify(case: Case, config: NpuConfig) -> tuple[str, str]:
     except UnsupportedOpError as exc:  # models with symbolic input dims compile at run time
         return _rejection(case, str(exc))
     except Exception as exc:
+        if host and not _onnxruntime_runs(case):
+            return "rejected", f"onnxruntime itself cannot run it: {_describe(exc)}"
         return "crashed", f"run: {_describe(exc)}"
-    return compare(case, outputs)
+    status, detail = compare(case, outputs)
+    return status, _host_detail(rep) if status == "passed" and _host_detail(rep) else detail
+
+
+def _onnxruntime_runs(case: Case) -> bool:
+    """Does onnxruntime run the case's model on its inputs (the host partition's bar)?"""
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(case.model.SerializeToString())
+        names = [i.name for i in sess.get_inputs()]
+        sess.run(None, dict(zip(names, case.inputs, strict=False)))
+    except Exception:
+        return False
+    return True
+
+
+def _host_detail(rep) -> str:
+    from compiler.partition import Partitioned
+
+    program = rep.program
+    if not isinstance(program, Partitioned):
+        return ""
+    ops = sorted({op for s in program.host_segments for op in s.ops})
+    return f"{HOST_DETAIL} {', '.join(ops)}"
+
+
+def native_and_host(outcomes: Iterable[Outcome]) -> tuple[int, int]:
+    """Passed cases the NPU ran whole, and passed cases that used the host partition."""
+    passed = [o for o in outcomes if o.status == "passed"]
+    host = sum(o.detail.startswith(HOST_DETAIL) for o in passed)
+    return len(passed) - host, host
 
 
 def _rejection(case: Case, message: str) -> tuple[str, str]:
@@ -129,11 +170,29 @@ def compare(case: Case, outputs: list) -> tuple[str, str]:
     """ONNX's own comparison of a backend's outputs with the expected ones."""
     from onnx.backend.test.runner import Runner
 
+    if len(outputs) != len(case.expected):
+        return "failed", f"{len(outputs)} outputs, expected {len(case.expected)}"
+    expected, got = _flatten(list(case.expected), outputs)
     try:
-        Runner.assert_similar_outputs(list(case.expected), outputs, case.rtol, case.atol)
+        Runner.assert_similar_outputs(expected, got, case.rtol, case.atol)
     except (AssertionError, TypeError, ValueError) as exc:
         return "failed", _first_line(str(exc).strip(), 300)
     return "passed", ""
+
+
+def _flatten(expected: list, outputs: list) -> tuple[list, list]:
+    """Sequence outputs (lists of equal length) compared element by element: onnx's runner
+    cannot compare a sequence of tensors of different shapes."""
+    exp, got = [], []
+    for e, o in zip(expected, outputs, strict=True):
+        if isinstance(e, list) and isinstance(o, list) and len(e) == len(o):
+            a, b = _flatten(e, o)
+            exp += a
+            got += b
+        else:
+            exp.append(e)
+            got.append(o)
+    return exp, got
 
 
 def _describe(exc: BaseException) -> str:
@@ -164,10 +223,11 @@ def run_all(
     config: NpuConfig,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: Callable[[Outcome], None] | None = None,
+    host: bool = False,
 ) -> list[Outcome]:
     outcomes = []
     for case in cases:
-        outcome = run_case(case, config, timeout)
+        outcome = run_case(case, config, timeout, host)
         outcomes.append(outcome)
         if progress:
             progress(outcome)
@@ -193,6 +253,8 @@ def print_table(outcomes: list[Outcome], out=None) -> None:
         print(f"{op:<34}" + "".join(f"{counts[s]:>9}" for s in STATUSES), file=out)
     total = totals(outcomes)
     print(f"{'TOTAL':<34}" + "".join(f"{total[s]:>9}" for s in STATUSES), file=out)
+    native, host = native_and_host(outcomes)
+    print(f"passed: {native} natively on the NPU, {host} with a host partition", file=out)
     for o in outcomes:
         if o.status in BAD:
             print(f"{o.status.upper()}: {o.name} ({o.op}): {o.detail}", file=out)
@@ -220,6 +282,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=DEFAULT_TIMEOUT,
         help="seconds per node case (x10 per model)",
     )
+    p.add_argument(
+        "--host",
+        action="store_true",
+        help="run the nodes the NPU cannot run on the host partition (onnxruntime); by default "
+        "such cases are 'rejected' (the NPU's native count)",
+    )
     p.add_argument("--markdown", help=f"report path (default {DEFAULT_MARKDOWN} on a full run)")
     p.add_argument("--json", help="write every outcome as JSON here")
     p.add_argument("--verbose", "-v", action="store_true", help="print every case as it ends")
@@ -230,12 +298,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run_command(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     ops = set(args.ops.split(",")) if args.ops else None
-    full = not (ops or args.supported_only or args.no_nodes or args.no_models)
+    full = not (ops or args.supported_only or args.no_nodes or args.no_models or args.host)
     markdown = args.markdown or (DEFAULT_MARKDOWN if full else None)
     check_outputs({"--markdown": markdown, "--json": args.json})  # before the long run
     cases = select(all_cases(not args.no_nodes, not args.no_models), ops, args.supported_only)
     progress = _print_outcome if args.verbose else None
-    outcomes = run_all(cases, config, args.timeout, progress)
+    outcomes = run_all(cases, config, args.timeout, progress, host=args.host)
     print_table(outcomes)
     with output_batch() as out:
         if markdown:

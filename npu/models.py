@@ -6,9 +6,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator import Program, load_program
+from compiler.partition import Partitioned
+from npu import program_file
+from simulator import Program
 from simulator.config import NpuConfig
-from simulator.errors import ConfigError, ModelError
+from simulator.errors import ConfigError, ModelError, UnsupportedOpError
 
 ZOO_PREFIX = "zoo:"
 PROGRAM_SUFFIX = ".npuprog"
@@ -16,9 +18,10 @@ PROGRAM_SUFFIX = ".npuprog"
 
 @dataclass(frozen=True)
 class Loaded:
-    """A program ready to simulate, with where it came from."""
+    """A program ready to simulate (or a model cut into NPU and host partitions, run by
+    ``npu.runtime``), with where it came from."""
 
-    program: Program
+    program: Program | Partitioned
     onnx_path: Path | None  # None when MODEL was an .npuprog: nothing to check against
     compile_s: float | None  # wall-clock compile time; None when nothing was compiled
 
@@ -60,31 +63,50 @@ def load(
     config_given: bool,
     progress=None,
     max_memory: int | None = None,
+    strict: bool = False,
 ) -> Loaded:
-    """Compile MODEL for ``config``, or read it when it is a compiled program."""
+    """Compile MODEL for ``config``, or read it when it is a compiled program; ``strict``: any
+    node the NPU cannot run is an error (else it runs on the host)."""
     path = onnx_path(model)
     if path is None:
-        return Loaded(read_program(model, config, config_given), None, None)
+        return Loaded(read_program(model, config, config_given, strict), None, None)
     start = time.perf_counter()
-    program = compile_onnx(path, config, shapes, progress, max_memory)
+    program = compile_onnx(path, config, shapes, progress, max_memory, strict)
     return Loaded(program, path, time.perf_counter() - start)
 
 
 def compile_onnx(
-    path: Path, config: NpuConfig, shapes: dict, progress=None, max_memory: int | None = None
-) -> Program:
+    path: Path,
+    config: NpuConfig,
+    shapes: dict,
+    progress=None,
+    max_memory: int | None = None,
+    strict: bool = False,
+) -> Program | Partitioned:
     """``progress(lowered, total)`` follows the lowering of the graph's nodes."""
     import compiler
 
-    options = compiler.CompileOptions(input_shapes=shapes, progress=progress, max_memory=max_memory)
-    return compiler.compile(str(path), config, options)
+    options = compiler.CompileOptions(
+        input_shapes=shapes, progress=progress, max_memory=max_memory, strict=strict
+    )
+    return compiler.compile_model(str(path), config, options)
 
 
-def read_program(model: str, config: NpuConfig, config_given: bool) -> Program:
-    """Load an .npuprog; a --config/--set that differs from the one it was compiled for is an error."""
+def read_program(
+    model: str, config: NpuConfig, config_given: bool, strict: bool = False
+) -> Program | Partitioned:
+    """Load an .npuprog; a --config/--set that differs from the one it was compiled for is an
+    error, and so is a host partition in strict mode."""
     if not Path(model).is_file():
         raise ModelError(f"program file {model!r} does not exist")
-    program = load_program(model)
+    program = program_file.load(model)
+    if strict and isinstance(program, Partitioned):
+        first = program.host_segments[0]
+        node, reason = next(iter(first.reasons.items()), (first.nodes[0], "host partition"))
+        raise UnsupportedOpError(
+            f"{model!r} runs node {node!r} ({first.ops[first.nodes.index(node)]}) on the host "
+            f"({reason}); strict mode runs NPU programs only"
+        )
     if config_given and config.fingerprint() != program.config.fingerprint():
         raise ConfigError(
             f"{model!r} was compiled for config {program.config.name!r} "

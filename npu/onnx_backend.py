@@ -8,8 +8,10 @@ can use the NPU::
     rep = NpuBackend.prepare(model, config="small")  # compiles once
     (y,) = rep.run([x])  # simulates; outputs in graph-output order
 
-``prepare`` compiles and raises the project's own errors (``UnsupportedOpError`` naming the
-unsupported ops, ``ModelError``, ``ConfigError``); a model with symbolic input dimensions is
+``prepare`` compiles (``compiler.compile_model``: nodes the NPU cannot run go to the host
+partition, onnxruntime, unless ``options=CompileOptions(strict=True)``) and raises the
+project's own errors (``UnsupportedOpError`` naming the unsupported ops in strict mode,
+``ModelError``, ``ConfigError``); a model with symbolic input dimensions is
 compiled by ``run`` instead, once the input shapes are known. ``run`` raises ``ModelError`` for
 inputs that do not fit the program and ``SimulationError`` if the program misbehaves.
 """
@@ -60,7 +62,8 @@ class NpuBackendRep(BackendRep):
         self.input_names = graph_inputs(model)
         self.output_names = [vi.name for vi in model.graph.output]
         self.programs: dict[tuple, Any] = {}
-        self.last_result = None  # the SimResult of the last run (stats, for profiling tools)
+        # the SimResult (or runtime.PartitionedResult) of the last run, for profiling tools
+        self.last_result = None
         if not has_symbolic_inputs(model):
             self.programs[()] = self._compile(None)
 
@@ -71,10 +74,16 @@ class NpuBackendRep(BackendRep):
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         import simulator
+        from compiler.partition import Partitioned
+        from npu import runtime
 
         feeds = self._feeds(inputs)
         program = self._program_for(feeds)
-        result = simulator.run(program, feeds, checked=bool(kwargs.get("checked", False)))
+        checked = bool(kwargs.get("checked", False))
+        if isinstance(program, Partitioned):
+            result = runtime.run(program, feeds, checked=checked)
+        else:
+            result = simulator.run(program, feeds, checked=checked)
         self.last_result = result
         missing = [n for n in self.output_names if n not in result.outputs]
         if missing:
@@ -102,7 +111,7 @@ class NpuBackendRep(BackendRep):
             options = dataclasses.replace(
                 base, input_shapes={**(base.input_shapes or {}), **shapes}
             )
-        return compiler.compile(self.model, self.config, options)
+        return compiler.compile_model(self.model, self.config, options)
 
     def _feeds(self, inputs: Any) -> dict[str, np.ndarray]:
         if isinstance(inputs, Mapping):
@@ -138,6 +147,8 @@ def _as_array(name: str, value: Any) -> np.ndarray:
         return onnx.numpy_helper.to_array(value)
     if isinstance(value, np.ndarray | np.generic | int | float | bool):
         return np.asarray(value)
+    if isinstance(value, list) or value is None:  # a sequence or an optional: the host's
+        return value
     raise ModelError(f"input {name!r} must be a tensor, got {type(value).__name__}")
 
 

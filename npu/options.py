@@ -15,8 +15,20 @@ def add_model(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
     parser.add_argument("model", metavar="MODEL", help=help)
 
 
-def add_config(parser: argparse.ArgumentParser, shapes: bool = True) -> None:
+STRICT_HELP = (
+    "strict mode: any node the NPU cannot run (no lowering, a data-dependent shape, ...) is an "
+    "error naming the node, op and reason; by default such nodes run on the host (onnxruntime)"
+)
+
+
+def add_config(
+    parser: argparse.ArgumentParser, shapes: bool = True, strict_flag: bool = True
+) -> None:
+    """The hardware and model options; ``strict_flag``: ``--strict`` spells ``--npu-only``
+    too (``npu profile`` has its own ``--strict``: exit 1 when the check fails)."""
     group = parser.add_argument_group("hardware and model options")
+    flags = ["--npu-only", "--strict"] if strict_flag else ["--npu-only"]
+    group.add_argument(*flags, action="store_true", dest="npu_only", help=STRICT_HELP)
     group.add_argument(
         "--config",
         metavar="PRESET|FILE.toml",
@@ -83,6 +95,10 @@ def resolve_config(args: argparse.Namespace) -> NpuConfig:
     if args.config is not None and not args.config.strip():
         raise ConfigError("--config is empty; give a preset name or a .toml file")
     return load_config(args.config or "base", list(args.overrides))
+
+
+def npu_only(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "npu_only", False))
 
 
 def max_memory(args: argparse.Namespace) -> int | None:

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     opts.add_model(p)
-    opts.add_config(p)
+    opts.add_config(p, strict_flag=False)
     add_input_options(p)
     out = p.add_argument_group("reports")
     out.add_argument(

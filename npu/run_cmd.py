@@ -7,10 +7,11 @@ import json
 import time
 
 import simulator
-from npu import inputs, models, options, progress
+from compiler.partition import Partitioned
+from npu import inputs, models, options, progress, runtime
 from npu.outputs import check_outputs, output_batch
 from npu.report_table import fmt_time
-from simulator.errors import NpuError
+from simulator.errors import ModelError, NpuError
 
 EXAMPLES = """\
 examples:
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         inputs.inspect_npz(args.inputs)  # a bad file fails now, before a compile
     loaded = load_for(args)
     feeds = inputs.read_inputs(args.inputs, loaded.program) if args.inputs else None
+    if isinstance(loaded.program, Partitioned):
+        return run_partitioned(args, loaded.program, feeds)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
         result = simulator.run(
@@ -97,6 +100,33 @@ def check_io_options(args: argparse.Namespace) -> None:
         )
 
 
+def run_partitioned(args: argparse.Namespace, part: Partitioned, feeds: dict) -> int:
+    """NPU partitions on the simulator, host partitions on onnxruntime, in turn."""
+    if args.timing_only:
+        raise ModelError(
+            "--timing-only: a model with host partitions needs its values (the host computes "
+            "them); give --inputs and --out"
+        )
+    if args.trace:
+        raise ModelError(
+            "--trace: a model with host partitions has no single trace yet; trace its NPU "
+            "partitions with --npu-only on a model without host nodes"
+        )
+    start = time.perf_counter()
+    with progress.bar("simulating instructions") as update:
+        result = runtime.run(part, feeds, progress=update, max_memory=options.max_memory(args))
+    simulate_s = time.perf_counter() - start
+    with output_batch() as out:
+        out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
+        out.write_text(args.stats, json.dumps(runtime.stats_dict(result), indent=2) + "\n")
+    hosts = len(result.host)
+    print(f"{result.total_cycles:,} cycles ({result.npu_cycles:,} on the NPU, "
+          f"{result.host_cycles:,} estimated for {hosts} host partition(s), "
+          f"{result.transfer_bytes:,} bytes through DRAM), run in {simulate_s:.2f} s; "
+          f"wrote {args.out}")  # fmt: skip
+    return 0
+
+
 def load_for(args: argparse.Namespace) -> models.Loaded:
     """MODEL as a program: read, or compiled with the config and input shapes of ``args``."""
     config = options.resolve_config(args)
@@ -109,6 +139,7 @@ def load_for(args: argparse.Namespace) -> models.Loaded:
             config_given=options.config_given(args),
             progress=update,
             max_memory=options.max_memory(args),
+            strict=options.npu_only(args),
         )
 
 

@@ -35,6 +35,7 @@ class HostRun:
 @dataclass
 class PartitionedResult:
     outputs: dict[str, np.ndarray]
+    segments: list[Segment] = field(default_factory=list)
     npu: list[simulator.SimResult] = field(default_factory=list)  # one per NPU partition
     host: list[HostRun] = field(default_factory=list)  # one per host partition
 
@@ -67,7 +68,7 @@ def run(
     """Run every partition in order; outputs come back keyed by the model's output names."""
     check_inputs(part, inputs)
     env = dict(inputs)
-    result = PartitionedResult(outputs={})
+    result = PartitionedResult(outputs={}, segments=part.segments)
     for seg in part.segments:
         feeds = {p.name: env[p.name] for p in seg.inputs}
         if seg.device == NPU:
@@ -80,21 +81,25 @@ def run(
             outs, host = run_host(seg, feeds, part.config)
             result.host.append(host)
             env.update(outs)
-    result.outputs = {p.name: env[p.name] for p in part.outputs}
+    result.outputs = {name: env[name] for name in part.outputs}
     return result
 
 
 def check_inputs(part: Partitioned, inputs: dict[str, np.ndarray]) -> None:
     """ModelError naming the first missing, extra, misshaped or mistyped input."""
-    want = {p.name: p for p in part.inputs}
-    extra = sorted(set(inputs) - set(want))
+    extra = sorted(set(inputs) - set(part.inputs))
     if extra:
-        raise ModelError(f"unknown input {extra[0]!r}; the model's inputs are {sorted(want)}")
-    for p in part.inputs:
+        raise ModelError(f"unknown input {extra[0]!r}; the model's inputs are {part.inputs}")
+    for p in (part.tensors[name] for name in part.inputs):
         if p.name not in inputs:
             raise ModelError(f"missing input {p.name!r} (shape {p.shape}, {p.dtype})")
         arr = inputs[p.name]
-        if tuple(arr.shape) != p.shape or arr.dtype.name != p.dtype:
+        if p.dtype == "object":  # a sequence or optional: onnxruntime checks it
+            continue
+        if not isinstance(arr, np.ndarray):
+            raise ModelError(f"input {p.name!r} must be an array, got {type(arr).__name__}")
+        shape_ok = p.shape is None or tuple(arr.shape) == p.shape
+        if not shape_ok or arr.dtype.name != p.dtype:
             raise ModelError(
                 f"input {p.name!r} is {arr.dtype.name}{list(arr.shape)}; the model takes "
                 f"{p.dtype}{list(p.shape or ())}"
@@ -154,3 +159,33 @@ def host_cycles(config: NpuConfig, flops: int, moved: int) -> int:
 
 def port_nbytes(ports: list[Port]) -> int:
     return sum(p.nbytes or 0 for p in ports)
+
+
+def stats_dict(result: PartitionedResult) -> dict:
+    """The counters of a partitioned run (no wall-clock times: identical for identical runs):
+    each NPU partition's simulator statistics, each host partition's estimate and transfers."""
+    npu = iter(result.npu)
+    host = iter(result.host)
+    parts = []
+    for seg in result.segments:
+        if seg.device == NPU:
+            parts.append({"device": NPU, "nodes": seg.nodes, "stats": next(npu).stats.to_dict()})
+        else:
+            h = next(host)
+            parts.append(
+                {
+                    "device": "host",
+                    "nodes": seg.nodes,
+                    "ops": seg.ops,
+                    "estimated_cycles": h.estimated_cycles,
+                    "flops": h.flops,
+                    "transfer_bytes": h.transfer_bytes,
+                }
+            )
+    return {
+        "total_cycles": result.total_cycles,
+        "npu_cycles": result.npu_cycles,
+        "host_cycles": result.host_cycles,
+        "transfer_bytes": result.transfer_bytes,
+        "partitions": parts,
+    }

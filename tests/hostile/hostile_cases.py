@@ -17,6 +17,7 @@ from pathlib import Path
 
 import hostile_files as hf
 import numpy as np
+import onnx
 
 BAD_DATA = Path(__file__).parents[1] / "data" / "bad"
 
@@ -543,3 +544,57 @@ def _(d):
 def _(d):
     path = hf.relu_chain_model(d / "m.onnx", 30000)
     return Case(["compile", path.name, "-o", "out.npuprog"], code=0, writes=("out.npuprog",))
+
+
+# --- partitioned programs: host partitions (ONNX models) inside the program file ------------
+
+
+def partitioned(d: Path, edit=None) -> Path:
+    return hf.partitioned_file(d / "p.npuprog", edit)
+
+
+@case("host partition is not ONNX")
+def _(d):
+    prog = partitioned(d, lambda m, parts: hf.replace_host(parts, b"\x0a\xff\x01garbage" * 9))
+    return run_program(d, prog, "host partition", "not a valid ONNX model")
+
+
+@case("host partition names external data")
+def _(d):
+    def edit(m, parts):
+        model = onnx.ModelProto.FromString(hf.host_model_bytes(parts))
+        t = model.graph.initializer[0]
+        t.ClearField("raw_data")
+        t.ClearField("int64_data")
+        t.data_location = onnx.TensorProto.EXTERNAL
+        t.external_data.add(key="location", value="/etc/passwd")
+        hf.replace_host(parts, model.SerializeToString())
+
+    return run_program(d, partitioned(d, edit), "host partition", "external data")
+
+
+@case("host partition declares a terabyte output")
+def _(d):
+    def edit(m, parts):
+        model = onnx.ModelProto.FromString(hf.host_model_bytes(parts))
+        dims = model.graph.output[0].type.tensor_type.shape.dim
+        dims[0].dim_value = 1 << 40
+        hf.replace_host(parts, model.SerializeToString())
+
+    return run_program(d, partitioned(d, edit), "host partition")
+
+
+@case("partition reads a tensor nothing makes")
+def _(d):
+    def edit(m, parts):
+        m["segments"][1]["inputs"][0]["name"] = "ghost"
+
+    return run_program(d, partitioned(d, edit), "ghost")
+
+
+@case("partitioned manifest lies about a part's size")
+def _(d):
+    def edit(m, parts):
+        parts.append(("host", b""))
+
+    return run_program(d, partitioned(d, edit), "segments")

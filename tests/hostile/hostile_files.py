@@ -315,3 +315,39 @@ def program_file(path: Path, **kw) -> Path:
 
     path.write_bytes(program_to_bytes(relu_program(**kw)))
     return path
+
+
+def partitioned_file(path: Path, edit: Callable | None = None) -> Path:
+    """A .npuprog with a host partition: x[4,8] -> Relu (NPU) -> CumSum (host) -> Relu (NPU).
+    ``edit(manifest, parts)`` may change the manifest and the parts; the file is then packed
+    with a correct checksum, as an attacker would."""
+    import compiler
+    from npu import program_file
+    from simulator import partfile
+    from simulator.config import load_config
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu0"),
+        helper.make_node("CumSum", ["r", "axis"], ["c"], name="cumsum0"),
+        helper.make_node("Relu", ["c"], ["y"], name="relu1"),
+    ]
+    graph = helper.make_graph(
+        nodes, "parts", [tensor("x", [4, 8])], [tensor("y", [4, 8])], [const("axis", 1)]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    blob = program_file.to_bytes(compiler.compile_model(model, load_config("tiny")))
+    manifest, parts = partfile.from_bytes(blob)
+    if edit is not None:
+        edit(manifest, parts)
+    path.write_bytes(partfile.to_bytes(manifest, parts))
+    return path
+
+
+def host_model_bytes(parts: list) -> bytes:
+    return next(body for device, body in parts if device == "host")
+
+
+def replace_host(parts: list, body: bytes) -> None:
+    k = next(i for i, (device, _) in enumerate(parts) if device == "host")
+    parts[k] = ("host", body)

@@ -64,7 +64,7 @@ def test_loop_topk_and_nms_run_on_the_host_with_data_dependent_shapes():
     assert reasons["topk"] == "no NPU lowering for TopK"
     assert reasons["loop"] == "no NPU lowering for Loop"
     assert result.outputs["selected"].shape[1] == 3  # rows: as many boxes as NMS keeps
-    shapes = {p.name: p.shape for p in part.outputs}
+    shapes = {name: part.tensors[name].shape for name in part.outputs}
     assert shapes == {"acc": None, "top_out": (1, 5), "selected": None}
 
 
