@@ -9,7 +9,7 @@ import onnx
 
 import simulator
 from compiler.check import OutputCheck, check_outputs, output_scales, reference
-from npu import inputs, models, progress
+from npu import inputs, models, progress, runtime
 from npu import options as opts
 from npu.run_cmd import load_for
 from simulator.errors import ModelError
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_for(args)
     feeds = graph_inputs(args, loaded.program)
     with progress.bar("simulating instructions") as update:
-        result = simulator.run(
+        result = runtime.execute(
             loaded.program, feeds, progress=update, max_memory=opts.max_memory(args)
         )
     checks = reference_check(loaded, feeds, result.outputs)

@@ -6,12 +6,15 @@ import argparse
 import time
 
 import simulator
+from compiler.partition import Partitioned
 from npu import models, progress, report_html, report_json, report_table
 from npu import options as opts
 from npu.check import add_input_options, graph_inputs, precheck_inputs, reference_check
+from npu.compile_cmd import describe
 from npu.outputs import check_outputs, output_batch
 from npu.report import Report, build_report
 from npu.run_cmd import load_for
+from simulator.errors import ModelError
 
 EXAMPLES = """\
 examples:
@@ -55,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(outputs, opts.input_files(args))
     precheck_inputs(args)
     loaded = load_for(args)
+    if isinstance(loaded.program, Partitioned):
+        raise ModelError(
+            f"{args.model!r} has host partitions ({describe(loaded.program)}); npu profile "
+            "reports NPU programs only so far: use 'npu run --stats' for the partitioned "
+            "model's counters, or --npu-only to see why each node is not on the NPU"
+        )
     feeds = None if args.timing_only and not args.inputs else graph_inputs(args, loaded.program)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:

@@ -85,6 +85,14 @@ def run(
     return result
 
 
+def execute(program, inputs: dict[str, np.ndarray], **kw):
+    """A ``Program`` on the simulator (``SimResult``) or a ``Partitioned`` model here
+    (``PartitionedResult``); both have ``outputs``."""
+    if isinstance(program, Partitioned):
+        return run(program, inputs, **kw)
+    return simulator.run(program, inputs, **kw)
+
+
 def check_inputs(part: Partitioned, inputs: dict[str, np.ndarray]) -> None:
     """ModelError naming the first missing, extra, misshaped or mistyped input."""
     extra = sorted(set(inputs) - set(part.inputs))
