@@ -20,9 +20,9 @@ from compiler.emit import Emitter
 from compiler.frontend import import_model, load_model
 from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
-from compiler.lowering.common import ConstPool, Ctx
+from compiler.lowering.common import ConstPool, Ctx, logical_strides
 from compiler.memory import plan_dram
-from compiler.passes import fusion, layout, patterns, qdq, recurrent
+from compiler.passes import fusion, kvcache, layout, patterns, qdq, recurrent
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -70,6 +70,7 @@ PASSES = [
     ("fuse_activation", fusion.fuse_activation),
     ("recurrent_buffers", recurrent.add_buffers),
     ("assign_layouts", layout.assign_layouts),
+    ("kv_cache_in_place", kvcache.kv_append),
 ]
 
 
@@ -134,7 +135,7 @@ def lower(
 ) -> Program:
     budget.check_graph(graph)
     order = graph.nodes()
-    plan = plan_dram(graph, order, layout.aliases(graph))
+    plan = plan_dram(graph, order, {**layout.aliases(graph), **kvcache.views(graph)})
     const_base = -(-plan.size // 4096) * 4096
     budget.check_dram(const_base, 0)  # activations before emitting; constants once pooled
     em = Emitter(config)
@@ -180,5 +181,6 @@ def _tensor_info(ctx: Ctx, name: str, kind: str) -> TensorInfo:
     if ctx.graph.is_const(name):
         arr = np.require(ctx.graph.constants[name], requirements="C")  # 0-d stays 0-d
         return TensorInfo(name, ctx.consts.add(arr), arr.shape, arr.dtype.name, kind)
-    t = ctx.graph.tensors[name]
-    return TensorInfo(name, ctx.places[name].addr, t.shape, t.dtype, kind)
+    t, p = ctx.graph.tensors[name], ctx.places[name]
+    strides = None if p.strides == logical_strides(t.replace(perm=None)) else p.strides
+    return TensorInfo(name, p.addr, t.shape, t.dtype, kind, strides=strides)

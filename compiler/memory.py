@@ -30,13 +30,15 @@ def _align(x: int) -> int:
     return -(-x // ALIGN) * ALIGN
 
 
-def plan_dram(graph: Graph, order: list[Node], aliases: dict[str, tuple[str, int]]) -> DramPlan:
-    """``aliases`` maps a tensor to (source tensor, byte offset): it is stored inside the source."""
+def plan_dram(graph: Graph, order: list[Node], aliases: dict[str, tuple]) -> DramPlan:
+    """``aliases`` maps a tensor to (source tensor, byte offset): it is stored inside the
+    source, row-major; or to (source, byte offset, axes): a strided view whose axis i has the
+    source's stride of axis ``axes[i]`` (a transpose read in place, a KV cache's past)."""
     root = {}
     for t in graph.tensors:
         r, off = t, 0
         while r in aliases:
-            r, extra = aliases[r]
+            r, extra = aliases[r][:2]
             off += extra
         root[t] = (r, off)
     first, last = _liveness(graph, order, root)
@@ -46,12 +48,21 @@ def plan_dram(graph: Graph, order: list[Node], aliases: dict[str, tuple[str, int
             continue
         sizes[r] = max(sizes.get(r, 0), off + graph.tensors[t].nbytes)
     addrs, clobbers, peak = _first_fit(sizes, first, last)
-    places = {}
+    places: dict[str, Place] = {}
     for t, (r, off) in root.items():
         if r in addrs:
-            tt = graph.tensors[t]
-            places[t] = Place(addrs[r] + off, logical_strides(tt), r, tt.itemsize)
+            places[t] = _place(graph, t, addrs[r] + off, r, aliases, places)
     return DramPlan(places, peak, clobbers)
+
+
+def _place(graph: Graph, t: str, addr: int, key: str, aliases, places) -> Place:
+    tt = graph.tensors[t]
+    alias = aliases.get(t, ())
+    if len(alias) < 3:
+        return Place(addr, logical_strides(tt), key, tt.itemsize)
+    src = places.get(alias[0]) or _place(graph, alias[0], addr - alias[1], key, aliases, places)
+    places[alias[0]] = src
+    return Place(addr, tuple(src.strides[a] for a in alias[2]), key, tt.itemsize)
 
 
 def _liveness(graph: Graph, order: list[Node], root) -> tuple[dict, dict]:

@@ -127,7 +127,7 @@ def _run(
     if program.constants:
         memory.write_bytes(program.const_base, program.constants, "the constant segment")
     for name, array in arrays.items():
-        memory.write_bytes(program.tensors[name].addr, array.view(np.uint8).ravel(), name)
+        write_input(memory, program.tensors[name], array)
     instrs = program.instructions
     check_end(instrs)
     shapes = distinct(instrs[:-1])
@@ -218,13 +218,32 @@ def dram_size(program: Program) -> int:
     if program.dram_size:
         return program.dram_size
     ends = [program.const_base + len(program.constants)]
-    ends += [t.addr + t.nbytes for t in program.tensors.values()]
+    ends += [t.addr + t.extent for t in program.tensors.values()]
     return max(ends)
 
 
+def write_input(memory: Memory, info: TensorInfo, array: np.ndarray) -> None:
+    """``array`` (contiguous little-endian, the tensor's dtype) into DRAM at ``info``."""
+    if info.strides is None:
+        memory.write_bytes(info.addr, array.view(np.uint8).ravel(), info.name)
+    else:
+        _host_view(memory, info, f"input {info.name!r}")[...] = array
+
+
 def read_output(memory: Memory, info: TensorInfo) -> np.ndarray:
-    raw = memory.read_bytes(info.addr, info.nbytes, f"output {info.name!r}")
+    what = f"output {info.name!r}"
+    if info.strides is not None:
+        return _host_view(memory, info, what).astype(info.dtype)
+    raw = memory.read_bytes(info.addr, info.nbytes, what)
     return raw.view(np.dtype(info.dtype).newbyteorder("<")).astype(info.dtype).reshape(info.shape)
+
+
+def _host_view(memory: Memory, info: TensorInfo, what: str) -> np.ndarray:
+    """A strided tensor as a numpy view of DRAM (its extent checked inside DRAM)."""
+    raw = memory.dram_window(info.addr, info.extent, what)
+    dtype = np.dtype(info.dtype).newbyteorder("<")
+    strides = tuple(s * dtype.itemsize for s in info.strides)
+    return np.ndarray(info.shape, dtype, buffer=raw, strides=strides)
 
 
 def check_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

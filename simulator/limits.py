@@ -55,6 +55,16 @@ def numel(shape) -> int:
     return math.prod(int(d) for d in shape)
 
 
+def span(shape, strides=None) -> int:
+    """Elements from a tensor's first to its last (inclusive) with element ``strides`` per
+    axis (None: row-major, the element count)."""
+    if strides is None:
+        return numel(shape)
+    if numel(shape) == 0:
+        return 0
+    return 1 + sum((int(n) - 1) * int(s) for n, s in zip(shape, strides, strict=True))
+
+
 def check_size(what: str, nbytes: int, limit: int, limit_name: str, error=NpuError) -> None:
     """Raise ``error`` when ``what`` needs more than ``limit`` bytes."""
     if nbytes > limit:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.errors import ProgramFormatError
-from simulator.limits import ADDRESS_SPACE, MAX_RANK, numel
+from simulator.limits import ADDRESS_SPACE, MAX_RANK, span
 
 # numpy dtype names a host tensor may have (graph inputs and outputs, constant outputs)
 DTYPES = {
@@ -92,6 +92,7 @@ TENSOR = Record(
         "kind": (Str(TENSOR_KINDS), False),
         "scale": (Optional(Float(0.0)), False),
         "zero_point": (Optional(Int(*INT32)), False),
+        "strides": (Optional(List(Int(0, ADDRESS_SPACE), MAX_RANK)), False),
     }
 )
 
@@ -225,7 +226,9 @@ def _check_consistency(m: dict, n_instructions: int, n_constant_bytes: int) -> N
     if size > ADDRESS_SPACE:
         _fail("manifest.dram_size", size, f"at most the DMA's address space ({ADDRESS_SPACE})")
     for name, t in tensors.items():
-        end = t["addr"] + numel(t["shape"]) * DTYPES[t["dtype"]]
+        if t.get("strides") is not None and len(t["strides"]) != len(t["shape"]):
+            _fail(f"manifest.tensors {name!r}.strides", t["strides"], "one stride per axis")
+        end = t["addr"] + _extent(t)
         if end > size:
             raise ProgramFormatError(
                 f"program manifest.tensors {name!r}: addr {t['addr']} + its "
@@ -252,8 +255,12 @@ def _check_consistency(m: dict, n_instructions: int, n_constant_bytes: int) -> N
 def dram_extent(m: dict, n_constant_bytes: int) -> int:
     """The DRAM a program needs when its manifest says ``dram_size: 0``."""
     ends = [m["const_base"] + n_constant_bytes]
-    ends += [t["addr"] + numel(t["shape"]) * DTYPES[t["dtype"]] for t in m["tensors"]]
+    ends += [t["addr"] + _extent(t) for t in m["tensors"]]
     return max(ends)
+
+
+def _extent(t: dict) -> int:
+    return span(t["shape"], t.get("strides")) * DTYPES[t["dtype"]]
 
 
 def _fail(path: str, value: Any, expected: str) -> None:

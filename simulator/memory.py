@@ -161,9 +161,13 @@ class Memory:
         self.buffers[DRAM][addr:end] = data
 
     def read_bytes(self, addr: int, nbytes: int, what: str) -> np.ndarray:
+        return self.dram_window(addr, nbytes, what).copy()
+
+    def dram_window(self, addr: int, nbytes: int, what: str) -> np.ndarray:
+        """DRAM bytes [addr, addr + nbytes) as a writable view (host access)."""
         if addr < 0 or addr + nbytes > self.sizes[DRAM]:
             raise SimulationError(
                 f"{what} at DRAM [{addr}, {addr + nbytes}) does not fit the program's "
                 f"{self.sizes[DRAM]} bytes of DRAM"
             )
-        return self.buffers[DRAM][addr : addr + nbytes].copy()
+        return self.buffers[DRAM][addr : addr + nbytes]

@@ -20,12 +20,15 @@ from simulator import isa
 from simulator.config import NpuConfig, build_config
 from simulator.errors import ConfigError, ProgramFormatError
 from simulator.isa import Instr
+from simulator.limits import numel, span
 from simulator.manifest import validate as validate_manifest
 
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor in DRAM, row-major at ``addr`` with ONNX shape and numpy dtype name."""
+    """A tensor in DRAM at ``addr`` with ONNX shape and numpy dtype name, row-major or with
+    element ``strides`` per axis (a KV cache's past inside its present: ``compiler/passes/
+    kvcache.py``)."""
 
     name: str
     addr: int
@@ -34,12 +37,22 @@ class TensorInfo:
     kind: str = "intermediate"  # input | output | constant | intermediate
     scale: float | None = None  # quantisation, when the tensor is quantised
     zero_point: int | None = None
+    strides: tuple[int, ...] | None = None  # element strides; None: row-major
 
     @property
     def nbytes(self) -> int:
+        return numel(self.shape) * self.itemsize
+
+    @property
+    def itemsize(self) -> int:
         import numpy as np
 
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def extent(self) -> int:
+        """Bytes from ``addr`` to the end of the last element."""
+        return span(self.shape, self.strides) * self.itemsize
 
 
 @dataclass
@@ -147,7 +160,7 @@ def _manifest_bytes(program: Program) -> bytes:
         "config_fingerprint": program.config.fingerprint(),
         "const_base": program.const_base,
         "dram_size": program.dram_size,
-        "tensors": [dataclasses.asdict(t) for t in program.tensors.values()],
+        "tensors": [_tensor_dict(t) for t in program.tensors.values()],
         "inputs": list(program.inputs),
         "outputs": list(program.outputs),
         "nodes": list(program.nodes),
@@ -209,5 +222,15 @@ def _from_manifest(m: dict[str, Any], instructions: list[Instr], constants: byte
     return program
 
 
+def _tensor_dict(t: TensorInfo) -> dict[str, Any]:
+    """A tensor's manifest entry; ``strides`` only when the tensor has them."""
+    out = dataclasses.asdict(t)
+    if out["strides"] is None:
+        del out["strides"]
+    return out
+
+
 def _tensor(t: dict[str, Any]) -> TensorInfo:
-    return TensorInfo(**{**t, "shape": tuple(t["shape"])})
+    strides = t.get("strides")
+    strides = None if strides is None else tuple(strides)
+    return TensorInfo(**{**t, "shape": tuple(t["shape"]), "strides": strides})

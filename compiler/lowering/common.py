@@ -118,7 +118,7 @@ class Ctx:
         tensors = dict.fromkeys(t for t in (*node.inputs, *node.outputs) if t)
         operand_bytes = sum(self.graph.type(t).nbytes for t in tensors)
         entry = {"name": node.name, "op": node.op, "fused": list(node.fused)}
-        entry.update(facts, operand_bytes=operand_bytes)
+        entry.update({"operand_bytes": operand_bytes, **facts})  # a lowering may say better
         self.layers.append(entry)
 
 
