@@ -22,7 +22,7 @@ from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx, logical_strides
 from compiler.memory import plan_dram
-from compiler.passes import fusion, kvcache, layout, patterns, qdq, recurrent
+from compiler.passes import attention, fusion, kvcache, layout, patterns, qdq, recurrent
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -133,6 +133,7 @@ def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
 def lower(
     graph: Graph, config: NpuConfig, progress: Callable[[int, int], None] | None = None
 ) -> Program:
+    graph = attention.fuse_attention(graph, config)  # a copy when it fuses: see prepare()
     budget.check_graph(graph)
     order = graph.nodes()
     plan = plan_dram(graph, order, {**layout.aliases(graph), **kvcache.views(graph)})

@@ -88,6 +88,15 @@ class Graph:
         self._index: tuple[dict, dict] | None = None
         self._sorted: list[Node] | None = None  # nodes() until the next add or remove
 
+    def copy(self) -> Graph:
+        """A graph whose nodes, tensors and constants can change without touching this one
+        (constant arrays are shared: passes replace them, never write into them)."""
+        out = Graph(self.name)
+        out.g = self.g.copy()
+        out.tensors, out.constants = dict(self.tensors), dict(self.constants)
+        out.inputs, out.outputs, out._order = list(self.inputs), list(self.outputs), self._order
+        return out
+
     # --- nodes -------------------------------------------------------------------------
     def add(self, node: Node, order: float | None = None) -> Node:
         if node.name in self.g:

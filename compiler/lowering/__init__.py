@@ -2,6 +2,7 @@
 the tables ``compiler.ops`` merges into the registry (a new lowering module adds its table here)."""
 
 from compiler.lowering import (
+    attention,
     conv,
     convtranspose,
     eltwise,
@@ -18,6 +19,7 @@ from compiler.lowering import (
 )
 
 TABLES = (
+    attention.OPS,
     conv.OPS,
     convtranspose.OPS,
     eltwise.OPS,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from compiler.ir import Graph, Node
 
+B_READERS = ("MatMul", "Attention")  # float ops that read input 1 with any strides
+
 
 def kv_append(graph: Graph) -> None:
     for node in graph.nodes():
@@ -44,7 +46,7 @@ def _read_as_b(graph: Graph, node: Node) -> bool:
     users = graph.consumers(y)
     if y in graph.outputs or not users or graph.tensors[y].dtype != "float32":
         return False
-    return all(u.op == "MatMul" and u.inputs[1] == y and u.inputs[0] != y for u in users)
+    return all(u.op in B_READERS and u.inputs[1] == y and u.inputs[0] != y for u in users)
 
 
 def views(graph: Graph) -> dict[str, tuple[str, int, tuple[int, ...]]]:

@@ -1,0 +1,183 @@
+"""``npu llm MODEL --prompt-len P --gen-len G``: a language model served on the NPU.
+
+The prompt's prefill and every decode step are compiled (static shapes: one program per
+context length) and simulated in turn, each step's present KV cache fed to the next as its
+past (the new tokens' embeddings are seeded random: the zoo's decoders take embedded
+tokens). Reported: time to first token, time per output token against the context, tokens
+per second, DRAM bytes and energy per token against the weight bytes, and the longest
+context whose weights, cache and activations fit the memory budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+import compiler
+import simulator
+from models_zoo import llama
+from npu import options as opts
+from npu import outputs
+from simulator.errors import ModelError
+from simulator.limits import DEFAULT_MAX_MEMORY
+
+MODELS = {"zoo:llama": llama.SMALL}
+EXAMPLES = """\
+examples:
+  npu llm zoo:llama --prompt-len 32 --gen-len 8
+  npu llm zoo:llama --prompt-len 64 --gen-len 4 --set dram.bytes_per_cycle=64 --plot tpot.png
+"""
+
+
+@dataclass(frozen=True)
+class Step:
+    context: int  # positions in the cache after the step
+    cycles: int
+    dram_bytes: int
+    energy_uj: float
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "llm",
+        help="prefill and decode a zoo language model: TTFT, time per token, tokens/s",
+        description="Simulate a language model's prefill and decode steps with the KV cache "
+        "growing.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--prompt-len", type=_positive, required=True, metavar="P")
+    p.add_argument("--gen-len", type=_positive, required=True, metavar="G")
+    p.add_argument("--batch", type=_positive, default=1, metavar="B", help="sequences (1)")
+    opts.add_config(p, shapes=False)
+    p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="plot time per token against context")
+    p.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value <= 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in [1, 1048576]")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = MODELS.get(args.model)
+    if cfg is None:
+        raise ModelError(f"npu llm: unknown model {args.model!r}; known: {', '.join(MODELS)}")
+    if args.batch != 1:
+        raise ModelError(f"npu llm: --batch {args.batch}: the zoo's decoders take batch 1 only")
+    outputs.check_outputs({"--json": args.json, "--plot": args.plot}, opts.input_files(args))
+    config = opts.resolve_config(args)
+    first, steps = simulate(cfg, args.prompt_len, args.gen_len, config)
+    figures = summarise(cfg, config, first, steps, opts.max_memory(args))
+    print_figures(figures)
+    with outputs.output_batch() as out:
+        if args.json:
+            out.write_text(args.json, json.dumps(figures, indent=2) + "\n")
+        if args.plot:
+            picture = plot(steps, config.clock_mhz)
+            out.write(args.plot, lambda tmp: tmp.write_bytes(picture))
+    return 0
+
+
+def _stats(result) -> tuple[int, int, float]:
+    s = result.stats
+    return s.total_cycles, s.dram_read_bytes + s.dram_write_bytes, s.energy_pj["total"] / 1e6
+
+
+def simulate(cfg, prompt: int, gen: int, config, seed: int = 0) -> tuple[Step, list[Step]]:
+    """The prefill of ``prompt`` tokens, then ``gen - 1`` decode steps (the first output
+    token comes from the prefill), each fed the previous present caches."""
+    rng = np.random.default_rng(seed)
+    embed = lambda n: rng.standard_normal((1, n, cfg.d)).astype(np.float32)  # noqa: E731
+    program = compiler.compile(llama.llama(cfg, seq=prompt), config)
+    result = simulator.run(program, {"inputs_embeds": embed(prompt)})
+    first = Step(prompt, *_stats(result))
+    steps, context = [], prompt
+    for _ in range(gen - 1):
+        feeds = {"inputs_embeds": embed(1), **_past(result.outputs)}
+        program = compiler.compile(llama.llama(cfg, seq=1, past=context), config)
+        result = simulator.run(program, feeds)
+        context += 1
+        steps.append(Step(context, *_stats(result)))
+    return first, steps
+
+
+def _past(outputs_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {
+        "past_key_values." + name.removeprefix("present."): value
+        for name, value in outputs_.items()
+        if name.startswith("present.")
+    }
+
+
+def weight_bytes(cfg) -> int:
+    d, kv, f = cfg.d, cfg.kv_heads * cfg.head_dim, cfg.ffn
+    per_layer = 2 * d * d + 2 * d * kv + 3 * d * f + 2 * d
+    return 4 * (cfg.layers * per_layer + d + d * cfg.vocab)
+
+
+def summarise(cfg, config, first: Step, steps: list[Step], max_memory) -> dict:
+    us = lambda cycles: cycles / config.clock_mhz  # noqa: E731
+    per_token = [s.cycles for s in steps]
+    mean = float(np.mean(per_token)) if per_token else float(first.cycles)
+    kv_per_token = 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * 4
+    budget = max_memory or DEFAULT_MAX_MEMORY
+    weights = weight_bytes(cfg)
+    return {
+        "model": asdict(cfg),
+        "config": config.name,
+        "prompt_len": first.context,
+        "ttft_cycles": first.cycles,
+        "ttft_us": us(first.cycles),
+        "steps": [asdict(s) for s in steps],
+        "tpot_us_mean": us(mean),
+        "tokens_per_s": 1e6 / us(mean),
+        "weight_bytes": weights,
+        "dram_bytes_per_token": float(np.mean([s.dram_bytes for s in steps])) if steps else None,
+        "energy_uj_per_token": float(np.mean([s.energy_uj for s in steps])) if steps else None,
+        "kv_bytes_per_token": kv_per_token,
+        "max_context": max(0, (budget - weights) // kv_per_token),
+    }
+
+
+def print_figures(f: dict) -> None:
+    print(
+        f"prefill of {f['prompt_len']} tokens: {f['ttft_cycles']:,} cycles, TTFT {f['ttft_us']:.1f} µs"
+    )
+    for s in f["steps"]:
+        print(
+            f"  decode at context {s['context']:>6}: {s['cycles']:>10,} cycles  {s['dram_bytes']:>12,} DRAM B  {s['energy_uj']:.1f} µJ"
+        )
+    print(f"time per output token {f['tpot_us_mean']:.1f} µs  ({f['tokens_per_s']:,.0f} tokens/s)")
+    if f["dram_bytes_per_token"] is not None:
+        ratio = f["dram_bytes_per_token"] / f["weight_bytes"]
+        print(
+            f"DRAM bytes per token {f['dram_bytes_per_token']:,.0f} ({ratio:.2f}x the "
+            f"{f['weight_bytes']:,} weight bytes)  energy per token {f['energy_uj_per_token']:.1f} µJ"
+        )
+    print(
+        f"KV cache {f['kv_bytes_per_token']:,} B per token: the longest context that fits the "
+        f"memory budget is {f['max_context']:,} tokens"
+    )
+
+
+def plot(steps: list[Step], clock_mhz: float) -> bytes:
+    from npu.plots import plt, png
+
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    ax.plot([s.context for s in steps], [s.cycles / clock_mhz for s in steps], marker="o")
+    ax.set_xlabel("context (tokens in the KV cache)")
+    ax.set_ylabel("time per output token (µs)")
+    ax.set_title("decode step time against context")
+    ax.set_ylim(bottom=0)
+    return png(fig)

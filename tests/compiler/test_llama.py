@@ -1,0 +1,59 @@
+"""The zoo's LLaMA-style decoder (models_zoo/llama.py): prefill and decode step against
+onnxruntime, the cache handed from one to the other, grouped-query attention unrepeated."""
+
+import numpy as np
+from compiler_helpers import rand
+
+import compiler
+from compiler.check import compare_with_onnxruntime, reference
+from models_zoo.llama import LlamaConfig, llama
+from simulator.api import run
+from simulator.config import load_config
+
+CFG = LlamaConfig(d=64, heads=4, kv_heads=2, ffn=96, layers=2, vocab=128)
+KV = ("key", "value")
+
+
+def caches(outputs, cfg=CFG):
+    return {
+        f"past_key_values.model.layers.{i}.{kv}": outputs[f"present.model.layers.{i}.{kv}"]
+        for i in range(cfg.layers)
+        for kv in KV
+    }
+
+
+def test_prefill_matches_onnxruntime():
+    checks, result = compare_with_onnxruntime(
+        llama(CFG, seq=12), load_config("tiny"), {"inputs_embeds": rand(1, 12, 64)}
+    )
+    assert all(c.passed for c in checks), [(c.name, c.max_abs_error) for c in checks]
+    assert result.outputs["present.model.layers.1.key"].shape == (1, 2, 12, 16)  # 2 KV heads
+
+
+def test_decode_step_matches_onnxruntime_with_the_cache_in_place():
+    m = llama(CFG, seq=1, past=12)
+    rng = np.random.default_rng(3)
+    inputs = {"inputs_embeds": rand(1, 1, 64, seed=1)}
+    for i in range(CFG.layers):
+        for kv in KV:
+            inputs[f"past_key_values.model.layers.{i}.{kv}"] = rng.standard_normal(
+                (1, 2, 12, 16)
+            ).astype(np.float32)
+    checks, _ = compare_with_onnxruntime(m, load_config("tiny"), inputs)
+    assert all(c.passed for c in checks), [(c.name, c.max_abs_error) for c in checks]
+    ops = {layer["name"]: layer["op"] for layer in compiler.compile(m, load_config("tiny")).layers}
+    assert list(ops.values()).count("KVAppend") == 4  # two caches per layer, appended
+    assert "Expand" not in ops.values() and "Tile" not in ops.values()
+    assert ops["matmul_4"] == "MatMul"  # a group's 2 query heads as rows against one K
+
+
+def test_prefill_then_decode_equals_a_longer_prefill():
+    """The NPU's prefill of 12 tokens, its caches fed to the NPU's decode step for token 13:
+    the logits equal onnxruntime's prefill of all 13 tokens (last row)."""
+    x = rand(1, 13, 64, seed=7)
+    config = load_config("tiny")
+    first = run(compiler.compile(llama(CFG, seq=12), config), {"inputs_embeds": x[:, :12]})
+    step = compiler.compile(llama(CFG, seq=1, past=12), config)
+    after = run(step, {"inputs_embeds": x[:, 12:], **caches(first.outputs)})
+    want = reference(llama(CFG, seq=13), {"inputs_embeds": x})["logits"][:, 12:]
+    np.testing.assert_allclose(after.outputs["logits"], want, rtol=1e-3, atol=1e-4)
