@@ -86,10 +86,12 @@ def run_eltwise(
     in_dtypes=None,
     in_strides=None,
     temp: DType = FP,
+    extra: dict[str, DType] | None = None,
 ) -> None:
     """``steps`` on tiles of ``out``'s elements; operand ``i`` is input ``i`` broadcast to the
     output. ``in_dtypes``: the operands' vector dtypes (default: from their tensor dtypes, see
-    ``common.STORAGE``); ``temp``: the dtype of the "t"/"t2" slots (int32 for integers)."""
+    ``common.STORAGE``); ``temp``: the dtype of the "t"/"t2" slots (int32 for integers);
+    ``extra``: more temporary slots by name and dtype (each gets a slot when a step uses it)."""
     yt = ctx.type(out)
     perm = yt.layout
     y_strides = ctx.place(out).strides
@@ -109,17 +111,19 @@ def run_eltwise(
     out_store = storage(yt.dtype)
     if not steps and (len(inputs) != 1 or stores[0] != out_store):
         steps = [Step(VFunc.COPY, "out", 0)]
-    _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temp)
+    temps = {"t": temp, "out": None, **_used({"t2": temp, **(extra or {})}, steps)}
+    _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temps)
 
 
-def _uses_t2(steps: list[Step]) -> bool:
-    """Whether the steps need a second fp32 temporary slot ("t2")."""
-    return any("t2" in (s.dst, s.src0, s.src1) for s in steps)
+def _used(slots: dict[str, DType], steps: list[Step]) -> dict[str, DType]:
+    """The temporary slots some step reads or writes."""
+    named = {x for s in steps for x in (s.dst, s.src0, s.src1)}
+    return {k: v for k, v in slots.items() if k in named}
 
 
-def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temp=FP) -> None:
+def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temps) -> None:
     rows, cols = dims[-2], dims[-1]
-    nslots = len(inputs) + 2 + _uses_t2(steps)
+    nslots = len(inputs) + len(temps)
     elem = 4 * out_store.step  # bytes per element of a slot (int64 outputs: lo/hi word pairs)
     budget = ctx.config.input_bytes // (2 * nslots) // 64 * 64 // elem  # elements, whole 64 B
     tc = min(cols, max(1, budget))
@@ -143,12 +147,12 @@ def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temp=FP) -
                     n,
                     base,
                     slot_bytes,
-                    temp,
+                    temps,
                 )
                 tile += 1
 
 
-def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot_bytes, temp):
+def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot_bytes, temps):
     stores, out_store = stores
     boxes = {}
     for i, name in enumerate(inputs):
@@ -171,10 +175,9 @@ def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot
         )
         boxes[i] = box
     k = out_store.step
-    out_addr = base + (len(inputs) + 1) * slot_bytes
-    boxes["t"] = Box(SP, temp, base + len(inputs) * slot_bytes, (0, n[1], 1))
-    boxes["t2"] = Box(SP, temp, base + (len(inputs) + 2) * slot_bytes, (0, n[1], 1))
-    boxes["out"] = Box(SP, out_store.dtype, out_addr, (0, n[1] * k, k))
+    for j, (name, dtype) in enumerate(temps.items(), start=len(inputs)):
+        boxes[name] = Box(SP, dtype or out_store.dtype, base + j * slot_bytes, (0, n[1], 1))
+    boxes["out"] = Box(SP, out_store.dtype, boxes["out"].addr, (0, n[1] * k, k))
     if not steps:
         boxes["out"] = boxes[0]
     counts = (1, n[0], n[1])
@@ -200,12 +203,6 @@ def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot
         store(SP, ob.addr, es, yp.addr + off * es, counts, (0, st[-2], st[-1]), ob.strides),
         ctx.writes(out),
     )
-
-
-# the functions the QDQ pass's QEltwise chains use (ops of the tables without immediates)
-BINARY = {r.op: r.func for r in optables.BINARY if not r.nary and r.variants is None}
-UNARY = {r.op: r.func for r in optables.UNARY if not r.imm and r.variants is None}
-UNARY["Gelu"] = VFunc.GELU
 
 
 @declare("Identity", "float32, int32, int64, bool", "removed (an alias)", accepts=ANY)

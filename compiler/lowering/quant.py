@@ -15,11 +15,11 @@ from compiler.lowering.conv import (
     arrange_conv_weights,
     operand,
 )
-from compiler.lowering.eltwise import BINARY, UNARY, Step, run_eltwise
+from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
-from compiler.passes.qdq import q_dtype, qparams, tensor_quant
+from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
 from simulator.semantics import pack_requant_scale
@@ -120,29 +120,65 @@ def lower_qmul(ctx: Ctx, node) -> None:
 @declare(
     "QEltwise",
     "int8",
-    "compiler-made from DequantizeLinear -> a chain of element-wise float ops (Add, Sub, Mul, "
-    "Div, Pow, Sigmoid, Tanh, Erf, Exp, Sqrt, Gelu; operands int8 activations or float "
-    "constants) -> QuantizeLinear: DEQUANT, the ops in fp32, QUANT in one vector pass",
+    "compiler-made from DequantizeLinear -> a chain of element-wise float ops (the float unary "
+    "rows, Add, Sub, Mul, Div, Pow; operands int8 activations or float constants), possibly "
+    "through inner QuantizeLinear -> DequantizeLinear pairs, -> QuantizeLinear: DEQUANT, the "
+    "ops in fp32, each inner pair a QUANT kept in the scratchpad, QUANT, in one vector pass",
     internal=True,
 )
 def lower_qeltwise(ctx: Ctx, node) -> None:
-    steps, dtypes = [], []
-    for name in node.inputs:
-        dtypes.append(DType.FP32 if ctx.graph.is_const(name) else DType.INT8)
-    for i, (op, args) in enumerate(node.attr("program")):
-        slots = []
-        for a in args:
-            if a == "prev" or dtypes[a] == DType.FP32:
-                slots.append("t" if a == "prev" else a)
-                continue
-            slot = "t2" if i or slots else "t"  # "t" holds the chain's value after the first op
-            imm = _tensor_imm(ctx.type(node.inputs[a]).quant)
-            steps.append(Step(VFunc.DEQUANT, slot, a, None, imm))
-            slots.append(slot)
-        steps.append(Step(BINARY.get(op) or UNARY[op], "t", *slots))
-    steps.append(Step(VFunc.QUANT, "out", "t", None, _tensor_imm(ctx.type(node.outputs[0]).quant)))
-    run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes)
+    dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
+    program = node.attr("program")
+    steps, value = [], None  # value: the Quant of the int8 chain value in "q", or None ("t")
+    for i, step in enumerate(program):
+        dst = "out" if i == len(program) - 1 else "q"
+        if step.func == VFunc.QUANT:
+            steps.append(Step(VFunc.QUANT, dst, "t", None, _tensor_imm(step.quant)))
+        elif step.word is not None:
+            steps += _integer_mul(ctx, node, step, value, dst)
+        else:
+            steps += _float_op(ctx, node, step, value, dtypes, first=i == 0)
+        value = step.quant
+    extra = {"q": DType.INT8, "i": DType.INT32, "i2": DType.INT32}
+    run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes, extra=extra)
     ctx.record(node, macs=0)
+
+
+def _operand_dtype(ctx: Ctx, name: str) -> DType:
+    if not ctx.graph.is_const(name):
+        return DType.INT8
+    return DType.INT32 if ctx.graph.constants[name].dtype == np.int32 else DType.FP32
+
+
+def _float_op(ctx: Ctx, node, step, value, dtypes, first: bool) -> list[Step]:
+    """DEQUANT the int8 operands (the chain's value from "q" into "t", the others into "t"
+    when the op starts the chain and "t" is free, else "t2"), then the op into "t"."""
+    out, slots = [], []
+    for a in step.args:
+        if a == "prev" and value is None:
+            slots.append("t")
+            continue
+        if a != "prev" and dtypes[a] == DType.FP32:
+            slots.append(a)
+            continue
+        quant = value if a == "prev" else ctx.type(node.inputs[a]).quant
+        free = a == "prev" or (first and "t" not in slots)
+        slot = "t" if free else "t2"
+        out.append(Step(VFunc.DEQUANT, slot, "q" if a == "prev" else a, None, _tensor_imm(quant)))
+        slots.append(slot)
+    src1 = slots[1] if len(slots) > 1 else None
+    return [*out, Step(step.func, "t", slots[0], src1, step.imm)]
+
+
+def _integer_mul(ctx: Ctx, node, step, value, dst) -> list[Step]:
+    """(a - za)(b - zb) in int32, REQUANT by the packed s_a s_b / s_y: QMul's arithmetic."""
+    out = []
+    for a, slot in zip(step.args, ("i", "i2"), strict=True):
+        quant = value if a == "prev" else ctx.type(node.inputs[a]).quant
+        src = "q" if a == "prev" else a
+        out.append(Step(VFunc.ADD_IMM, slot, src, None, (i32_bits(-quant.zero_point), 0, 0)))
+    imm = (i32_bits(step.quant.zero_point), i32_bits(-128), 127)
+    return [*out, Step(VFunc.MUL, "i", "i", "i2"), Step(VFunc.REQUANT, dst, "i", step.word, imm)]
 
 
 def _tensor_imm(q) -> tuple[int, int, int]:

@@ -7,7 +7,7 @@ from compiler.ir import NHWC, Graph, Node
 from compiler.optables import ELEMENTWISE
 
 NHWC_PRODUCERS = ("Conv", "QConv", "MaxPool", "AveragePool", "BatchNormalization")
-FOLLOWERS = (*ELEMENTWISE, "QuantizeLinear", "DequantizeLinear", "QAdd", "LRN")
+FOLLOWERS = (*ELEMENTWISE, "QuantizeLinear", "DequantizeLinear", "QAdd", "QMul", "QEltwise", "LRN")
 ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 ROW_MAJOR_INPUT = (*ALIAS_OPS, "QGemm")
 

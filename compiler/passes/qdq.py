@@ -14,11 +14,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import Graph, Node, Quant, TensorType
+from compiler.ir import Graph, Node, TensorType
+from compiler.passes.qdq_chains import FLOAT_ELTWISE, rewrite_float_eltwise
+from compiler.passes.qdq_match import (
+    clamp_range,
+    const_float,
+    const_weight,
+    dequantize_const,
+    fused_names,
+    int8_input,
+    int_bias,
+    new_const,
+    output_q,
+    producer,
+    q_dtype,
+    qparams,
+    quantize_const,
+    replace_node,
+    requant_scales,
+    sole,
+    tensor_quant,
+)
 from simulator.semantics import pack_requant_scale
-
-INT8 = (-128, 127)
-CLAMP_ACTS = ("Relu", "Clip")
 
 
 def lower_qdq(graph: Graph) -> None:
@@ -30,32 +47,6 @@ def lower_qdq(graph: Graph) -> None:
             REWRITES[node.op](graph, node)
     fold_constant_qdq(graph)
     remove_dead(graph)
-
-
-# --- quantisation parameters ---------------------------------------------------------------
-def qparams(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
-    """(scale, zero_point) arrays of a Q/DQ node with constant parameters, else None."""
-    scale = node.inputs[1]
-    zp = node.inputs[2] if len(node.inputs) > 2 else ""
-    if not graph.is_const(scale) or (zp and not graph.is_const(zp)):
-        return None
-    s = graph.constants[scale].astype(np.float32)
-    z = graph.constants[zp].astype(np.int64) if zp else np.zeros_like(s, np.int64)
-    return s, z
-
-
-def q_dtype(graph: Graph, node: Node) -> str:
-    """The integer dtype of a Q node's output / a DQ node's input."""
-    t = node.outputs[0] if node.op == "QuantizeLinear" else node.inputs[0]
-    return graph.type(t).dtype
-
-
-def tensor_quant(graph: Graph, node: Node) -> Quant | None:
-    """The per-tensor quantisation a Q/DQ node applies, None if per-axis or not constant."""
-    p = qparams(graph, node)
-    if p is None or p[0].size != 1:
-        return None
-    return Quant(float(p[0].reshape(-1)[0]), int(p[1].reshape(-1)[0]), q_dtype(graph, node))
 
 
 def annotate(graph: Graph) -> None:
@@ -85,7 +76,7 @@ def uint8_to_int8(graph: Graph) -> None:
             continue
         graph.tensors[out] = graph.tensors[out].replace(dtype="int8")
         for node in (q, *cons):
-            zp = _const(graph, node.name + "_zp_s8", np.array(_zp(graph, node) - 128, np.int8))
+            zp = new_const(graph, node.name + "_zp_s8", np.array(_zp(graph, node) - 128, np.int8))
             graph.replace(node.replace(inputs=(*node.inputs[:2], zp)))
 
 
@@ -93,120 +84,7 @@ def _zp(graph: Graph, node: Node) -> int:
     return int(graph.constants[node.inputs[2]].reshape(-1)[0])
 
 
-# --- matching ------------------------------------------------------------------------------
-def _producer(graph: Graph, tensor: str, op: str) -> Node | None:
-    node = graph.producer(tensor) if tensor else None
-    return node if node is not None and node.op == op else None
-
-
-def _sole(graph: Graph, tensor: str) -> Node | None:
-    cons = graph.consumers(tensor)
-    if len(cons) != 1 or tensor in graph.outputs:
-        return None
-    return cons[0]
-
-
-def int8_input(graph: Graph, tensor: str) -> Node | None:
-    """The DQ node producing ``tensor`` from a per-tensor int8 activation."""
-    dq = _producer(graph, tensor, "DequantizeLinear")
-    if dq is None or graph.is_const(dq.inputs[0]) or tensor_quant(graph, dq) is None:
-        return None
-    return dq if q_dtype(graph, dq) == "int8" else None
-
-
-def const_weight(graph: Graph, tensor: str) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(int8 weights, per-channel scales, axis) of a symmetric DQ'd constant."""
-    dq = _producer(graph, tensor, "DequantizeLinear")
-    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
-        return None
-    w = graph.constants[dq.inputs[0]]
-    scale, zp = qparams(graph, dq)
-    if w.dtype != np.int8 or np.any(zp != 0):
-        return None
-    return w, scale, dq.attr("axis", 1)
-
-
-def const_float(graph: Graph, tensor: str) -> np.ndarray | None:
-    """The float value of a constant, or of DQ(constant)."""
-    if graph.is_const(tensor):
-        return graph.constants[tensor].astype(np.float64)
-    dq = _producer(graph, tensor, "DequantizeLinear")
-    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
-        return None
-    return dequantize_const(graph, dq).astype(np.float64)
-
-
-def output_q(graph: Graph, tensor: str) -> tuple[Node, list[Node], tuple[float, float]] | None:
-    """The int8 Q node after ``tensor`` (through at most one Relu/Clip), the activation nodes
-    in between and the activation's float range."""
-    cons = _sole(graph, tensor)
-    acts, bounds = [], (-np.inf, np.inf)
-    if cons is not None and cons.op in CLAMP_ACTS:
-        bounds = _act_bounds(graph, cons)
-        if bounds is None:
-            return None
-        acts = [cons]
-        cons = _sole(graph, cons.outputs[0])
-    if cons is None or cons.op != "QuantizeLinear" or tensor_quant(graph, cons) is None:
-        return None
-    if q_dtype(graph, cons) != "int8":
-        return None
-    return cons, acts, bounds
-
-
-def _act_bounds(graph: Graph, act: Node) -> tuple[float, float] | None:
-    if act.op == "Relu":
-        return 0.0, np.inf
-    lo, hi = act.attr("min", -np.inf), act.attr("max", np.inf)
-    for i, name in enumerate(act.inputs[1:3]):
-        if not name:
-            continue
-        v = graph.scalar(name)
-        if v is None:  # a computed bound, or not one value
-            return None
-        lo, hi = (v, hi) if i == 0 else (lo, v)
-    return lo, hi
-
-
-def clamp_range(q: Quant, bounds: tuple[float, float]) -> tuple[int, int]:
-    """Q(clip(x, lo, hi)) == clamp(Q(x), Q(lo), Q(hi)): quantisation is monotonic."""
-
-    def quant(v: float) -> float:
-        if not np.isfinite(v):
-            return v
-        return float(np.rint(np.float32(v) / np.float32(q.scale)) + q.zero_point)
-
-    lo = int(max(INT8[0], min(INT8[1], quant(bounds[0]))))
-    hi = int(min(INT8[1], max(INT8[0], quant(bounds[1]))))
-    return lo, hi
-
-
 # --- the integer rewrites --------------------------------------------------------------------
-def requant_scales(s_x: float, s_w: np.ndarray, s_y: float) -> np.ndarray:
-    """Per-channel s_x * s_w / s_y in fp32, as onnxruntime's integer kernels compute it."""
-    return (np.float32(s_x) * s_w.astype(np.float32)) / np.float32(s_y)
-
-
-def int_bias(bias: np.ndarray | None, s_x: float, s_w: np.ndarray, cout: int) -> np.ndarray:
-    if bias is None:
-        return np.zeros(cout, np.int64)
-    step = np.float64(np.float32(s_x) * s_w.astype(np.float32))
-    return np.rint(np.broadcast_to(bias, (cout,)) / step).astype(np.int64)
-
-
-def _replace(graph: Graph, node: Node, new: Node, q: Node, acts: list[Node]) -> None:
-    for dead in (q, *acts):
-        graph.remove(dead.name)
-    graph.tensors.pop(node.outputs[0], None)
-    graph.replace(new)
-
-
-def _const(graph: Graph, base: str, value: np.ndarray) -> str:
-    name = graph.fresh(base)
-    graph.constants[name] = value
-    return name
-
-
 def _int_gemm_parts(graph: Graph, node: Node, x: str, w: str, b: str, w_axis: int):
     """(dq_x, weights, scales, bias, q, acts, clamp) of an integer-lowerable layer, else None."""
     dq = int8_input(graph, x)
@@ -241,15 +119,11 @@ def rewrite_conv(graph: Graph, node: Node) -> None:
     }
     inputs = (
         dq.inputs[0],
-        _const(graph, node.name + "_wq", w),
-        _const(graph, node.name + "_bq", b_q.astype(np.int32)),
+        new_const(graph, node.name + "_wq", w),
+        new_const(graph, node.name + "_bq", b_q.astype(np.int32)),
     )
     new = node.replace(op="QConv", inputs=inputs, outputs=q.outputs, attrs=attrs)
-    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
-
-
-def _fused(node: Node, q: Node, acts: list[Node]) -> tuple[str, ...]:
-    return node.fused + tuple(a.name for a in acts) + (q.name,)
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, acts)), q, acts)
 
 
 def rewrite_gemm(graph: Graph, node: Node) -> None:
@@ -275,11 +149,11 @@ def rewrite_gemm(graph: Graph, node: Node) -> None:
     attrs = {"requant": requant_scales(qx.scale, s_w, qy.scale), "clamp": clamp_range(qy, bounds)}
     inputs = (
         dq.inputs[0],
-        _const(graph, node.name + "_wq", np.ascontiguousarray(w)),
-        _const(graph, node.name + "_bq", b_q.astype(np.int32)),
+        new_const(graph, node.name + "_wq", np.ascontiguousarray(w)),
+        new_const(graph, node.name + "_bq", b_q.astype(np.int32)),
     )
     new = node.replace(op="QGemm", inputs=inputs, outputs=q.outputs, attrs=attrs)
-    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, acts)), q, acts)
 
 
 def rewrite_qmatmul(graph: Graph, node: Node) -> None:
@@ -303,7 +177,7 @@ def rewrite_qmatmul(graph: Graph, node: Node) -> None:
         "clamp": clamp_range(qy, bounds),
     }
     new = node.replace(op="QMatMul", inputs=(a, b, ra, cb), outputs=q.outputs, attrs=attrs)
-    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, acts)), q, acts)
 
 
 def _qsum(graph: Graph, node: Node, x: str, axis: int, affine: tuple[int, int], order) -> str:
@@ -322,7 +196,7 @@ def _plain_gemm(node: Node) -> bool:
 
 
 def _const_rank(graph: Graph, tensor: str) -> int:
-    dq = _producer(graph, tensor, "DequantizeLinear")
+    dq = producer(graph, tensor, "DequantizeLinear")
     if dq is None or not graph.is_const(dq.inputs[0]):
         return -1
     return graph.constants[dq.inputs[0]].ndim
@@ -331,8 +205,8 @@ def _const_rank(graph: Graph, tensor: str) -> int:
 def rewrite_passthrough(graph: Graph, node: Node) -> None:
     """DQ(x_q) -> Reshape/Transpose/MaxPool -> Q with the same (scale, zero point) == the op
     on x_q: moving elements commutes with any element-wise map, max with a monotonic one."""
-    dq = _producer(graph, node.inputs[0], "DequantizeLinear")
-    q = _sole(graph, node.outputs[0])
+    dq = producer(graph, node.inputs[0], "DequantizeLinear")
+    q = sole(graph, node.outputs[0])
     if dq is None or q is None or q.op != "QuantizeLinear" or graph.is_const(dq.inputs[0]):
         return
     qx, qy = tensor_quant(graph, dq), tensor_quant(graph, q)
@@ -356,7 +230,7 @@ def rewrite_add(graph: Graph, node: Node) -> None:
     new = node.replace(
         op="QAdd", inputs=tuple(d.inputs[0] for d in dqs), outputs=q.outputs, attrs=attrs
     )
-    _replace(graph, node, new.replace(fused=_fused(node, q, acts)), q, acts)
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, acts)), q, acts)
 
 
 def rewrite_mul(graph: Graph, node: Node) -> None:
@@ -370,22 +244,22 @@ def rewrite_mul(graph: Graph, node: Node) -> None:
     qa, qb = (tensor_quant(graph, d) for d in dqs)
     scale = requant_scales(qa.scale, np.array([qb.scale], np.float32), tensor_quant(graph, q).scale)
     word = np.array([pack_requant_scale(scale[0])], np.uint32).view(np.int32)
-    inputs = (*(d.inputs[0] for d in dqs), _const(graph, node.name + "_requant", word))
+    inputs = (*(d.inputs[0] for d in dqs), new_const(graph, node.name + "_requant", word))
     new = node.replace(op="QMul", inputs=inputs, outputs=q.outputs)
-    _replace(graph, node, new.replace(fused=_fused(node, q, [])), q, [])
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, [])), q, [])
 
 
 def rewrite_concat(graph: Graph, node: Node) -> None:
     """Concat(DQ(x_i)) -> Q with every (scale, zero point) equal == Concat(x_i): copies."""
     dqs = [int8_input(graph, i) for i in node.inputs]
-    q = _sole(graph, node.outputs[0])
+    q = sole(graph, node.outputs[0])
     if None in dqs or q is None or q.op != "QuantizeLinear":
         return
     qy = tensor_quant(graph, q)
     if any(tensor_quant(graph, d) != qy for d in dqs):
         return
     new = node.replace(inputs=tuple(d.inputs[0] for d in dqs), outputs=q.outputs)
-    _replace(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+    replace_node(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
 
 
 def rewrite_average(graph: Graph, node: Node) -> None:
@@ -393,13 +267,13 @@ def rewrite_average(graph: Graph, node: Node) -> None:
     QLinearAveragePool/QLinearGlobalAveragePool compute it (the lowering reads both
     quantisations from the tensor types)."""
     dq = int8_input(graph, node.inputs[0])
-    q = _sole(graph, node.outputs[0])
+    q = sole(graph, node.outputs[0])
     if dq is None or q is None or q.op != "QuantizeLinear" or tensor_quant(graph, q) is None:
         return
     if q_dtype(graph, q) != "int8":
         return
     new = node.replace(inputs=(dq.inputs[0],), outputs=q.outputs)
-    _replace(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+    replace_node(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
 
 
 def rewrite_softmax(graph: Graph, node: Node) -> None:
@@ -409,66 +283,6 @@ def rewrite_softmax(graph: Graph, node: Node) -> None:
     if node.opset < 13 or node.attr("axis", -1) % rank != rank - 1:
         return
     rewrite_average(graph, node)
-
-
-FLOAT_ELTWISE = ("Add", "Sub", "Mul", "Div", "Pow", "Sigmoid", "Tanh", "Erf", "Exp", "Sqrt", "Gelu")
-
-
-def rewrite_float_eltwise(graph: Graph, node: Node) -> None:
-    """DQ(x_q) -> a chain of element-wise float ops (each one's other operand a DQ'd int8
-    activation or a float constant) -> Q  ==>  QEltwise: DEQUANT, the ops in fp32 and QUANT in
-    one vector pass, the QDQ graph's float arithmetic exactly without a DRAM round trip."""
-    chain, inputs, prev, cur = [], [], None, node
-    while True:
-        args = _eltwise_args(graph, cur, prev, inputs)
-        if args is None or (prev is None and "prev" in args):
-            return
-        chain.append((cur, args))
-        nxt = _sole(graph, cur.outputs[0])
-        if nxt is not None and nxt.op == "QuantizeLinear":
-            break
-        if nxt is None or nxt.op not in FLOAT_ELTWISE:
-            return
-        prev, cur = cur.outputs[0], nxt
-    q = nxt
-    if tensor_quant(graph, q) is None or q_dtype(graph, q) != "int8":
-        return
-    if all(graph.is_const(i) for i in inputs):
-        return
-    program = tuple((n.op, args) for n, args in chain)
-    attrs = {"program": program}
-    for n, _ in chain[1:]:
-        graph.remove(n.name)
-    for n, _ in chain:
-        graph.tensors.pop(n.outputs[0], None)
-    fused = node.fused + tuple(n.name for n, _ in chain[1:]) + (q.name,)
-    new = node.replace(op="QEltwise", inputs=tuple(inputs), outputs=q.outputs, attrs=attrs)
-    _replace(graph, node, new.replace(fused=fused), q, [])
-
-
-def _eltwise_args(graph: Graph, node: Node, prev, inputs: list[str]):
-    """Per operand: "prev" (the chain's value so far) or an index into ``inputs`` (an int8
-    activation behind a DQ, or a float constant); None if an operand is neither."""
-    if node.op == "Gelu" and node.attr("approximate", "none") != "none":
-        return None
-    args = []
-    for name in node.inputs:
-        if name == prev:
-            args.append("prev")
-            continue
-        if graph.is_const(name):
-            if graph.constants[name].dtype.kind != "f":
-                return None
-            src = name
-        else:
-            dq = int8_input(graph, name)
-            if dq is None:
-                return None
-            src = dq.inputs[0]
-        if src not in inputs:
-            inputs.append(src)
-        args.append(inputs.index(src))
-    return tuple(args) if args.count("prev") <= 1 else None
 
 
 def rewrite_rows(graph: Graph, node: Node) -> None:
@@ -483,7 +297,7 @@ def rewrite_rows(graph: Graph, node: Node) -> None:
     q = out[0]
     outputs = (q.outputs[0], *node.outputs[1:])  # LayerNorm's unused Mean/InvStdDev stay
     new = node.replace(inputs=(dq.inputs[0], *node.inputs[1:]), outputs=outputs)
-    _replace(graph, node, new.replace(fused=_fused(node, q, [])), q, [])
+    replace_node(graph, node, new.replace(fused=fused_names(node, q, [])), q, [])
 
 
 def _first_of(*rules):
@@ -517,35 +331,6 @@ REWRITES = {
 
 
 # --- what is left ----------------------------------------------------------------------------
-def dequantize_const(graph: Graph, dq: Node) -> np.ndarray:
-    q = graph.constants[dq.inputs[0]]
-    scale, zp = qparams(graph, dq)
-    shape = _axis_shape(q.ndim, dq.attr("axis", 1), scale.size)
-    if q.dtype.itemsize == 1:  # q - zp is exact in fp32: one conversion, no int64 copy
-        diff = q.astype(np.float32) - zp.reshape(shape).astype(np.float32)
-    else:
-        diff = (q.astype(np.int64) - zp.reshape(shape)).astype(np.float32)
-    return np.multiply(diff, scale.reshape(shape), dtype=np.float32)
-
-
-def quantize_const(graph: Graph, qn: Node) -> np.ndarray:
-    x = graph.constants[qn.inputs[0]].astype(np.float32)
-    scale, zp = qparams(graph, qn)
-    shape = _axis_shape(x.ndim, qn.attr("axis", 1), scale.size)
-    dt = np.dtype(graph.type(qn.outputs[0]).dtype)
-    info = np.iinfo(dt)
-    v = np.rint(x / scale.reshape(shape)) + zp.reshape(shape)
-    return np.clip(v, info.min, info.max).astype(dt)
-
-
-def _axis_shape(ndim: int, axis: int, size: int) -> tuple[int, ...]:
-    if size == 1 or ndim == 0:
-        return ()
-    shape = [1] * ndim
-    shape[axis % ndim] = size
-    return tuple(shape)
-
-
 def _constant_qdq(graph: Graph) -> list[Node]:
     """Q/DQ nodes of constants with constant parameters (not graph outputs)."""
     return [

@@ -264,7 +264,8 @@ def test_concat_of_different_scales_stays_float():
     ("a_shape", "b_shape"), [((2, 7, 11), (2, 7, 11)), ((2, 7, 11), (2, 1, 11))]
 )
 def test_mul_of_two_activations_is_an_integer_product(a_shape, b_shape):
-    """QMul: (a - za)(b - zb) in int32 and one REQUANT, as onnxruntime's QLinearMul."""
+    """(a - za)(b - zb) in int32 and one REQUANT, as onnxruntime's QLinearMul: a QMul, or, when
+    the Mul keeps the shape of the Sigmoid's quantised output, a step of the Sigmoid's pass."""
     nodes = [
         H("MatMul", ["x", "w1"], ["a"]),
         H("MatMul", ["x2", "w2"], ["b"]),
@@ -275,10 +276,13 @@ def test_mul_of_two_activations_is_an_integer_product(a_shape, b_shape):
     ins = {"x": [*a_shape[:-1], 13], "x2": [*b_shape[:-1], 5]}
     m = quantize(model(nodes, ins, {"y": list(a_shape)}, inits))
     graph = lowered_ir(m)
-    (mul,) = [n for n in graph.nodes() if n.op == "QMul"]
-    assert graph.tensors[mul.inputs[0]].quant.zero_point != 0
+    op = "QEltwise" if a_shape == b_shape else "QMul"
+    (mul,) = [n for n in graph.nodes() if n.op == op]
+    if op == "QEltwise":
+        assert [s.word is not None for s in mul.attr("program")] == [False, False, True]
+    assert any(graph.tensors[i].quant.zero_point != 0 for i in mul.inputs[:2])
     inputs = {"x": rand(*ins["x"], seed=3) + 0.5, "x2": rand(*ins["x2"], seed=4)}
-    check_int8(m, inputs, max_steps=0.0, ops={"QMul"})
+    check_int8(m, inputs, max_steps=0.0, ops={op})
 
 
 # --- float islands between DQ and Q --------------------------------------------------------
