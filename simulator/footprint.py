@@ -37,6 +37,7 @@ from typing import NamedTuple
 from simulator.errors import SimulationError
 from simulator.isa import (
     INSTRUCTIONS,
+    LUT_ENTRIES,
     DType,
     End,
     Gather,
@@ -346,6 +347,8 @@ def _vector(v: Vector) -> Footprint:
     counts = _COUNTS(v.__dict__)
     src0 = vector_operand(v, "src0", counts)
     reads = (src0, vector_operand(v, "src1", counts)) if info.sources == 2 else (src0,)
+    if info.kind == "lut":  # the whole table, whatever the counts
+        reads = (src0, vector_operand(v, "src1", (1, 1, LUT_ENTRIES)))
     out = (counts[0], counts[1], 1) if info.kind == "reduce" else counts
     dst = vector_operand(v, "dst", out)
     if info.kind == "select":  # a masked write: the elements it keeps are read

@@ -176,10 +176,14 @@ class VFunc(enum.IntEnum):
     RPROD = 77
     RARGMAX = 78
     RARGMIN = 79
+    LUT = 80
 
     @property
     def info(self) -> VFuncInfo:
         return VFUNC_INFO[self]
+
+
+LUT_ENTRIES = 256  # entries of a LUT table (every value of an 8-bit index)
 
 
 def _vf(kind: str, domain: str, cycles: int, doc: str, sources: int | None = None) -> tuple:
@@ -318,6 +322,16 @@ _VFUNC_TABLE = {
         1,
         "dst[i0, i1] = the i2 of the smallest src0[i0, i1, i2], int32 (ties: the first, or "
         "the last if imm0 != 0)",
+    ),
+    VFunc.LUT: _vf(
+        "lut",
+        "int",
+        1,
+        f"dst = src1[clamp(src0 - imm0:int, 0, {LUT_ENTRIES - 1})]: a table of {LUT_ENTRIES} "
+        "entries at src1_addr, contiguous in src1's dtype, whatever the counts (an int8 "
+        "source with imm0 = -128 maps every value; int8 -> int8 functions such as a "
+        "quantised activation chain)",
+        sources=2,
     ),
 }
 VFUNC_INFO = {f: VFuncInfo(int(f), *row) for f, row in _VFUNC_TABLE.items()}

@@ -18,6 +18,8 @@ Comparisons and logical functions (``EQ``, ``LT``, ``LE``, ``AND``, ``OR``, ``XO
 value elsewhere. ``RARGMAX``/``RARGMIN`` give the int32 index along dim 2 (ties: the first, or
 the last when imm0 != 0).
 - ``int`` (``REQUANT``): exact integer arithmetic, see ``semantics.requantize``.
+``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1, read whole whatever
+the counts) at index ``src0 - imm0`` clamped to the table: any function of an 8-bit value.
 
 Immediates are raw 32-bit patterns: fp32 in the float domain, int32 otherwise, except
 ``DEQUANT``/``QUANT`` (imm0 int32 zero point, imm1 fp32 scale) and ``REQUANT`` (imm0 zero point,
@@ -36,7 +38,7 @@ from math import inf, ldexp
 
 import numpy as np
 
-from simulator.isa import DType, VFunc
+from simulator.isa import LUT_ENTRIES, DType, VFunc
 from simulator.semantics import INT_RANGE, NUMPY_DTYPE, requantize
 
 _NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
@@ -383,7 +385,7 @@ def vector_apply(
     """
     func = VFunc(func)
     kind = func.info.kind
-    if kind in ("binary", "select") or func == VFunc.REQUANT:
+    if kind in ("binary", "select", "lut") or func == VFunc.REQUANT:
         if src1 is None:
             raise ValueError(f"vector function {func.name} needs src1")
     else:
@@ -405,6 +407,9 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     """The result in the function's domain: fp32 or int64 (not yet converted)."""
     if func == VFunc.REQUANT:
         return requantize(a, b, imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
+    if func == VFunc.LUT:
+        index = np.clip(_to_int64(a) - imm_as_int(i0), 0, LUT_ENTRIES - 1)
+        return _as_domain(b.reshape(-1)[:LUT_ENTRIES])[index]
     if func == VFunc.DEQUANT:
         zp, scale = imm_as_int(i0), imm_as_float(i1)
         if _is_float(a):

@@ -29,6 +29,7 @@ from compiler.lowering.common import (
 from compiler.opdecl import OpTable
 from compiler.passes.fusion import dropout_is_identity
 from simulator.isa import DType, Scratchpad, VFunc
+from simulator.vector import dtype_of
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
@@ -87,11 +88,14 @@ def run_eltwise(
     in_strides=None,
     temp: DType = FP,
     extra: dict[str, DType] | None = None,
+    tables: dict[str, np.ndarray] | None = None,
 ) -> None:
     """``steps`` on tiles of ``out``'s elements; operand ``i`` is input ``i`` broadcast to the
     output. ``in_dtypes``: the operands' vector dtypes (default: from their tensor dtypes, see
     ``common.STORAGE``); ``temp``: the dtype of the "t"/"t2" slots (int32 for integers);
-    ``extra``: more temporary slots by name and dtype (each gets a slot when a step uses it)."""
+    ``extra``: more temporary slots by name and dtype (each gets a slot when a step uses it);
+    ``tables``: constant arrays by slot name, loaded whole into their slot for every tile (a
+    LUT's table)."""
     yt = ctx.type(out)
     perm = yt.layout
     y_strides = ctx.place(out).strides
@@ -112,7 +116,8 @@ def run_eltwise(
     if not steps and (len(inputs) != 1 or stores[0] != out_store):
         steps = [Step(VFunc.COPY, "out", 0)]
     temps = {"t": temp, "out": None, **_used({"t2": temp, **(extra or {})}, steps)}
-    _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temps)
+    whole = {k: (ctx.const(v), dtype_of(v), v.size) for k, v in (tables or {}).items()}
+    _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, (temps, whole))
 
 
 def _used(slots: dict[str, DType], steps: list[Step]) -> dict[str, DType]:
@@ -123,12 +128,13 @@ def _used(slots: dict[str, DType], steps: list[Step]) -> dict[str, DType]:
 
 def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temps) -> None:
     rows, cols = dims[-2], dims[-1]
-    nslots = len(inputs) + len(temps)
+    nslots = len(inputs) + len(temps[0]) + len(temps[1])
     elem = 4 * out_store.step  # bytes per element of a slot (int64 outputs: lo/hi word pairs)
     budget = ctx.config.input_bytes // (2 * nslots) // 64 * 64 // elem  # elements, whole 64 B
     tc = min(cols, max(1, budget))
     tr = min(rows, max(1, budget // tc))
-    slot_bytes = -(-tr * tc * elem // 64) * 64
+    table_bytes = max((d.size * size for _, d, size in temps[1].values()), default=0)
+    slot_bytes = -(-max(tr * tc * elem, table_bytes) // 64) * 64
     tile = 0
     for outer in np.ndindex(*dims[:-2]) if len(dims) > 2 else [()]:
         for r0 in range(0, rows, tr):
@@ -175,8 +181,14 @@ def _tile(ctx, out, inputs, strides, steps, stores, outer, origin, n, base, slot
         )
         boxes[i] = box
     k = out_store.step
+    temps, whole = temps
     for j, (name, dtype) in enumerate(temps.items(), start=len(inputs)):
         boxes[name] = Box(SP, dtype or out_store.dtype, base + j * slot_bytes, (0, n[1], 1))
+    for j, (name, (place, dtype, size)) in enumerate(whole.items(), start=len(inputs) + len(temps)):
+        boxes[name] = Box(SP, dtype, base + j * slot_bytes, (0, 0, 1))
+        cnt = (1, 1, size)
+        instr = load(SP, boxes[name].addr, dtype.size, place.addr, cnt, (0, 0, 1), (0, 0, 1))
+        emit_load(ctx, instr, place.key)
     boxes["out"] = Box(SP, out_store.dtype, boxes["out"].addr, (0, n[1] * k, k))
     if not steps:
         boxes["out"] = boxes[0]

@@ -22,7 +22,8 @@ from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
-from simulator.semantics import pack_requant_scale
+from simulator.semantics import NUMPY_DTYPE, pack_requant_scale
+from simulator.vector import vector_apply
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
@@ -139,9 +140,42 @@ def lower_qeltwise(ctx: Ctx, node) -> None:
         else:
             steps += _float_op(ctx, node, step, value, dtypes, first=i == 0)
         value = step.quant
-    extra = {"q": DType.INT8, "i": DType.INT32, "i2": DType.INT32}
-    run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes, extra=extra)
+    table = _table(ctx, node, steps)
+    if table is not None:  # a function of one int8 tensor: one LUT
+        x = next(i for i in node.inputs if not ctx.graph.is_const(i))
+        step = Step(VFunc.LUT, "out", 0, "lut", (i32_bits(-128), 0, 0))
+        run_eltwise(ctx, node.outputs[0], [x], [step], [DType.INT8], tables={"lut": table})
+    else:
+        extra = {name: SLOTS[name] for name in ("q", "i", "i2")}
+        run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes, extra=extra)
     ctx.record(node, macs=0)
+
+
+# the dtype of each slot a QEltwise program uses ("t", "t2": run_eltwise's float temporaries)
+SLOTS = {"t": DType.FP32, "t2": DType.FP32, "q": DType.INT8, "i": DType.INT32}
+SLOTS |= {"i2": DType.INT32, "out": DType.INT8}
+
+
+def _table(ctx: Ctx, node, steps: list[Step]) -> np.ndarray | None:
+    """The chain's int8 result for each of the 256 values of its one int8 input, computed
+    by the vector unit's own arithmetic (``vector_apply`` on the steps), when its other
+    inputs are scalar constants; else None."""
+    graph = ctx.graph
+    acts = [i for i, name in enumerate(node.inputs) if not graph.is_const(name)]
+    consts = [name for name in node.inputs if graph.is_const(name)]
+    if len(acts) != 1 or any(graph.constants[name].size != 1 for name in consts):
+        return None
+    dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
+    values = {
+        i: graph.constants[name].reshape(1, 1, 1).astype(NUMPY_DTYPE[dtypes[i]])
+        for i, name in enumerate(node.inputs)
+        if graph.is_const(name)
+    }
+    values[acts[0]] = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, -1)
+    for s in steps:
+        src1 = values[s.src1] if s.src1 is not None else None
+        values[s.dst] = vector_apply(s.func, values[s.src0], src1, *s.imm, SLOTS[s.dst])
+    return values["out"].reshape(-1)
 
 
 def _operand_dtype(ctx: Ctx, name: str) -> DType:

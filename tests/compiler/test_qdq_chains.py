@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 from qdq_helpers import check_int8, quantize
 from test_qdq import lowered_ir, qdq_model
 
-from simulator.isa import VFunc
+from simulator.isa import Vector, VFunc
 
 H = helper.make_node
 STANDALONE = {"QuantizeLinear", "DequantizeLinear", "QMul", "HardSigmoid", "Sigmoid", "Mul"}
@@ -44,7 +44,36 @@ def test_activation_between_convs_is_one_int8_pass(act):
     (chain,) = [n for n in graph.nodes() if n.op == "QEltwise"]
     assert graph.type(chain.inputs[0]).dtype == graph.type(chain.outputs[0]).dtype == "int8"
     inputs = {"x": rand(1, 3, 9, 9, seed=3)}
-    check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})
+    _, program = check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})
+    assert _vector_funcs(program, chain.name) == [VFunc.LUT]  # a function of one int8 tensor
+
+
+def _vector_funcs(program, layer: str) -> list[VFunc]:
+    """The distinct vector functions of one layer, in order."""
+    index = program.nodes.index(layer)
+    funcs = [
+        VFunc(i.func)
+        for i, n in zip(program.instructions, program.node_of, strict=True)
+        if n == index and isinstance(i, Vector)
+    ]
+    return list(dict.fromkeys(funcs))
+
+
+def test_chain_of_two_int8_tensors_runs_its_steps():
+    """Mul of two different int8 activations after a Sigmoid: no table (two inputs), the
+    steps themselves (DEQUANT, SIGMOID, QUANT, then the integer product and REQUANT)."""
+    nodes = [
+        H("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]),
+        H("Conv", ["x", "w2"], ["z"], pads=[1, 1, 1, 1]),
+        H("Sigmoid", ["y"], ["g"]),
+        H("Mul", ["z", "g"], ["out"]),
+    ]
+    inits = {"w": rand(4, 3, 3, 3, seed=1), "w2": rand(4, 3, 3, 3, seed=2)}
+    m = quantize(model(nodes, {"x": [1, 3, 6, 6]}, {"out": [1, 4, 6, 6]}, inits))
+    (chain,) = [n for n in lowered_ir(m).nodes() if n.op == "QEltwise"]
+    _, program = check_int8(m, {"x": rand(1, 3, 6, 6, seed=3)}, max_steps=0.0)
+    want = [VFunc.DEQUANT, VFunc.SIGMOID, VFunc.QUANT, VFunc.ADD_IMM, VFunc.MUL, VFunc.REQUANT]
+    assert _vector_funcs(program, chain.name) == want
 
 
 def test_inner_pair_is_a_quant_step_and_the_lone_mul_an_integer_product():

@@ -188,3 +188,10 @@ def test_dram_storages_go_to_the_side_the_footprint_says():
     store, empty, load, _ = em.finish()
     assert empty.wait == 0
     assert store.signal == 1 << Unit.LOAD and load.wait == 1 << Unit.STORE
+
+
+def test_a_lut_reads_its_whole_table_whatever_the_counts():
+    """src1 of a LUT is the 256-entry table, contiguous, however many elements it maps."""
+    (src0, table), _ = footprint(_vector(VFunc.LUT, src1_dtype=DType.INT8, src1_s1=1))
+    assert src0.elements == 12
+    assert table.shape == (1, 1, 256) and table.extent() == (64, 64 + 256)

@@ -242,3 +242,16 @@ def test_new_unary_float(func, ref):
     x = np.abs(F32) + 0.1 if func == VFunc.LOG else F32 * 3
     got = vector_apply(func, x, dst_dtype=DType.FP32)
     np.testing.assert_allclose(got, ref(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+def test_lut_looks_up_every_int8_value_and_clamps_the_index():
+    """dst = src1[clamp(src0 - imm0, 0, 255)]: imm0 = -128 maps int8 values onto the table."""
+    table = RNG.integers(-128, 128, 256).astype(np.int8)
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 2, 128)
+    got = vector_apply(VFunc.LUT, x, table.reshape(1, 1, 256), int_bits(-128), 0, 0, DType.INT8)
+    np.testing.assert_array_equal(got.reshape(-1), table)
+    wide = np.array([[[-1000, 0, 1000]]], np.int32)  # outside the table: its first / last entry
+    got = vector_apply(VFunc.LUT, wide, table.reshape(1, 1, 256), 0, 0, 0, DType.INT8)
+    np.testing.assert_array_equal(got.reshape(-1), table[[0, 0, 255]])
+    with pytest.raises(ValueError, match="LUT needs src1"):
+        vector_apply(VFunc.LUT, x)
