@@ -183,7 +183,7 @@ def _check_split(node, graph) -> str | None:
 
 @declare(
     "Split",
-    "float32, int32, int64, bool",
+    "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
     "any axis; split sizes from the input, attribute or num_outputs",
     _check_split,
     accepts=ANY,

@@ -218,6 +218,23 @@ def rewrite_passthrough(graph: Graph, node: Node) -> None:
     graph.replace(new.replace(fused=node.fused + (q.name,)))
 
 
+def rewrite_split(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> Split -> a Q per output, every (scale, zero point) equal == Split(x_q): a
+    transformer's q/k/v split moves int8 (no DEQUANT and three QUANTs)."""
+    dq = int8_input(graph, node.inputs[0])
+    qs = [sole(graph, o) for o in node.outputs]
+    if dq is None or any(q is None or q.op != "QuantizeLinear" for q in qs):
+        return
+    if any(tensor_quant(graph, q) != tensor_quant(graph, dq) for q in qs):
+        return
+    for q, out in zip(qs, node.outputs, strict=True):
+        graph.remove(q.name)
+        graph.tensors.pop(out, None)
+    outputs = tuple(q.outputs[0] for q in qs)
+    new = node.replace(inputs=(dq.inputs[0], *node.inputs[1:]), outputs=outputs)
+    graph.replace(new.replace(fused=node.fused + tuple(q.name for q in qs)))
+
+
 def rewrite_add(graph: Graph, node: Node) -> None:
     """DQ(a_q) + DQ(b_q) [-> Relu/Clip] -> Q  ==>  QAdd(a_q, b_q): the same float arithmetic
     (DEQUANT, ADD, activation, QUANT) in one vector pass over int8 tensors."""
@@ -321,6 +338,7 @@ REWRITES = {
     "Add": _first_of(rewrite_add, rewrite_float_eltwise),
     "Mul": _first_of(rewrite_mul, rewrite_float_eltwise),
     "Concat": rewrite_concat,
+    "Split": rewrite_split,
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,
     "Softmax": rewrite_softmax,

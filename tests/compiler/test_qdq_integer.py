@@ -333,3 +333,20 @@ def test_row_ops_between_dq_and_q_read_and_write_int8(op):
     got = run(program, inputs).outputs
     for s in check_int8_outputs(m, got, reference(m, inputs, optimize=False)):
         assert s.steps == 0.0, s
+
+
+def test_split_with_equal_quantisation_moves_int8():
+    """DQ -> Split -> Q per output with equal parameters (a transformer's q/k/v split, as
+    quantize_static writes it): the Split reads and writes int8, no DEQUANT/QUANT passes."""
+    nodes = [
+        H("MatMul", ["x", "w"], ["m"]),
+        H("Split", ["m"], ["a", "b", "c"], axis=-1),  # opset 17: three equal parts
+        H("Mul", ["a", "b"], ["ab"]),
+        H("Add", ["ab", "c"], ["y"]),
+    ]
+    m = quantize(model(nodes, {"x": [2, 5, 7]}, {"y": [2, 5, 4]}, {"w": rand(7, 12, seed=1)}))
+    graph = lowered_ir(m)
+    (split,) = [n for n in graph.nodes() if n.op == "Split"]
+    assert {graph.type(t).dtype for t in (*split.inputs[:1], *split.outputs)} == {"int8"}
+    assert "QuantizeLinear" not in [n.op for n in graph.nodes()][1:]
+    check_int8(m, {"x": rand(2, 5, 7, seed=3)}, max_steps=0.0, ops={"Split"})
