@@ -101,8 +101,10 @@ def run_eltwise(
     y_strides = ctx.place(out).strides
     in_strides = in_strides or [broadcast_strides(ctx, i, yt.shape) for i in inputs]
     all_strides = list(in_strides) + [y_strides]
-    dims = [yt.shape[p] for p in perm]
-    strides = [[st[p] for p in perm] for st in all_strides]
+    # axes of extent 1 never move (a broadcast operand's stride 0 there would stop merging)
+    axes = [p for p in perm if yt.shape[p] != 1] or list(perm[-1:])
+    dims = [yt.shape[p] for p in axes]
+    strides = [[st[p] for p in axes] for st in all_strides]
     if len(dims) == 0:
         dims, strides = [1], [[0] for _ in strides]
     dims, strides = _merge(dims, strides)
