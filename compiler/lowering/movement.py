@@ -297,7 +297,7 @@ def pad_params(node, graph, rank) -> tuple[list[int], float]:
 
 @declare(
     "Pad",
-    "float32, int32, int64, bool",
+    "float32, int32, int64, bool, int8 (QDQ, equal quantisation: the value quantised)",
     "mode 'constant' (any value, negative pads crop); 'reflect', 'edge' and 'wrap' "
     "(pads within the axis): the interior copy, then per axis the borders copied from the "
     "output itself (a reversed, stride-0 or shifted strided view)",

@@ -218,6 +218,33 @@ def rewrite_passthrough(graph: Graph, node: Node) -> None:
     graph.replace(new.replace(fused=node.fused + (q.name,)))
 
 
+def rewrite_pad(graph: Graph, node: Node) -> None:
+    """DQ(x_q) -> Pad(value v) -> Q with the same (scale, zero point) == Pad(x_q, Q(v)): the
+    interior moves unchanged (Q(DQ(x_q)) == x_q) and the border is v quantised (any mode)."""
+    dq = int8_input(graph, node.inputs[0])
+    q = sole(graph, node.outputs[0])
+    if dq is None or q is None or q.op != "QuantizeLinear" or tensor_quant(graph, q) is None:
+        return
+    quant = tensor_quant(graph, dq)
+    if tensor_quant(graph, q) != quant:
+        return
+    if len(node.inputs) > 1 and node.inputs[1]:
+        value = graph.scalar(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else 0.0
+        if value is None:
+            return
+        qv = new_const(graph, node.name + "_value_q", np.array(_quantise(value, quant), np.int8))
+        new = node.replace(inputs=(dq.inputs[0], node.inputs[1], qv, *node.inputs[3:]))
+    else:  # opset < 11: pads and value are attributes
+        attrs = {**node.attrs, "value": float(_quantise(node.attr("value", 0.0), quant))}
+        new = node.replace(inputs=(dq.inputs[0],), attrs=attrs)
+    replace_node(graph, node, new.replace(outputs=q.outputs, fused=node.fused + (q.name,)), q, [])
+
+
+def _quantise(value: float, quant) -> int:
+    v = np.rint(np.float32(value) / np.float32(quant.scale)) + quant.zero_point
+    return int(np.clip(v, -128, 127))
+
+
 def rewrite_split(graph: Graph, node: Node) -> None:
     """DQ(x_q) -> Split -> a Q per output, every (scale, zero point) equal == Split(x_q): a
     transformer's q/k/v split moves int8 (no DEQUANT and three QUANTs)."""
@@ -339,6 +366,7 @@ REWRITES = {
     "Mul": _first_of(rewrite_mul, rewrite_float_eltwise),
     "Concat": rewrite_concat,
     "Split": rewrite_split,
+    "Pad": rewrite_pad,
     "AveragePool": rewrite_average,
     "GlobalAveragePool": rewrite_average,
     "Softmax": rewrite_softmax,

@@ -350,3 +350,18 @@ def test_split_with_equal_quantisation_moves_int8():
     assert {graph.type(t).dtype for t in (*split.inputs[:1], *split.outputs)} == {"int8"}
     assert "QuantizeLinear" not in [n.op for n in graph.nodes()][1:]
     check_int8(m, {"x": rand(2, 5, 7, seed=3)}, max_steps=0.0, ops={"Split"})
+
+
+@pytest.mark.parametrize(("mode", "value"), [("constant", 0.0), ("constant", 0.7), ("reflect", 0)])
+def test_pad_with_equal_quantisation_moves_int8(mode, value):
+    """DQ -> Pad -> Q with equal parameters (a TCN's causal left padding): the Pad moves
+    int8, its border value quantised (0.0 is the zero point)."""
+    pad = H("Pad", ["m", "pads", "v"], ["p"], mode=mode)
+    nodes = [H("MatMul", ["x", "w"], ["m"]), pad, H("MatMul", ["p", "w2"], ["y"])]
+    inits = {"w": rand(7, 6, seed=1), "w2": rand(6, 4, seed=2), "v": np.float32(value)}
+    inits["pads"] = np.array([0, 2, 0, 0, 1, 0], np.int64)
+    m = quantize(model(nodes, {"x": [2, 5, 7]}, {"y": [2, 8, 4]}, inits))
+    graph = lowered_ir(m)
+    (node,) = [n for n in graph.nodes() if n.op == "Pad"]
+    assert graph.type(node.inputs[0]).dtype == graph.type(node.outputs[0]).dtype == "int8"
+    check_int8(m, {"x": rand(2, 5, 7, seed=3) + 0.3}, max_steps=0.0, ops={"Pad"})
