@@ -55,6 +55,10 @@ def _tokens(vocab, seq, mask=False):
     return make
 
 
+def _bytes(length):
+    return lambda rng: {"ids": rng.integers(0, 256, (1, length)).astype(np.int64)}
+
+
 def _spec(rng):
     return {"spec": np.abs(rng.standard_normal((1, 20, 65))).astype(np.float32)}
 
@@ -79,9 +83,21 @@ MODELS = {
         CorpusModel("whisper_encoder", "Whisper-style audio encoder, 32 mels x 64 frames", "WhisperEncoder", lambda rng: {"mel": rng.standard_normal((1, 32, 64)).astype(np.float32)}),
         CorpusModel("text_classifier", "token-id classifier: embedding Gather, attention mask", "TextClassifier", _tokens(1000, 32, mask=True)),
         CorpusModel("lstm_tagger", "sequence tagger: embedding Gather, 2-layer LSTM", "LstmTagger", _tokens(500, 24)),
+        CorpusModel("byte_classifier", "byte-level text classifier: byte embedding, dilated Conv1d, max over time", "ByteClassifier", _bytes(64)),
+        CorpusModel("tcn_forecaster", "temporal conv net: causal dilated Conv1d (Pad), residuals, 8 sensors x 128 steps", "TcnForecaster", lambda rng: {"x": rng.standard_normal((1, 8, 128)).astype(np.float32)}),
+        CorpusModel("conformer", "Conformer speech encoder: Conv2d subsampling, GLU, depthwise Conv1d, SiLU, attention", "ConformerEncoder", lambda rng: {"mel": rng.standard_normal((1, 64, 40)).astype(np.float32)}),
     ]
 }  # fmt: skip
-INT8 = ("dscnn_kws", "mobilenet_v3", "efficientnet", "vit", "yolo_det", "crnn")  # -int8 variants
+INT8 = (
+    "dscnn_kws",
+    "mobilenet_v3",
+    "efficientnet",
+    "vit",
+    "yolo_det",
+    "crnn",
+    "conformer",
+    "tcn_forecaster",
+)  # -int8 variants
 
 
 def names() -> list[str]:
@@ -145,10 +161,11 @@ def build_to_path(spec: str, cache_dir=None):
 def _export(entry: CorpusModel) -> onnx.ModelProto:
     import torch
 
-    from models_zoo.corpus import audio, vision
+    from models_zoo.corpus import audio, sequence, vision
 
     torch.manual_seed(SEED)
-    cls = getattr(vision, entry.module, None) or getattr(audio, entry.module)
+    modules = (vision, audio, sequence)
+    cls = next(getattr(m, entry.module) for m in modules if hasattr(m, entry.module))
     module = cls().eval()
     example = entry.inputs(np.random.default_rng(SEED))
     args = tuple(torch.from_numpy(v) for v in example.values())
