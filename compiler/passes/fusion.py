@@ -175,7 +175,8 @@ def constant_dropout_masks(graph: Graph) -> None:
 
 def remove_identity(graph: Graph) -> None:
     """Identity(x) and inference Dropout(x) == x."""
-    for node in graph.nodes():
+    for stale in graph.nodes():
+        node = graph.node(stale.name)  # an earlier removal may have rewired its input
         if node.op not in ("Identity", "Dropout") or node.outputs[0] in graph.outputs:
             continue
         src, dst = node.inputs[0], node.outputs[0]
