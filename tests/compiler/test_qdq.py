@@ -297,7 +297,7 @@ def test_pass_folds_zero_point_and_relu_into_the_integer_conv():
 
 
 def test_clamp_range_is_the_quantised_activation_bounds():
-    q = qdq.Quant(0.05, -10, "int8")
+    q = qdq_match.Quant(0.05, -10, "int8")
     assert qdq_match.clamp_range(q, (0.0, 6.0)) == (-10, 110)
     assert qdq_match.clamp_range(q, (-np.inf, np.inf)) == (-128, 127)
     assert qdq_match.clamp_range(q, (0.0, 100.0)) == (-10, 127)
