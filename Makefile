@@ -87,6 +87,7 @@ docs: $(STAMP_BASE)
 	$(call gen,compiler.docs,docs/supported_ops.md)
 	$(call gen,simulator.isa_docs,docs/isa.md)
 	$(call gen,models_zoo.docs,docs/models.md)
+	$(call gen,simulator.energy_docs,docs/energy_area.md)
 
 # The measured cycles docs/models.md shows (deterministic; several minutes, so not in `docs`).
 measure: $(STAMP_BASE)

@@ -115,6 +115,7 @@ def totals(program: Program, stats: Stats, rows: list[LayerRow]) -> dict:
         "executed_macs": stats.macs,
         "array_utilization": macs / (cycles * peak) if cycles else 0.0,
         "energy_uj": stats.energy_pj["total"] / 1e6,
+        "area_mm2": program.config.area_mm2(),
         "dram_read_bytes": stats.dram_read_bytes,
         "dram_write_bytes": stats.dram_write_bytes,
         "peak_dram_bytes": dram_size(program),

@@ -88,6 +88,7 @@ def _cards(report: Report) -> str:
         ("array utilisation", f"{100 * t['array_utilization']:.1f}%"),
         ("MACs (executed)", f"{t['macs'] / 1e6:,.1f} M ({t['executed_macs'] / 1e6:,.1f} M)"),
         ("energy", _energy(t["energy_uj"])),
+        ("area", f"{t['area_mm2']:,.2f} mm²"),
         ("DRAM traffic", _bytes(t["dram_read_bytes"] + t["dram_write_bytes"])),
         ("peak DRAM", _bytes(t["peak_dram_bytes"])),
         ("peak scratchpad", _bytes(t["peak_scratchpad_bytes"])),

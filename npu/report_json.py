@@ -9,6 +9,7 @@ import json
 
 from npu.report import Report
 from npu.version import package_version
+from simulator import tech
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +30,7 @@ def to_dict(report: Report) -> dict:
             for unit, busy in stats.busy.items()
         },
         "energy_pj": dict(stats.energy_pj),
+        "area_mm2": tech.areas(cfg),
         "layers": [row.to_dict() for row in report.layers],
         "check": _check(report),
     }

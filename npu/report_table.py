@@ -55,7 +55,7 @@ def totals_lines(report: Report) -> list[str]:
         f"{ips} inferences/s",
         f"MACs {t['macs']:,} (array executed {t['executed_macs']:,})  "
         f"array utilisation {100 * t['array_utilization']:.1f}%  "
-        f"energy {t['energy_uj']:,.2f} uJ",
+        f"energy {t['energy_uj']:,.2f} uJ  area {t['area_mm2']:,.2f} mm2",
         f"DRAM read {t['dram_read_bytes']:,} B  written {t['dram_write_bytes']:,} B  "
         f"peak DRAM {t['peak_dram_bytes']:,} B  peak scratchpad {t['peak_scratchpad_bytes']:,} B",
         _timing_line(report),

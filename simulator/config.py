@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from simulator import isa
+from simulator import isa, tech
 from simulator.errors import ConfigError
+from simulator.tech import DRAM_KINDS, TECH_NM_RANGE
 
 PRESET_DIR = Path(__file__).parent / "configs"
 DTYPES = ("int8", "fp32", "fp16", "bf16")
@@ -82,30 +83,17 @@ class DramConfig:
     burst_bytes: int = _spec(
         "DRAM burst size; shorter contiguous runs still cost a burst", 1, hi=1 << 20, default=64
     )
+    kind: str = _spec(
+        "DRAM type: its energy per byte and PHY area (docs/energy_area.md)",
+        choices=DRAM_KINDS,
+        default="ddr4",
+    )
 
 
 @dataclass(frozen=True)
 class QueueConfig:
     instr_depth: int = _spec("instruction queue depth per unit", 1, default=64)
     token_depth: int = _spec("dependency-token FIFO depth per queue pair", 1, default=8)
-
-
-@dataclass(frozen=True)
-class EnergyConfig:
-    mac_int8_pj: float = _spec("energy per int8 MAC (pJ)", 0, default=0.2)
-    mac_fp32_pj: float = _spec("energy per fp32 MAC (pJ)", 0, default=3.7)
-    vector_op_pj: float = _spec("energy per vector lane operation (pJ)", 0, default=0.5)
-    sram_read_pj_per_byte: float = _spec("SRAM read energy per byte (pJ)", 0, default=1.2)
-    sram_write_pj_per_byte: float = _spec("SRAM write energy per byte (pJ)", 0, default=1.4)
-    dram_pj_per_byte: float = _spec("DRAM access energy per byte (pJ)", 0, default=80.0)
-
-
-@dataclass(frozen=True)
-class AreaConfig:
-    pe_mm2: float = _spec("area of one processing element (mm^2)", 0, default=0.0015)
-    sram_mm2_per_kib: float = _spec("SRAM area per KiB (mm^2)", 0, default=0.0045)
-    vector_lane_mm2: float = _spec("area of one vector lane (mm^2)", 0, default=0.01)
-    dma_mm2: float = _spec("area of the DMA engines (mm^2)", 0, default=0.2)
 
 
 @dataclass(frozen=True)
@@ -128,6 +116,10 @@ class HostConfig:
 REMOVED = {
     "scratchpad.banks": "nothing modelled it: every unit reads and writes each scratchpad at "
     "full width and any stride, with no bank conflicts (docs/architecture.md)",
+    "energy": "energies per action are derived from tech_nm and dram.kind "
+    "(simulator/tech.py, docs/energy_area.md)",
+    "area": "areas per component are derived from tech_nm and dram.kind "
+    "(simulator/tech.py, docs/energy_area.md)",
 }
 
 SECTIONS = {
@@ -136,8 +128,6 @@ SECTIONS = {
     "vector": VectorConfig,
     "dram": DramConfig,
     "queues": QueueConfig,
-    "energy": EnergyConfig,
-    "area": AreaConfig,
     "host": HostConfig,
 }
 
@@ -151,13 +141,17 @@ class NpuConfig:
         choices=("npu", "scalesim"),
         default="npu",
     )
+    tech_nm: float = _spec(
+        "technology node in nm: the energies and areas of docs/energy_area.md",
+        TECH_NM_RANGE[0],
+        hi=TECH_NM_RANGE[1],
+        default=7.0,
+    )
     array: ArrayConfig = field(default_factory=ArrayConfig)
     scratchpad: ScratchpadConfig = field(default_factory=ScratchpadConfig)
     vector: VectorConfig = field(default_factory=VectorConfig)
     dram: DramConfig = field(default_factory=DramConfig)
     queues: QueueConfig = field(default_factory=QueueConfig)
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
-    area: AreaConfig = field(default_factory=AreaConfig)
     host: HostConfig = field(default_factory=HostConfig)
 
     @property
@@ -190,14 +184,8 @@ class NpuConfig:
         return build_config(_apply_overrides(self.to_dict(), overrides), self.name)
 
     def area_mm2(self) -> float:
-        a = self.area
-        kib = self.scratchpad.input_kib + self.scratchpad.weight_kib + self.scratchpad.acc_kib
-        return (
-            self.array.rows * self.array.cols * a.pe_mm2
-            + kib * a.sram_mm2_per_kib
-            + self.vector.lanes * a.vector_lane_mm2
-            + a.dma_mm2
-        )
+        """The chip's area at ``tech_nm`` (``simulator.tech.areas`` has the breakdown)."""
+        return tech.areas(self)["total"]
 
 
 def preset_names() -> list[str]:
@@ -337,6 +325,8 @@ def build_config(raw: dict, name: str = "custom") -> NpuConfig:
     kwargs: dict[str, Any] = {"name": str(raw.pop("name", name))}
     top = {f.name: f for f in fields(NpuConfig) if f.name != "name"}
     for key, value in raw.items():
+        if key in REMOVED:
+            raise ConfigError(f"config key {key!r} was removed: {REMOVED[key]}")
         if key not in top:
             allowed = ", ".join(sorted(top))
             raise ConfigError(f"unknown config key {key!r}; known: {allowed}")

@@ -92,7 +92,7 @@ class Program:
 # tensors, inputs, outputs, nodes, node_of (per instruction), layers and meta. No pickle.
 
 MAGIC = b"NPUPROG\0"
-FORMAT_VERSION = 3  # 2: the config has no scratchpad.banks; 3: it has [host] (fingerprints)
+FORMAT_VERSION = 4  # 2: no scratchpad.banks; 3: [host]; 4: tech_nm and dram.kind, no energy/area
 _HEADER = struct.Struct("<8sIIQQQ")
 _DIGEST = 32
 

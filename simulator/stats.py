@@ -11,8 +11,9 @@ Counting rules (each instruction is accounted once, then summed globally and per
   column fold and its C tile once per row fold (partial sums; plus once more when
   accumulating) and writes C once per row fold; output-stationary reads A once per column
   fold, W once per row fold, writes C once.
-- ``energy_pj``: MACs (int8 or fp32 rate by operand type), vector lane-operations (elements x
-  the function's cycles), SRAM bytes read and written, DRAM bytes, from ``config.energy``.
+- ``energy_pj``: MACs (at their operand type's rate), vector lane-operations (elements x
+  the function's cycles), SRAM bytes read and written (at each scratchpad's size), DRAM bytes,
+  at ``config.tech_nm`` (``simulator.tech``; docs/energy_area.md).
 - ``busy``: the cycles each unit spent executing instructions (DMA includes its latency).
 """
 
@@ -26,10 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simulator import tech
 from simulator.config import NpuConfig
 from simulator.decode import Distinct, distinct
 from simulator.footprint import DRAM, Footprint, footprint
-from simulator.isa import Gather, Instr, Load, MatMul, Scatter, Store, Unit, Vector, VFunc
+from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Unit, Vector, VFunc
 from simulator.memory import MEM_NAMES
 
 UNIT_NAMES = tuple(u.name.lower() for u in Unit)
@@ -88,7 +90,7 @@ class _Cost(NamedTuple):
     sram_read: tuple[int, int, int] = (0, 0, 0)
     sram_write: tuple[int, int, int] = (0, 0, 0)
     vector_ops: int = 0  # lane operations: elements x the function's cycles
-    float_macs: bool = False
+    mac_kind: int = 0  # the operand type of the MACs: an index into MAC_KINDS
 
 
 def _sram(regions) -> tuple[int, int, int]:
@@ -128,19 +130,18 @@ def _matmul_cost(instr: MatMul, fp: Footprint, config: NpuConfig) -> _Cost:
     else:
         reads = (a.nbytes * col_folds, w.nbytes * ceil(m / r), c.nbytes * instr.accumulate)
         writes = (0, 0, c.nbytes)
-    return _Cost(m * k * n, sram_read=reads, sram_write=writes, float_macs=a.dtype.is_float)
+    kind = MAC_KINDS.index(_MAC_KIND[a.dtype])
+    return _Cost(m * k * n, sram_read=reads, sram_write=writes, mac_kind=kind)
 
 
-def _energy(c: _Cost, config: NpuConfig) -> tuple[float, ...]:
-    """Energy in pJ per ``ENERGY_KEYS`` entry."""
-    e = config.energy
-    return (
-        c.macs * (e.mac_fp32_pj if c.float_macs else e.mac_int8_pj),
-        c.vector_ops * e.vector_op_pj,
-        sum(c.sram_read) * e.sram_read_pj_per_byte,
-        sum(c.sram_write) * e.sram_write_pj_per_byte,
-        (c.dram_read + c.dram_write) * e.dram_pj_per_byte,
-    )
+MAC_KINDS = tuple(tech.MAC_PARTS)  # int8, fp16, bf16, fp32
+_MAC_KIND = {
+    DType.INT8: "int8",
+    DType.UINT8: "int8",
+    DType.FP16: "fp16",
+    DType.BF16: "bf16",
+    DType.FP32: "fp32",
+}
 
 
 def collect(
@@ -183,7 +184,7 @@ def collect(
     return _finish(totals, busy, sums, counts, max(ends, default=0), per_node, config)
 
 
-_COLUMNS = 11  # macs, dram_read, dram_write, sram_read x3, sram_write x3, vector_ops, float
+_COLUMNS = 11  # macs, dram_read, dram_write, sram_read x3, sram_write x3, vector_ops, mac kind
 
 
 def _cost_rows(instrs: list[Instr], traffic: list[int], config: NpuConfig) -> np.ndarray:
@@ -205,7 +206,7 @@ def _cost_rows(instrs: list[Instr], traffic: list[int], config: NpuConfig) -> np
                 *c.sram_read,
                 *c.sram_write,
                 c.vector_ops,
-                int(c.float_macs),
+                c.mac_kind,
             )
             table.append(row)
         which.append(r)
@@ -235,15 +236,17 @@ _SHAPE_FIELDS = defaultdict(
 
 
 def _energy_columns(rows: np.ndarray, config: NpuConfig) -> list[np.ndarray]:
-    """Per-instruction energy in pJ per ``ENERGY_KEYS`` entry, as ``_energy`` computes it."""
-    e = config.energy
-    mac_pj = np.where(rows[:, 10] != 0, e.mac_fp32_pj, e.mac_int8_pj)
+    """Per-instruction energy in pJ per ``ENERGY_KEYS`` entry, at the config's technology node
+    (``simulator.tech.energies``): MACs by operand type, SRAM bytes by scratchpad size."""
+    e = tech.energies(config)
+    mac_pj = np.array([e.mac[kind] for kind in MAC_KINDS])[rows[:, 10]]
+    rd, wr = e.sram_read_per_byte, e.sram_write_per_byte
     return [
         rows[:, 0] * mac_pj,
-        rows[:, 9] * e.vector_op_pj,
-        (rows[:, 3] + rows[:, 4] + rows[:, 5]) * e.sram_read_pj_per_byte,
-        (rows[:, 6] + rows[:, 7] + rows[:, 8]) * e.sram_write_pj_per_byte,
-        (rows[:, 1] + rows[:, 2]) * e.dram_pj_per_byte,
+        rows[:, 9] * e.vector_op,
+        rows[:, 3] * rd[0] + rows[:, 4] * rd[1] + rows[:, 5] * rd[2],
+        rows[:, 6] * wr[0] + rows[:, 7] * wr[1] + rows[:, 8] * wr[2],
+        (rows[:, 1] + rows[:, 2]) * e.dram_per_byte,
     ]
 
 

@@ -85,6 +85,11 @@ def test_profile_json_validates_and_is_consistent(profiled):
     assert totals["time_s"] == pytest.approx(totals["cycles"] / 1e9)  # 1000 MHz
     assert report["check"]["status"] == "skipped"
     assert report["config"]["name"] == "tiny"
+    assert report["config"]["params"]["tech_nm"] == 7.0
+    area = report["area_mm2"]  # tiny at 7 nm: 8 GB/s of DDR4 PHY dominates
+    assert totals["area_mm2"] == pytest.approx(area["total"]) == pytest.approx(0.999, abs=1e-3)
+    assert area["dram_phy"] == pytest.approx(8 * 0.12)
+    assert report["energy_pj"]["mac"] == pytest.approx(gemm["macs"] * 1.69)  # fp32 at 7 nm
 
 
 def test_profile_csv_has_the_table_columns(profiled):

@@ -333,8 +333,7 @@ def _compile_with(d: Path, *flags: str) -> list:
 for _key, _value in (
     ("clock_mhz", "nan"),
     ("dram.bytes_per_cycle", "inf"),
-    ("energy.dram_pj_per_byte", "-inf"),
-    ("area.pe_mm2", "nan"),
+    ("tech_nm", "-inf"),
 ):
 
     @case(f"--set {_key}={_value}")
