@@ -22,6 +22,7 @@ from npu import (
     ops_cmd,
     profile,
     run_cmd,
+    scalesim_cmd,
     sweep_cmd,
     zoo_cmd,
 )
@@ -41,6 +42,7 @@ WORKFLOWS = (
     configs_cmd,
     zoo_cmd,
     conformance,
+    scalesim_cmd,
 )
 
 DESCRIPTION = """\

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from conftest import assert_user_error, npu
 
-COMMANDS = ["compile", "run", "profile", "check", "bench", "ops", "configs"]
+COMMANDS = ["compile", "run", "profile", "check", "bench", "ops", "configs", "scalesim"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
