@@ -50,7 +50,7 @@ def summary(cfg: NpuConfig) -> str:
     return (
         f"{cfg.array.rows}x{cfg.array.cols} {cfg.array.dataflow.replace('_', '-')}, "
         f"{cfg.clock_mhz:g} MHz, {kib} KiB scratchpad, {cfg.dram.bytes_per_cycle:g} B/cycle DRAM, "
-        f"{cfg.area_mm2():.1f} mm2"
+        f"{cfg.area_mm2():.1f} mm2 at {cfg.tech_nm:g} nm"
     )
 
 
