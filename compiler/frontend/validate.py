@@ -22,6 +22,9 @@ from simulator.limits import numel
 
 def validate(graph: Graph) -> None:
     for node in graph.nodes():
+        rule = RULES.get(node.op)
+        if rule is not None:  # an invalid model is a ModelError before any zero-size refusal
+            rule(graph, node)
         for out in node.outputs:
             t = graph.tensors.get(out)
             if out and t is not None and (not t.shape or min(t.shape) > 0):
@@ -33,9 +36,6 @@ def validate(graph: Graph) -> None:
                     f"node {node.name!r} ({node.op}) makes {out!r} of shape {list(t.shape)}, "
                     "a zero-size tensor; the NPU does not support zero-size tensors"
                 )
-        rule = RULES.get(node.op)
-        if rule is not None:
-            rule(graph, node)
 
 
 def _shape(graph: Graph, name: str) -> tuple[int, ...]:
@@ -77,6 +77,27 @@ def conv_groups(graph: Graph, node: Node) -> None:
         _fail(node, f"weights {list(w)} need {w[0]} input channels; the input has {channels}")
 
 
+def conv_window(graph: Graph, node: Node) -> None:
+    """Conv: each spatial dimension, padded, holds at least one dilated kernel window
+    (onnxruntime fails at run time with "Invalid input shape" otherwise)."""
+    conv_groups(graph, node)
+    if str(node.attr("auto_pad", "NOTSET")).startswith("SAME"):
+        return
+    x, w = _shape(graph, node.inputs[0]), _shape(graph, node.inputs[1])
+    spatial = len(x) - 2
+    pads = list(node.attr("pads", None) or [0] * (2 * spatial))
+    dilations = list(node.attr("dilations", None) or [1] * spatial)
+    for i in range(spatial):
+        padded = x[2 + i] + int(pads[i]) + int(pads[i + spatial])
+        window = (w[2 + i] - 1) * int(dilations[i]) + 1
+        if padded < window:
+            _fail(
+                node,
+                f"spatial dimension {i} of input {node.inputs[0]!r} is {x[2 + i]} "
+                f"({padded} padded), smaller than the kernel window {window}",
+            )
+
+
 def quant_scale(graph: Graph, node: Node) -> None:
     """QuantizeLinear / DequantizeLinear: scales finite and positive (when constant)."""
     if len(node.inputs) < 2 or not graph.is_const(node.inputs[1]):
@@ -93,7 +114,7 @@ RULES: dict[str, Callable[[Graph, Node], None]] = {
     "Flatten": same_count,
     "Squeeze": same_count,
     "Unsqueeze": same_count,
-    "Conv": conv_groups,
+    "Conv": conv_window,
     "ConvTranspose": conv_groups,
     "QuantizeLinear": quant_scale,
     "DequantizeLinear": quant_scale,
