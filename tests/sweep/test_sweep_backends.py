@@ -32,3 +32,16 @@ def test_nsga2_search_is_seeded_and_independent_of_the_workers(tmp_path):
     assert 2 <= len(runs[0]) <= 10  # distinct points visited (optuna may repeat one)
     assert all(r["status"] == "ok" for r in runs[0])
     assert any(r["pareto"] for r in runs[0])
+
+
+def test_ray_gives_the_local_backend_records_bit_for_bit(tmp_path):
+    """A local Ray (two CPUs) runs the same points as the process pool, record for record.
+    Ray is in the dev extra that make test installs, so a missing Ray fails here."""
+    grid = ["array.rows=16,32", "array.cols=16,64"]
+    local = sweep.run(["zoo:mlp_mnist"], db=str(tmp_path / "l.sqlite"), grid=grid, workers=2)
+    ray = sweep.run(
+        ["zoo:mlp_mnist"], db=str(tmp_path / "r.sqlite"), grid=grid, backend="ray", workers=2
+    )
+    assert len(local) == 4 and len(ray) == 4
+    assert all(r["status"] == "ok" for r in ray)
+    assert _same(ray) == _same(local)
