@@ -14,13 +14,14 @@ DEMO_MODEL ?= zoo:resnet18
 DEMO_CONFIG ?= base
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-full bench lint format docs measure codesign iverilog clean-venv help
+.PHONY: demo test test-full bench lint format docs measure codesign iverilog rtl-check clean-venv help
 
 help:
 	@echo "make demo       profile $(DEMO_MODEL) on the $(DEMO_CONFIG) preset, write out/report.html"
 	@echo "make test       set up .venv with dev tools and HDL simulators, run the test suite"
 	@echo "make test-full  the same, slow tests included"
 	@echo "make bench      run the benchmarks in tests/benchmarks"
+	@echo "make rtl-check MODEL=m.onnx  run a model on the RTL core and compare (docs/rtl.md)"
 	@echo "make lint       ruff format --check and ruff check"
 	@echo "make docs       regenerate the generated pages in docs/"
 	@echo "make measure    compile+simulate every zoo model at base (minutes); then make docs"
@@ -65,6 +66,10 @@ test: $(STAMP_DEV) iverilog
 
 test-full: $(STAMP_DEV) iverilog
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# A user's model on the RTL core (docs/rtl.md): make rtl-check MODEL=model.onnx [CONFIG=tiny] [SIM=icarus]
+rtl-check: $(STAMP_DEV) iverilog
+	$(BIN)/python -m rtl_tests.core.rtl_check $(MODEL) --config $(or $(CONFIG),tiny) --sim $(or $(SIM),verilator)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
