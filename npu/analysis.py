@@ -39,6 +39,8 @@ class LayerRow:
     bound: str
     busy: dict[str, int]
     energy_pj: float
+    device: str = "npu"  # "host": a host partition, its cycles the [host] estimate
+    wall_s: float | None = None  # a host partition's measured onnxruntime time
 
     @property
     def dram_bytes(self) -> int:
@@ -51,8 +53,9 @@ class LayerRow:
 
     @property
     def stall_cycles(self) -> int:
-        """Cycles of the layer's span with no compute unit working: waiting on memory."""
-        return self.cycles - self.busy_compute_cycles
+        """Cycles of the layer's span with no compute unit working: waiting on memory (0 for a
+        host partition: the NPU is not running it)."""
+        return self.cycles - self.busy_compute_cycles if self.device == "npu" else 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -98,28 +101,50 @@ def _row(name: str, record: dict, stats: Stats, program: Program) -> LayerRow:
     )
 
 
-def totals(program: Program, stats: Stats, rows: list[LayerRow]) -> dict:
-    """The run's headline numbers (the ``totals`` object of the JSON report); ``rows`` are
-    ``layer_rows(program, stats)``, whose MACs it sums."""
+def totals(config, programs: list[Program], stats: Stats, rows: list[LayerRow]) -> dict:
+    """The run's headline numbers (the ``totals`` object of the JSON report); ``programs``
+    are the NPU programs run one after the other (one unless the model has host partitions,
+    each then occupying memory alone), ``rows`` their layers and the host partitions'."""
     seconds = stats.seconds
-    peaks = scratchpad_peaks(program)
+    peaks = _max_peaks([scratchpad_peaks(p) for p in programs])
+    npu_rows = [row for row in rows if row.device == "npu"]
+    host_rows = [row for row in rows if row.device == "host"]
     macs = sum(row.macs for row in rows)
-    peak = program.config.array.rows * program.config.array.cols
+    npu_macs = sum(row.macs for row in npu_rows)
+    peak = config.array.rows * config.array.cols
     cycles = stats.total_cycles
+    host_cycles = sum(row.cycles for row in host_rows)
     return {
-        "cycles": stats.total_cycles,
+        "cycles": cycles,
         "clock_mhz": stats.clock_mhz,
         "time_s": seconds,
         "inferences_per_s": 1.0 / seconds if seconds else None,
         "macs": macs,
         "executed_macs": stats.macs,
-        "array_utilization": macs / (cycles * peak) if cycles else 0.0,
+        "array_utilization": npu_macs / (cycles * peak) if cycles else 0.0,
         "energy_uj": stats.energy_pj["total"] / 1e6,
-        "area_mm2": program.config.area_mm2(),
+        "area_mm2": config.area_mm2(),
         "dram_read_bytes": stats.dram_read_bytes,
         "dram_write_bytes": stats.dram_write_bytes,
-        "peak_dram_bytes": dram_size(program),
+        "peak_dram_bytes": max((dram_size(p) for p in programs), default=0),
         "peak_scratchpad_bytes": sum(peaks.values()),
         "scratchpad_peaks": peaks,
         "instructions": sum(stats.instructions.values()),
+        "npu_macs": npu_macs,
+        "npu_mac_share": npu_mac_share(npu_macs, macs),
+        "npu_cycles": cycles - host_cycles,
+        "host_cycles": host_cycles,
+        "host_wall_s": sum(row.wall_s or 0.0 for row in host_rows),
+        "host_transfer_bytes": sum(row.dram_bytes for row in host_rows),
+        "host_partitions": len(host_rows),
     }
+
+
+def npu_mac_share(npu_macs: int, macs: int) -> float:
+    """MACs on the NPU / all the model's MACs (1.0 for a model without MACs)."""
+    return npu_macs / macs if macs else 1.0
+
+
+def _max_peaks(peaks: list[dict[str, int]]) -> dict[str, int]:
+    names = dict.fromkeys(name for p in peaks for name in p)
+    return {name: max(p.get(name, 0) for p in peaks) for name in names}

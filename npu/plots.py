@@ -13,7 +13,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from npu.report import Report  # noqa: E402
 
-COMPUTE, MEMORY, GRID = "#2b6cb0", "#dd6b20", "#e2e8f0"
+COMPUTE, MEMORY, GRID, HOST = "#2b6cb0", "#dd6b20", "#e2e8f0", "#97266d"
 UNITS = ("load", "matrix", "vector", "store")
 UNIT_COLORS = {"load": "#38a169", "matrix": "#2b6cb0", "vector": "#805ad5", "store": "#d69e2e"}
 DPI = 110
@@ -50,7 +50,7 @@ def roofline(report: Report) -> bytes:
     """Achieved MACs/cycle against arithmetic intensity (MACs per DRAM byte), each layer a dot."""
     cfg = report.config
     peak, bw = cfg.array.rows * cfg.array.cols, cfg.dram.bytes_per_cycle
-    rows = [r for r in report.layers if r.macs and r.cycles]
+    rows = [r for r in report.layers if r.macs and r.cycles and r.device == "npu"]
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
     intensity = np.array([r.macs / max(r.dram_bytes, 1) for r in rows] or [1.0])
     lo, hi = min(intensity.min(), peak / bw) / 4, max(intensity.max(), peak / bw) * 4
@@ -99,10 +99,14 @@ def cycle_bars(report: Report, limit: int = 60) -> bytes:
         rows = [r for i, r in enumerate(rows) if i in keep]
     fig, ax = plt.subplots(figsize=(6.2, 0.6 + 0.2 * max(len(rows), 4)))
     y = np.arange(len(rows))
-    busy = np.array([r.busy_compute_cycles for r in rows])
-    stall = np.array([r.stall_cycles for r in rows])
+    npu = np.array([r.device == "npu" for r in rows], dtype=bool)
+    busy = np.array([r.busy_compute_cycles for r in rows]) * npu
+    stall = np.array([r.stall_cycles for r in rows]) * npu
     ax.barh(y, busy, color=COMPUTE, label="compute (matrix + vector busy)")
     ax.barh(y, stall, left=busy, color=MEMORY, label="memory stall")
+    if not npu.all():
+        host = np.array([r.cycles for r in rows]) * ~npu
+        ax.barh(y, host, color=HOST, label="host partition (estimate)")
     ax.set_yticks(y, [_short(r.name) for r in rows], fontsize=7, parse_math=False)
     ax.invert_yaxis()
     title = "Cycles per layer" + (f" (the {limit} longest)" if len(report.layers) > limit else "")

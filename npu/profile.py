@@ -7,7 +7,7 @@ import time
 
 import simulator
 from compiler.partition import Partitioned
-from npu import models, progress, report_html, report_json, report_table
+from npu import models, partition_profile, progress, report_html, report_json, report_table, runtime
 from npu import options as opts
 from npu.check import add_input_options, graph_inputs, precheck_inputs, reference_check
 from npu.compile_cmd import describe
@@ -15,6 +15,7 @@ from npu.outputs import check_outputs, output_batch
 from npu.report import Report, build_report
 from npu.run_cmd import load_for
 from simulator.errors import ModelError
+from simulator.trace import write_trace
 
 EXAMPLES = """\
 examples:
@@ -22,9 +23,12 @@ examples:
   npu profile model.onnx --set array.rows=64 --json profile.json --csv layers.csv
   npu profile model.npuprog --inputs in.npz --trace trace.json   # open in ui.perfetto.dev
   npu profile zoo:resnet50-int8 --timing-only --json p.json   # no numerics, no check
+  npu profile detector_with_nms.onnx --html r.html   # host partitions: rows on device 'host'
 
 The table has one row per layer: cycles, MACs, array utilisation, DRAM bytes, and whether the
-layer is compute- or memory-bound against its roofline. A mismatch with onnxruntime is reported
+layer is compute- or memory-bound against its roofline, and the device it ran on: a host
+partition (nodes the NPU cannot run, on onnxruntime) is one row whose cycles are the config's
+[host] estimate; the footer gives the NPU MAC share and each host node's reason. A mismatch with onnxruntime is reported
 loudly but exits 0 unless --strict (use 'npu check' as a gate).
 """
 
@@ -59,11 +63,15 @@ def run(args: argparse.Namespace) -> int:
     precheck_inputs(args)
     loaded = load_for(args)
     if isinstance(loaded.program, Partitioned):
-        raise ModelError(
-            f"{args.model!r} has host partitions ({describe(loaded.program)}); npu profile "
-            "reports NPU programs only so far: use 'npu run --stats' for the partitioned "
-            "model's counters, or --npu-only to see why each node is not on the NPU"
-        )
+        report, events = _profile_partitioned(args, loaded)
+    else:
+        report, events = _profile_program(args, loaded)
+    report_table.print_report(report)
+    write_reports(args, report, events)
+    return 1 if args.strict and report.check_passed is False else 0
+
+
+def _profile_program(args: argparse.Namespace, loaded: models.Loaded):
     feeds = None if args.timing_only and not args.inputs else graph_inputs(args, loaded.program)
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
@@ -87,9 +95,42 @@ def run(args: argparse.Namespace) -> int:
         checks=checks,
         check_note=note,
     )
-    report_table.print_report(report)
-    write_reports(args, report, result)
-    return 1 if args.strict and report.check_passed is False else 0
+    return report, result.trace_events
+
+
+def _profile_partitioned(args: argparse.Namespace, loaded: models.Loaded):
+    """NPU partitions simulated, host partitions run on onnxruntime, on one timeline."""
+    if args.timing_only:
+        raise ModelError(
+            f"--timing-only: {args.model!r} has host partitions ({describe(loaded.program)}), "
+            "which need the values the NPU computes; profile it without --timing-only"
+        )
+    feeds = graph_inputs(args, loaded.program)
+    start = time.perf_counter()
+    with progress.bar("simulating instructions, running host partitions") as update:
+        result = runtime.run(
+            loaded.program,
+            feeds,
+            progress=update,
+            max_memory=opts.max_memory(args),
+            trace=bool(args.trace or args.html),
+        )
+    simulate_s = time.perf_counter() - start
+    checks, note = _check(args, loaded, feeds, result.outputs)
+    report = partition_profile.build_partitioned_report(
+        args.model,
+        loaded.program,
+        result,
+        compile_s=loaded.compile_s,
+        simulate_s=simulate_s,
+        inputs_source=_inputs_source(args),
+        checks=checks,
+        check_note=note,
+    )
+    events = (
+        partition_profile.merged_events(loaded.program, result) if args.trace or args.html else None
+    )
+    return report, events
 
 
 def _inputs_source(args: argparse.Namespace) -> str:
@@ -108,11 +149,11 @@ def _check(args, loaded: models.Loaded, feeds, outputs):
     return reference_check(loaded, feeds, outputs), ""
 
 
-def write_reports(args: argparse.Namespace, report: Report, result: simulator.SimResult) -> None:
+def write_reports(args: argparse.Namespace, report: Report, events: list[dict] | None) -> None:
     with output_batch() as out:
         out.write_text(args.json, report_json.to_json(report) if args.json else "")
         out.write_text(args.csv, report_table.to_csv(report) if args.csv else "")
-        out.write(args.trace, result.write_trace)
+        out.write(args.trace, lambda tmp: write_trace(events, tmp))
         if args.html:
             with progress.task("drawing the HTML report"):
-                out.write_text(args.html, report_html.render(report, result.trace_events))
+                out.write_text(args.html, report_html.render(report, events))

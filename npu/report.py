@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from compiler.check import OutputCheck
+from compiler.partition import Partitioned
 from npu.analysis import LayerRow, layer_rows, totals
 from simulator import Program, Stats
 
@@ -12,8 +13,8 @@ from simulator import Program, Stats
 @dataclass
 class Report:
     model: str
-    program: Program
-    stats: Stats
+    program: Program | Partitioned
+    stats: Stats  # of the NPU partitions, on one timeline with the host's (npu.partition_profile)
     layers: list[LayerRow]
     totals: dict
     compile_s: float | None
@@ -21,10 +22,18 @@ class Report:
     inputs_source: str  # "IN.npz path" or "random (seed N)"
     checks: list[OutputCheck] | None  # None: not checked (see check_note)
     check_note: str = ""
+    host: list[dict] = field(default_factory=list)  # partition_profile.host_partitions
 
     @property
     def config(self):
         return self.program.config
+
+    @property
+    def programs(self) -> list[Program]:
+        """The NPU programs (more than one when the model has host partitions between them)."""
+        if isinstance(self.program, Partitioned):
+            return [s.program for s in self.program.segments if s.program is not None]
+        return [self.program]
 
     @property
     def check_passed(self) -> bool | None:
@@ -38,6 +47,6 @@ def build_report(model: str, program: Program, stats: Stats, **kw) -> Report:
         program=program,
         stats=stats,
         layers=rows,
-        totals=totals(program, stats, rows),
+        totals=totals(program.config, [program], stats, rows),
         **kw,
     )

@@ -11,7 +11,7 @@ from npu.report_table import COLUMNS, NUMERIC, fmt_time
 
 CSS = """
 :root { --ink:#1a202c; --muted:#718096; --line:#e2e8f0; --compute:#2b6cb0; --memory:#dd6b20;
-        --ok:#2f855a; --bad:#c53030; }
+        --ok:#2f855a; --bad:#c53030; --host:#97266d; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
        color: var(--ink); margin: 0; background: #f7fafc; }
@@ -39,6 +39,7 @@ tr:hover td { background: #f7fafc; }
 .pill { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 11.5px;
         color: #fff; }
 .pill.compute { background: var(--compute); } .pill.memory { background: var(--memory); }
+.pill.host { background: var(--host); }
 .bar { display: inline-block; height: 8px; background: var(--compute); border-radius: 2px;
        vertical-align: middle; margin-right: 6px; }
 .scroll { max-height: 720px; overflow: auto; }
@@ -50,8 +51,8 @@ pre { background: #f7fafc; padding: 10px; border-radius: 6px; overflow: auto; fo
 
 def render(report: Report, events: list[dict] | None = None) -> str:
     """The whole page; ``events`` (the simulator's trace events) draw the unit timeline."""
-    body = [_header(report), _cards(report), _check(report), _figures(report, events),
-            _table(report), _config(report)]  # fmt: skip
+    body = [_header(report), _cards(report), _check(report), _host(report),
+            _figures(report, events), _table(report), _config(report)]  # fmt: skip
     title = html.escape(f"{report.model} on {report.config.name}: NPU profile")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -94,7 +95,10 @@ def _cards(report: Report) -> str:
         ("peak scratchpad", _bytes(t["peak_scratchpad_bytes"])),
         ("compile time", _secs(report.compile_s)),
         ("simulation time", _secs(report.simulate_s)),
+        ("NPU MAC share", f"{100 * t['npu_mac_share']:.1f}%"),
     ]
+    if report.host:
+        cards.append(("host time (estimate)", f"{t['host_cycles']:,} cycles"))
     items = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>'
                     for k, v in cards)  # fmt: skip
     return f'<div class="cards">{items}</div>'
@@ -113,6 +117,40 @@ def _check(report: Report) -> str:
     return (f'<section><h2>Check against onnxruntime: <span class="{cls}">'
             f'{"passed" if report.check_passed else "FAILED"}</span></h2>'
             f'<ul>{"".join(rows)}</ul></section>')  # fmt: skip
+
+
+def _host(report: Report) -> str:
+    """The host partitions apart: estimated cycles, measured time, and why each node is there."""
+    if not report.host:
+        return ""
+    t = report.totals
+    rows = []
+    for h in report.host:
+        nodes = "<br>".join(
+            f"<code>{html.escape(n['name'])}</code> ({html.escape(n['op'])}): "
+            f"{html.escape(n['reason'])}"
+            for n in h["nodes"]
+        )
+        rows.append(
+            f"<tr><td>{h['partition'] + 1} of {h['of']}</td><td style='white-space:normal'>"
+            f"{nodes}</td><td class='num'>{h['estimated_cycles']:,}</td>"
+            f"<td class='num'>{fmt_time(h['wall_s'])}</td><td class='num'>{h['macs']:,}</td>"
+            f"<td class='num'>{h['read_bytes'] + h['write_bytes']:,}</td></tr>"
+        )
+    head = ("<tr><th>partition</th><th>nodes and why they are not on the NPU</th>"
+            "<th class='num'>cycles (estimate)</th><th class='num'>measured</th>"
+            "<th class='num'>MACs</th><th class='num'>bytes through DRAM</th></tr>")  # fmt: skip
+    return (
+        f"<section><h2>Host partitions ({len(report.host)}): {t['host_cycles']:,} of "
+        f"{t['cycles']:,} cycles, NPU MAC share {100 * t['npu_mac_share']:.1f}%</h2>"
+        f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+        "<p class='note'>Host partitions run on onnxruntime. Their cycles are an estimate from "
+        "the config's [host] section (a call overhead, two flops per MAC plus one per output "
+        "element at host.gflops, the bytes read and written at host.bytes_per_s, at the NPU "
+        "clock), not a measurement; the measured column is onnxruntime's wall time on the "
+        "machine that made this report (one thread). Their energy is not modelled.</p>"
+        "</section>"
+    )
 
 
 def _figures(report: Report, events: list[dict] | None) -> str:
@@ -147,7 +185,9 @@ def _table_row(d: dict) -> str:
     cells = []
     for _, key, fmt in COLUMNS:
         value = html.escape(fmt(d[key]))
-        if key == "bound":
+        if key in ("bound", "device") and d[key] == "host":
+            value = f'<span class="pill host">{value}</span>'
+        elif key == "bound":
             value = f'<span class="pill {d[key]}">{value}</span>'
         elif key == "utilization":
             width = max(1, round(60 * min(d[key], 1.0)))

@@ -32,6 +32,7 @@ def to_dict(report: Report) -> dict:
         "energy_pj": dict(stats.energy_pj),
         "area_mm2": tech.areas(cfg),
         "layers": [row.to_dict() for row in report.layers],
+        "host_partitions": report.host,
         "check": _check(report),
     }
 
@@ -42,12 +43,14 @@ def _model(report: Report) -> dict:
         "source": report.model,
         "inputs": [_tensor(p.tensors[n]) for n in p.inputs],
         "outputs": [_tensor(p.tensors[n]) for n in p.outputs],
-        "instructions": len(p.instructions),
+        "instructions": sum(len(prog.instructions) for prog in report.programs),
     }
 
 
 def _tensor(info) -> dict:
-    return {"name": info.name, "shape": list(info.shape), "dtype": info.dtype}
+    """A Program's TensorInfo or a partitioned model's Port (shape None: data-dependent)."""
+    shape = None if info.shape is None else list(info.shape)
+    return {"name": info.name, "shape": shape, "dtype": info.dtype}
 
 
 def _check(report: Report) -> dict:

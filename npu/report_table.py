@@ -18,6 +18,7 @@ from npu.report import Report
 COLUMNS = (
     ("layer", "name", str),
     ("op", "op", str),
+    ("device", "device", str),
     ("tiling", "tiling", str),
     ("cycles", "cycles", lambda v: f"{v:,}"),
     ("MACs", "macs", lambda v: f"{v:,}"),
@@ -42,7 +43,7 @@ def layer_table(report: Report) -> Table:
         table.add_column(header, justify="right" if key in NUMERIC else "left", no_wrap=True)
     for row in report.layers:
         d = row.to_dict()
-        style = "yellow" if row.bound == "memory" else None
+        style = {"memory": "yellow", "host": "magenta"}.get(row.bound)
         table.add_row(*(Text(fmt(d[key])) for _, key, fmt in COLUMNS), style=style)
     return table
 
@@ -59,8 +60,32 @@ def totals_lines(report: Report) -> list[str]:
         f"DRAM read {t['dram_read_bytes']:,} B  written {t['dram_write_bytes']:,} B  "
         f"peak DRAM {t['peak_dram_bytes']:,} B  peak scratchpad {t['peak_scratchpad_bytes']:,} B",
         _timing_line(report),
+        *device_lines(report),
     ]
     return lines + check_lines(report)
+
+
+def device_lines(report: Report) -> list[str]:
+    """The NPU MAC share; for each host partition, its time and why its nodes are there."""
+    t = report.totals
+    share = (
+        f"NPU MAC share {100 * t['npu_mac_share']:.1f}% ({t['npu_macs']:,} of {t['macs']:,} "
+        "MACs on the NPU)"
+    )
+    if not report.host:
+        return [f"{share}; every layer on the NPU"]
+    lines = [
+        f"{share}; {t['npu_cycles']:,} NPU cycles + {t['host_cycles']:,} host cycles (estimate: "
+        f"the config's [host] model), host measured {fmt_time(t['host_wall_s'])} on onnxruntime "
+        f"here, {t['host_transfer_bytes']:,} B through DRAM"
+    ]
+    for h in report.host:
+        lines.append(
+            f"host partition {h['partition'] + 1} of {h['of']}: {h['estimated_cycles']:,} cycles "
+            f"(estimate), measured {fmt_time(h['wall_s'])}, {h['macs']:,} MACs; nodes:"
+        )
+        lines += [f"  {n['name']} ({n['op']}): {n['reason']}" for n in h["nodes"]]
+    return lines
 
 
 def _timing_line(report: Report) -> str:

@@ -27,9 +27,14 @@ class HostRun:
 
     segment: Segment
     wall_s: float
-    transfer_bytes: int
+    read_bytes: int  # its inputs, read from DRAM
+    write_bytes: int  # its outputs, written back
     flops: int
     estimated_cycles: int
+
+    @property
+    def transfer_bytes(self) -> int:
+        return self.read_bytes + self.write_bytes
 
 
 @dataclass
@@ -64,8 +69,10 @@ def run(
     checked: bool = False,
     max_memory: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    trace: bool = False,
 ) -> PartitionedResult:
-    """Run every partition in order; outputs come back keyed by the model's output names."""
+    """Run every partition in order; outputs come back keyed by the model's output names
+    (``trace``: each NPU partition's ``SimResult`` keeps its trace events)."""
     check_inputs(part, inputs)
     env = dict(inputs)
     result = PartitionedResult(outputs={}, segments=part.segments)
@@ -73,7 +80,12 @@ def run(
         feeds = {p.name: env[p.name] for p in seg.inputs}
         if seg.device == NPU:
             sim = simulator.run(
-                seg.program, feeds, checked=checked, max_memory=max_memory, progress=progress
+                seg.program,
+                feeds,
+                checked=checked,
+                max_memory=max_memory,
+                progress=progress,
+                trace=trace,
             )
             result.npu.append(sim)
             env.update(sim.outputs)
@@ -126,9 +138,9 @@ def run_host(seg: Segment, feeds: dict, config: NpuConfig) -> tuple[dict, HostRu
         raise ModelError(f"host partition ({', '.join(seg.nodes[:3])}...): {first}") from None
     wall = time.perf_counter() - start
     outs = dict(zip(names, values, strict=True))
-    moved = _nbytes(feeds.values()) + _nbytes(outs.values())
+    read, written = _nbytes(feeds.values()), _nbytes(outs.values())
     flops = host_flops(seg, outs)
-    host = HostRun(seg, wall, moved, flops, host_cycles(config, flops, moved))
+    host = HostRun(seg, wall, read, written, flops, host_cycles(config, flops, read + written))
     return outs, host
 
 

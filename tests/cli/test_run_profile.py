@@ -60,6 +60,7 @@ def test_profile_prints_the_table_and_totals(profiled):
         assert word in r.out
     assert "inferences/s" in r.out and "energy" in r.out and "peak scratchpad" in r.out
     assert "check: skipped" in r.out
+    assert "NPU MAC share 100.0%" in r.out and "every layer on the NPU" in r.out
 
 
 def test_profile_json_validates_and_is_consistent(profiled):
@@ -83,6 +84,10 @@ def test_profile_json_validates_and_is_consistent(profiled):
     assert totals["executed_macs"] == sum(layer["executed_macs"] for layer in report["layers"])
     assert totals["inferences_per_s"] == pytest.approx(1 / totals["time_s"])
     assert totals["time_s"] == pytest.approx(totals["cycles"] / 1e9)  # 1000 MHz
+    assert {layer["device"] for layer in report["layers"]} == {"npu"}
+    assert totals["npu_mac_share"] == 1.0 and totals["npu_macs"] == totals["macs"]
+    assert totals["host_partitions"] == totals["host_cycles"] == 0 and not report["host_partitions"]
+    assert totals["npu_cycles"] == totals["cycles"]
     assert report["check"]["status"] == "skipped"
     assert report["config"]["name"] == "tiny"
     assert report["config"]["params"]["tech_nm"] == 7.0
@@ -96,8 +101,9 @@ def test_profile_csv_has_the_table_columns(profiled):
     d, _ = profiled
     report = json.loads((d / "p.json").read_text())
     rows = list(csv.DictReader((d / "l.csv").open()))
-    assert list(rows[0]) == ["name", "op", "tiling", "cycles", "macs", "utilization",
+    assert list(rows[0]) == ["name", "op", "device", "tiling", "cycles", "macs", "utilization",
                              "dram_bytes", "bound"]  # fmt: skip
+    assert {row["device"] for row in rows} == {"npu"}
     for row, layer in zip(rows, report["layers"], strict=True):
         assert row["name"] == layer["name"] and int(row["cycles"]) == layer["cycles"]
         assert int(row["dram_bytes"]) == layer["dram_bytes"] and row["bound"] == layer["bound"]
@@ -136,7 +142,7 @@ def test_utilisation_counts_the_layers_work_not_what_the_array_executed():
     assert gemm.executed_macs == handmade.M * handmade.K * handmade.N == stats.macs
     assert gemm.macs == stats.macs // 4
     assert gemm.utilization == pytest.approx(gemm.macs / (gemm.cycles * PEAK))
-    t = totals(program, stats, rows)
+    t = totals(program.config, [program], stats, rows)
     assert (t["macs"], t["executed_macs"]) == (stats.macs // 4, stats.macs)
     assert t["array_utilization"] == pytest.approx(t["macs"] / (t["cycles"] * PEAK))
 

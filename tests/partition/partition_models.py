@@ -128,9 +128,35 @@ def middle_model():
     )
 
 
+def host_matmul_model():
+    """Conv, a float64 MatMul between Casts (the NPU takes no float64: host, with MACs), Conv."""
+    r = _rng(3)
+    inits = {
+        "w1": (r.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32),
+        "m": (r.standard_normal((6, 6)) * 0.3).astype(np.float64),
+        "w2": (r.standard_normal((2, 4, 1, 1)) * 0.3).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("Cast", ["c1"], ["c1d"], to=TensorProto.DOUBLE, name="to_double"),
+        helper.make_node("MatMul", ["c1d", "m"], ["md"], name="mm_double"),
+        helper.make_node("Cast", ["md"], ["mf"], to=F, name="to_float"),
+        helper.make_node("Conv", ["mf", "w2"], ["y"], name="conv2"),
+    ]
+    x = helper.make_tensor_value_info("x", F, [1, 3, 6, 6])
+    return _model(
+        nodes, [x], [helper.make_tensor_value_info("y", F, [1, 2, 6, 6])], inits, "host_matmul"
+    )
+
+
 def inputs_for(name: str) -> dict[str, np.ndarray]:
-    shapes = {"if": (2, 8), "loop": (1, 4), "middle": (1, 3, 6, 6)}
+    shapes = {"if": (2, 8), "loop": (1, 4), "middle": (1, 3, 6, 6), "host_matmul": (1, 3, 6, 6)}
     return {"x": _rng(7).standard_normal(shapes[name]).astype(np.float32)}
 
 
-MODELS = {"if": if_model, "loop": loop_topk_nms_model, "middle": middle_model}
+MODELS = {
+    "if": if_model,
+    "loop": loop_topk_nms_model,
+    "middle": middle_model,
+    "host_matmul": host_matmul_model,
+}

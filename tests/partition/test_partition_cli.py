@@ -134,11 +134,8 @@ def test_conformance_with_the_host_partition_subset():
     assert all("onnxruntime" in o.detail for o in rejected)  # only what it cannot run either
 
 
-def test_check_runs_a_partitioned_model_and_profile_refuses_it_cleanly(tmp_path, capsys):
+def test_check_runs_a_partitioned_model(tmp_path, capsys):
     model = tmp_path / "m.onnx"
     onnx.save(pm.middle_model(), model)
     code, out, _ = cli(capsys, "check", model, "--config", "tiny")
     assert code == 0 and "1 of 1 outputs match onnxruntime" in out
-    code, _, err = cli(capsys, "profile", model, "--config", "tiny", "--json", tmp_path / "p.json")
-    assert code == 2 and err.count("\n") == 1 and "CumSum 'cumsum'" in err
-    assert not (tmp_path / "p.json").exists()
