@@ -14,6 +14,7 @@ per-model table (strict, NPU MAC share, cycles, error) that docs/corpus.md recor
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -37,6 +38,18 @@ INT8_STEPS = {f"{n}-int8": 0.0 for n in corpus.INT8}
 
 
 @functools.cache
+def documented() -> dict[str, tuple[int, int]]:
+    """docs/corpus.md's MACs and cycles per model (scripts/corpus_table.py wrote them)."""
+    text = (Path(__file__).parents[2] / "docs" / "corpus.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 7 and cells[4].replace(",", "").isdigit():
+            rows[cells[0]] = (int(cells[4].replace(",", "")), int(cells[5].replace(",", "")))
+    return rows
+
+
+@functools.cache
 def _model(spec: str) -> onnx.ModelProto:
     return onnx.load(corpus.build_to_path(spec))
 
@@ -56,6 +69,10 @@ def test_corpus_model_matches_onnxruntime(spec):
     inputs = corpus.sample_inputs(spec)
     name = spec.removesuffix("-int8")
     result = run(program, inputs, checked=name in RECURRENT)
+    macs = sum(layer.get("macs", 0) for layer in program.layers)
+    assert documented()[spec] == (macs, result.stats.total_cycles), (
+        "python scripts/corpus_table.py > docs/corpus.md"
+    )
     checks = check_outputs(result.outputs, reference(model, inputs), output_scales(model))
     if spec.endswith("-int8"):
         for s in checks:
