@@ -25,6 +25,7 @@ help:
 	@echo "make lint       ruff format --check and ruff check"
 	@echo "make docs       regenerate the generated pages in docs/"
 	@echo "make measure    compile+simulate every zoo model at base (minutes); then make docs"
+	@echo "make conformance  the ONNX conformance suite, natively and with the host partition"
 	@echo "make codesign   the co-design study of docs/codesign.md (npu sweep, tens of minutes)"
 
 $(BIN)/python:
@@ -98,6 +99,12 @@ docs: $(STAMP_BASE)
 measure: $(STAMP_BASE)
 	$(BIN)/python scripts/measure_zoo.py > models_zoo/measured_base.json.tmp
 	mv models_zoo/measured_base.json.tmp models_zoo/measured_base.json
+
+# docs/conformance.md (what the NPU runs natively) and docs/conformance_host.md (with the host
+# partition): every ONNX node case and the light models, a few minutes each.
+conformance: $(STAMP_BASE)
+	$(BIN)/npu conformance
+	$(BIN)/npu conformance --host
 
 # The worked study of docs/codesign.md: array size x weight scratchpad x DRAM bandwidth on
 # int8 ResNet-50 and bert_tiny (108 points, in a seeded random order so that a partial run is a

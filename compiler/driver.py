@@ -54,6 +54,26 @@ def check_supported(graph: Graph) -> None:
             bad.append(f"{node.name} ({node.op}, opset {node.opset}: {reason})")
     if bad:
         raise UnsupportedOpError(f"{len(bad)} unsupported node(s): " + "; ".join(bad))
+    check_interface(graph)
+
+
+def _is_text(dtype: str) -> bool:
+    try:
+        return np.dtype(dtype).kind in "OSU"
+    except TypeError:  # a dtype numpy does not name (float8_e4m3fn, ...): not text
+        return False
+
+
+def check_interface(graph: Graph) -> None:
+    """The NPU holds no strings: a graph input or output of strings is refused by name."""
+    for kind, names in (("input", graph.inputs), ("output", graph.outputs)):
+        for name in names:
+            dtype = graph.type(name).dtype
+            if _is_text(dtype):
+                raise UnsupportedOpError(
+                    f"graph {kind} {name!r} is a tensor of strings ({dtype}); the NPU holds "
+                    "numbers only"
+                )
 
 
 PASSES = [

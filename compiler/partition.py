@@ -11,7 +11,10 @@ The nodes are then cut, in topological order, into alternating runs of one devic
 compiled by ``driver.compile`` into a ``Program``, a host run is kept as serialized ONNX for
 onnxruntime. Tensors that cross between runs go through DRAM (``npu.runtime`` runs them in
 turn and counts those bytes). An NPU run that the compiler still refuses (a limit no support
-check foresaw) becomes a host run. ``CompileOptions(strict=True)`` places nothing on the host:
+check foresaw) becomes a host run. The model as written is one host partition
+(``whole_on_host``) when the compiler refuses it whole, when importing it changed its
+interface, when the import stops on ops the NPU does not declare, or when a cut gives a host
+partition onnxruntime cannot load (and it loads the whole model). ``CompileOptions(strict=True)`` places nothing on the host:
 the first host node is the usual ``UnsupportedOpError``.
 """
 
@@ -100,14 +103,77 @@ def compile_model(
         return driver.compile(model, config, options)
     with budget.using(budget.Budget.of(options.max_memory)):
         proto = load_model(model)
-        folded, graph = _import(proto, options)
+        try:
+            folded, graph = _import(proto, options)
+        except UnsupportedOpError as exc:  # ops the NPU does not know stopped the import
+            return _or_whole_on_host(exc, proto, None, config)
         reasons = host_reasons(graph)
+    changed = interface_change(proto, folded[0])
+    if changed:
+        return whole_on_host(proto, graph, config, changed)
     if not reasons:
         try:
             return driver.compile(proto, config, options)
         except UnsupportedOpError as exc:
-            reasons = _everything(graph, f"the compiler refused the NPU partition: {exc}")
-    return partition(folded, graph, reasons, config, options)
+            why = f"the compiler refused the NPU partition: {exc}"
+            return whole_on_host(proto, graph, config, why)
+    try:
+        return partition(folded, graph, reasons, config, options)
+    except UnsupportedOpError as exc:  # a host partition onnxruntime cannot load
+        return _or_whole_on_host(exc, proto, graph, config)
+
+
+def _or_whole_on_host(exc: UnsupportedOpError, proto, graph, config) -> Partitioned:
+    """The whole model as written on the host when onnxruntime loads it, else ``exc``."""
+    try:
+        return whole_on_host(proto, graph, config, f"as a whole on the host: {exc}"[:600])
+    except UnsupportedOpError:
+        raise exc from None
+
+
+def interface_change(proto: onnx.ModelProto, folded: onnx.ModelProto) -> str | None:
+    """Why the imported model no longer takes or makes the tensors ``proto`` declares (an
+    opset 8 Scan upgraded to opset 9 loses its batch axis), or None when it does."""
+    before, after = _types(proto), _types(folded)
+    for vi in [*_real_inputs(proto), *proto.graph.output]:
+        old, new = _port(vi.name, before), after.get(vi.name)
+        if new is None or old.dtype == "object":
+            continue
+        new = _port(vi.name, after)
+        if old.shape is not None and (new.shape != old.shape or new.dtype != old.dtype):
+            return (
+                f"importing the model changed {vi.name!r} from {old.dtype}{list(old.shape)} to "
+                f"{new.dtype}{list(new.shape or [])} (the opset upgrade); onnxruntime runs the "
+                "model as written"
+            )
+    return None
+
+
+def _real_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    inits = {t.name for t in model.graph.initializer}
+    return [vi for vi in model.graph.input if vi.name not in inits]
+
+
+def whole_on_host(proto: onnx.ModelProto, graph: Graph | None, config, reason: str) -> Partitioned:
+    """The model as written, one host partition: every node for ``reason`` (MACs counted on
+    the imported ``graph``; none when the import stopped)."""
+    types = _types(proto)
+    inputs = [vi.name for vi in _real_inputs(proto)]
+    outputs = [vi.name for vi in proto.graph.output]
+    names = _node_names(proto)
+    seg = Segment(
+        device=HOST,
+        nodes=names,
+        ops=[n.op_type for n in proto.graph.node],
+        inputs=[_port(n, types) for n in inputs],
+        outputs=[_port(n, types) for n in outputs],
+        reasons=dict.fromkeys(names, reason),
+        model=proto.SerializeToString(),
+        macs=0 if graph is None else sum(_macs(node, graph) for node in proto.graph.node),
+    )
+    check_host_runs(seg)
+    tensors = {n: _port(n, types) for n in [*inputs, *outputs]}
+    return Partitioned(config, [seg], inputs, outputs, tensors)
 
 
 def _import(proto: onnx.ModelProto, options) -> tuple[tuple, Graph]:
@@ -152,10 +218,6 @@ def _untyped(node, graph: Graph) -> str | None:
         if name and name not in graph.constants and name not in graph.tensors:
             return f"tensor {name!r} has no static shape (data-dependent, or not a tensor)"
     return None
-
-
-def _everything(graph: Graph, reason: str) -> dict[str, str]:
-    return {node.name: reason for node in graph.nodes()}
 
 
 def partition(
@@ -208,7 +270,8 @@ def check_host_runs(seg: Segment) -> None:
             if name in seg.reasons
         )
         raise UnsupportedOpError(
-            f"node(s) the NPU cannot run: {nodes}; onnxruntime cannot run them either: {line}"[:600]
+            f"node(s) the NPU cannot run, and onnxruntime cannot run them either ({line[:200]}): "
+            f"{nodes}"[:600]
         ) from None
 
 

@@ -9,8 +9,15 @@ checks that it does.
 
 from __future__ import annotations
 
+_RANDOM_MASK = (
+    "Dropout in training mode with a ratio above 0 draws a random mask: the shipped output "
+    "is one numpy draw that no other implementation (onnxruntime included) reproduces"
+)
 EXCLUDED: dict[str, str] = {
-    # (empty: every case currently runs)
+    "test_training_dropout": _RANDOM_MASK,
+    "test_training_dropout_default": _RANDOM_MASK,
+    "test_training_dropout_default_mask": _RANDOM_MASK,
+    "test_training_dropout_mask": _RANDOM_MASK,
 }
 
 

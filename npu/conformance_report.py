@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import onnx
 
-from npu.conformance import BAD, STATUSES, Outcome, counts_by_op, totals
+from npu.conformance import (
+    BAD,
+    MISSES,
+    STATUSES,
+    Outcome,
+    counts_by_op,
+    native_and_host,
+    totals,
+)
 from npu.conformance_exclusions import EXCLUDED
 from npu.onnx_backend import supported_op_names
 from simulator.config import NpuConfig
@@ -31,6 +39,10 @@ checks this page shows no wrong answer or crash (`tests/conformance/test_conform
 `npu conformance` (about 3 minutes; it rewrites this page).
 `npu conformance --ops Conv,test_relu --no-models -v` runs a subset.
 
+This page counts what the NPU runs natively (a node it cannot run is "rejected"). With the
+host partition (`npu conformance --host`, onnxruntime runs what the NPU cannot), the same cases
+are counted in [conformance_host.md](conformance_host.md).
+
 The same contract for inputs that are not conformance cases: `tests/fuzz` (hypothesis: random
 graphs of the declared ops against onnxruntime on the base, tiny and 1 KiB-scratchpad
 configs; random, truncated and bit-flipped ONNX and program files; random instruction streams;
@@ -40,11 +52,42 @@ written).
 """
 
 
-def render_markdown(outcomes: list[Outcome], config: NpuConfig, full: bool = True) -> str:
-    parts = [INTRO, _run_line(outcomes, config, full), _totals(outcomes)]
+HOST_INTRO = """\
+# ONNX conformance with the host partition
+
+Written by `npu conformance --host` (do not edit by hand; `make conformance` runs it). The
+cases of [conformance.md](conformance.md), compiled as `npu compile` does by default: what
+the NPU cannot run goes to a host partition that onnxruntime runs (`compiler/partition.py`),
+the rest is simulated; then compared with the outputs shipped with onnx by ONNX's own rule.
+
+Statuses: **passed** (natively: the whole case on the NPU; or with a host partition);
+**rejected** only where onnxruntime itself cannot run the case (it refuses to load or run
+it: then nothing can) or where onnxruntime's own answer misses the shipped output and ours
+equals onnxruntime's (the host ran it faithfully; the difference is onnxruntime's);
+**excluded** (listed with its reason in `npu/conformance_exclusions.py`); **failed** (a wrong
+answer); **crashed**. Failed and crashed must be zero.
+"""
+
+
+def render_markdown(
+    outcomes: list[Outcome], config: NpuConfig, full: bool = True, host: bool = False
+) -> str:
+    intro = [HOST_INTRO, _host_summary(outcomes)] if host else [INTRO]
+    parts = [*intro, _run_line(outcomes, config, full), _totals(outcomes)]
     parts += [_bad(outcomes), _models(outcomes), _ops(outcomes)]
     parts += [_partial(outcomes), _exclusions()]
     return "\n".join(p for p in parts if p)
+
+
+def _host_summary(outcomes: list[Outcome]) -> str:
+    native, host = native_and_host(outcomes)
+    rejected = [o.detail for o in outcomes if o.status == "rejected"]
+    misses = sum(d.startswith(MISSES) for d in rejected)
+    return (
+        f"Passed: **{native}** natively on the NPU, **{host}** with a host partition. Rejected: "
+        f"{len(rejected) - misses} that onnxruntime itself cannot run, {misses} where "
+        "onnxruntime's own answer misses the shipped one (and ours equals onnxruntime's).\n"
+    )
 
 
 def _run_line(outcomes: list[Outcome], config: NpuConfig, full: bool) -> str:

@@ -9,6 +9,7 @@ and estimated from the config's ``[host]`` section (``host_cycles``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,11 +138,41 @@ def run_host(seg: Segment, feeds: dict, config: NpuConfig) -> tuple[dict, HostRu
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"host partition ({', '.join(seg.nodes[:3])}...): {first}") from None
     wall = time.perf_counter() - start
-    outs = dict(zip(names, values, strict=True))
+    outs = {p.name: as_declared(v, p) for p, v in zip(seg.outputs, values, strict=True)}
     read, written = _nbytes(feeds.values()), _nbytes(outs.values())
     flops = host_flops(seg, outs)
     host = HostRun(seg, wall, read, written, flops, host_cycles(config, flops, read + written))
     return outs, host
+
+
+def as_declared(value, port: Port):
+    """onnxruntime's Python binding hands float8 and 4-bit tensors back as raw bytes (uint8):
+    the same bytes, viewed as the dtype the model declares."""
+    if not isinstance(value, np.ndarray) or value.dtype.name == port.dtype:
+        return value
+    declared = _np_dtype(port.dtype)
+    if declared is not None and value.dtype == np.uint8 and declared.itemsize == 1:
+        return value.view(declared)
+    return value
+
+
+def _np_dtype(name: str) -> np.dtype | None:
+    return _onnx_dtypes().get(name)
+
+
+@functools.cache
+def _onnx_dtypes() -> dict[str, np.dtype]:
+    """Every numpy dtype an ONNX tensor type maps to, by name (float8_e4m3fn, int4, ...)."""
+    from onnx import TensorProto, helper
+
+    out = {}
+    for code in TensorProto.DataType.values():
+        try:
+            dtype = np.dtype(helper.tensor_dtype_to_np_dtype(code))
+        except (KeyError, TypeError, ValueError):
+            continue
+        out[dtype.name] = dtype
+    return out
 
 
 def host_session(model: bytes):

@@ -8,6 +8,7 @@ node case whose ops are all declared by the compiler, and the fast light models.
 
 from __future__ import annotations
 
+import json
 import re
 import unittest
 from pathlib import Path
@@ -127,10 +128,29 @@ def test_committed_table_is_clean():
     assert "No wrong answers and no crashes." in text
 
 
+def test_committed_host_table_is_clean():
+    """docs/conformance_host.md (the last full run with the host partition): no wrong answer,
+    no crash."""
+    text = (REPO / "docs" / "conformance_host.md").read_text()
+    assert "the full suite" in text
+    assert "No wrong answers and no crashes." in text
+
+
 @pytest.mark.slow
 def test_full_suite(tmp_path):
     code = conformance.main(["--markdown", str(tmp_path / "conformance.md")])
     assert code == 0, (tmp_path / "conformance.md").read_text()
+
+
+@pytest.mark.slow
+def test_full_suite_with_the_host_partition(tmp_path):
+    """Every node case: natively, or with a host partition, or rejected only as onnxruntime's."""
+    out = tmp_path / "outcomes.json"
+    code = conformance.main(["--host", "--no-models", "--json", str(out)])
+    assert code == 0
+    for o in json.loads(out.read_text()):
+        if o["status"] == "rejected":
+            assert "onnxruntime" in o["detail"], o
 
 
 def test_declared_ops_exist():
