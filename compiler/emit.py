@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from simulator.config import NpuConfig
+from simulator.errors import ConfigError
 from simulator.footprint import DRAM, Footprint, footprint
-from simulator.isa import End, Instr, Unit
+from simulator.isa import End, Instr, Scratchpad, Unit
 
 PAGES = 16  # tracking granularity of each scratchpad
 QUEUES = 4
@@ -38,6 +39,7 @@ class Emitter:
         self._wait: list[int] = []
         self._signal: list[int] = []
         sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes)
+        self._sizes = sizes
         self._page = [max(1, -(-s // PAGES)) for s in sizes]
         self._keys: dict[tuple[int, int, int], tuple[int, ...]] = {}  # sp(): tiles repeat
 
@@ -74,9 +76,21 @@ class Emitter:
                     continue
                 pages = keys.get((mem, lo, hi))
                 if pages is None:
+                    self._check_bounds(region, lo, hi)
                     pages = keys[mem, lo, hi] = tuple(self.sp(mem, lo, hi))
                 out += pages
         return reads, writes, dram_read, dram_write
+
+    def _check_bounds(self, region, lo: int, hi: int) -> None:
+        """A lowering whose buffers overrun a scratchpad is refused here, naming its layer,
+        rather than emitted as a program the simulator would stop."""
+        size = self._sizes[region.mem]
+        if lo < 0 or hi > size:
+            name = Scratchpad(region.mem).name.lower()
+            raise ConfigError(
+                f"layer {self.nodes[self._current]!r} does not fit the {name} scratchpad: "
+                f"{region.field} touches bytes [{lo}, {hi}) of {size}"
+            )
 
     # --- emission ----------------------------------------------------------------------
     def add(

@@ -6,7 +6,7 @@ import pytest
 
 from compiler.emit import Emitter
 from simulator.config import load_config
-from simulator.errors import SimulationError
+from simulator.errors import ConfigError, SimulationError
 from simulator.footprint import DRAM, FieldError, Region, declared, dma_window, footprint
 from simulator.functional import prepare
 from simulator.isa import (
@@ -195,3 +195,25 @@ def test_a_lut_reads_its_whole_table_whatever_the_counts():
     (src0, table), _ = footprint(_vector(VFunc.LUT, src1_dtype=DType.INT8, src1_s1=1))
     assert src0.elements == 12
     assert table.shape == (1, 1, 256) and table.extent() == (64, 64 + 256)
+
+
+def test_the_emitter_refuses_a_box_past_its_scratchpad():
+    """A lowering whose buffer overruns a scratchpad is a ConfigError naming the layer and
+    the field, never a program the simulator has to stop."""
+    em = Emitter(TINY)
+    em.set_node("pool_3")
+    end = TINY.input_bytes
+    em.add(_load(sp_addr=end - 48), dram=["x"])  # 2x3x4 int16: the last 48 bytes, in bounds
+    with pytest.raises(ConfigError, match=rf"'pool_3' .* input scratchpad: dst_addr .*{end}"):
+        em.add(_vector(VFunc.RELU, dst_addr=end - 8, dst_sp=0))
+
+
+def test_a_too_small_scratchpad_is_refused_at_compile_time():
+    """lenet5-int8 with a 1 KiB input scratchpad: the int8 AveragePool's smallest tile (one
+    row, one channel) overran it and ran until the simulator's bounds check stopped it."""
+    import compiler
+    import models_zoo
+
+    config = load_config("base").with_overrides(["scratchpad.input_kib=1"])
+    with pytest.raises(ConfigError, match="'averagepool_1' does not fit the input scratchpad"):
+        compiler.compile(models_zoo.build("lenet5", int8=True), config)
