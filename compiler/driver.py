@@ -22,7 +22,7 @@ from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx, logical_strides
 from compiler.memory import plan_dram
-from compiler.passes import attention, fusion, kvcache, layout, patterns, qdq, recurrent
+from compiler.passes import attention, fusion, int8_io, kvcache, layout, patterns, qdq, recurrent
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -41,6 +41,12 @@ class CompileOptions:
     # partition.compile_model: refuse any node the NPU cannot run instead of giving it to
     # the host (compile() itself always does; see compiler/partition.py)
     strict: bool = False
+    # keep a quantised model's int8 interface: input QuantizeLinear and output
+    # DequantizeLinear stay on the host (passes/int8_io.py); implies strict
+    int8_io: bool = False
+    # int8 AveragePool windows as integer sums REQUANTed by s_x / (s_y * count), within one
+    # output step of onnxruntime's fp32 QLinearAveragePool (lowering/pool.py)
+    integer_avgpool: bool = False
 
 
 def check_supported(graph: Graph) -> None:
@@ -76,6 +82,7 @@ def check_interface(graph: Graph) -> None:
                 )
 
 
+OPTIONAL_PASSES = ("fuse_patterns", "int8_io", "integer_avgpool")  # run when the option is on
 PASSES = [
     ("expose_constants", qdq.expose_constants),
     ("constant_dropout_masks", fusion.constant_dropout_masks),
@@ -89,6 +96,8 @@ PASSES = [
     ("fuse_matmul_bias", fusion.fuse_matmul_bias),
     ("fuse_activation", fusion.fuse_activation),
     ("recurrent_buffers", recurrent.add_buffers),
+    ("int8_io", int8_io.int8_interface),
+    ("integer_avgpool", int8_io.integer_avgpool),
     ("assign_layouts", layout.assign_layouts),
     ("kv_cache_in_place", kvcache.kv_append),
 ]
@@ -120,7 +129,7 @@ def prepare(model: str | Path | onnx.ModelProto, options: CompileOptions) -> Gra
         raise ModelError(f"cannot import the model: {type(exc).__name__}: {exc}") from None
     dump = options.dump_ir or os.environ.get("NPU_DUMP_IR")
     for name, fn in PASSES:
-        if name == "fuse_patterns" and not options.fuse_patterns:
+        if name in OPTIONAL_PASSES and not getattr(options, name):
             continue
         fn(graph)
         verify(graph)
@@ -204,4 +213,6 @@ def _tensor_info(ctx: Ctx, name: str, kind: str) -> TensorInfo:
         return TensorInfo(name, ctx.consts.add(arr), arr.shape, arr.dtype.name, kind)
     t, p = ctx.graph.tensors[name], ctx.places[name]
     strides = None if p.strides == logical_strides(t.replace(perm=None)) else p.strides
-    return TensorInfo(name, p.addr, t.shape, t.dtype, kind, strides=strides)
+    q = t.quant
+    scale, zp = (q.scale, q.zero_point) if q is not None else (None, None)
+    return TensorInfo(name, p.addr, t.shape, t.dtype, kind, scale, zp, strides)

@@ -99,7 +99,7 @@ def compile_model(
     """A ``Program`` when the NPU runs every node (or ``options.strict``), else the model
     cut into NPU and host partitions."""
     options = options or driver.CompileOptions()
-    if options.strict:
+    if options.strict or options.int8_io:  # int8_io rewrites the whole graph's interface
         return driver.compile(model, config, options)
     with budget.using(budget.Budget.of(options.max_memory)):
         proto = load_model(model)

@@ -190,8 +190,9 @@ def _align(x: int) -> int:
 def _int8_mode(node, hw, k, pads) -> str:
     """How an int8 average pool computes, as onnxruntime's QLinearAveragePool does: a window
     over the whole unpadded image is its integer global pool ("global"), any other runs in
-    fp32 on the dequantised values ("qlinear")."""
-    if tuple(k) == tuple(hw) and not any(node.attr("pads") or ()):
+    fp32 on the dequantised values ("qlinear"); a pool marked ``integer`` (one window size:
+    ``CompileOptions.integer_avgpool``) computes as the global pool does."""
+    if tuple(k) == tuple(hw) and not any(node.attr("pads") or ()) or node.attr("integer"):
         return "global"
     del pads
     return "qlinear"
