@@ -70,7 +70,7 @@ test-full: $(STAMP_DEV) iverilog
 
 # A user's model on the RTL core (docs/rtl.md): make rtl-check MODEL=model.onnx [CONFIG=tiny] [SIM=icarus]
 rtl-check: $(STAMP_DEV) iverilog
-	$(BIN)/python -m rtl_tests.core.rtl_check $(MODEL) --config $(or $(CONFIG),tiny) --sim $(or $(SIM),verilator)
+	$(BIN)/python -m rtl_tests.core.rtl_check $(MODEL) --config $(or $(CONFIG),tiny) --sim $(or $(SIM),verilator) $(RTL_CHECK_ARGS)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)

@@ -17,7 +17,6 @@ from rtl_tests.replay.programs import (
     M,
     S,
     V,
-    compiled_int8,
     int8_mlp,
     load2d,
     rowwise,
@@ -26,7 +25,7 @@ from simulator import isa
 from simulator.builder import ProgramBuilder
 from simulator.config import NpuConfig
 from simulator.program import Program
-from simulator.semantics import pack_requant_scale
+from simulator.semantics import pack_requant_scale, quantize
 from simulator.vector import int_bits
 
 Inputs = dict[str, np.ndarray]
@@ -149,7 +148,37 @@ HAND_WRITTEN = {
     "pipelined_matmul": pipelined_matmul,
     "dma_patterns": dma_patterns,
 }
-COMPILED = {
-    "mlp_mnist": lambda config: compiled_int8("mlp_mnist", config),
-    "lenet5": lambda config: compiled_int8("lenet5", config),
+
+
+# --- the zoo's int8 models ------------------------------------------------------------------
+# Compiled with the int8 interface kept (the host quantises the input and dequantises the
+# output: compiler/passes/int8_io.py) and the average pools in integer arithmetic: programs
+# with no float vector work, which the core runs whole.
+ZOO_OPTIONS = {"int8_io": True, "integer_avgpool": True}
+ZOO_STEPS = {"mlp_mnist": 0, "lenet5": 2}  # output steps from onnxruntime (see test_core.py)
+
+
+def zoo_int8(model: str, config: NpuConfig, seed: int = 0) -> tuple[Program, Inputs]:
+    """The zoo's ``model`` int8 (QDQ) compiled for ``config`` with ``ZOO_OPTIONS``, and its
+    sample inputs (seed ``seed``) quantised as the host does."""
+    from compiler.driver import CompileOptions, compile
+    from models_zoo.api import build, sample_inputs
+
+    program = compile(build(model, int8=True), config, CompileOptions(**ZOO_OPTIONS))
+    return program, host_inputs(program, sample_inputs(model, seed))
+
+
+def host_inputs(program: Program, feeds: Inputs) -> Inputs:
+    """The float inputs quantised with the manifest's scale and zero point (QuantizeLinear)."""
+    out = {}
+    for name, x in feeds.items():
+        info = program.tensors[name]
+        dtype = isa.DType[info.dtype.upper()]
+        out[name] = quantize(x, info.scale, info.zero_point, dtype)
+    return out
+
+
+ZOO = {
+    "mlp_mnist": lambda config: zoo_int8("mlp_mnist", config),
+    "lenet5": lambda config: zoo_int8("lenet5", config),
 }

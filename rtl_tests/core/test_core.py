@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import cocotb
+import numpy as np
 import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
@@ -24,6 +25,7 @@ from rtl_tests.core import harness, programs
 from rtl_tests.hdl import simulators
 from simulator import isa
 from simulator.config import load_config
+from simulator.semantics import quantize
 
 
 @cocotb.test()
@@ -67,6 +69,36 @@ def run_and_check(name: str, program, inputs, sim: str, mutation: int = 0) -> ha
 def test_hand_written_program(sim, name):
     program, inputs = programs.HAND_WRITTEN[name](load_config("tiny"))
     result = run_and_check(name, program, inputs, sim)
+    assert result.ok(), result.report()
+
+
+def onnxruntime_steps(name: str, program, outputs: dict[str, np.ndarray]) -> int:
+    """The largest difference, in output steps, between the program's int8 outputs (raw
+    bytes) and onnxruntime's outputs of the float-interface QDQ model on the same sample."""
+    from compiler.check import reference
+    from models_zoo.api import build, sample_inputs
+
+    want = reference(build(name, int8=True), sample_inputs(name))
+    worst = 0
+    for out, raw in outputs.items():
+        info = program.tensors[out]
+        got = raw.view(info.dtype).astype(np.int64)
+        ref = quantize(want[out], info.scale, info.zero_point, isa.DType[info.dtype.upper()])
+        worst = max(worst, int(np.abs(got - ref.astype(np.int64).ravel()).max()))
+    return worst
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("sim", simulators())
+@pytest.mark.parametrize("name", sorted(programs.ZOO))
+def test_zoo_int8_program(sim, name):
+    """The zoo's int8 model compiled for tiny (int8 interface, integer pools) on the core: the
+    simulator's outputs within ZOO_STEPS output steps of onnxruntime (mlp_mnist exactly;
+    lenet5's integer average pools round ties where onnxruntime's fp32 ones do not), the
+    core's byte-identical, every instruction's timing equal."""
+    program, inputs = programs.ZOO[name](load_config("tiny"))
+    result = run_and_check(name, program, inputs, sim)
+    assert onnxruntime_steps(name, program, result.ref.outputs) <= programs.ZOO_STEPS[name]
     assert result.ok(), result.report()
 
 
@@ -121,3 +153,30 @@ def test_rtl_check_out_of_scope_is_exit_2(tmp_path, capsys):
     assert code == 2
     assert err[-1].startswith("error: the RTL core cannot run this program: ")
     assert "instruction 1" in err[-1] and "func=DEQUANT" in err[-1]
+
+
+def test_rtl_check_int8_io_needs_a_model_not_a_program(tmp_path, capsys):
+    """--int8-io compiles a model: a .npuprog is one line naming the flags, exit 2."""
+    from rtl_tests.core import rtl_check
+    from simulator.program import save_program
+
+    program, _ = programs.int8_mlp(load_config("tiny"))
+    path = tmp_path / "mlp.npuprog"
+    save_program(program, path)
+    code = rtl_check.main([str(path), "--int8-io", "--sim", "icarus"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == "error: --int8-io and --integer-avgpool compile a model, not a .npuprog"
+
+
+def test_rtl_check_compiles_with_the_integer_options():
+    """rtl-check --int8-io --integer-avgpool compiles as the zoo programs here are compiled."""
+    from rtl_tests.core import rtl_check
+
+    args = rtl_check.build_parser().parse_args(
+        ["zoo:lenet5-int8", "--int8-io", "--integer-avgpool", "--config", "tiny"]
+    )
+    program = rtl_check.load_program(args)
+    zoo, _ = programs.ZOO["lenet5"](load_config("tiny"))
+    assert program.instructions == zoo.instructions
+    assert program.tensors["image"].dtype == "int8"
