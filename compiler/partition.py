@@ -69,6 +69,7 @@ class Segment:
     program: Program | None = None
     model: bytes | None = None
     macs: int = 0  # the MACs of its Conv/ConvTranspose/Gemm/MatMul nodes
+    uncounted: list[str] = field(default_factory=list)  # such nodes of data-dependent shapes
 
 
 @dataclass
@@ -170,6 +171,11 @@ def whole_on_host(proto: onnx.ModelProto, graph: Graph | None, config, reason: s
         reasons=dict.fromkeys(names, reason),
         model=proto.SerializeToString(),
         macs=0 if graph is None else sum(_macs(node, graph) for node in proto.graph.node),
+        uncounted=[
+            name
+            for name, node in zip(names, proto.graph.node, strict=True)
+            if node.op_type in MATRIX_OPS and (graph is None or _uncounted(node, graph))
+        ],
     )
     check_host_runs(seg)
     tensors = {n: _port(n, types) for n in [*inputs, *outputs]}
@@ -239,6 +245,9 @@ def partition(
 def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
     sub = submodel(model, arrays, idx, seg)
     seg.macs = sum(_macs(model.graph.node[k], graph) for k in idx)
+    seg.uncounted = [
+        seg.nodes[j] for j, k in enumerate(idx) if _uncounted(model.graph.node[k], graph)
+    ]
     if seg.device == NPU:
         try:
             seg.program = driver.compile(sub, config, _sub_options(options))
@@ -430,6 +439,13 @@ def _macs(node: onnx.NodeProto, graph: Graph) -> int:
         trans_b = any(x.name == "transB" and x.i for x in node.attribute)
         return out * w_shape[1 if trans_b else 0]
     return out * a_shape[-1] if a_shape else 0
+
+
+def _uncounted(node: onnx.NodeProto, graph: Graph) -> bool:
+    """A matrix node whose MACs depend on data (a shape only known at run time)."""
+    if node.op_type not in MATRIX_OPS or len(node.input) < 2 or not node.output:
+        return False
+    return any(_shape(n, graph) is None for n in (node.input[0], node.input[1], node.output[0]))
 
 
 def _shape(name: str, graph: Graph) -> tuple[int, ...] | None:

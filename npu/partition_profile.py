@@ -11,7 +11,9 @@ partitions run one after the other (``npu.runtime``), so they share one timeline
   (``wall_s``) and not added to anything. Its DRAM bytes are the tensors it reads and writes;
   its energy is not modelled (0).
 - The NPU MAC share is the MACs of the NPU layers (as the compiler records them) over those
-  and the host partitions' MACs (``compiler.partition``'s count from the node shapes).
+  and the host partitions' MACs (``compiler.partition``'s count from the node shapes). A host
+  matrix node whose shapes depend on data (after a Loop, NonMaxSuppression, ...) is not
+  counted (``macs_uncounted`` names it): the share is then an upper bound.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ def host_partitions(result: PartitionedResult) -> list[dict]:
                 "wall_s": run.wall_s,
                 "flops": run.flops,
                 "macs": seg.macs,
+                "macs_uncounted": seg.uncounted,
                 "read_bytes": run.read_bytes,
                 "write_bytes": run.write_bytes,
             }

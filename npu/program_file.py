@@ -88,6 +88,7 @@ def _segment_dict(s: Segment) -> dict[str, Any]:
         "outputs": [_port_dict(p) for p in s.outputs],
         "reasons": s.reasons,
         "macs": s.macs,
+        "uncounted": s.uncounted,
     }
 
 
@@ -120,6 +121,7 @@ def _segment(d: dict, part: tuple) -> Segment:
         program=body if device == NPU else None,
         model=None if device == NPU else body,
         macs=_count(d["macs"]),
+        uncounted=_names(d.get("uncounted", [])),
     )
 
 

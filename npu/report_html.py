@@ -142,7 +142,8 @@ def _host(report: Report) -> str:
             "<th class='num'>MACs</th><th class='num'>bytes through DRAM</th></tr>")  # fmt: skip
     return (
         f"<section><h2>Host partitions ({len(report.host)}): {t['host_cycles']:,} of "
-        f"{t['cycles']:,} cycles, NPU MAC share {100 * t['npu_mac_share']:.1f}%</h2>"
+        f"{t['cycles']:,} cycles, NPU MAC share {100 * t['npu_mac_share']:.1f}%{_at_most(report)}"
+        "</h2>"
         f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
         "<p class='note'>Host partitions run on onnxruntime. Their cycles are an estimate from "
         "the config's [host] section (a call overhead, two flops per MAC plus one per output "
@@ -151,6 +152,13 @@ def _host(report: Report) -> str:
         "machine that made this report (one thread). Their energy is not modelled.</p>"
         "</section>"
     )
+
+
+def _at_most(report: Report) -> str:
+    uncounted = [n for h in report.host for n in h["macs_uncounted"]]
+    if not uncounted:
+        return ""
+    return html.escape(f" at most (the MACs of {', '.join(uncounted)} depend on data)")
 
 
 def _figures(report: Report, events: list[dict] | None) -> str:

@@ -74,6 +74,9 @@ def device_lines(report: Report) -> list[str]:
     )
     if not report.host:
         return [f"{share}; every layer on the NPU"]
+    uncounted = [n for h in report.host for n in h["macs_uncounted"]]
+    if uncounted:
+        share += f" at most: the MACs of host node(s) {', '.join(uncounted)} depend on data"
     lines = [
         f"{share}; {t['npu_cycles']:,} NPU cycles + {t['host_cycles']:,} host cycles (estimate: "
         f"the config's [host] model), host measured {fmt_time(t['host_wall_s'])} on onnxruntime "

@@ -149,8 +149,64 @@ def host_matmul_model():
     )
 
 
+def loop_rows_model():
+    """A Loop whose trip count comes from the data (ceil |max x|) and whose scan output (one
+    row per trip: data-dependent [n, 4]) feeds Relu, MatMul and ReduceSum over the rows
+    (host: their shapes depend on data), then a Mul of static shape [3] (NPU again)."""
+    r = _rng(4)
+    inits = {
+        "W": r.standard_normal((4, 4)).astype(np.float32),
+        "W2": r.standard_normal((4, 3)).astype(np.float32),
+        "s4": np.array([4], np.int64),
+        "zero4": np.zeros(4, np.float32),
+        "ax0": np.array([0], np.int64),
+        "half": np.array(0.5, np.float32),
+    }
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c_in"], ["c_out"]),
+            helper.make_node("Cast", ["i"], ["fi"], to=F),
+            helper.make_node("Mul", ["v", "fi"], ["row"]),
+            helper.make_node("Add", ["acc_in", "row"], ["acc_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", F, [4]),
+        ],
+        [
+            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", F, [4]),
+            helper.make_tensor_value_info("row", F, [4]),
+        ],
+    )
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["h"], name="mm1"),
+        helper.make_node("Reshape", ["h", "s4"], ["v"], name="flat"),
+        helper.make_node("ReduceMax", ["x"], ["mx"], keepdims=0, name="rmax"),
+        helper.make_node("Abs", ["mx"], ["amx"], name="abs"),
+        helper.make_node("Ceil", ["amx"], ["cm"], name="ceil"),
+        helper.make_node("Cast", ["cm"], ["trips"], to=TensorProto.INT64, name="trips"),
+        helper.make_node("Loop", ["trips", "", "zero4"], ["acc", "rows"], body=body, name="loop"),
+        helper.make_node("Relu", ["rows"], ["rrows"], name="relu_rows"),
+        helper.make_node("MatMul", ["rrows", "W2"], ["proj"], name="mm_rows"),
+        helper.make_node("ReduceSum", ["proj", "ax0"], ["tot"], keepdims=0, name="sum_rows"),
+        helper.make_node("Mul", ["tot", "half"], ["out"], name="scale"),
+        helper.make_node("Relu", ["acc"], ["acc_relu"], name="relu_acc"),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("out", F, [3]),
+        helper.make_tensor_value_info("acc_relu", F, [4]),
+    ]
+    x = helper.make_tensor_value_info("x", F, [1, 4])
+    return _model(nodes, [x], outputs, inits, "loop_rows")
+
+
 def inputs_for(name: str) -> dict[str, np.ndarray]:
     shapes = {"if": (2, 8), "loop": (1, 4), "middle": (1, 3, 6, 6), "host_matmul": (1, 3, 6, 6)}
+    if name == "loop_rows":  # max |x| = 3.2: four trips
+        return {"x": np.array([[0.5, -2.7, 3.2, 0.3]], np.float32)}
     return {"x": _rng(7).standard_normal(shapes[name]).astype(np.float32)}
 
 
@@ -159,4 +215,5 @@ MODELS = {
     "loop": loop_topk_nms_model,
     "middle": middle_model,
     "host_matmul": host_matmul_model,
+    "loop_rows": loop_rows_model,
 }

@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import partition_models as pm
 import pytest
+from onnx import numpy_helper
 
 import compiler
 from compiler.partition import HOST, NPU
@@ -68,6 +69,29 @@ def test_loop_topk_and_nms_run_on_the_host_with_data_dependent_shapes():
     assert shapes == {"acc": None, "top_out": (1, 5), "selected": None}
 
 
+def test_a_loops_data_dependent_rows_feed_host_nodes_then_the_npu_again():
+    part, result = run_and_compare("loop_rows")
+    assert layout(part) == [
+        (NPU, ["mm1", "flat", "rmax", "abs", "ceil", "trips"]),
+        (HOST, ["loop", "relu_rows", "mm_rows", "sum_rows", "relu_acc"]),
+        (NPU, ["scale"]),
+    ]
+    host = part.segments[1]
+    assert (
+        host.reasons["mm_rows"]
+        == "tensor 'rrows' has no static shape (data-dependent, or not a tensor)"
+    )
+    assert host.uncounted == ["mm_rows"] and host.macs == 0  # n x 4 x 3: n known at run time
+    assert part.segments[2].inputs[0].shape == (3,)  # static again after the ReduceSum
+    x = pm.inputs_for("loop_rows")["x"]
+    w = pm.loop_rows_model().graph.initializer
+    W, W2 = (numpy_helper.to_array(t) for t in w[:2])
+    rows = np.arange(4, dtype=np.float32)[:, None] * (x @ W).reshape(1, 4)  # four trips
+    np.testing.assert_allclose(
+        result.outputs["out"], 0.5 * (np.maximum(rows, 0) @ W2).sum(0), rtol=1e-5
+    )
+
+
 def test_an_unsupported_op_in_the_middle_splits_the_model_in_three():
     part, _ = run_and_compare("middle")
     assert layout(part) == [
@@ -88,6 +112,7 @@ def test_strict_mode_refuses_the_first_host_node(name):
         "loop": ("loop", "Loop"),
         "middle": ("cumsum", "CumSum"),
         "host_matmul": ("to_double", "Cast", "float64"),
+        "loop_rows": ("loop", "Loop"),
     }
     for word in words[name]:
         assert word in str(exc.value)

@@ -14,6 +14,8 @@ import onnx
 import partition_models as pm
 import pytest
 
+import compiler
+from npu import program_file
 from npu.cli import main as npu_main
 from simulator.config import load_config
 
@@ -120,3 +122,28 @@ def test_timing_only_on_a_partitioned_model_is_a_one_line_error(tmp_path, capsys
     code = npu_main(["profile", str(tmp_path / "m.onnx"), "--timing-only", "--config", "tiny"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "mm_double" in err and "--timing-only" in err
+
+
+def test_host_macs_of_data_dependent_shapes_make_the_share_an_upper_bound(tmp_path):
+    onnx.save(pm.loop_rows_model(), tmp_path / "m.onnx")
+    np.savez(tmp_path / "in.npz", **pm.inputs_for("loop_rows"))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = npu_main([str(a) for a in (
+            "profile", tmp_path / "m.onnx", "--config", "tiny", "--inputs", tmp_path / "in.npz",
+            "--json", tmp_path / "p.json")])  # fmt: skip
+    assert code == 0
+    report = json.loads((tmp_path / "p.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    (h,) = report["host_partitions"]
+    assert h["macs_uncounted"] == ["mm_rows"] and h["macs"] == 0
+    assert report["totals"]["npu_mac_share"] == 1.0  # 16 of 16 counted: an upper bound
+    assert (
+        "NPU MAC share 100.0% (16 of 16 MACs on the NPU) at most: the MACs of host node(s) "
+        "mm_rows depend on data" in out.getvalue()
+    )
+    assert report["check"]["status"] == "passed"
+    part = program_file.from_bytes(
+        program_file.to_bytes(compiler.compile_model(pm.loop_rows_model(), TINY))
+    )
+    assert part.segments[1].uncounted == ["mm_rows"]
