@@ -14,7 +14,7 @@ DEMO_MODEL ?= zoo:resnet18
 DEMO_CONFIG ?= base
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-full bench lint format docs measure codesign iverilog rtl-check clean-venv help
+.PHONY: demo test test-full bench lint format docs measure codesign regress-update iverilog rtl-check clean-venv help
 
 help:
 	@echo "make demo       profile $(DEMO_MODEL) on the $(DEMO_CONFIG) preset, write out/report.html"
@@ -27,6 +27,7 @@ help:
 	@echo "make measure    compile+simulate every zoo model at base (minutes); then make docs"
 	@echo "make conformance  the ONNX conformance suite, natively and with the host partition"
 	@echo "make codesign   the co-design study of docs/codesign.md (npu sweep, tens of minutes)"
+	@echo "make regress-update REASON=...  record tests/regress/zoo.toml's baselines anew"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -118,6 +119,12 @@ codesign: $(STAMP_BASE)
 		--sample 108 --seed 0 \
 		--db $(CODESIGN_DB) --csv docs/codesign/study.csv --html out/codesign.html
 	$(BIN)/python scripts/codesign_plots.py $(CODESIGN_DB) docs/codesign
+
+# A change that moves cycles, bytes or outputs records the project suite's new baselines in the
+# same commit (docs/regressions.md): make regress-update REASON="what changed and why"
+regress-update: $(STAMP_BASE)
+	@if [ -z "$(REASON)" ]; then echo 'error: give REASON="what changed and why"' >&2; exit 2; fi
+	$(BIN)/npu regress tests/regress/zoo.toml --jobs 2 --update --reason "$(REASON)"
 
 clean-venv:
 	rm -rf $(VENV)

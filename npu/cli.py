@@ -21,6 +21,7 @@ from npu import (
     llm_cmd,
     ops_cmd,
     profile,
+    regress_cmd,
     run_cmd,
     scalesim_cmd,
     sweep_cmd,
@@ -42,6 +43,7 @@ WORKFLOWS = (
     configs_cmd,
     zoo_cmd,
     conformance,
+    regress_cmd,
     scalesim_cmd,
 )
 
@@ -56,6 +58,7 @@ examples:
   npu bench zoo:resnet50-int8 --json bench.json
   npu sweep zoo:resnet18-int8 --grid array.rows=16,32,64 --db sweep.sqlite --csv sweep.csv
   npu configs show base --set array.rows=64
+  npu regress tests/regress/zoo.toml --junit results.xml
 """
 
 
