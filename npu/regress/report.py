@@ -35,7 +35,7 @@ def fmt_value(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.1f}" if 1e3 <= abs(value) < 1e9 else f"{value:.4g}"
     return str(value)
 
 
@@ -45,7 +45,11 @@ def fmt_delta(diff: MetricDiff) -> tuple[str, str]:
         return "", ""
     pct = diff.delta_pct
     sign = "+" if diff.delta > 0 else ""
-    return f"{sign}{fmt_value(diff.delta)}", "" if pct is None else f"{pct:+.2f}%"
+    return f"{sign}{fmt_value(diff.delta)}", "" if pct is None else fmt_pct(pct)
+
+
+def fmt_pct(pct: float) -> str:
+    return f"{pct:+.2f}%" if abs(pct) < 1e4 else f"{pct:+.3g}%"
 
 
 def shown(outcome: Outcome) -> tuple[list[MetricDiff], int]:
@@ -157,7 +161,7 @@ def _short(d: MetricDiff) -> str:
     if d.after is None:
         return f"{d.metric} removed"
     pct = d.delta_pct
-    tail = "" if pct is None else f" ({pct:+.2f}%)"
+    tail = "" if pct is None else f" ({fmt_pct(pct)})"
     return f"{d.metric} {fmt_value(d.before)} -> {fmt_value(d.after)}{tail}"
 
 
