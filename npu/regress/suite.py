@@ -35,7 +35,7 @@ from simulator.config import NpuConfig, load_config
 from simulator.errors import ConfigError, ModelError, NpuError
 
 CASE_KEYS = ("name", "model", "config", "set", "input_shapes", "seed", "hold", "rules")
-DEFAULT_KEYS = ("config", "set", "seed", "hold")
+DEFAULT_KEYS = ("model", "config", "set", "input_shapes", "seed", "hold")
 
 
 class SuiteError(NpuError):

@@ -11,6 +11,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from npu.cli import main
+from npu.regress import measure, runner
+from npu.regress.suite import load_suite
 
 SUITE = """\
 [defaults]
@@ -206,3 +208,23 @@ def test_bad_options_are_one_line(suite, capsys, args, words):
         one_error_line(err, words)
     if "--jobs" in args:
         one_error_line(capsys.readouterr().err, words)
+
+
+def test_cases_of_one_model_and_config_share_a_compile(tmp_path, monkeypatch):
+    """Two seeds of one model share a compile; a timing-only case (no output held) holds the
+    same numbers as a full run (simulator.run(numerics=False) where the simulator has it)."""
+    (tmp_path / "s.toml").write_text(
+        '[defaults]\nmodel = "zoo:mlp_mnist"\nconfig = "tiny"\n'
+        '[[case]]\nname = "full"\n'
+        '[[case]]\nname = "timing"\nseed = 5\nhold = ["cycles", "layer_cycles", "energy"]\n'
+        '[[case]]\nname = "slow"\nset = { "dram.bytes_per_cycle" = 2 }\nhold = ["cycles"]\n'
+    )
+    compiles = []
+    real = measure.models.compile_onnx
+    monkeypatch.setattr(measure.models, "compile_onnx", lambda *a: compiles.append(a) or real(*a))
+    full, timing, slow = runner.measure(list(load_suite(tmp_path / "s.toml").cases))
+    assert len(compiles) == 2  # mlp_mnist on tiny, and on tiny with a slower DRAM
+    assert not full.timing_only and timing.timing_only == measure.TIMING_ONLY
+    assert timing.metrics == {k: full.metrics[k] for k in timing.metrics}
+    assert len(timing.metrics) == 2 + sum(k.startswith("layer.") for k in timing.metrics)
+    assert slow.metrics["cycles"] > full.metrics["cycles"]
