@@ -10,9 +10,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import compiler
 from npu.cli import main
 from npu.regress import measure, runner
 from npu.regress.suite import load_suite
+from simulator.errors import UnsupportedOpError
 
 SUITE = """\
 [defaults]
@@ -228,3 +230,36 @@ def test_cases_of_one_model_and_config_share_a_compile(tmp_path, monkeypatch):
     assert timing.metrics == {k: full.metrics[k] for k in timing.metrics}
     assert len(timing.metrics) == 2 + sum(k.startswith("layer.") for k in timing.metrics)
     assert slow.metrics["cycles"] > full.metrics["cycles"]
+
+
+def test_a_case_that_stops_is_newly_failing_and_blocks_update(suite, capsys, monkeypatch):
+    def refuse(*args, **kw):
+        raise UnsupportedOpError("1 unsupported node(s): fc1 (Gemm, opset 17)")
+
+    monkeypatch.setattr(compiler, "compile", refuse)
+    junit = suite.with_name("r.xml")
+    before = suite.with_name("suite.baseline.toml").read_text()
+    code, out, _ = npu(capsys, "regress", suite, "--junit", junit)
+    assert code == 1
+    assert "newly failing" in out and "compile: 1 unsupported node(s): fc1 (Gemm" in out
+    errors = ET.parse(junit).getroot().findall("testsuite/testcase/error")
+    assert len(errors) == 2 and errors[0].get("message").startswith("compile: 1 unsupported")
+    code, out, _ = npu(capsys, "regress", suite, "--update", "--reason", "x")
+    assert code == 1 and "baselines NOT updated" in out
+    assert suite.with_name("suite.baseline.toml").read_text() == before
+    assert len(suite.with_name("suite.changelog").read_text().splitlines()) == 1
+
+
+def test_update_of_one_case_keeps_the_others(suite, capsys):
+    path = suite.with_name("suite.baseline.toml")
+    text = path.read_text()
+    blocks = tomllib.loads(text)["case"]
+    cycles = blocks["mlp-seed3-rows16"]["cycles"]
+    head, sep, tail = text.partition("[case.mlp-seed3-rows16]")
+    path.write_text(head + sep + tail.replace(f"cycles = {cycles}\n", f"cycles = {cycles + 9}\n"))
+    args = ("regress", suite, "--filter", "mlp-seed3*", "--update", "--reason", "rows16 again")
+    code, out, _ = npu(capsys, *args)
+    assert code == 0 and "baselines written" in out
+    assert path.read_text() == text
+    line = suite.with_name("suite.changelog").read_text().splitlines()[-1]
+    assert f"| rows16 again | mlp-seed3-rows16: cycles {cycles + 9:,} -> {cycles:,} (-" in line
