@@ -7,6 +7,7 @@ moved (the detail that says which layer a change hit), at most ``MAX_LAYER_ROWS`
 from __future__ import annotations
 
 import math
+import os
 
 from rich.console import Console
 from rich.markup import escape
@@ -67,27 +68,30 @@ def print_report(outcomes: list[Outcome], title: str, console: Console | None = 
     console = console or _console()
     table = Table(title=title, title_justify="left")
     for col in ("case", "metric", "before", "after", "delta", "delta %", "rule", "status"):
-        table.add_column(col, justify="right" if col in ("before", "after", "delta") else "left")
+        right = col in ("before", "after", "delta")
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for o in outcomes:
         _case_rows(table, o)
         table.add_section()
     console.print(table)
     for o in outcomes:
+        if o.error:
+            console.print(f"{o.case}: did not run: {o.error}", markup=False)
         for note in o.notes:
-            console.print(f"note: {o.case}: {note}")
+            console.print(f"note: {o.case}: {note}", markup=False)
     console.print(summary_line(outcomes))
 
 
 def _console() -> Console:
-    """The terminal's width on a terminal; wide enough not to wrap rows in logs and pipes."""
+    """The terminal's width (or $COLUMNS); else wide enough not to wrap rows in logs and pipes."""
     console = Console(emoji=False)
-    return console if console.is_terminal else Console(width=200, emoji=False)
+    wide = console.is_terminal or "COLUMNS" in os.environ
+    return console if wide else Console(width=200, emoji=False)
 
 
 def _case_rows(table: Table, o: Outcome) -> None:
     if o.error:
-        table.add_row(o.case, "(run)", "", "", "", "", "", _styled("newly failing"))
-        table.add_row("", escape(o.error), "", "", "", "", "", "")
+        table.add_row(escape(o.case), "(did not run)", *[""] * 5, _styled("newly failing"))
         return
     if _recorded(o):
         table.add_row(o.case, f"({len(o.diffs)} metrics)", "", "", "", "", "", _styled("added"))
