@@ -187,14 +187,23 @@ def _config_ref(value, folder: Path, where: str) -> str:
 
 
 def _overrides(value, where: str) -> tuple[str, ...]:
-    table = _table(value, f"{where}: set")
+    """``{ "array.rows" = 16 }`` or ``{ array.rows = 16 }`` (a dotted TOML key is a nested
+    table) -> ``("array.rows=16",)``."""
     items = []
-    for key, v in table.items():
-        if isinstance(v, dict | list) or isinstance(v, float) and v != v:
+    for key, v in _flat(_table(value, f"{where}: set")):
+        if isinstance(v, list) or isinstance(v, float) and v != v:
             raise SuiteError(f"{where}: set.{key} = {v!r} is not a single value")
         text = str(v).lower() if isinstance(v, bool) else str(v)
         items.append(f"{key}={text}")
     return tuple(items)
+
+
+def _flat(table: dict, prefix: str = ""):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def _shapes(value, where: str) -> tuple[tuple[str, tuple[int, ...]], ...]:

@@ -29,7 +29,7 @@ hold = ["cycles", "layer_cycles", "dram", "layer_dram", "energy", "memory", "out
 name = "mlp-seed3-rows16"
 model = "zoo:mlp_mnist"
 seed = 3
-set = { "array.rows" = 16 }
+set = { array.rows = 16 }
 hold = ["cycles", "layer_cycles"]
 rules = { "layer.*.cycles" = { rel = 0.5 } }
 """
