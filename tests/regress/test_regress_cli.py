@@ -222,8 +222,10 @@ def test_cases_of_one_model_and_config_share_a_compile(tmp_path, monkeypatch):
         '[[case]]\nname = "slow"\nset = { "dram.bytes_per_cycle" = 2 }\nhold = ["cycles"]\n'
     )
     compiles = []
-    real = measure.models.compile_onnx
-    monkeypatch.setattr(measure.models, "compile_onnx", lambda *a: compiles.append(a) or real(*a))
+    import compiler
+
+    real = compiler.compile
+    monkeypatch.setattr(compiler, "compile", lambda *a: compiles.append(a) or real(*a))
     full, timing, slow = runner.measure(list(load_suite(tmp_path / "s.toml").cases))
     assert len(compiles) == 2  # mlp_mnist on tiny, and on tiny with a slower DRAM
     assert not full.timing_only and timing.timing_only == measure.TIMING_ONLY
