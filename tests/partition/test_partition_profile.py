@@ -27,19 +27,26 @@ MATMUL = 1 * 4 * 6 * 6 * 6  # float64 [1, 4, 6, 6] x [6, 6], on the host
 CONV2 = 1 * 2 * 6 * 6 * 4
 
 
-@pytest.fixture(scope="module")
-def profiled(tmp_path_factory):
-    d = tmp_path_factory.mktemp("partitioned")
-    onnx.save(pm.host_matmul_model(), d / "m.onnx")
-    np.savez(d / "in.npz", **pm.inputs_for("host_matmul"))
+def profile(d: Path, model: onnx.ModelProto, name: str, *args) -> tuple[int, str]:
+    """``npu profile`` of ``model`` (saved to d/m.onnx) on pm's inputs for ``name``, at tiny,
+    writing d/p.json: the exit code and what it printed."""
+    onnx.save(model, d / "m.onnx")
+    np.savez(d / "in.npz", **pm.inputs_for(name))
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = npu_main([str(a) for a in (
             "profile", d / "m.onnx", "--config", "tiny", "--inputs", d / "in.npz",
-            "--json", d / "p.json", "--csv", d / "l.csv", "--html", d / "r.html",
-            "--trace", d / "t.json")])  # fmt: skip
+            "--json", d / "p.json", *args)])  # fmt: skip
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    d = tmp_path_factory.mktemp("partitioned")
+    extra = ("--csv", d / "l.csv", "--html", d / "r.html", "--trace", d / "t.json")
+    code, out = profile(d, pm.host_matmul_model(), "host_matmul", *extra)
     assert code == 0
-    return d, out.getvalue(), json.loads((d / "p.json").read_text())
+    return d, out, json.loads((d / "p.json").read_text())
 
 
 def host_estimate(flops: int, moved: int) -> int:
@@ -125,13 +132,7 @@ def test_timing_only_on_a_partitioned_model_is_a_one_line_error(tmp_path, capsys
 
 
 def test_host_macs_of_data_dependent_shapes_make_the_share_an_upper_bound(tmp_path):
-    onnx.save(pm.loop_rows_model(), tmp_path / "m.onnx")
-    np.savez(tmp_path / "in.npz", **pm.inputs_for("loop_rows"))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = npu_main([str(a) for a in (
-            "profile", tmp_path / "m.onnx", "--config", "tiny", "--inputs", tmp_path / "in.npz",
-            "--json", tmp_path / "p.json")])  # fmt: skip
+    code, out = profile(tmp_path, pm.loop_rows_model(), "loop_rows")
     assert code == 0
     report = json.loads((tmp_path / "p.json").read_text())
     jsonschema.validate(report, SCHEMA)
@@ -140,7 +141,7 @@ def test_host_macs_of_data_dependent_shapes_make_the_share_an_upper_bound(tmp_pa
     assert report["totals"]["npu_mac_share"] == 1.0  # 16 of 16 counted: an upper bound
     assert (
         "NPU MAC share 100.0% (16 of 16 MACs on the NPU) at most: the MACs of host node(s) "
-        "mm_rows depend on data" in out.getvalue()
+        "mm_rows depend on data" in out
     )
     assert report["check"]["status"] == "passed"
     part = program_file.from_bytes(
