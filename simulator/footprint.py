@@ -38,6 +38,7 @@ from simulator.errors import SimulationError
 from simulator.isa import (
     INSTRUCTIONS,
     LUT_ENTRIES,
+    PACKED_BITS,
     DType,
     End,
     Gather,
@@ -349,11 +350,30 @@ def _vector(v: Vector) -> Footprint:
     reads = (src0, vector_operand(v, "src1", counts)) if info.sources == 2 else (src0,)
     if info.kind == "lut":  # the whole table, whatever the counts
         reads = (src0, vector_operand(v, "src1", (1, 1, LUT_ENTRIES)))
+    elif info.kind == "packed":
+        reads = _packed_reads(v, counts)
     out = (counts[0], counts[1], 1) if info.kind == "reduce" else counts
     dst = vector_operand(v, "dst", out)
     if info.kind == "select":  # a masked write: the elements it keeps are read
         reads = (*reads, dst)
     return _footprint((reads, (dst,)))
+
+
+def _packed_reads(v: Vector, counts: tuple[int, int, int]) -> tuple[Region, Region]:
+    """DEQUANT_PACKED: each (i0, i1) group's bytes, and its scale (and zero point) in src1."""
+    bits = v.imm0
+    if bits not in PACKED_BITS:
+        raise FieldError("imm0", bits, f"is not a packed code width {PACKED_BITS}")
+    n0, n1, n2 = counts
+    for name, bad, reason in (
+        ("n2", n2 * bits % 8, f"is not whole bytes of {bits}-bit codes"),
+        ("src0_s2", v.src0_s2 != 1, "is not 1: DEQUANT_PACKED reads contiguous bytes"),
+        ("src0_dtype", v.src0_dtype != DType.UINT8, "is not UINT8: DEQUANT_PACKED reads bytes"),
+    ):
+        if bad:
+            raise FieldError(name, getattr(v, name), reason)
+    src0 = vector_operand(v, "src0", (n0, n1, n2 * bits // 8))
+    return src0, vector_operand(v, "src1", (n0, n1, 2 if v.imm1 else 1))
 
 
 assert declared() == set(INSTRUCTIONS), "every instruction class declares its footprint"

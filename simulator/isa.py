@@ -88,7 +88,7 @@ class VFuncInfo:
     """One vector function: how many sources it reads, its arithmetic domain and cost."""
 
     code: int
-    kind: str  # unary | binary | reduce | quant | select (binary, a masked write of dst)
+    kind: str  # unary | binary | reduce | quant | select (a masked write of dst) | lut | packed
     domain: str  # "auto" (int32 unless an operand is float), "float" or "int" (integers only)
     cycles: int  # cycles per lane-vector of elements
     doc: str
@@ -177,6 +177,7 @@ class VFunc(enum.IntEnum):
     RARGMAX = 78
     RARGMIN = 79
     LUT = 80
+    DEQUANT_PACKED = 81
 
     @property
     def info(self) -> VFuncInfo:
@@ -184,6 +185,7 @@ class VFunc(enum.IntEnum):
 
 
 LUT_ENTRIES = 256  # entries of a LUT table (every value of an 8-bit index)
+PACKED_BITS = (4, 8)  # code widths DEQUANT_PACKED unpacks (imm0)
 
 
 def _vf(kind: str, domain: str, cycles: int, doc: str, sources: int | None = None) -> tuple:
@@ -331,6 +333,17 @@ _VFUNC_TABLE = {
         "entries at src1_addr, contiguous in src1's dtype, whatever the counts (an int8 "
         "source with imm0 = -128 maps every value; int8 -> int8 functions such as a "
         "quantised activation chain)",
+        sources=2,
+    ),
+    VFunc.DEQUANT_PACKED: _vf(
+        "packed",
+        "float",
+        1,
+        "dst[i0, i1, i2] = (q - zp) * scale: q the i2-th imm0-bit unsigned code (imm0 in "
+        f"{PACKED_BITS}) of the src0 bytes at src0_addr + i0*src0_s0 + i1*src0_s1 (UINT8, "
+        "contiguous, low nibble first; n2 * imm0 a multiple of 8); scale the fp32 "
+        "src1[i0, i1, 0]; zp the fp32 src1[i0, i1, 1] (src1_s2 apart) if imm1 != 0, else the "
+        "int32 imm2. A weight group of onnxruntime's MatMulNBits per (i0, i1)",
         sources=2,
     ),
 }

@@ -21,6 +21,10 @@ the last when imm0 != 0).
 ``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1, read whole whatever
 the counts) at index ``src0 - imm0`` clamped to the table: any function of an 8-bit value.
 
+``DEQUANT_PACKED`` unpacks 4- or 8-bit unsigned codes (UINT8 bytes, low nibble first) and
+dequantises them per group (one scale, and a zero point, per (i0, i1)): onnxruntime's
+``MatMulNBits`` weights, unpacked into a weight tile.
+
 Immediates are raw 32-bit patterns: fp32 in the float domain, int32 otherwise, except
 ``DEQUANT``/``QUANT`` (imm0 int32 zero point, imm1 fp32 scale) and ``REQUANT`` (imm0 zero point,
 imm1 low clamp, imm2 high clamp, all int32; src1 holds packed ``(mult << 8) | shift`` words).
@@ -38,7 +42,7 @@ from math import inf, ldexp
 
 import numpy as np
 
-from simulator.isa import LUT_ENTRIES, DType, VFunc
+from simulator.isa import LUT_ENTRIES, PACKED_BITS, DType, VFunc
 from simulator.semantics import INT_RANGE, NUMPY_DTYPE, requantize
 
 _NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
@@ -385,7 +389,7 @@ def vector_apply(
     """
     func = VFunc(func)
     kind = func.info.kind
-    if kind in ("binary", "select", "lut") or func == VFunc.REQUANT:
+    if kind in ("binary", "select", "lut", "packed") or func == VFunc.REQUANT:
         if src1 is None:
             raise ValueError(f"vector function {func.name} needs src1")
     else:
@@ -410,6 +414,8 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     if func == VFunc.LUT:
         index = np.clip(_to_int64(a) - imm_as_int(i0), 0, LUT_ENTRIES - 1)
         return _as_domain(b.reshape(-1)[:LUT_ENTRIES])[index]
+    if func == VFunc.DEQUANT_PACKED:
+        return dequant_packed(a, to_fp32(b), imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
     if func == VFunc.DEQUANT:
         zp, scale = imm_as_int(i0), imm_as_float(i1)
         if _is_float(a):
@@ -433,6 +439,25 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     if func in _REDUCE:
         return _REDUCE[func](a, axis=-1, keepdims=True)
     return _ELEMENTWISE[func](a, b, *imms)
+
+
+def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """The unsigned ``bits``-bit codes of bytes along the last axis (low nibble first)."""
+    packed = np.asarray(packed, dtype=np.uint8)
+    if bits == 8:
+        return packed
+    codes = np.stack([packed & 0x0F, packed >> 4], axis=-1)
+    return codes.reshape(*packed.shape[:-1], packed.shape[-1] * 2)
+
+
+def dequant_packed(packed: np.ndarray, groups: np.ndarray, bits: int, zp_in_src1: int, zp: int):
+    """DEQUANT_PACKED: ``(q - zp) * scale`` per group, ``groups[..., 0]`` the scales and
+    ``groups[..., 1]`` the zero points (or the constant ``zp``); ``q - zp`` is exact in fp32."""
+    if bits not in PACKED_BITS:
+        raise ValueError(f"DEQUANT_PACKED: imm0={bits} is not a packed code width {PACKED_BITS}")
+    codes = unpack_codes(packed, bits).astype(np.float32)
+    zero = groups[..., 1:2] if zp_in_src1 else np.float32(zp)
+    return (codes - zero) * groups[..., 0:1]
 
 
 def _to_int64(x: np.ndarray) -> np.ndarray:

@@ -217,3 +217,34 @@ def test_a_too_small_scratchpad_is_refused_at_compile_time():
     config = load_config("base").with_overrides(["scratchpad.input_kib=1"])
     with pytest.raises(ConfigError, match="'averagepool_1' does not fit the input scratchpad"):
         compiler.compile(models_zoo.build("lenet5", int8=True), config)
+
+
+def _packed(**kw) -> Vector:
+    base = dict(dst_dtype=DType.FP32, src0_dtype=DType.UINT8, src0_s0=64, src0_s1=16)
+    base.update(src1_s0=8, src1_s1=2, src1_s2=1, imm0=4, imm1=1, n0=2, n1=3, n2=32)
+    return _vector(VFunc.DEQUANT_PACKED, **{**base, **kw})
+
+
+def test_dequant_packed_reads_its_bytes_and_its_groups_scale_and_zero_point():
+    """4-bit codes: n2 / 2 bytes per group; src1 a (scale, zero point) pair per group, or the
+    scale alone when the zero point is the immediate."""
+    (codes, groups), (dst,) = footprint(_packed())
+    assert codes.shape == (2, 3, 16) and codes.strides == (64, 16, 1) and codes.esize == 1
+    assert groups.shape == (2, 3, 2) and groups.strides == (8, 2, 1) and groups.dtype == DType.FP32
+    assert dst.shape == (2, 3, 32)
+    (codes, groups), _ = footprint(_packed(imm0=8, imm1=0))
+    assert codes.shape == (2, 3, 32) and groups.shape == (2, 3, 1)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(imm0=2), "imm0=2 is not a packed code width"),
+        (dict(n2=3), "n2=3 is not whole bytes of 4-bit codes"),
+        (dict(src0_s2=2), "src0_s2=2 is not 1"),
+        (dict(src0_dtype=DType.INT8), "src0_dtype=0 is not UINT8"),
+    ],
+)
+def test_dequant_packed_refuses_fields_it_cannot_unpack(kw, message):
+    with pytest.raises(FieldError, match=message):
+        footprint(_packed(**kw))

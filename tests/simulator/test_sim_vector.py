@@ -255,3 +255,27 @@ def test_lut_looks_up_every_int8_value_and_clamps_the_index():
     np.testing.assert_array_equal(got.reshape(-1), table[[0, 0, 255]])
     with pytest.raises(ValueError, match="LUT needs src1"):
         vector_apply(VFunc.LUT, x)
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_dequant_packed_unpacks_codes_and_dequantises_per_group(bits):
+    """(q - zp) * scale per (i0, i1) group: q low nibble first (4 bits) or a byte, zp from
+    src1[..., 1] or the constant imm2; a different zero point or scale changes the values."""
+    codes = RNG.integers(0, 1 << bits, size=(3, 2, 8))
+    packed = codes.astype(np.uint8) if bits == 8 else (codes[..., 0::2] | codes[..., 1::2] << 4)
+    scale = RNG.uniform(0.01, 1, size=(3, 2, 1)).astype(np.float32)
+    zp = RNG.integers(0, 1 << bits, size=(3, 2, 1)).astype(np.float32)
+    groups = np.concatenate([scale, zp], axis=-1)
+    got = vector_apply(
+        VFunc.DEQUANT_PACKED, packed.astype(np.uint8), groups, bits, 1, 0, DType.FP32
+    )
+    np.testing.assert_array_equal(got, (codes.astype(np.float32) - zp) * scale)
+    mid = 1 << (bits - 1)
+    got = vector_apply(
+        VFunc.DEQUANT_PACKED, packed.astype(np.uint8), scale, bits, 0, mid, DType.FP32
+    )
+    np.testing.assert_array_equal(got, (codes.astype(np.float32) - mid) * scale)
+    with pytest.raises(ValueError, match="imm0=3 is not a packed code width"):
+        vector_apply(VFunc.DEQUANT_PACKED, packed.astype(np.uint8), scale, 3, 0, 0, DType.FP32)
+    with pytest.raises(ValueError, match="DEQUANT_PACKED needs src1"):
+        vector_apply(VFunc.DEQUANT_PACKED, packed.astype(np.uint8))
