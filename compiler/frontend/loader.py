@@ -9,7 +9,7 @@ from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference, version_converter
 
 from compiler import budget
-from compiler.frontend import external
+from compiler.frontend import contrib, external
 from simulator.errors import ModelError
 
 MIN_OPSET = 11  # older models are upgraded to TARGET_OPSET with onnx.version_converter
@@ -167,13 +167,17 @@ def infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     )
     _check_plain_shapes(light)
     try:
-        inferred = shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
+        inferred = contrib.infer(light, _infer)
     except Exception as exc:
         raise ModelError(f"ONNX shape inference failed: {_first_line(exc)}") from None
     for field in ("value_info", "output"):
         del getattr(model.graph, field)[:]
         getattr(model.graph, field).extend(getattr(inferred.graph, field))
     return model
+
+
+def _infer(model: onnx.ModelProto) -> onnx.ModelProto:
+    return shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
 
 
 def _check_plain_shapes(light: onnx.ModelProto) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import product
 from math import ceil
+from typing import Any
 
 from compiler import tiling
 from compiler.lowering.common import (
@@ -105,6 +106,7 @@ class GemmLayer:
     w: Operand  # strides (g, kpos, k, n); activation weights: g is the batch index
     epi: Epilogue = field(default_factory=Epilogue)
     x_pad: int = 0
+    packed: Any = None  # nbits.PackedW: W as packed codes, dequantised per tile (float nest)
 
     @property
     def es(self) -> int:

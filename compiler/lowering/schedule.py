@@ -150,7 +150,10 @@ def _sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
     c = gemm.align(t.tr * pitch * t.tn * 4)
-    return gemm.align(a), gemm.align(n_taps(L, t) * t.tk * w_width(L, t) * es), c
+    w = gemm.align(n_taps(L, t) * t.tk * w_width(L, t) * es)
+    if L.packed:  # its codes and groups are loaded behind the tile
+        w += L.packed.staging(w_width(L, t), t.tk)
+    return gemm.align(a), w, c
 
 
 def _reserved(L: GemmLayer, t: GemmTiling, config) -> int:
@@ -388,7 +391,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
         parts = _tile_costs(L, t, config)
         if memo is not None:
             memo[key] = parts
-    a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy = parts
+    a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy, deq = parts
     cnt = counts(L, t)
     n_a, n_w = cnt.loads(t.order, a_keys(t)), cnt.loads(t.order, w_keys(t))
     tiles = cnt.m * cnt.n * cnt.b
@@ -396,7 +399,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     ldc = a_c * n_a + w_c * n_w + in_c * tiles
     dram = (a_b * n_a + w_b * n_w + (in_b + st_b) * tiles) / config.dram.bytes_per_cycle
     dma = max(ldc, st_c * tiles, dram)  # the DMA queues share the DRAM: one resource
-    units = sorted((dma, mm * steps, vec * tiles + copy * n_a))
+    units = sorted((dma, mm * steps, vec * tiles + copy * n_a + deq * n_w))
     busy = units[-1] + units[-2] // 8  # a second unit near saturation stalls the first
     if n_a > 1 and 2 * n_w >= steps:  # W changes every step: while the next A loads, the
         # W two steps ahead waits behind it on the LOAD queue
@@ -405,7 +408,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     if t.order == "mk":  # one C set: the next M tile's first MatMul into tile n waits for
         # tile n's epilogue and store, which only the set's other MatMuls overlap
         busy += (cnt.m * cnt.b - 1) * max(0, vec + st_c - (cnt.n - 1) * mm)
-    return int(L.geom.groups * busy + a_c + w_c + copy + mm + vec + st_c)
+    return int(L.geom.groups * busy + a_c + w_c + deq + copy + mm + vec + st_c)
 
 
 def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
@@ -415,6 +418,11 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     a_ld = a_loads(L, t, 0, 0, mt, kc)
     w_ld = [w_load(L, t, 0, 0, (0, w_width(L, t)), kc, 0)]
+    deq = 0
+    if L.packed:  # the codes and groups, and the DEQUANT_PACKED writing the tile
+        w_ops = L.packed.w_tile(0, 0, (0, w_width(L, t)), kc)
+        w_ld = [i for kind, i in w_ops if kind == "l"]
+        deq = sum(cost(i, config) for kind, i in w_ops if kind == "v")
     epi = epilogue(L, t, 0, 0, mt, nc, 0)
     pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
     if t.words:  # an N tile's epilogue words, loaded before its last K step
@@ -427,7 +435,7 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
     out = []
     for instrs in (a_ld, w_ld, ld_in, st):
         out += [_dma(instrs, config), _bytes(instrs, config)]
-    return (*out, mm, vec, copy)
+    return (*out, mm, vec, copy, deq)
 
 
 def _dma(instrs, config) -> int:
@@ -449,6 +457,8 @@ def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None, words
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
     tks = [t for t in tks if g.cin_g % t == 0] or tks
+    if L.packed:  # K chunks of whole blocks (the whole K is one)
+        tks = [t for t in tks if t % L.packed.block == 0] or [g.cin_g]
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
@@ -564,7 +574,8 @@ def _shape_key(L: GemmLayer) -> tuple:
     epi = L.epi
     res = epi.residual.strides if epi.residual else None
     ops = (L.x.strides, L.y.strides, L.w.strides, res)
-    return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad)
+    packed = L.packed.key() if L.packed else None
+    return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
 
 
 def _plan(L: GemmLayer, config) -> GemmTiling:
@@ -695,6 +706,11 @@ def _next_change(keys: list) -> list:
 
 
 def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
+    if which == "w" and L.packed:
+        fp32 = gemm.align(nc[1] * kc[1] * L.es)
+        for kind, instr in L.packed.w_tile(buf, fp32, nc, kc):
+            emit_load(ctx, instr, L.w.key) if kind == "l" else emit_vector(ctx, instr)
+        return
     if which == "w":
         emit_load(ctx, w_load(L, t, buf, grp, nc, kc, ri), L.w.key)
         return

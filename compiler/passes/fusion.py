@@ -7,7 +7,7 @@ import numpy as np
 from compiler.ir import Graph, Node
 from compiler.optables import FUSABLE
 
-GEMM_OPS = ("Conv", "Gemm", "MatMul")
+GEMM_OPS = ("Conv", "Gemm", "MatMul", "MatMulNBits")
 FUSABLE_ACTS = (*FUSABLE, "Clip")
 
 
@@ -114,7 +114,7 @@ def _depends_on(graph: Graph, tensor: str, node_name: str) -> bool:
 
 
 def fuse_activation(graph: Graph) -> None:
-    """act(Conv/Gemm/MatMul(...)) == the producer with act applied in its epilogue."""
+    """act(Conv/Gemm/MatMul/MatMulNBits(...)) == the producer with act applied in its epilogue."""
     for act in graph.nodes():
         if act.op not in FUSABLE_ACTS:
             continue

@@ -1,0 +1,148 @@
+"""onnxruntime's weight-only quantised ``MatMulNBits`` (com.microsoft): Y = A @ dequant(B)^T.
+
+B holds N rows of K unsigned ``bits``-bit codes (4 or 8), packed low nibble first, in blocks
+of ``block_size`` along K, one scale (and zero point) per block. DRAM keeps the packed codes
+(and the scales and zero points as fp32 pairs per block), so a decode step reads 4-bit weights.
+The layer is a float GEMM (``schedule.py``'s nest) whose W operand is ``PackedW``: each W
+tile's codes and groups are loaded into the weight scratchpad behind the fp32 tile, and one
+``DEQUANT_PACKED`` writes the tile, stored [N, K] (the MatMul reads it transposed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.lowering import conv
+from compiler.lowering.common import Box, Ctx, load, vector
+from compiler.lowering.gemm import GemmLayer, Geom, Operand, align
+from compiler.opdecl import OpTable
+from simulator.isa import PACKED_BITS, DType, Scratchpad, VFunc
+
+OPS = OpTable()  # merged into the registry by compiler.ops
+SP_W = Scratchpad.WEIGHT
+
+
+@dataclass(frozen=True)
+class PackedW:
+    """A W operand of packed codes [N, K / block, block * bits / 8] and fp32 groups
+    [N, K / block, 2 (scale, zero point) or 1 (scale; the zero point is 2**(bits-1))]."""
+
+    codes: int  # DRAM address of the codes
+    groups: int  # DRAM address of the groups
+    k: int
+    bits: int
+    block: int
+    zp: bool
+
+    @property
+    def per(self) -> int:
+        return 2 if self.zp else 1
+
+    def key(self) -> tuple:
+        return self.bits, self.block, self.zp
+
+    def staging(self, tn: int, tk: int) -> int:
+        """Bytes behind a W tile of tn x tk: its codes, then its groups."""
+        return align(tn * tk * self.bits // 8) + align(tn * tk // self.block * self.per * 4)
+
+    def w_tile(self, wbuf: int, w_bytes: int, nc, kc) -> list[tuple]:
+        """("l", Load) of the codes and groups of N range ``nc`` and K chunk ``kc`` (from a
+        block boundary) behind the fp32 tile at ``wbuf`` (``w_bytes`` long), then ("v",
+        DEQUANT_PACKED) writing the tile [tn, tk]."""
+        (n0, tn), (k0, tk) = nc, kc
+        blocks, row = tk // self.block, tk * self.bits // 8
+        codes_at = wbuf + w_bytes
+        groups_at = codes_at + align(tn * row)
+        nb, gb = self.k * self.bits // 8, self.k // self.block * self.per
+        codes = load(
+            SP_W,
+            codes_at,
+            1,
+            self.codes + n0 * nb + k0 * self.bits // 8,
+            (1, tn, row),
+            (0, nb, 1),
+            (0, row, 1),
+        )
+        gaddr = self.groups + (n0 * gb + k0 // self.block * self.per) * 4
+        width = blocks * self.per
+        groups = load(SP_W, groups_at, 4, gaddr, (1, tn, width), (0, gb, 1), (0, width, 1))
+        dst = Box(SP_W, DType.FP32, wbuf, (tk, self.block, 1))
+        src0 = Box(SP_W, DType.UINT8, codes_at, (row, self.block * self.bits // 8, 1))
+        src1 = Box(SP_W, DType.FP32, groups_at, (width, self.per, 1))
+        imm = (self.bits, int(self.zp), 1 << (self.bits - 1))
+        deq = vector(VFunc.DEQUANT_PACKED, (tn, blocks, self.block), dst, src0, src1, imm)
+        return [("l", codes), ("l", groups), ("v", deq)]
+
+
+def _check(node, graph) -> str | None:
+    ins = list(node.inputs) + [""] * (6 - len(node.inputs))
+    bits, block, k = node.attr("bits", 4), node.attr("block_size"), node.attr("K")
+    if bits not in PACKED_BITS:
+        return f"bits={bits} (supported: {PACKED_BITS})"
+    if ins[4]:
+        return "a g_idx input (act-order GPTQ)"
+    if any(t and not graph.is_const(t) for t in (ins[1], ins[2], ins[3], ins[5])):
+        return "B, scales, zero points and bias must be constant"
+    if ins[3] and graph.constants[ins[3]].dtype != np.uint8:
+        return f"zero points of type {graph.constants[ins[3]].dtype} (supported: packed uint8)"
+    if not block or k % block or block * bits % 8:
+        return f"K={k} not a multiple of block_size={block}"
+    return None
+
+
+def groups_table(scales: np.ndarray, zps: np.ndarray | None, n: int, blocks: int, bits: int):
+    """[N, blocks, 2] fp32 (scale, zero point), or [N, blocks, 1] (scale) without zero points;
+    4-bit zero points are packed two a byte, low nibble first, per row of N."""
+    scale = np.asarray(scales, np.float32).reshape(n, blocks, 1)
+    if zps is None:
+        return scale
+    z = np.asarray(zps, np.uint8).reshape(n, -1)
+    if bits == 4:
+        z = np.stack([z & 0x0F, z >> 4], axis=-1).reshape(n, -1)
+    return np.concatenate([scale, z[:, :blocks, None].astype(np.float32)], axis=-1)
+
+
+@OPS.declare(
+    "MatMulNBits",
+    "float32",
+    "com.microsoft (onnxruntime's weight-only quantisation): bits 4 and 8, K a multiple of "
+    "block_size, constant B, scales, packed uint8 zero points (optional) and bias; no g_idx; "
+    "fp32 compute whatever accuracy_level; B stays packed in DRAM and is dequantised per W "
+    "tile (DEQUANT_PACKED)",
+    _check,
+)
+def lower_matmul_nbits(ctx: Ctx, node) -> None:
+    ins = list(node.inputs) + [""] * (6 - len(node.inputs))
+    at, yt = ctx.type(ins[0]), ctx.type(node.outputs[0])
+    if at.perm is not None:
+        conv.raise_unsupported(node, "A in a permuted layout")
+    k, n, bits, block = (
+        node.attr("K"),
+        node.attr("N"),
+        node.attr("bits", 4),
+        node.attr("block_size"),
+    )
+    rows = int(np.prod(at.shape[:-1]))
+    consts = ctx.graph.constants
+    zps = consts[ins[3]] if ins[3] else None
+    table = groups_table(consts[ins[2]], zps, n, k // block, bits)
+    codes = ctx.const(np.ascontiguousarray(consts[ins[1]], np.uint8).reshape(n, -1)).addr
+    packed = PackedW(codes, ctx.const(table).addr, k, bits, block, zps is not None)
+    x = conv.operand(ctx, ins[0], (None, None, at.rank - 2, at.rank - 1))
+    y = conv.operand(ctx, node.outputs[0], (None, None, yt.rank - 2, yt.rank - 1))
+    bias = consts[ins[5]].reshape(-1) if ins[5] else None
+    layer = GemmLayer(
+        node.name,
+        Geom(1, 1, rows, k, 1, rows, n),
+        DType.FP32,
+        DType.FP32,
+        Operand(x.addr, (0, 0, k, 1), x.key),
+        Operand(y.addr, (0, 0, n, 1), y.key, y.writes),
+        Operand(codes, (0, 0, 1, k), "const"),  # [N, K]: the MatMul reads W transposed
+        conv._epilogue(ctx, node, n, bias),
+        packed=packed,
+    )
+    t = conv._run(ctx, node, layer)
+    ctx.record(node, macs=rows * n * k, tiling=t.describe(1), est_cycles=t.est)
