@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from models_zoo.layers import ATTENTION_MASK_VALUE, ModelBuilder
+from models_zoo.quantize import quantize_weights_nbits
 from models_zoo.transformers import swiglu
 from models_zoo.weights import SeededWeights
 
@@ -138,3 +139,12 @@ def llama(cfg: LlamaConfig = SMALL, seq: int = 32, past: int = 0, seed: int = 0)
         f"({cfg.kv_heads} KV heads), SwiGLU {cfg.ffn}, {seq} tokens after {past} cached"
     )
     return b.build(doc)
+
+
+def llama_nbits(
+    cfg: LlamaConfig = SMALL, seq: int = 32, past: int = 0, bits: int = 4, block: int = 32
+) -> onnx.ModelProto:
+    """``llama`` with weight-only ``bits``-bit weights (onnxruntime's MatMulNBitsQuantizer,
+    a scale and zero point per block of ``block``): every projection, the MLP and the LM head
+    are ``MatMulNBits``; activations, norms and the cache stay fp32."""
+    return quantize_weights_nbits(llama(cfg, seq, past), bits, block)

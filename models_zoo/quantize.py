@@ -63,3 +63,19 @@ def quantize_int8(model: onnx.ModelProto, samples: list[dict[str, np.ndarray]]) 
     result.graph.name = f"{model.graph.name}_int8"
     result.doc_string = f"{model.doc_string} [int8 QDQ, per-channel weights]"
     return result
+
+
+def quantize_weights_nbits(model: onnx.ModelProto, bits: int = 4, block: int = 32):
+    """Weight-only quantisation by onnxruntime's own ``MatMulNBitsQuantizer``: every MatMul
+    whose B is a constant matrix becomes ``com.microsoft`` ``MatMulNBits`` (``bits``-bit
+    codes, a scale and a zero point per block of ``block`` along K); activations stay float."""
+    import logging
+
+    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+
+    logging.getLogger(nbits.__name__).setLevel(logging.WARNING)  # it logs every node at INFO
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    q = nbits.MatMulNBitsQuantizer(copy, bits=bits, block_size=block, is_symmetric=False)
+    q.process()
+    return q.model.model

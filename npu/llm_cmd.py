@@ -24,10 +24,18 @@ from npu import outputs
 from simulator.errors import ModelError
 from simulator.limits import DEFAULT_MAX_MEMORY
 
-MODELS = {"zoo:llama": llama.SMALL}
+BLOCK = 32  # weights per scale and zero point of the weight-only variants
+# name -> (decoder, weight bits: None for fp32, else MatMulNBits); npu llm runs the prefill
+# and the decode steps of each, so zoo:llama_decode* name the same decoders
+MODELS = {
+    f"zoo:llama{graph}{suffix}": (llama.SMALL, bits)
+    for graph in ("", "_decode")
+    for suffix, bits in (("", None), ("_int8", 8), ("_int4", 4))
+}
 EXAMPLES = """\
 examples:
   npu llm zoo:llama --prompt-len 32 --gen-len 8
+  npu llm zoo:llama_decode_int4 --prompt-len 32 --gen-len 8
   npu llm zoo:llama --prompt-len 64 --gen-len 4 --set dram.bytes_per_cycle=64 --plot tpot.png
 """
 
@@ -70,15 +78,15 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = MODELS.get(args.model)
-    if cfg is None:
+    spec = MODELS.get(args.model)
+    if spec is None:
         raise ModelError(f"npu llm: unknown model {args.model!r}; known: {', '.join(MODELS)}")
     if args.batch != 1:
         raise ModelError(f"npu llm: --batch {args.batch}: the zoo's decoders take batch 1 only")
     outputs.check_outputs({"--json": args.json, "--plot": args.plot}, opts.input_files(args))
     config = opts.resolve_config(args)
-    first, steps = simulate(cfg, args.prompt_len, args.gen_len, config)
-    figures = summarise(cfg, config, first, steps, opts.max_memory(args))
+    first, steps = simulate(spec, args.prompt_len, args.gen_len, config)
+    figures = summarise(spec, config, first, steps, opts.max_memory(args))
     print_figures(figures)
     with outputs.output_batch() as out:
         if args.json:
@@ -94,18 +102,27 @@ def _stats(result) -> tuple[int, int, float]:
     return s.total_cycles, s.dram_read_bytes + s.dram_write_bytes, s.energy_pj["total"] / 1e6
 
 
-def simulate(cfg, prompt: int, gen: int, config, seed: int = 0) -> tuple[Step, list[Step]]:
+def build(spec, seq: int, past: int):
+    """The decoder graph of ``seq`` tokens after ``past`` (fp32 or weight-only quantised)."""
+    cfg, bits = spec
+    if bits is None:
+        return llama.llama(cfg, seq=seq, past=past)
+    return llama.llama_nbits(cfg, seq=seq, past=past, bits=bits, block=BLOCK)
+
+
+def simulate(spec, prompt: int, gen: int, config, seed: int = 0) -> tuple[Step, list[Step]]:
     """The prefill of ``prompt`` tokens, then ``gen - 1`` decode steps (the first output
     token comes from the prefill), each fed the previous present caches."""
+    cfg = spec[0]
     rng = np.random.default_rng(seed)
     embed = lambda n: rng.standard_normal((1, n, cfg.d)).astype(np.float32)  # noqa: E731
-    program = compiler.compile(llama.llama(cfg, seq=prompt), config)
+    program = compiler.compile(build(spec, prompt, 0), config)
     result = simulator.run(program, {"inputs_embeds": embed(prompt)})
     first = Step(prompt, *_stats(result))
     steps, context = [], prompt
     for _ in range(gen - 1):
         feeds = {"inputs_embeds": embed(1), **_past(result.outputs)}
-        program = compiler.compile(llama.llama(cfg, seq=1, past=context), config)
+        program = compiler.compile(build(spec, 1, context), config)
         result = simulator.run(program, feeds)
         context += 1
         steps.append(Step(context, *_stats(result)))
@@ -120,21 +137,29 @@ def _past(outputs_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def weight_bytes(cfg) -> int:
+def weight_bytes(spec) -> int:
+    """DRAM bytes of the weights as the NPU holds them: fp32 matrices, or ``bits``-bit codes
+    and an fp32 scale and zero point per block; the norms' fp32 weights."""
+    cfg, bits = spec
     d, kv, f = cfg.d, cfg.kv_heads * cfg.head_dim, cfg.ffn
-    per_layer = 2 * d * d + 2 * d * kv + 3 * d * f + 2 * d
-    return 4 * (cfg.layers * per_layer + d + d * cfg.vocab)
+    matrices = cfg.layers * (2 * d * d + 2 * d * kv + 3 * d * f) + d * cfg.vocab
+    norms = 4 * (2 * d * cfg.layers + d)
+    if bits is None:
+        return 4 * matrices + norms
+    return matrices * bits // 8 + matrices // BLOCK * 8 + norms
 
 
-def summarise(cfg, config, first: Step, steps: list[Step], max_memory) -> dict:
+def summarise(spec, config, first: Step, steps: list[Step], max_memory) -> dict:
     us = lambda cycles: cycles / config.clock_mhz  # noqa: E731
     per_token = [s.cycles for s in steps]
     mean = float(np.mean(per_token)) if per_token else float(first.cycles)
+    cfg = spec[0]
     kv_per_token = 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * 4
     budget = max_memory or DEFAULT_MAX_MEMORY
-    weights = weight_bytes(cfg)
+    weights = weight_bytes(spec)
     return {
         "model": asdict(cfg),
+        "weight_bits": spec[1] or 32,
         "config": config.name,
         "prompt_len": first.context,
         "ttft_cycles": first.cycles,

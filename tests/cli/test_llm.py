@@ -34,3 +34,17 @@ def test_llm_reports_prefill_and_decode(tmp_path):
 )
 def test_llm_user_errors(args, words):
     assert_user_error(npu("llm", *args), *words)
+
+
+def test_llm_int4_decoder_reads_its_packed_weights(tmp_path):
+    """zoo:llama_decode_int4: the weights as MatMulNBits codes (4 bits, an fp32 scale and
+    zero point per 32) are read once a decode step, under a third of the fp32 weights."""
+    out = tmp_path / "llm.json"
+    r = npu("llm", "zoo:llama_decode_int4", "--prompt-len", "4", "--gen-len", "2", "--json", out)
+    assert r.code == 0, r.err
+    f = json.loads(out.read_text())
+    assert f["weight_bits"] == 4
+    assert (
+        f["weight_bytes"] == 1_258_496
+    )  # 1,671,168 matrix weights x (1/2 + 8/32) + 5,120 B of norms
+    assert 1.0 < f["dram_bytes_per_token"] / f["weight_bytes"] < 1.2

@@ -6,7 +6,7 @@ from compiler_helpers import rand
 
 import compiler
 from compiler.check import compare_with_onnxruntime, reference
-from models_zoo.llama import LlamaConfig, llama
+from models_zoo.llama import LlamaConfig, llama, llama_nbits
 from simulator.api import run
 from simulator.config import load_config
 
@@ -57,3 +57,23 @@ def test_prefill_then_decode_equals_a_longer_prefill():
     after = run(step, {"inputs_embeds": x[:, 12:], **caches(first.outputs)})
     want = reference(llama(CFG, seq=13), {"inputs_embeds": x})["logits"][:, 12:]
     np.testing.assert_allclose(after.outputs["logits"], want, rtol=1e-3, atol=1e-4)
+
+
+def test_int4_and_int8_decoders_match_onnxruntime():
+    """The weight-only variants (onnxruntime's MatMulNBitsQuantizer, block 32): every
+    projection, the MLP and the LM head run as MatMulNBits on the NPU, prefill and decode."""
+    rng = np.random.default_rng(5)
+    for bits, (seq, past) in ((4, (12, 0)), (4, (1, 12)), (8, (1, 12))):
+        m = llama_nbits(CFG, seq=seq, past=past, bits=bits, block=32)
+        inputs = {"inputs_embeds": rand(1, seq, 64, seed=2)}
+        for i in range(CFG.layers):
+            for kv in KV if past else ():
+                shape = (1, 2, past, 16)
+                inputs[f"past_key_values.model.layers.{i}.{kv}"] = rng.standard_normal(
+                    shape
+                ).astype(np.float32)
+        checks, _ = compare_with_onnxruntime(m, load_config("tiny"), inputs)
+        assert all(c.passed for c in checks), [(c.name, c.max_abs_error) for c in checks]
+        ops = [layer["op"] for layer in compiler.compile(m, load_config("tiny")).layers]
+        assert ops.count("MatMulNBits") == 7 * CFG.layers + 1  # q k v o, gate up down, head
+        assert "MatMul" in ops  # the attention's products keep their activations
