@@ -6,7 +6,7 @@ from functools import partial
 
 import numpy as np
 
-from compiler.lowering import depthwise, gemm, schedule
+from compiler.lowering import depthwise, gemm
 from compiler.lowering.common import Ctx
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.opdecl import OpTable
@@ -40,12 +40,12 @@ def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
 
 
 def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
-    if schedule.applies(layer):
-        t = tiling or schedule.plan(layer, ctx.config, ctx.plans)
-        schedule.emit(ctx, layer, t)
-    else:
-        t = tiling or gemm.plan(layer, ctx.config)
+    if gemm.applies(layer):
+        t = tiling or gemm.plan(layer, ctx.config, ctx.plans)
         gemm.emit(ctx, layer, t)
+    else:
+        t = tiling or gemm.int8.plan(layer, ctx.config)
+        gemm.int8.emit(ctx, layer, t)
     return t
 
 

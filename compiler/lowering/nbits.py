@@ -3,7 +3,7 @@
 B holds N rows of K unsigned ``bits``-bit codes (4 or 8), packed low nibble first, in blocks
 of ``block_size`` along K, one scale (and zero point) per block. DRAM keeps the packed codes
 (and the scales and zero points as fp32 pairs per block), so a decode step reads 4-bit weights.
-The layer is a float GEMM (``schedule.py``'s nest) whose W operand is ``PackedW``: each W
+The layer is a float GEMM (``gemm``'s nest) whose W operand is ``PackedW``: each W
 tile's codes and groups are loaded into the weight scratchpad behind the fp32 tile, and one
 ``DEQUANT_PACKED`` writes the tile, stored [N, K] (the MatMul reads it transposed).
 """

@@ -11,7 +11,7 @@ from onnx import helper, numpy_helper
 from qdq_helpers import check_int8, quantize
 
 import compiler
-from compiler.lowering import depthwise
+from compiler.lowering.depthwise import search as depthwise_search
 from simulator.api import run
 from simulator.config import load_config
 from simulator.errors import ConfigError
@@ -70,7 +70,7 @@ UNITS = {"vector": ("v",), "array": ("a",), "both": ("av", "aav")}
 
 
 def _use_units(monkeypatch, units: str) -> None:
-    monkeypatch.setattr(depthwise, "PATTERNS", UNITS[units])
+    monkeypatch.setattr(depthwise_search, "PATTERNS", UNITS[units])
 
 
 def _check_units(program, units: str) -> None:
@@ -110,7 +110,7 @@ def test_float_depthwise_matches_onnxruntime(
 def test_unequal_strides_stay_on_the_vector_unit(monkeypatch):
     """Array tiles need one row stride over the patch (equal strides); the vector unit does
     any: with only array patterns allowed the search still finds the vector tiling."""
-    monkeypatch.setattr(depthwise, "PATTERNS", ("v", "a"))
+    monkeypatch.setattr(depthwise_search, "PATTERNS", ("v", "a"))
     nodes = [H("Conv", ["x", "w", "b"], ["y"], group=6, pads=[1, 1, 1, 1], strides=[1, 2])]
     inits = {"w": rand(6, 1, 3, 3, seed=1), "b": rand(6, seed=2)}
     m = model(nodes, {"x": [1, 6, 9, 10]}, {"y": [1, 6, 9, 5]}, inits)

@@ -16,7 +16,7 @@ import compiler
 import models_zoo
 from compiler import tiling
 from compiler.check import compare_with_onnxruntime, reference
-from compiler.lowering import gemm, schedule
+from compiler.lowering import gemm
 from compiler.tiling import GemmTiling
 from simulator.api import run
 from simulator.config import load_config
@@ -57,7 +57,7 @@ def test_float_per_tile_words_in_every_loop_order(monkeypatch, order, nb):
     tile's words over the M tiles (nm)."""
     m, inputs = wide_conv(2048, cin=16, hw=(4, 4))
     t = GemmTiling(2, 4, 8, 8, order, "im2col", nb=nb, words=True)
-    monkeypatch.setattr(schedule, "plan", lambda layer, config, memo=None: t)
+    monkeypatch.setattr(gemm, "plan", lambda layer, config, memo=None: t)
     check(m, inputs, "tiny")
 
 
@@ -66,7 +66,7 @@ def test_int8_per_tile_words_in_every_loop_order(monkeypatch, order):
     f, inputs = wide_conv(1280, cin=16, hw=(4, 4))
     m = quantize(f)
     t = GemmTiling(2, 4, 8, 8, order, "im2col", words=True)
-    monkeypatch.setattr(gemm, "plan", lambda layer, config: t)
+    monkeypatch.setattr(gemm.int8, "plan", lambda layer, config: t)
     check_int8(m, inputs, "tiny", max_steps=0.0, ops={"QConv"})
 
 

@@ -1,4 +1,4 @@
-"""The float loop nest (compiler/lowering/schedule.py): every loop order, N blocks, single
+"""The float loop nest (compiler/lowering/gemm/): every loop order, N blocks, single
 and double buffers, "phase" mode and the residual preloaded into C, forced one at a time on a
 conv with a residual add and simulated (checked) against onnxruntime."""
 
@@ -7,7 +7,8 @@ from compiler_helpers import check, model, rand
 from onnx import helper
 
 import compiler
-from compiler.lowering import schedule
+from compiler.lowering import gemm
+from compiler.lowering.gemm import search
 from compiler.tiling import GemmTiling
 from simulator.config import load_config
 
@@ -36,7 +37,7 @@ def forced(monkeypatch, tiling: GemmTiling):
         seen.append(layer.name)
         return tiling
 
-    monkeypatch.setattr(schedule, "plan", plan)
+    monkeypatch.setattr(gemm, "plan", plan)
     return seen
 
 
@@ -90,7 +91,7 @@ def _candidates(cin, cout, hw, k):
     g = Geom(1, *hw, cin, *hw, cout, k, k, pt=k // 2, pl=k // 2)
     op = Operand(0, (0, 0, 0, 1), "x")
     layer = GemmLayer("l", g, DType.FP32, DType.FP32, op, op, op, Epilogue())
-    return list(schedule.candidates(layer, load_config("base")))
+    return list(search.candidates(layer, load_config("base")))
 
 
 def test_nothing_fits_names_the_layer():
@@ -102,7 +103,7 @@ def test_nothing_fits_names_the_layer():
     op = Operand(0, (0, 0, 0, 1), "x")
     layer = GemmLayer("huge", g, DType.FP32, DType.FP32, op, op, op, Epilogue(bias=0))
     with pytest.raises(ConfigError, match="'huge'"):
-        schedule.plan(layer, load_config("tiny"))
+        search.plan(layer, load_config("tiny"))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,163 @@
+"""Emission of the GEMM nest in program order, software-pipelined: after a step's MatMuls
+come the next steps' W and the next distinct A (loads, vcol copies) into the other buffers,
+then the step's epilogue, so no in-order queue holds a prefetch behind work that waits.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+from compiler.lowering.common import (
+    Ctx,
+    emit_load,
+    emit_vector,
+)
+from compiler.lowering.gemm.buffers import (
+    LEVELS,
+    Buffers,
+    Counts,
+    a_keys,
+    buffers,
+    counts,
+    w_page,
+    w_width,
+)
+from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilogue, residual_load
+from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
+from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
+from compiler.tiling import GemmTiling
+
+
+def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
+    """The nest in program order, software-pipelined: after a step's MatMuls come the next
+    step's W and the next distinct A (loads, vcol copies) into the other buffers, then the
+    step's epilogue, so no in-order queue holds a prefetch behind work that waits."""
+    bufs, why = buffers(L, t, ctx.config)
+    assert bufs is not None, why
+    g = L.geom
+    cnt = counts(L, t)
+    words = EpilogueWords(ctx, L, t, w_page(ctx.config))
+    mts = list(mtiles(L, t))
+    ncs = ranges(g.cout_g, t.tn)
+    kcs = ranges(g.cin_g, t.tk)
+    steps = list(_steps(t, cnt, len(ncs), g.groups))
+    per_row = a_keys(t) == "mkr"
+    a_next = _next_change([(st[0], st[2], st[4], per_row and st[5]) for st in steps])
+    last = (cnt.k - 1, cnt.r - 1)
+    res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
+    state = {"c": -1, "ckey": None}
+
+    width = w_width(L, t)
+
+    def w_tile(bi: int, ni: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """(the N range a W buffer holds, the tile's view in it)."""
+        if not t.panel:
+            return ncs[ni], None
+        n0 = bi * width
+        held = (n0, min(width, g.cout_g - n0))
+        return held, (held[1], ncs[ni][0] - n0)
+
+    def need(which: str, i: int) -> int:
+        grp, bi, mi, ni, ki, ri = steps[i]
+        if which == "a":
+            key, nc = (grp, mi, ki, per_row and ri), ncs[ni]
+        else:
+            key = (grp, bi if t.panel else ni, ki, ri)
+            nc = w_tile(bi, ni)[0]
+        buf, new = res[which].get(key)
+        if new:
+            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki], ri)
+        return buf
+
+    need("w", 0)
+    need("a", 0)
+    built: dict = {}
+    for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
+        mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
+        abuf, wbuf = need("a", i), need("w", i)
+        chan = grp * g.cout_g + nc[0]
+        if (ki, ri) == last:  # the epilogue's words (per-tile words: the next slot)
+            words.ensure(chan, nc[1])
+        cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
+        first = ki == 0 and ri == 0
+        if first and L.epi.residual:
+            emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
+        view = w_tile(bi, ni)[1]
+        key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
+        if key not in built:  # steps repeat the same MatMuls (buffers alternate)
+            built[key] = matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
+        for mm in built[key]:
+            ctx.em.add(mm)
+        for j in range(i + 1, min(len(steps), i + len(bufs.w))):
+            need("w", j)  # as many steps ahead as there are other W buffers
+        if a_next[i] is not None and len(bufs.a) > 1:
+            need("a", a_next[i])
+        if (ki, ri) == last:
+            bias_at = words.at(chan)[0]
+            emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, bias_at), L)
+
+
+class _Ring:
+    """Which operand tile each of one or two buffers holds; a new tile takes the buffer
+    the tile before the current one used."""
+
+    def __init__(self, addrs: tuple[int, ...]) -> None:
+        self.addrs, self.keys, self.count = addrs, {}, 0
+
+    def get(self, key) -> tuple[int, bool]:
+        if key in self.keys:
+            return self.keys[key], False
+        buf = self.addrs[self.count % len(self.addrs)]
+        self.count += 1
+        self.keys = {k: b for k, b in self.keys.items() if b != buf}
+        self.keys[key] = buf
+        return buf, True
+
+
+def _next_change(keys: list) -> list:
+    """For each position, the index of the first later position with a different key."""
+    out: list = [None] * len(keys)
+    nxt = None
+    for i in range(len(keys) - 1, -1, -1):
+        if i + 1 < len(keys) and keys[i + 1] != keys[i]:
+            nxt = i + 1
+        out[i] = nxt
+    return out
+
+
+def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
+    if which == "w" and L.packed:
+        fp32 = align(nc[1] * kc[1] * L.es)
+        for kind, instr in L.packed.w_tile(buf, fp32, nc, kc):
+            emit_load(ctx, instr, L.w.key) if kind == "l" else emit_vector(ctx, instr)
+        return
+    if which == "w":
+        emit_load(ctx, w_load(L, t, buf, grp, nc, kc, ri), L.w.key)
+        return
+    for instr in a_loads(L, t, buf, grp, mt, kc):
+        emit_load(ctx, instr, L.x.key)
+    for instr, _, _ in a_copies(L, t, buf, mt, kc, ri):
+        emit_vector(ctx, instr)
+
+
+def _steps(t: GemmTiling, cnt: Counts, n_tiles: int, groups: int):
+    """(group, N block, M tile, N tile, K chunk, kernel-row group) in loop order."""
+    sizes = {"b": cnt.b, "m": cnt.m, "n": cnt.n, "k": cnt.k, "r": cnt.r}
+    levels = LEVELS[t.order]
+    for grp in range(groups):
+        for idx in product(*(range(sizes[lv]) for lv in levels)):
+            at = dict(zip(levels, idx, strict=True))
+            ni = at["b"] * cnt.n + at["n"]
+            if ni < n_tiles:  # the last block may have fewer tiles
+                yield grp, at["b"], at["m"], ni, at["k"], at["r"]
+
+
+def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> int:
+    """The C tile: tile ``ni`` of the one set ("mk"), else the next of two buffers."""
+    if t.order == "mk":
+        return bufs.c[0] + ni * bufs.c_tile
+    key = (*mkey, ni)
+    if state["ckey"] != key:
+        state["c"] += 1
+        state["ckey"] = key
+    return bufs.c[state["c"] % len(bufs.c)]

@@ -1,0 +1,132 @@
+"""The epilogue of a GEMM tile: the per-channel words (bias, requantisation) in the weight
+scratchpad, the float epilogue (bias ADD, activation, store; a residual is preloaded into C
+by ``residual_load``) and the emission of an epilogue's (kind, instr, ...) tuples.
+"""
+
+from __future__ import annotations
+
+from compiler.lowering.common import (
+    Box,
+    Ctx,
+    emit_load,
+    emit_store,
+    emit_vector,
+    load,
+    store,
+    vector,
+)
+from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of
+from compiler.tiling import GemmTiling
+from simulator.isa import VFunc
+
+
+def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
+    """(DRAM address, storage) of each per-channel epilogue word array: bias, then requant."""
+    epi = L.epi
+    return [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
+
+
+def word_loads(L: GemmLayer, base: int, chan: int, n: int, stride: int) -> list[tuple]:
+    """(Load, storage) of channels [chan, chan + n) of each word array, the i-th array's to
+    ``base + i * stride`` in the weight scratchpad."""
+    return [
+        (load(SP_W, base + i * stride, 4, addr + chan * 4, (1, 1, n), (0, 0, 1), (0, 0, 1)), key)
+        for i, (addr, key) in enumerate(word_sources(L))
+    ]
+
+
+class EpilogueWords:
+    """Where the epilogue's per-channel words are in the weight scratchpad: every output
+    channel's, loaded once at 0 (bias, then requant); or (``t.words``) an N tile's, loaded by
+    ``ensure`` before the tile's last K step into the other of two slots (one step before
+    the epilogue that reads them, and after the epilogue that read the slot before)."""
+
+    def __init__(self, ctx: Ctx, L: GemmLayer, t: GemmTiling, page: int = 1) -> None:
+        self.ctx, self.L, self.t = ctx, L, t
+        self.slots = (0, word_slot(L, t, page)) if t.words else ()
+        self.held: list[int | None] = [None, None]  # the first channel each slot holds
+        self.last = 1
+        if not t.words:
+            cout = L.geom.cout
+            for instr, key in word_loads(L, 0, 0, cout, cout * 4):
+                emit_load(ctx, instr, key)
+
+    def ensure(self, chan: int, n: int) -> None:
+        """Load channels [chan, chan + n) unless a slot holds them (per-tile words only)."""
+        if not self.t.words or chan in self.held:
+            return
+        self.last = 1 - self.last
+        self.held[self.last] = chan
+        for instr, key in word_loads(self.L, self.slots[self.last], chan, n, self.t.tn * 4):
+            emit_load(self.ctx, instr, key)
+
+    def at(self, chan: int) -> tuple[int, int]:
+        """(address of channel ``chan``'s bias word, bytes from a bias word to its requant)."""
+        if not self.t.words:
+            return chan * 4, self.L.geom.cout * 4
+        return self.slots[self.held.index(chan)], self.t.tn * 4
+
+
+def reserved_w(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
+    """Weight scratchpad bytes before the W buffers, a multiple of ``page``: the epilogue's
+    per-channel words (bias, then requant) of every output channel, or (``t.words``) two
+    slots of one N tile's."""
+    if t.words:
+        return 2 * word_slot(L, t, page)
+    return _round(align(len(word_sources(L)) * L.geom.cout * 4), page)
+
+
+def word_slot(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
+    """Bytes of one slot of an N tile's epilogue words, a multiple of ``page``."""
+    return _round(align(len(word_sources(L)) * t.tn * 4), page)
+
+
+def _round(x: int, page: int) -> int:
+    return -(-x // page) * page
+
+
+def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
+    """The residual tile loaded into C (the accumulator layout, row pitch included)."""
+    g, r = L.geom, L.epi.residual
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    pitch = pitch_of(L, t, tr, tw)
+    sn, sh_, sw_, sc = r.strides
+    addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * 4
+    return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
+
+
+def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, bias_at: int) -> list:
+    """The float epilogue of one C tile (its residual is already in C): bias ADD (the tile's
+    bias words from ``bias_at``), the activation, the store; as gemm's (kind, instr, ...)
+    tuples."""
+    g, epi = L.geom, L.epi
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch_of(L, t, tr, tw) * tn, tn, 1))
+    counts = (tr, tw, tn)
+    ops = []
+    if epi.bias is not None:
+        bias = Box(SP_W, L.acc_dtype, bias_at, (0, 0, 1))
+        ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
+    if epi.act is not None:
+        func, i0, i1 = epi.act
+        ops.append(("v", vector(func, counts, acc, acc, None, (i0, i1, 0)), acc, [acc]))
+    sn, sh_, sw_, sc = L.y.strides
+    os = L.out_dtype.size
+    addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
+    ops.append(("s", store(SP_ACC, cbuf, os, addr, counts, (sh_, sw_, sc), acc.strides)))
+    return ops
+
+
+def emit_epilogue(ctx: Ctx, ops: list[tuple], L: GemmLayer) -> None:
+    """Emit the (kind, instr, ...) tuples of an epilogue: vector ops, loads, the store."""
+    for op in ops:
+        if op[0] == "v":
+            emit_vector(ctx, op[1])
+        elif op[0] == "l":
+            emit_load(ctx, op[1], op[2])
+        else:
+            emit_store(ctx, op[1], [L.y.key, *L.y.writes])
