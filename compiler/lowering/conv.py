@@ -40,12 +40,8 @@ def _epilogue(ctx: Ctx, node, cout: int, bias: np.ndarray | None) -> Epilogue:
 
 
 def _run(ctx: Ctx, node, layer: GemmLayer, tiling=None):
-    if gemm.applies(layer):
-        t = tiling or gemm.plan(layer, ctx.config, ctx.plans)
-        gemm.emit(ctx, layer, t)
-    else:
-        t = tiling or gemm.int8.plan(layer, ctx.config)
-        gemm.int8.emit(ctx, layer, t)
+    t = tiling or gemm.plan(layer, ctx.config, ctx.plans)
+    gemm.emit(ctx, layer, t)
     return t
 
 

@@ -266,8 +266,8 @@ def lower_qconv(ctx: Ctx, node) -> None:
         _epilogue(ctx, node, yt.quant),
         x_pad=xt.quant.zero_point & 0xFFFFFFFF,
     )
-    t = gemm.int8.plan(layer, ctx.config)
-    gemm.int8.emit(ctx, layer, t)
+    t = gemm.plan(layer, ctx.config, ctx.plans)
+    gemm.emit(ctx, layer, t)
     ctx.record(node, macs=g.macs, tiling=t.describe(g.kpos), est_cycles=t.est)
 
 
@@ -295,8 +295,8 @@ def lower_qgemm(ctx: Ctx, node) -> None:
         _const_operand(ctx, w.reshape(1, 1, k, n)),
         _epilogue(ctx, node, yt.quant),
     )
-    t = gemm.int8.plan(layer, ctx.config)
-    gemm.int8.emit(ctx, layer, t)
+    t = gemm.plan(layer, ctx.config, ctx.plans)
+    gemm.emit(ctx, layer, t)
     ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
 
 
@@ -374,7 +374,7 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
             _sub_operand(ctx, b, idx, lead),
             epi,
         )
-        t = t or gemm.int8.plan(layer, ctx.config)
-        gemm.int8.emit(ctx, layer, t)
+        t = t or gemm.plan(layer, ctx.config, ctx.plans)
+        gemm.emit(ctx, layer, t)
     macs = int(np.prod(yt.shape)) * k
     ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)

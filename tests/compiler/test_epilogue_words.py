@@ -66,7 +66,7 @@ def test_int8_per_tile_words_in_every_loop_order(monkeypatch, order):
     f, inputs = wide_conv(1280, cin=16, hw=(4, 4))
     m = quantize(f)
     t = GemmTiling(2, 4, 8, 8, order, "im2col", words=True)
-    monkeypatch.setattr(gemm.int8, "plan", lambda layer, config: t)
+    monkeypatch.setattr(gemm, "plan", lambda layer, config, memo=None: t)
     check_int8(m, inputs, "tiny", max_steps=0.0, ops={"QConv"})
 
 

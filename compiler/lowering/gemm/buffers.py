@@ -11,7 +11,7 @@ from itertools import product
 from math import ceil
 from typing import NamedTuple
 
-from compiler.lowering.gemm.epilogue import reserved_w
+from compiler.lowering.gemm.epilogue import out_bytes, reserved_w
 from compiler.lowering.gemm.layer import GemmLayer, align, patch, pitch_of
 from compiler.tiling import GemmTiling
 
@@ -106,7 +106,7 @@ def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
 
 
 def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
-    """Aligned bytes of one A buffer, one W buffer and one C tile."""
+    """Aligned bytes of one A buffer, one W buffer and one C tile (int8: with its output)."""
     g, es = L.geom, L.es
     if t.mode == "shift":
         pr, pw = t.tr + (g.kh - 1) * g.dh, t.tw + (g.kw - 1) * g.dw
@@ -119,7 +119,7 @@ def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
         a, pitch = col_base(L, t, t.tr, t.tw, t.tk) + cols, t.tw
     else:
         a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
-    c = align(t.tr * pitch * t.tn * 4)
+    c = align(t.tr * pitch * t.tn * 4) + out_bytes(L, t.tr, t.tw, t.tn)
     w = align(n_taps(L, t) * t.tk * w_width(L, t) * es)
     if L.packed:  # its codes and groups are loaded behind the tile
         w += L.packed.staging(w_width(L, t), t.tk)

@@ -93,8 +93,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
         if (ki, ri) == last:
-            bias_at = words.at(chan)[0]
-            emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, bias_at), L)
+            emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, words.at(chan)), L)
 
 
 class _Ring:

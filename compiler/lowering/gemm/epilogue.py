@@ -17,7 +17,7 @@ from compiler.lowering.common import (
 )
 from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of
 from compiler.tiling import GemmTiling
-from simulator.isa import VFunc
+from simulator.isa import DType, VFunc
 
 
 def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
@@ -86,7 +86,8 @@ def _round(x: int, page: int) -> int:
 
 
 def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
-    """The residual tile loaded into C (the accumulator layout, row pitch included)."""
+    """The residual tile loaded into C (the accumulator layout, row pitch included): fp32,
+    or int32 (QMatMul's zero-point correction), so the first MatMul accumulates onto it."""
     g, r = L.geom, L.epi.residual
     b, r0, tr, c0, tw = mt
     n0, tn = nc
@@ -97,27 +98,46 @@ def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
     return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
 
 
-def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, bias_at: int) -> list:
-    """The float epilogue of one C tile (its residual is already in C): bias ADD (the tile's
-    bias words from ``bias_at``), the activation, the store; as gemm's (kind, instr, ...)
-    tuples."""
+def out_offset(L: GemmLayer, tr: int, pitch: int, tn: int) -> int:
+    """Bytes from a C tile to its REQUANTised output (int8 layers), after the accumulators."""
+    return align(tr * pitch * tn * 4) if L.epi.requant is not None else 0
+
+
+def out_bytes(L: GemmLayer, tr: int, tw: int, tn: int) -> int:
+    """Bytes of a C tile's REQUANTised output, 0 for float layers (they store C itself)."""
+    return align(tr * tw * tn * L.out_dtype.size) if L.epi.requant is not None else 0
+
+
+def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) -> list:
+    """The epilogue of one C tile (its residual is already in C): bias ADD, then the float
+    activation or the int8 REQUANT (scale words, output zero point, clamp) into the bytes
+    after C, then the store; as (kind, instr, ...) tuples. ``words``: (address of the tile's
+    first bias word, bytes from a bias word to its requant word)."""
     g, epi = L.geom, L.epi
     b, r0, tr, c0, tw = mt
     n0, tn = nc
     chan = grp * g.cout_g + n0
-    acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch_of(L, t, tr, tw) * tn, tn, 1))
+    pitch = pitch_of(L, t, tr, tw)
+    acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch * tn, tn, 1))
     counts = (tr, tw, tn)
     ops = []
     if epi.bias is not None:
-        bias = Box(SP_W, L.acc_dtype, bias_at, (0, 0, 1))
+        bias = Box(SP_W, L.acc_dtype, words[0], (0, 0, 1))
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
     if epi.act is not None:
         func, i0, i1 = epi.act
         ops.append(("v", vector(func, counts, acc, acc, None, (i0, i1, 0)), acc, [acc]))
+    out = acc
+    if epi.requant is not None:
+        out = Box(SP_ACC, L.out_dtype, cbuf + out_offset(L, tr, pitch, tn), (tw * tn, tn, 1))
+        at = words[0] + (words[1] if epi.bias is not None else 0)
+        scale = Box(SP_W, DType.INT32, at, (0, 0, 1))
+        imm = tuple(v & 0xFFFFFFFF for v in (epi.out_zp, *epi.clamp))
+        ops.append(("v", vector(VFunc.REQUANT, counts, out, acc, scale, imm), out, [acc, scale]))
     sn, sh_, sw_, sc = L.y.strides
     os = L.out_dtype.size
     addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os
-    ops.append(("s", store(SP_ACC, cbuf, os, addr, counts, (sh_, sw_, sc), acc.strides)))
+    ops.append(("s", store(SP_ACC, out.addr, os, addr, counts, (sh_, sw_, sc), out.strides)))
     return ops
 
 

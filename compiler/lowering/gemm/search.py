@@ -18,12 +18,6 @@ from compiler.lowering.gemm.layer import GemmLayer, w_transposed
 from compiler.tiling import GemmTiling
 from simulator.cost import cost, dma_dram_bytes
 from simulator.errors import ConfigError
-from simulator.isa import DType
-
-
-def applies(L: GemmLayer) -> bool:
-    """fp32 layers (int8 layers use the nest of ``int8``)."""
-    return L.dtype == L.out_dtype == DType.FP32
 
 
 def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
@@ -67,7 +61,7 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
         w_ops = L.packed.w_tile(0, 0, (0, w_width(L, t)), kc)
         w_ld = [i for kind, i in w_ops if kind == "l"]
         deq = sum(cost(i, config) for kind, i in w_ops if kind == "v")
-    epi = epilogue(L, t, 0, 0, mt, nc, 0)
+    epi = epilogue(L, t, 0, 0, mt, nc, (0, 0))
     pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
     if t.words:  # an N tile's epilogue words, loaded before its last K step
         pre += [i for i, _ in word_loads(L, 0, 0, nc[1], 0)]
