@@ -429,8 +429,13 @@ def _macs(node: onnx.NodeProto, graph: Graph) -> int:
     shapes = [_shape(n, graph) for n in (node.input[0], node.input[1], node.output[0])]
     if None in shapes:
         return 0
-    a, w, out = (int(np.prod(s, dtype=np.int64)) for s in shapes)
-    a_shape, w_shape, _ = shapes
+    return matrix_macs(node, *shapes)
+
+
+def matrix_macs(node: onnx.NodeProto, a_shape, w_shape, out_shape) -> int:
+    """MACs of a matrix node (``MATRIX_OPS``) from its first two inputs' and its output's
+    shapes, known at compile time or, for data-dependent ones, at run time (``npu.runtime``)."""
+    a, w, out = (int(np.prod(s, dtype=np.int64)) for s in (a_shape, w_shape, out_shape))
     if node.op_type == "Conv":
         return out * (w // max(w_shape[0], 1))
     if node.op_type == "ConvTranspose":

@@ -39,6 +39,11 @@ process's, which other jobs on the machine barely move), their ratios to onnxrun
 inference, the simulated cycles against the roofline bound, and the peak memory of a compile
 and of a simulation. The simulated outputs are checked against onnxruntime's. --json keeps
 every repetition, wall-clock times too (docs/performance.md).
+
+A model the NPU cannot run whole is cut into NPU and host partitions, as npu run does: the
+NPU partitions are simulated and the host partitions run on onnxruntime ('simulate' is the
+whole run); the host column gives how many, their estimated cycles (included in 'cycles') and
+their measured onnxruntime time; the roofline is the NPU partitions' against the NPU cycles.
 """
 
 
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     shapes = opts.parse_input_shapes(args.input_shapes)
     names = args.models or list(DEFAULT_MODELS)
     paths = [_onnx_path(name) for name in names]  # every MODEL checked before any work
-    options = CompileOptions(input_shapes=shapes)
+    options = CompileOptions(input_shapes=shapes, strict=opts.npu_only(args))
     results = []
     for name, path in zip(names, paths, strict=True):
         with progress.task(f"benchmarking {name}"):
@@ -128,10 +133,13 @@ def table(results: list[ModelBench], config: NpuConfig, args: argparse.Namespace
         t.add_column(header, justify="left" if header == "model" else "right", no_wrap=True)
     for header in ("(compile+sim)/ort", "compile/ort", "sim/ort"):
         t.add_column(header, justify="right", no_wrap=True)
-    for header in ("cycles", "roofline", "of roofline", "peak MiB c/s", "check"):
-        t.add_column(header, justify="right", no_wrap=True)
+    hosts = any(r.host is not None for r in results)  # a column only for partitioned models
+    for header in ("cycles", "host", "roofline", "of roofline", "peak MiB c/s", "check"):
+        if header != "host" or hosts:
+            t.add_column(header, justify="right", no_wrap=True)
     for r in results:
         ratios = r.ratios
+        host = [_host_cell(r)] if hosts else []
         t.add_row(
             r.model,
             fmt_time(r.compile.median),
@@ -141,6 +149,7 @@ def table(results: list[ModelBench], config: NpuConfig, args: argparse.Namespace
             f"{ratios['compile']:,.1f}x",
             f"{ratios['simulate']:,.1f}x",
             f"{r.cycles:,}",
+            *host,
             f"{r.roofline_cycles:,.0f}",
             f"{100 * r.fraction_of_roofline:.1f}%",
             f"{r.compile_peak_bytes / 2**20:,.0f} / {r.simulate_peak_bytes / 2**20:,.0f}",
@@ -148,6 +157,13 @@ def table(results: list[ModelBench], config: NpuConfig, args: argparse.Namespace
             style=None if r.check_passed else "bold red",
         )
     return t
+
+
+def _host_cell(r: ModelBench) -> str:
+    """Host partitions: how many, their estimated cycles (in ``cycles``) and measured time."""
+    if r.host is None:
+        return "-"
+    return f"{r.host_partitions}: {r.host_cycles:,} cyc est, {fmt_time(r.host.median)} ort"
 
 
 def print_table(results: list[ModelBench], config: NpuConfig, args: argparse.Namespace) -> None:

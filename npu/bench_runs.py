@@ -16,6 +16,12 @@ same model and input in this process, ``repeat`` times each, after one warm-up o
   ``macs``, ``operand_bytes``); the model's bound is their sum.
 - The outputs of the warm-up's simulation are checked against onnxruntime's
   (``compiler.check``), so a benchmark of a wrong program says so.
+- A model the NPU cannot run whole (``compiler.compile_model``: NPU and host partitions) is
+  run as ``npu run`` runs it (``npu.runtime``): its NPU partitions simulated, its host
+  partitions on onnxruntime. ``simulate`` is then the whole run; ``host`` the host partitions'
+  share of it (their ``session.run`` CPU and wall times); ``cycles`` are the NPU's cycles
+  plus the host partitions' ``[host]`` estimate (``host_cycles``), and the roofline is the
+  NPU partitions' against their cycles alone (``npu_cycles``).
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ from pathlib import Path
 
 import onnx
 
-import simulator
-from compiler import CompileOptions, compile
+from compiler import CompileOptions, Partitioned, compile, compile_model
 from compiler.check import OutputCheck, check_outputs, infer, output_scales, session
+from npu import runtime
 from npu.inputs import random_inputs
 from simulator import Program
 from simulator.config import NpuConfig
@@ -83,6 +89,10 @@ class ModelBench:
     compile_peak_bytes: int
     simulate_peak_bytes: int
     checks: list[OutputCheck]
+    npu_cycles: int = 0  # cycles minus the host partitions' estimate
+    host: Times | None = None  # the host partitions' onnxruntime time (partitioned models)
+    host_partitions: int = 0
+    npu_macs: int = 0
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -92,8 +102,13 @@ class ModelBench:
         return {"compile": c / ort, "simulate": s / ort, "compile_simulate": (c + s) / ort}
 
     @property
+    def host_cycles(self) -> int:
+        return self.cycles - self.npu_cycles
+
+    @property
     def fraction_of_roofline(self) -> float:
-        return self.roofline_cycles / self.cycles if self.cycles else 0.0
+        """The NPU's: its roofline over its cycles (host partitions have no roofline)."""
+        return self.roofline_cycles / self.npu_cycles if self.npu_cycles else 0.0
 
     @property
     def check_passed(self) -> bool:
@@ -111,6 +126,11 @@ class ModelBench:
             "fraction_of_roofline": self.fraction_of_roofline,
             "macs": self.macs,
             "instructions": self.instructions,
+            "npu_cycles": self.npu_cycles,
+            "host_cycles": self.host_cycles,
+            "host_partitions": self.host_partitions,
+            "host": self.host.to_dict() if self.host else None,
+            "npu_mac_share": self.npu_macs / self.macs if self.macs else 1.0,
             "peak_bytes": {
                 "compile": self.compile_peak_bytes,
                 "simulate": self.simulate_peak_bytes,
@@ -134,6 +154,18 @@ def roofline_cycles(program: Program) -> float:
     )
 
 
+def npu_programs(program: Program | Partitioned) -> list[Program]:
+    if isinstance(program, Partitioned):
+        return [s.program for s in program.segments if s.program is not None]
+    return [program]
+
+
+def _host_seconds(result) -> tuple[float, float]:
+    """The host partitions' (CPU, wall) seconds in a run (0 for a whole-NPU program)."""
+    host = _host_runs(result)
+    return sum(h.cpu_s for h in host), sum(h.wall_s for h in host)
+
+
 def peak_rss_bytes() -> int:
     """The process's peak resident set size so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -152,36 +184,61 @@ def bench_model(
 ) -> ModelBench:
     """Measure ``model`` (its .onnx at ``path``); ``step(what)`` names each phase as it starts."""
     step("warm-up")
-    program = compile(str(path), config, options)
+    program = compile_model(str(path), config, options)
+    # a whole-NPU model is timed as compile() makes it (compile_model would import it twice)
+    make = compile_model if isinstance(program, Partitioned) else compile
+    programs = npu_programs(program)
     feeds = random_inputs(program, seed)
-    result = simulator.run(program, feeds)
+    result = runtime.execute(program, feeds)
     sess = session(path, threads=ort_threads)
     want = infer(sess, feeds, path)
     names = list(want)
     scales = output_scales(onnx.load(path, load_external_data=False))
     checks = check_outputs(result.outputs, want, scales)
     times = Times(), Times(), Times()
+    host = Times() if isinstance(program, Partitioned) else None
     for r in range(repeat):
         step(f"repetition {r + 1} of {repeat}")
-        times[0].measure(lambda: compile(str(path), config, options))
-        times[1].measure(lambda: simulator.run(program, feeds))
+        times[0].measure(lambda: make(str(path), config, options))
+        run = times[1].measure(lambda: runtime.execute(program, feeds))
+        if host is not None:
+            cpu, wall = _host_seconds(run)
+            host.cpu.append(cpu)
+            host.wall.append(wall)
         times[2].measure(lambda: sess.run(names, feeds))
     step("peak memory")
-    compile_peak = _traced_peak(lambda: compile(str(path), config, options))
-    simulate_peak = _traced_peak(lambda: simulator.run(program, feeds))
+    compile_peak = _traced_peak(lambda: make(str(path), config, options))
+    simulate_peak = _traced_peak(lambda: runtime.execute(program, feeds))
+    npu_macs = sum(layer.get("macs", 0) for p in programs for layer in p.layers)
+    host_runs = _host_runs(result)
     return ModelBench(
         model=model,
         compile=times[0],
         simulate=times[1],
         onnxruntime=times[2],
-        cycles=result.stats.total_cycles,
-        roofline_cycles=roofline_cycles(program),
-        macs=sum(layer.get("macs", 0) for layer in program.layers),
-        instructions=len(program.instructions),
+        cycles=_cycles(result),
+        roofline_cycles=sum(roofline_cycles(p) for p in programs),
+        macs=npu_macs + sum(h.macs for h in host_runs),
+        instructions=sum(len(p.instructions) for p in programs),
         compile_peak_bytes=compile_peak,
         simulate_peak_bytes=simulate_peak,
         checks=checks,
+        npu_cycles=_cycles(result) - sum(h.estimated_cycles for h in host_runs),
+        host=host,
+        host_partitions=len(host_runs),
+        npu_macs=npu_macs,
     )
+
+
+def _cycles(result) -> int:
+    """A ``SimResult``'s or a ``PartitionedResult``'s cycles (NPU + host estimate)."""
+    if isinstance(result, runtime.PartitionedResult):
+        return result.total_cycles
+    return result.stats.total_cycles
+
+
+def _host_runs(result) -> list[runtime.HostRun]:
+    return result.host if isinstance(result, runtime.PartitionedResult) else []
 
 
 def _traced_peak(fn: Callable[[], object]) -> int:

@@ -12,8 +12,12 @@ partitions run one after the other (``npu.runtime``), so they share one timeline
   its energy is not modelled (0).
 - The NPU MAC share is the MACs of the NPU layers (as the compiler records them) over those
   and the host partitions' MACs (``compiler.partition``'s count from the node shapes). A host
-  matrix node whose shapes depend on data (after a Loop, NonMaxSuppression, ...) is not
-  counted (``macs_uncounted`` names it): the share is then an upper bound.
+  matrix node whose shapes depend on data (after a Loop, NonMaxSuppression, ...) is counted
+  from the shapes it had in the run (``npu.host_macs``); in a timing-only run the host does
+  not run, such a node is not counted (``macs_uncounted`` names it) and the share is then an
+  upper bound.
+- Timing only (``--timing-only``): the host partitions are not run (``npu.runtime``); their
+  rows keep the estimate from their ports' declared shapes and ``wall_s`` is None.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def host_row(run: HostRun, start: int) -> LayerRow:
         start=start,
         end=start + run.estimated_cycles,
         cycles=run.estimated_cycles,
-        macs=seg.macs,
+        macs=run.macs,
         executed_macs=0,
         utilization=0.0,
         dram_read_bytes=run.read_bytes,
@@ -124,10 +128,11 @@ def host_partitions(result: PartitionedResult) -> list[dict]:
                 "estimated_cycles": run.estimated_cycles,
                 "wall_s": run.wall_s,
                 "flops": run.flops,
-                "macs": seg.macs,
-                "macs_uncounted": seg.uncounted,
+                "macs": run.macs,
+                "macs_uncounted": run.uncounted,
                 "read_bytes": run.read_bytes,
                 "write_bytes": run.write_bytes,
+                "ports_unknown": run.unknown,
             }
         )
     return out

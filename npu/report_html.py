@@ -131,10 +131,11 @@ def _host(report: Report) -> str:
             f"{html.escape(n['reason'])}"
             for n in h["nodes"]
         )
+        wall = "not run" if h["wall_s"] is None else fmt_time(h["wall_s"])
         rows.append(
             f"<tr><td>{h['partition'] + 1} of {h['of']}</td><td style='white-space:normal'>"
             f"{nodes}</td><td class='num'>{h['estimated_cycles']:,}</td>"
-            f"<td class='num'>{fmt_time(h['wall_s'])}</td><td class='num'>{h['macs']:,}</td>"
+            f"<td class='num'>{wall}</td><td class='num'>{h['macs']:,}</td>"
             f"<td class='num'>{h['read_bytes'] + h['write_bytes']:,}</td></tr>"
         )
     head = ("<tr><th>partition</th><th>nodes and why they are not on the NPU</th>"

@@ -77,18 +77,31 @@ def device_lines(report: Report) -> list[str]:
     uncounted = [n for h in report.host for n in h["macs_uncounted"]]
     if uncounted:
         share += f" at most: the MACs of host node(s) {', '.join(uncounted)} depend on data"
+    ran = all(h["wall_s"] is not None for h in report.host)
+    measured = (
+        f"host measured {fmt_time(t['host_wall_s'])} on onnxruntime here"
+        if ran
+        else "host partitions not run (--timing-only: estimated from their declared shapes)"
+    )
     lines = [
         f"{share}; {t['npu_cycles']:,} NPU cycles + {t['host_cycles']:,} host cycles (estimate: "
-        f"the config's [host] model), host measured {fmt_time(t['host_wall_s'])} on onnxruntime "
-        f"here, {t['host_transfer_bytes']:,} B through DRAM"
+        f"the config's [host] model), {measured}, {t['host_transfer_bytes']:,} B through DRAM"
     ]
     for h in report.host:
+        wall = "not run" if h["wall_s"] is None else f"measured {fmt_time(h['wall_s'])}"
         lines.append(
             f"host partition {h['partition'] + 1} of {h['of']}: {h['estimated_cycles']:,} cycles "
-            f"(estimate), measured {fmt_time(h['wall_s'])}, {h['macs']:,} MACs; nodes:"
+            f"(estimate), {wall}, {h['macs']:,} MACs; nodes:"
         )
         lines += [f"  {n['name']} ({n['op']}): {n['reason']}" for n in h["nodes"]]
+        if h.get("ports_unknown"):
+            lines.append(f"  a lower bound: {unknown_ports(h['ports_unknown'])}")
     return lines
+
+
+def unknown_ports(ports: list[str]) -> str:
+    """What a timing-only estimate could not count (shared by ``npu run``'s summary)."""
+    return f"tensor(s) {', '.join(ports)} of data-dependent shape counted as 0 bytes"
 
 
 def _timing_line(report: Report) -> str:

@@ -8,10 +8,11 @@ import time
 
 import simulator
 from compiler.partition import Partitioned
-from npu import inputs, models, options, progress, runtime
+from npu import inputs, models, options, partition_profile, progress, report_table, runtime
 from npu.outputs import check_outputs, output_batch
 from npu.report_table import fmt_time
-from simulator.errors import ModelError, NpuError
+from simulator.errors import NpuError
+from simulator.trace import write_trace
 
 EXAMPLES = """\
 examples:
@@ -100,30 +101,37 @@ def check_io_options(args: argparse.Namespace) -> None:
         )
 
 
-def run_partitioned(args: argparse.Namespace, part: Partitioned, feeds: dict) -> int:
-    """NPU partitions on the simulator, host partitions on onnxruntime, in turn."""
-    if args.timing_only:
-        raise ModelError(
-            "--timing-only: a model with host partitions needs its values (the host computes "
-            "them); give --inputs and --out"
-        )
-    if args.trace:
-        raise ModelError(
-            "--trace: a model with host partitions has no single trace yet; trace its NPU "
-            "partitions with --npu-only on a model without host nodes"
-        )
+def run_partitioned(args: argparse.Namespace, part: Partitioned, feeds: dict | None) -> int:
+    """NPU partitions on the simulator, host partitions on onnxruntime, in turn (--timing-only:
+    NPU partitions timed without numerics, host partitions not run but estimated)."""
     start = time.perf_counter()
     with progress.bar("simulating instructions") as update:
-        result = runtime.run(part, feeds, progress=update, max_memory=options.max_memory(args))
+        result = runtime.run(
+            part,
+            feeds,
+            progress=update,
+            max_memory=options.max_memory(args),
+            trace=bool(args.trace),
+            numerics=not args.timing_only,
+        )
     simulate_s = time.perf_counter() - start
     with output_batch() as out:
-        out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
+        if args.out:
+            out.write(args.out, lambda tmp: inputs.write_npz(tmp, result.outputs))
         out.write_text(args.stats, json.dumps(runtime.stats_dict(result), indent=2) + "\n")
+        events = partition_profile.merged_events(part, result) if args.trace else None
+        out.write(args.trace, lambda tmp: write_trace(events, tmp))
     hosts = len(result.host)
+    how = "not run, estimated from their shapes" if args.timing_only else "run on onnxruntime"
+    what = "timing only" if args.timing_only else "run"
+    unknown = [p for h in result.host for p in h.unknown]
+    if unknown:
+        how += f"; a lower bound: {report_table.unknown_ports(unknown)}"
+    wrote = [f for f in (args.out, args.stats, args.trace) if f]
     print(f"{result.total_cycles:,} cycles ({result.npu_cycles:,} on the NPU, "
-          f"{result.host_cycles:,} estimated for {hosts} host partition(s), "
-          f"{result.transfer_bytes:,} bytes through DRAM), run in {simulate_s:.2f} s; "
-          f"wrote {args.out}")  # fmt: skip
+          f"{result.host_cycles:,} estimated for {hosts} host partition(s) ({how}), "
+          f"{result.transfer_bytes:,} bytes through DRAM), {what} in {simulate_s:.2f} s"
+          + (f"; wrote {', '.join(wrote)}" if wrote else ""))  # fmt: skip
     return 0
 
 

@@ -5,6 +5,16 @@ The simulator never imports onnxruntime; this module is where the two engines me
 partition reads its inputs from DRAM and writes its outputs back: those bytes are the
 partition's ``transfer_bytes``. Its time is measured (wall clock of ``InferenceSession.run``)
 and estimated from the config's ``[host]`` section (``host_cycles``).
+
+Timing only (``numerics=False``): the NPU partitions are timed without numerics, and the host
+partitions are NOT run (they would need the values the NPU did not compute). Each contributes
+its ``[host]`` estimate from the declared shapes of its ports (``estimate_host``), which equals
+a full run's estimate when those shapes are static; a port whose shape depends on data counts
+0 bytes and 0 elements and is named in ``HostRun.unknown``, the estimate then a lower bound.
+
+A host matrix node whose shapes depend on data (``Segment.uncounted``) has its MACs counted at
+run time: its operands and result are also fetched from onnxruntime, and ``HostRun.macs`` is
+the partition's MACs with them (``compiler.partition.matrix_macs``: one formula).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import numpy as np
 
 import simulator
 from compiler.partition import NPU, Partitioned, Port, Segment
+from npu import host_macs
 from simulator.config import NpuConfig
 from simulator.errors import ModelError
 
@@ -27,11 +38,16 @@ class HostRun:
     """One host partition's run: what crossed, how long it took, what the config predicts."""
 
     segment: Segment
-    wall_s: float
+    wall_s: float | None
     read_bytes: int  # its inputs, read from DRAM
     write_bytes: int  # its outputs, written back
     flops: int
     estimated_cycles: int
+    macs: int = 0  # its matrix nodes', those of data-dependent shapes counted as they ran
+    uncounted: list[str] = field(default_factory=list)  # matrix nodes whose MACs are unknown
+    ran: bool = True  # False: timing only, not run (wall_s None, the estimate from shapes)
+    unknown: list[str] = field(default_factory=list)  # ports of unknown size (timing only)
+    cpu_s: float = 0.0  # process CPU time of its onnxruntime run
 
     @property
     def transfer_bytes(self) -> int:
@@ -71,10 +87,15 @@ def run(
     max_memory: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     trace: bool = False,
+    numerics: bool = True,
 ) -> PartitionedResult:
     """Run every partition in order; outputs come back keyed by the model's output names
-    (``trace``: each NPU partition's ``SimResult`` keeps its trace events)."""
-    check_inputs(part, inputs)
+    (``trace``: each NPU partition's ``SimResult`` keeps its trace events). ``numerics=False``:
+    timing only (no outputs; ``inputs`` may be None; host partitions estimated, not run)."""
+    if numerics or inputs is not None:
+        check_inputs(part, inputs or {})
+    if not numerics:
+        return _timing_only(part, checked, max_memory, progress, trace)
     env = dict(inputs)
     result = PartitionedResult(outputs={}, segments=part.segments)
     for seg in part.segments:
@@ -96,6 +117,42 @@ def run(
             env.update(outs)
     result.outputs = {name: env[name] for name in part.outputs}
     return result
+
+
+def _timing_only(part: Partitioned, checked, max_memory, progress, trace) -> PartitionedResult:
+    if checked:
+        raise ValueError("checked=True needs numerics (the checker compares values)")
+    result = PartitionedResult(outputs={}, segments=part.segments)
+    for seg in part.segments:
+        if seg.device == NPU:
+            sim = simulator.run(
+                seg.program,
+                None,
+                max_memory=max_memory,
+                progress=progress,
+                trace=trace,
+                numerics=False,
+            )
+            result.npu.append(sim)
+        else:
+            result.host.append(estimate_host(seg, part.config))
+    return result
+
+
+def estimate_host(seg: Segment, config: NpuConfig) -> HostRun:
+    """A host partition not run: its ``[host]`` estimate from its ports' declared shapes (a
+    port of data-dependent shape counts nothing and is named in ``unknown``)."""
+    read = sum(p.nbytes or 0 for p in seg.inputs)
+    written = sum(p.nbytes or 0 for p in seg.outputs)
+    elements = sum(
+        int(np.prod(p.shape, dtype=np.int64)) for p in seg.outputs if p.shape is not None
+    )
+    flops = host_flops(seg.macs, elements)
+    unknown = [p.name for p in (*seg.inputs, *seg.outputs) if p.shape is None]
+    cycles = host_cycles(config, flops, read + written)
+    return HostRun(
+        seg, None, read, written, flops, cycles, seg.macs, list(seg.uncounted), False, unknown
+    )
 
 
 def execute(program, inputs: dict[str, np.ndarray], **kw):
@@ -128,21 +185,31 @@ def check_inputs(part: Partitioned, inputs: dict[str, np.ndarray]) -> None:
 
 
 def run_host(seg: Segment, feeds: dict, config: NpuConfig) -> tuple[dict, HostRun]:
-    """One host partition on onnxruntime (one thread, as measured and estimated)."""
-    session = host_session(seg.model)
+    """One host partition on onnxruntime (one thread, as measured and estimated); the
+    operands of its data-dependent matrix nodes are fetched too, to count their MACs."""
+    probe = host_macs.probe(seg)
+    session = host_session(probe.model if probe else seg.model)
     names = [p.name for p in seg.outputs]
-    start = time.perf_counter()
+    extra = probe.names if probe else []
+    start, cpu = time.perf_counter(), time.process_time()
     try:
-        values = session.run(names, feeds)
+        values = session.run(names + extra, feeds)
     except Exception as exc:  # onnxruntime's errors name the node; one line of it
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"host partition ({', '.join(seg.nodes[:3])}...): {first}") from None
-    wall = time.perf_counter() - start
-    outs = {p.name: as_declared(v, p) for p, v in zip(seg.outputs, values, strict=True)}
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    own = values[: len(names)]
+    outs = {p.name: as_declared(v, p) for p, v in zip(seg.outputs, own, strict=True)}
+    macs, uncounted = seg.macs, list(seg.uncounted)
+    if probe:
+        seen = {**feeds, **outs, **dict(zip(extra, values[len(names) :], strict=True))}
+        counted = probe.macs({n: tuple(np.shape(v)) for n, v in seen.items()})
+        macs += sum(counted.values())
+        uncounted = [n for n in uncounted if n not in counted]
     read, written = _nbytes(feeds.values()), _nbytes(outs.values())
-    flops = host_flops(seg, outs)
-    host = HostRun(seg, wall, read, written, flops, host_cycles(config, flops, read + written))
-    return outs, host
+    flops = host_flops(macs, sum(int(v.size) for v in outs.values() if isinstance(v, np.ndarray)))
+    cycles = host_cycles(config, flops, read + written)
+    return outs, HostRun(seg, wall, read, written, flops, cycles, macs, uncounted, cpu_s=cpu)
 
 
 def as_declared(value, port: Port):
@@ -193,11 +260,10 @@ def _nbytes(values) -> int:
     return sum(int(v.nbytes) for v in values if isinstance(v, np.ndarray))
 
 
-def host_flops(seg: Segment, outs: dict) -> int:
+def host_flops(macs: int, elements: int) -> int:
     """Two per MAC of its matrix nodes plus one per output element of the partition (a floor
     for the element-wise work; the ops inside If/Loop bodies are not counted)."""
-    elements = sum(int(v.size) for v in outs.values() if isinstance(v, np.ndarray))
-    return 2 * seg.macs + elements
+    return 2 * macs + elements
 
 
 def host_cycles(config: NpuConfig, flops: int, moved: int) -> int:
