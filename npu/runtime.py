@@ -150,9 +150,8 @@ def estimate_host(seg: Segment, config: NpuConfig) -> HostRun:
     flops = host_flops(seg.macs, elements)
     unknown = [p.name for p in (*seg.inputs, *seg.outputs) if p.shape is None]
     cycles = host_cycles(config, flops, read + written)
-    return HostRun(
-        seg, None, read, written, flops, cycles, seg.macs, list(seg.uncounted), False, unknown
-    )
+    counts = (int(read), int(written), int(flops), int(cycles), int(seg.macs))
+    return HostRun(seg, None, *counts, list(seg.uncounted), False, unknown)
 
 
 def execute(program, inputs: dict[str, np.ndarray], **kw):
@@ -209,7 +208,8 @@ def run_host(seg: Segment, feeds: dict, config: NpuConfig) -> tuple[dict, HostRu
     read, written = _nbytes(feeds.values()), _nbytes(outs.values())
     flops = host_flops(macs, sum(int(v.size) for v in outs.values() if isinstance(v, np.ndarray)))
     cycles = host_cycles(config, flops, read + written)
-    return outs, HostRun(seg, wall, read, written, flops, cycles, macs, uncounted, cpu_s=cpu)
+    counts = (int(read), int(written), int(flops), int(cycles), int(macs))  # never numpy ints
+    return outs, HostRun(seg, wall, *counts, uncounted, cpu_s=cpu)
 
 
 def as_declared(value, port: Port):
