@@ -24,24 +24,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.lowering.common import (
-    Box,
-    Ctx,
-    emit_load,
-    emit_store,
-    emit_vector,
-    f32_bits,
-    load,
-    store,
-    vector,
-)
+from compiler.lowering.common import Ctx, f32_bits
 from compiler.lowering.conv import gemm_layer
 from compiler.lowering.gemm import Operand
+from compiler.lowering.recurrent_tiles import (
+    Tile,
+    Views,
+    at_view,
+    dram_operand,
+    gate_tiles,
+    load_view,
+    store_h,
+    view_operand,
+)
 from compiler.opdecl import OpTable
-from simulator.isa import DType, Scratchpad, VFunc
+from simulator.isa import VFunc
 
-SP = Scratchpad.INPUT
-FP = DType.FP32
 OPS = OpTable()  # merged into the registry by compiler.ops
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 DEFAULT_ACTS = {
@@ -61,9 +59,6 @@ ACT_FUNCS = {
     ),
     "LeakyRelu": lambda a, b: (VFunc.LEAKY_RELU, f32_bits(0.01 if a is None else a), 0),
 }
-# Outputs after the ONNX ones: the per-direction scratch buffers the pass adds.
-SCRATCH = {"LSTM": ("gates", "h", "c"), "GRU": ("gates", "h", "rh", "hp"), "RNN": ("gates", "h")}
-ONNX_OUTPUTS = {"LSTM": 3, "GRU": 2, "RNN": 2}
 
 
 @dataclass(frozen=True)
@@ -164,134 +159,6 @@ def check(node, graph) -> str | None:
     return None
 
 
-# --- the vector unit's tiles -----------------------------------------------------------------
-class Tile:
-    """A (rows x columns) tile of the gate math in one half of the input scratchpad: named
-    fp32 slots of ``parts`` blocks of ``cols`` per row, loaded, combined and stored."""
-
-    def __init__(self, ctx: Ctx, base: int, rows: int, cols: int):
-        self.ctx, self.base, self.rows, self.cols = ctx, base, rows, cols
-        self.top = base
-        self.slots: dict[str, tuple[int, int]] = {}  # name -> (address, parts)
-
-    def slot(self, name: str, parts: int = 1) -> None:
-        self.slots[name] = (self.top, parts)
-        self.top += -(-self.rows * parts * self.cols * 4 // 64) * 64
-
-    def box(self, name: str, part: int = 0) -> Box:
-        addr, parts = self.slots[name]
-        return Box(SP, FP, addr + part * self.cols * 4, (0, parts * self.cols, 1))
-
-    def load(self, name: str, dram: tuple[int, int, int], key: str) -> None:
-        """``dram``: (byte address of row 0 part 0, row stride, part stride in elements)."""
-        addr, parts = self.slots[name]
-        a, rs, ps = dram
-        counts = (self.rows, parts, self.cols)
-        ss = (parts * self.cols, self.cols, 1)
-        emit_load(self.ctx, load(SP, addr, 4, a, counts, (rs, ps, 1), ss), key)
-
-    def store(self, name: str, dram: tuple[int, int], tensor: str) -> None:
-        addr, parts = self.slots[name]
-        a, rs = dram
-        counts = (1, self.rows, self.cols)
-        st = store(SP, addr, 4, a, counts, (0, rs, 1), (0, parts * self.cols, 1))
-        emit_store(self.ctx, st, self.ctx.writes(tensor))
-
-    def op(self, func, dst, src0, src1=None, width: int = 1, imm=(0, 0, 0)) -> None:
-        """``dst``/``src``: (slot, first part); ``width`` parts wide."""
-        boxes = [self.box(*dst), self.box(*src0)] + ([self.box(*src1)] if src1 else [])
-        counts = (1, self.rows, width * self.cols)
-        ins = vector(func, counts, boxes[0], boxes[1], boxes[2] if src1 else None, imm)
-        emit_vector(self.ctx, ins)
-
-    def act(self, f: tuple[VFunc, int, int], at, width: int = 1) -> None:
-        self.op(f[0], at, at, width=width, imm=(f[1], f[2], 0))
-
-    def clip(self, r: Rnn, at, width: int) -> None:
-        if r.clip is not None:
-            imm = (f32_bits(-r.clip), f32_bits(r.clip), 0)
-            self.op(VFunc.CLIP, at, at, width=width, imm=imm)
-
-
-# --- DRAM views ------------------------------------------------------------------------------
-def _operand(ctx: Ctx, tensor: str, addr: int, row: int) -> Operand:
-    p = ctx.place(tensor)
-    return Operand(addr, (0, 0, row, 1), p.key, ctx.clobbers.get(p.key, ()))
-
-
-class Views:
-    """Where each step's matrices live: (element address, row stride) pairs per tensor."""
-
-    def __init__(self, ctx: Ctx, node, r: Rnn):
-        self.ctx, self.node, self.r = ctx, node, r
-        n_onnx = ONNX_OUTPUTS[r.op]
-        names = node.outputs[n_onnx:]
-        per = len(SCRATCH[r.op])
-        self.scratch = [
-            dict(zip(SCRATCH[r.op], names[d * per : (d + 1) * per], strict=True))
-            for d in range(r.d)
-        ]
-        self.proj = names[-1]
-        self.y, self.y_h = node.outputs[0], node.outputs[1]
-        self.y_c = node.outputs[2] if r.op == "LSTM" else None
-        for t in node.outputs:
-            if ctx.place(t).strides[-1] != 1:
-                raise AssertionError(f"{t} is not row-major")
-
-    def addr(self, tensor: str, offset: int) -> int:
-        p = self.ctx.place(tensor)
-        return p.addr + offset * p.itemsize
-
-    def proj_step(self, t: int, d: int, part: int = 0) -> tuple[str, int, int]:
-        """(tensor, byte address, row stride) of P's rows of step t, direction d."""
-        r = self.r
-        width = r.d * r.gh
-        row0, rs = (t * r.b, width) if r.layout == 0 else (t, r.t * width)
-        return self.proj, self.addr(self.proj, row0 * width + d * r.gh + part * r.h), rs
-
-    def y_step(self, t: int, d: int) -> tuple[str, int, int]:
-        s = self.ctx.place(self.y).strides
-        if self.r.layout == 0:  # [T, D, B, H]
-            return self.y, self.addr(self.y, t * s[0] + d * s[1]), s[2]
-        return self.y, self.addr(self.y, t * s[1] + d * s[2]), s[0]  # [B, T, D, H]
-
-    def last(self, tensor: str, d: int) -> tuple[str, int, int]:
-        """Y_h, Y_c, initial_h or initial_c of direction d: [D, B, H] or [B, D, H]."""
-        if self.ctx.graph.is_const(tensor):
-            p = self.ctx.const_place(tensor)
-            s, addr = p.strides, p.addr
-        else:
-            p = self.ctx.place(tensor)
-            s, addr = p.strides, p.addr
-        if self.r.layout == 0:
-            return tensor, addr + d * s[0] * 4, s[1]
-        return tensor, addr + d * s[1] * 4, s[0]
-
-    def state(self, d: int, which: str) -> tuple[str, int, int]:
-        name = self.scratch[d][which]
-        return name, self.addr(name, 0), self.r.h
-
-    def initial(self, d: int, k: int) -> tuple[str, int, int]:
-        """initial_h (k=5) or initial_c (k=6) of direction d, or zeros."""
-        node = self.node
-        name = node.inputs[k] if len(node.inputs) > k else ""
-        if name:
-            return self.last(name, d)
-        p = self.ctx.const(np.zeros((self.r.b, self.r.h), np.float32))
-        return "const", p.addr, self.r.h
-
-
-def _key(ctx: Ctx, tensor: str) -> str:
-    return "const" if tensor == "const" or ctx.graph.is_const(tensor) else ctx.place(tensor).key
-
-
-def _op(ctx: Ctx, view: tuple[str, int, int], part: int = 0, h: int = 0) -> Operand:
-    tensor, addr, row = view
-    if tensor == "const" or ctx.graph.is_const(tensor):
-        return Operand(addr + part * h * 4, (0, 0, row, 1), "const")
-    return _operand(ctx, tensor, addr + part * h * 4, row)
-
-
 # --- lowering --------------------------------------------------------------------------------
 def _order(node, r: Rnn) -> list[tuple[int, int]]:
     """(time step, direction) in emission order: the directions' steps interleaved."""
@@ -309,7 +176,7 @@ def _project(ctx: Ctx, node, r: Rnn, v: Views) -> None:
     wt = np.concatenate([w[d].T for d in range(r.d)], axis=1)  # [I, D*G*H]
     xp = ctx.place(node.inputs[0])
     x = Operand(xp.addr, (0, 0, r.i, 1), xp.key)
-    y = _operand(ctx, v.proj, v.addr(v.proj, 0), r.d * r.gh)
+    y = dram_operand(ctx, v.proj, v.addr(v.proj, 0), r.d * r.gh)
     gemm_layer(ctx, node, r.t * r.b, x, wt, y, bias.reshape(-1))
 
 
@@ -338,43 +205,10 @@ def lower(ctx: Ctx, node) -> None:
     )
 
 
-def _tiles(ctx: Ctx, r: Rnn, slots: int):
-    """(first row, rows, first column, columns, buffer base) of each gate-math tile."""
-    half = ctx.config.input_bytes // 2
-    budget = (half - 64 * (slots + 1)) // (4 * slots)
-    tj = min(r.h, max(1, budget), 8192)
-    tb = max(1, min(r.b, budget // tj, 65535))
-    buf = 0
-    for b0 in range(0, r.b, tb):
-        for j0 in range(0, r.h, tj):
-            yield b0, min(tb, r.b - b0), j0, min(tj, r.h - j0), buf * half
-            buf ^= 1
-
-
-def _at(view, b0: int, j0: int) -> tuple[int, int]:
-    _, addr, row = view
-    return addr + (b0 * row + j0) * 4, row
-
-
-def _store_h(tile: Tile, v: Views, slot, where, ends) -> None:
-    """New h to the direction's state, to Y and (last step) to Y_h."""
-    t, d, last = where
-    b0, j0 = ends
-    targets = [v.state(d, "h"), v.y_step(t, d)] + ([v.last(v.y_h, d)] if last else [])
-    for view in targets:
-        addr, row = _at(view, b0, j0)
-        tile.store(slot, (addr, row), view[0])
-
-
-def _load(tile: Tile, slot: str, view, b0: int, j0: int, part_stride: int = 0) -> None:
-    addr, row = _at(view, b0, j0)
-    tile.load(slot, (addr, row, part_stride), _key(tile.ctx, view[0]))
-
-
 def _gemm(ctx, node, r: Rnn, x_view, w: np.ndarray, y_view, bias=None, res_view=None) -> None:
-    x = _op(ctx, x_view)
-    y = _op(ctx, y_view)
-    res = _op(ctx, res_view) if res_view is not None else None
+    x = view_operand(ctx, x_view)
+    y = view_operand(ctx, y_view)
+    res = view_operand(ctx, res_view) if res_view is not None else None
     gemm_layer(ctx, node, r.b, x, w, y, bias, res)
 
 
@@ -384,13 +218,13 @@ def _lstm_step(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev, c_prev) -> 
     gates = v.state(d, "gates")
     gates = (gates[0], gates[1], r.gh)
     _gemm(ctx, node, r, h_prev[d], rmat.T, gates, res_view=v.proj_step(t, d))
-    for b0, tb, j0, tj, base in _tiles(ctx, r, 7):
+    for b0, tb, j0, tj, base in gate_tiles(ctx, r, 7):
         tile = Tile(ctx, base, tb, tj)
         tile.slot("g", 4)
         for s in ("c", "t1", "t2"):
             tile.slot(s)
-        _load(tile, "g", gates, b0, j0, r.h)
-        _load(tile, "c", c_prev[d], b0, j0)
+        load_view(tile, "g", gates, b0, j0, r.h)
+        load_view(tile, "c", c_prev[d], b0, j0)
         tile.clip(r, ("g", 0), 4)
         tile.act(f, ("g", 0), 3)  # i, o, f
         tile.act(g, ("g", 3))  # c~
@@ -400,21 +234,21 @@ def _lstm_step(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev, c_prev) -> 
         tile.op(h[0], ("t1", 0), ("c", 0), imm=(h[1], h[2], 0))
         tile.op(VFunc.MUL, ("t2", 0), ("g", 1), ("t1", 0))
         for view in [v.state(d, "c")] + ([v.last(v.y_c, d)] if last else []):
-            tile.store("c", _at(view, b0, j0), view[0])
-        _store_h(tile, v, "t2", where, (b0, j0))
+            tile.store("c", at_view(view, b0, j0), view[0])
+        store_h(tile, v, "t2", where, (b0, j0))
 
 
 def _rnn_step(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev, c_prev) -> None:
     t, d, _ = where
     gates = v.state(d, "gates")
     _gemm(ctx, node, r, h_prev[d], rmat.T, gates, res_view=v.proj_step(t, d))
-    for b0, tb, j0, tj, base in _tiles(ctx, r, 1):
+    for b0, tb, j0, tj, base in gate_tiles(ctx, r, 1):
         tile = Tile(ctx, base, tb, tj)
         tile.slot("g")
-        _load(tile, "g", gates, b0, j0)
+        load_view(tile, "g", gates, b0, j0)
         tile.clip(r, ("g", 0), 1)
         tile.act(r.acts[0], ("g", 0))
-        _store_h(tile, v, "g", where, (b0, j0))
+        store_h(tile, v, "g", where, (b0, j0))
 
 
 def _gru_step(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev, c_prev) -> None:
@@ -430,15 +264,15 @@ def _gru_linear(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev) -> None:
     bias = None if rb is None else rb[d]
     _gemm(ctx, node, r, h_prev[d], rmat.T, gates, bias=bias)
     proj = v.proj_step(t, d)
-    for b0, tb, j0, tj, base in _tiles(ctx, r, 8):
+    for b0, tb, j0, tj, base in gate_tiles(ctx, r, 8):
         tile = Tile(ctx, base, tb, tj)
         tile.slot("p", 3)
         tile.slot("q", 3)
         tile.slot("hp")
         tile.slot("t1")
-        _load(tile, "p", proj, b0, j0, r.h)
-        _load(tile, "q", gates, b0, j0, r.h)
-        _load(tile, "hp", h_prev[d], b0, j0)
+        load_view(tile, "p", proj, b0, j0, r.h)
+        load_view(tile, "q", gates, b0, j0, r.h)
+        load_view(tile, "hp", h_prev[d], b0, j0)
         tile.op(VFunc.ADD, ("p", 0), ("p", 0), ("q", 0), width=2)
         tile.clip(r, ("p", 0), 2)
         tile.act(f, ("p", 0), 2)  # z, r
@@ -447,7 +281,7 @@ def _gru_linear(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev) -> None:
         tile.clip(r, ("t1", 0), 1)
         tile.act(g, ("t1", 0))  # h~
         _blend(tile, ("p", 0), ("t1", 0), ("hp", 0), ("q", 0))
-        _store_h(tile, v, "q", where, (b0, j0))
+        store_h(tile, v, "q", where, (b0, j0))
 
 
 def _blend(tile: Tile, z, cand, prev, out) -> None:
@@ -465,30 +299,30 @@ def _gru_reset(ctx, node, r: Rnn, v: Views, where, rmat, rb, h_prev) -> None:
     gates = (gates[0], gates[1], r.gh)
     _gemm(ctx, node, r, h_prev[d], rmat[: 2 * r.h].T, gates, res_view=v.proj_step(t, d))
     rh, hp = v.state(d, "rh"), v.state(d, "hp")
-    for b0, tb, j0, tj, base in _tiles(ctx, r, 4):
+    for b0, tb, j0, tj, base in gate_tiles(ctx, r, 4):
         tile = Tile(ctx, base, tb, tj)
         tile.slot("g")
         tile.slot("hp")
-        _load(tile, "g", (gates[0], gates[1] + 4 * r.h, r.gh), b0, j0)  # the r columns
-        _load(tile, "hp", h_prev[d], b0, j0)
+        load_view(tile, "g", (gates[0], gates[1] + 4 * r.h, r.gh), b0, j0)  # the r columns
+        load_view(tile, "hp", h_prev[d], b0, j0)
         tile.clip(r, ("g", 0), 1)
         tile.act(f, ("g", 0))  # r
         tile.op(VFunc.MUL, ("hp", 0), ("g", 0), ("hp", 0))
-        tile.store("hp", _at(rh, b0, j0), rh[0])
+        tile.store("hp", at_view(rh, b0, j0), rh[0])
     _gemm(ctx, node, r, rh, rmat[2 * r.h :].T, hp, res_view=v.proj_step(t, d, 2))
-    for b0, tb, j0, tj, base in _tiles(ctx, r, 4):
+    for b0, tb, j0, tj, base in gate_tiles(ctx, r, 4):
         tile = Tile(ctx, base, tb, tj)
         for s in ("z", "a", "hp", "o"):
             tile.slot(s)
-        _load(tile, "z", gates, b0, j0)
-        _load(tile, "a", hp, b0, j0)
-        _load(tile, "hp", h_prev[d], b0, j0)
+        load_view(tile, "z", gates, b0, j0)
+        load_view(tile, "a", hp, b0, j0)
+        load_view(tile, "hp", h_prev[d], b0, j0)
         tile.clip(r, ("z", 0), 1)
         tile.act(f, ("z", 0))
         tile.clip(r, ("a", 0), 1)
         tile.act(g, ("a", 0))  # h~
         _blend(tile, ("z", 0), ("a", 0), ("hp", 0), ("o", 0))
-        _store_h(tile, v, "o", where, (b0, j0))
+        store_h(tile, v, "o", where, (b0, j0))
 
 
 def _declare(op: str, extra: str) -> None:

@@ -8,7 +8,8 @@ the DRAM planner places them like any tensor."""
 from __future__ import annotations
 
 from compiler.ir import Graph, TensorType
-from compiler.lowering.recurrent import GATES, ONNX_OUTPUTS, SCRATCH, describe
+from compiler.lowering.recurrent import GATES, describe
+from compiler.lowering.recurrent_tiles import ONNX_OUTPUTS, SCRATCH
 
 
 def add_buffers(graph: Graph) -> None:
