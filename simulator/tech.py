@@ -40,7 +40,7 @@ TECH_NM_RANGE = (5.0, 65.0)
 DRAM_KINDS = ("ddr4", "gddr6", "hbm2")
 
 H14 = "Horowitz, ISSCC 2014, 45 nm"
-J21 = "Jouppi et al., ISCA 2021 (TPUv4i), Table 1, 7 nm"
+J21 = "Jouppi et al., ISCA 2021 (TPUv4i), Table 2, 7 nm"
 DENSITY = (
     "45 nm value (Horowitz, ISSCC 2014) / 27.4, the logic density ratio of TSMC N7 "
     "(91.2 MTr/mm^2, WikiChip) to Intel 45 nm (3.33 MTr/mm^2, Bohr 2017)"
