@@ -70,6 +70,9 @@ class Segment:
     model: bytes | None = None
     macs: int = 0  # the MACs of its Conv/ConvTranspose/Gemm/MatMul nodes
     uncounted: list[str] = field(default_factory=list)  # such nodes of data-dependent shapes
+    # an NPU run's ONNX sub-model, kept on request (``keep_sources``: ``npu sweep`` lowers it
+    # again at every design point); never written to a program file
+    source: onnx.ModelProto | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -96,9 +99,11 @@ def compile_model(
     model: str | Path | onnx.ModelProto,
     config: NpuConfig,
     options: driver.CompileOptions | None = None,
+    keep_sources: bool = False,
 ) -> Program | Partitioned:
     """A ``Program`` when the NPU runs every node (or ``options.strict``), else the model
-    cut into NPU and host partitions."""
+    cut into NPU and host partitions (``keep_sources``: each NPU partition keeps its ONNX
+    sub-model in ``Segment.source``)."""
     options = options or driver.CompileOptions()
     if options.strict or options.int8_io:  # int8_io rewrites the whole graph's interface
         return driver.compile(model, config, options)
@@ -119,9 +124,22 @@ def compile_model(
             why = f"the compiler refused the NPU partition: {exc}"
             return whole_on_host(proto, graph, config, why)
     try:
-        return partition(folded, graph, reasons, config, options)
+        return partition(folded, graph, reasons, config, options, keep_sources)
     except UnsupportedOpError as exc:  # a host partition onnxruntime cannot load
         return _or_whole_on_host(exc, proto, graph, config)
+
+
+def host_needed(model: str | Path | onnx.ModelProto, options: driver.CompileOptions) -> bool:
+    """Whether ``compile_model`` cuts the model whatever the config: a node runs on the host,
+    importing changed its interface, or the import stops on ops the NPU does not declare."""
+    if options.strict or options.int8_io:
+        return False
+    proto = load_model(model)
+    try:
+        folded, graph = _import(proto, options)
+    except UnsupportedOpError:
+        return True
+    return bool(host_reasons(graph)) or interface_change(proto, folded[0]) is not None
 
 
 def _or_whole_on_host(exc: UnsupportedOpError, proto, graph, config) -> Partitioned:
@@ -227,7 +245,7 @@ def _untyped(node, graph: Graph) -> str | None:
 
 
 def partition(
-    folded: tuple, graph: Graph, reasons: dict[str, str], config: NpuConfig, options
+    folded: tuple, graph: Graph, reasons: dict[str, str], config: NpuConfig, options, keep=False
 ) -> Partitioned:
     """Cut the folded model into segments and compile (NPU) or serialise (host) each."""
     model, _, arrays = folded
@@ -237,12 +255,12 @@ def partition(
     segments = []
     for device, idx in segments_of(model, devices):
         seg = _segment(model, arrays, idx, names, device, types, reasons)
-        segments.append(_build(seg, model, arrays, idx, config, options, graph))
+        segments.append(_build(seg, model, arrays, idx, config, options, graph, keep))
     tensors = {n: _port(n, types) for n in [*graph.inputs, *graph.outputs]}
     return Partitioned(config, segments, list(graph.inputs), list(graph.outputs), tensors)
 
 
-def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
+def _build(seg: Segment, model, arrays, idx, config, options, graph, keep=False) -> Segment:
     sub = submodel(model, arrays, idx, seg)
     seg.macs = sum(_macs(model.graph.node[k], graph) for k in idx)
     seg.uncounted = [
@@ -250,7 +268,8 @@ def _build(seg: Segment, model, arrays, idx, config, options, graph) -> Segment:
     ]
     if seg.device == NPU:
         try:
-            seg.program = driver.compile(sub, config, _sub_options(options))
+            seg.program = driver.compile(sub, config, sub_options(options))
+            seg.source = sub if keep else None
             return seg
         except UnsupportedOpError as exc:
             if options.strict:
@@ -284,7 +303,9 @@ def check_host_runs(seg: Segment) -> None:
         ) from None
 
 
-def _sub_options(options) -> driver.CompileOptions:
+def sub_options(options) -> driver.CompileOptions:
+    """The options an NPU partition compiles with: strict (its nodes were all placed on the
+    NPU), the rest as the model's."""
     return driver.CompileOptions(
         dump_ir=options.dump_ir,
         max_memory=options.max_memory,

@@ -1,7 +1,9 @@
 """One design point on one model, in a worker: compile, simulate, measure, maybe verify.
 
 A worker keeps each model's prepared graph (import and passes, which no config changes:
-``compiler.driver.prepare``), so a point costs one lowering and one simulation. What comes
+``npu.sweep.prepared``), so a point costs one lowering and one simulation. A model with host
+nodes is cut once into NPU and host partitions: a point lowers and simulates the NPU ones, and
+the host ones add their ``[host]`` estimate, as in ``npu run --timing-only``. What comes
 back is a flat record (``Task.run``): the metrics on success, or the one-line error of a
 point that failed; a failing point never stops the sweep.
 """
@@ -16,10 +18,14 @@ from typing import Any
 import onnx
 
 import simulator
-from compiler import budget, driver
+from compiler import budget
 from compiler.check import check_outputs, output_scales, reference
+from compiler.partition import Partitioned
+from npu import runtime
 from npu.footprint import scratchpad_peaks
 from npu.inputs import random_inputs
+from npu.partition_profile import merged_stats
+from npu.sweep import prepared
 from simulator.config import load_config
 from simulator.errors import NpuError
 
@@ -70,16 +76,6 @@ def _failed(message: str) -> dict[str, Any]:
     return {"status": "error", "error": line, **dict.fromkeys(METRICS), "verified": None}
 
 
-_GRAPHS: dict[tuple[str, int | None], Any] = {}  # a worker's prepared graphs, by model
-
-
-def _prepared(task: Task):
-    key = (task.path, task.max_memory)
-    if key not in _GRAPHS:
-        _GRAPHS[key] = driver.prepare(task.path, driver.CompileOptions())
-    return _GRAPHS[key]
-
-
 # simulator.run(numerics=False) is the timing-only mode (issue 14); used when there.
 TIMING_ONLY = "numerics" in inspect.signature(simulator.run).parameters
 
@@ -88,15 +84,19 @@ def _measure(task: Task) -> dict[str, Any]:
     config = load_config(task.config, dict(task.point))
     start = time.perf_counter()
     with budget.using(budget.Budget.of(task.max_memory)):
-        program = driver.lower(_prepared(task), config)
+        program = prepared.lower(task.path, config, task.max_memory)
     compile_s = time.perf_counter() - start
     full = task.verify or not TIMING_ONLY
     feeds = random_inputs(program, task.seed) if full else None
     options = {} if full else {"numerics": False}
     start = time.perf_counter()
-    result = simulator.run(program, feeds, max_memory=task.max_memory, **options)
+    result = runtime.execute(program, feeds, max_memory=task.max_memory, **options)
     simulate_s = time.perf_counter() - start
-    stats = result.stats
+    if isinstance(program, Partitioned):  # NPU and host partitions, one after the other
+        stats = merged_stats(program, result)
+        programs = [s.program for s in program.segments if s.program is not None]
+    else:
+        stats, programs = result.stats, [program]
     mismatch = _verify(task, feeds, result.outputs) if task.verify else None
     return {
         "cycles": stats.total_cycles,
@@ -106,7 +106,9 @@ def _measure(task: Task) -> dict[str, Any]:
         "array_utilization": stats.array_utilization,
         "dram_read_bytes": stats.dram_read_bytes,
         "dram_write_bytes": stats.dram_write_bytes,
-        "peak_scratchpad_bytes": sum(scratchpad_peaks(program).values()),
+        "peak_scratchpad_bytes": max(
+            (sum(scratchpad_peaks(p).values()) for p in programs), default=0
+        ),
         "compile_s": compile_s,
         "simulate_s": simulate_s,
         "verified": (mismatch is None) if task.verify else None,
