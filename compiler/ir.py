@@ -87,6 +87,9 @@ class Graph:
         self._order = 0
         self._index: tuple[dict, dict] | None = None
         self._sorted: list[Node] | None = None  # nodes() until the next add or remove
+        # what lowerings derive from constant arrays (weights in the array's order), kept
+        # across lowerings at other configs (``npu sweep``): ``lowering.common.derived``
+        self.derived: dict[tuple, tuple[np.ndarray, Any]] = {}
 
     def copy(self) -> Graph:
         """A graph whose nodes, tensors and constants can change without touching this one
@@ -95,6 +98,7 @@ class Graph:
         out.g = self.g.copy()
         out.tensors, out.constants = dict(self.tensors), dict(self.constants)
         out.inputs, out.outputs, out._order = list(self.inputs), list(self.outputs), self._order
+        out.derived = self.derived  # keyed by the arrays themselves: shared safely
         return out
 
     # --- nodes -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,21 @@ class Ctx:
         entry = {"name": node.name, "op": node.op, "fused": list(node.fused)}
         entry.update({"operand_bytes": operand_bytes, **facts})  # a lowering may say better
         self.layers.append(entry)
+
+
+def derived(graph: Graph, array: np.ndarray, what: Hashable, make: Callable[[], np.ndarray]):
+    """``make()``, a value computed from the constant ``array`` alone (its weights rearranged,
+    say), once per prepared graph: ``npu sweep`` lowers one graph at many configs. Keyed by
+    the array itself (passes replace constants, never write into them: ``Graph.copy``) and
+    ``what``; the value is read-only."""
+    key = (id(array), what)
+    hit = graph.derived.get(key)
+    if hit is not None and hit[0] is array:
+        return hit[1]
+    value = make()
+    value.flags.writeable = False
+    graph.derived[key] = (array, value)
+    return value
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

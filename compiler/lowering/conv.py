@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 
 from compiler.lowering import depthwise, gemm
-from compiler.lowering.common import Ctx
+from compiler.lowering.common import Ctx, derived
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.opdecl import OpTable
 from compiler.optables import FUSABLE, epilogue_act
@@ -119,7 +119,7 @@ def lower_conv(ctx: Ctx, node) -> None:
         desc = depthwise.lower(ctx, node, g, [s.strides for s in strides], w, bias, act)
         ctx.record(node, macs=g.macs, tiling=desc)
         return
-    wa = arrange_conv_weights(np.asarray(w, dtype=np.float32), g)
+    wa = arranged_weights(ctx, w, g, np.float32)
     layer = GemmLayer(
         node.name,
         g,
@@ -141,6 +141,13 @@ def arrange_conv_weights(w: np.ndarray, g: Geom) -> np.ndarray:
     w = w.reshape(g.groups, g.cout_g, g.cin_g, g.kh, g.kw)
     return np.ascontiguousarray(
         w.transpose(0, 3, 4, 2, 1).reshape(g.groups, g.kpos, g.cin_g, g.cout_g)
+    )
+
+
+def arranged_weights(ctx: Ctx, w: np.ndarray, g: Geom, dtype) -> np.ndarray:
+    """``arrange_conv_weights`` of the constant ``w`` in ``dtype``, once per prepared graph."""
+    return derived(
+        ctx.graph, w, ("conv", g, dtype), lambda: arrange_conv_weights(np.asarray(w, dtype), g)
     )
 
 

@@ -12,7 +12,7 @@ from compiler.lowering.conv import (
     _const_operand,
     _conv_geom,
     _sub_operand,
-    arrange_conv_weights,
+    arranged_weights,
     operand,
 )
 from compiler.lowering.eltwise import Step, run_eltwise
@@ -262,7 +262,7 @@ def lower_qconv(ctx: Ctx, node) -> None:
         DType.INT8,
         operand(ctx, x, axes),
         operand(ctx, y, axes),
-        _const_operand(ctx, arrange_conv_weights(w, g)),
+        _const_operand(ctx, arranged_weights(ctx, w, g, w.dtype)),
         _epilogue(ctx, node, yt.quant),
         x_pad=xt.quant.zero_point & 0xFFFFFFFF,
     )

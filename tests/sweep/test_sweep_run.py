@@ -76,8 +76,9 @@ def _check_csv(table) -> None:
     assert any(r["pareto"] for r in lenet)
 
 
-def test_a_prepared_graph_lowers_to_the_program_a_compile_makes():
-    path = resolve_model_path("zoo:lenet5-int8")
+@pytest.mark.parametrize("model", ["zoo:lenet5-int8", "zoo:lenet5"])
+def test_a_prepared_graph_lowers_to_the_program_a_compile_makes(model):
+    path = resolve_model_path(model)
     graph = driver.prepare(path, driver.CompileOptions())
     for overrides in ({"array.rows": 16}, {"scratchpad.weight_kib": 8, "array.cols": 64}, {}):
         cfg = load_config("base", overrides)
@@ -85,6 +86,9 @@ def test_a_prepared_graph_lowers_to_the_program_a_compile_makes():
         reused = driver.lower(graph, cfg)
         assert reused.instructions == fresh.instructions
         assert reused.constants == fresh.constants
+    # each Conv's rearranged weights were made once and kept, read-only, on the graph
+    kept = [value for _, value in graph.derived.values()]
+    assert len(kept) == 2 and not any(v.flags.writeable for v in kept)
 
 
 def test_an_unverified_point_runs_timing_only_with_the_same_record():
