@@ -174,7 +174,11 @@ def lower(
         em.set_node(node.name)
         decl = op_registry.lookup(node.op)
         if decl.lower is not None:
+            first = len(ctx.layers)
+            ctx.scratch.start(node.name)
             decl.lower(ctx, node)
+            for entry in ctx.layers[first:]:
+                entry["scratch_bytes"] = ctx.scratch.layer_bytes()
         if progress is not None:
             progress(done, len(order))
     instrs = em.finish()
@@ -198,6 +202,7 @@ def lower(
         layers=ctx.layers,
         meta={
             "dram_peak_bytes": plan.size,
+            "scratch_peak_bytes": ctx.scratch.peaks(),
             "const_bytes": len(constants),
             # the vector unit computes int64 in 32 bits: these inputs must fit int32
             "int32_inputs": [n for n in graph.inputs if graph.type(n).dtype == "int64"],

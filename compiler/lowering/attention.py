@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compiler.emit import PAGES
 from compiler.lowering.common import (
     Box,
     Ctx,
@@ -38,6 +37,7 @@ from compiler.lowering.common import (
     vector,
 )
 from compiler.opdecl import OpTable
+from compiler.scratch import Scratch, align
 from simulator.cost import cost
 from simulator.errors import ConfigError
 from simulator.isa import DType, MatMul, Scratchpad, VFunc
@@ -93,45 +93,31 @@ class Plan:
         return f"flash q{self.tm} k{self.tk}"
 
 
-def _pages(size: int, config) -> tuple[int, int, int]:
-    """``size`` rounded up to whole token pages of the input, weight and accumulator
-    scratchpads (buffers sharing a page would wait for each other's readers)."""
-    out = []
-    for total in (config.input_bytes, config.weight_bytes, config.acc_bytes):
-        page = max(64, -(-total // PAGES))
-        out.append(-(-size // page) * page)
-    return tuple(out)
-
-
 def _buffers(tm: int, tk: int, dh: int, masked: bool, config) -> Bufs | None:
     """The layout of a (tm, tk) tiling, or None when it does not fit the scratchpads; every
-    buffer on pages of its own (the per-row vectors share one: only the vector unit uses
-    them)."""
-    q, p = _pages(tm * dh * 4, config)[0], _pages(tm * tk * 4, config)[0]
-    k, v = _pages(tk * dh * 4, config)[1], _pages(tk * (dh + 1) * 4, config)[1]
-    s, o, rows = (_pages(n, config)[2] for n in (tm * tk * 4, tm * (dh + 1) * 4, 4 * tm * 4))
-    mk = p if masked else 0
-    fits = (
-        2 * q + 2 * p + mk <= config.input_bytes
-        and 2 * k + 2 * v <= config.weight_bytes
-        and 2 * s + 2 * o + rows <= config.acc_bytes
-    )
-    if not fits:
+    buffer on pages of its own (``compiler.scratch``; the per-row vectors share one: only the
+    vector unit uses them)."""
+    layouts = _layouts(tm, tk, dh, masked, Scratch(config))
+    if not all(layouts[key].fits for key in ("input", "weight", "acc")):
         return None
-    row = -(-tm * 4 // 64) * 64
-    base = 2 * s + 2 * o
-    return Bufs(
-        q=(0, q),
-        p=(2 * q, 2 * q + p),
-        mk=2 * q + 2 * p,
-        k=(0, k),
-        v=(2 * k, 2 * k + v),
-        s=(0, s),
-        o=(2 * s, 2 * s + o),
-        m=(base, base + row),
-        r=base + 2 * row,
-        c=base + 3 * row,
-    )
+    q, p = layouts["q"], layouts["p"]
+    k, v, s, o, rows = (layouts[n] for n in ("k", "v", "s", "o", "rows"))
+    row = align(tm * 4)
+    base = rows[0]
+    return Bufs(q, p, layouts["mk"], k, v, s, o, (base, base + row), base + 2 * row, base + 3 * row)
+
+
+def _layouts(tm: int, tk: int, dh: int, masked: bool, scratch: Scratch) -> dict:
+    """Each buffer's copies, placed by the allocator, and the three scratchpads' layouts
+    (``input``, ``weight``, ``acc``)."""
+    inp, wgt, acc = (scratch.layout(sp) for sp in (SP_IN, SP_W, SP_ACC))
+    out = {"q": inp.take(tm * dh * 4, 2), "p": inp.take(tm * tk * 4, 2)}
+    out["mk"] = inp.take(tm * tk * 4)[0] if masked else inp.end
+    out |= {"k": wgt.take(tk * dh * 4, 2), "v": wgt.take(tk * (dh + 1) * 4, 2)}
+    out |= {"s": acc.take(tm * tk * 4, 2), "o": acc.take(tm * (dh + 1) * 4, 2)}
+    out["rows"] = acc.take(4 * tm * 4)
+    out |= {"input": inp, "weight": wgt, "acc": acc}
+    return out
 
 
 def _row(addr: int) -> Box:
@@ -359,6 +345,9 @@ def lower_attention(ctx: Ctx, node) -> None:
     lead = qt.shape[:-2]
     dims = (qt.shape[-2], ctx.type(kt).shape[-1], qt.shape[-1])
     p = plan(dims, bool(mask), ctx.config)
+    layouts = _layouts(p.tm, p.tk, dims[2], bool(mask), ctx.scratch)
+    for key in ("input", "weight", "acc"):
+        layouts[key].commit()
     for idx in np.ndindex(*lead) if lead else [()]:
         mats = {name: _mat(ctx, t, idx) for name, t in (("q", q), ("kt", kt), ("v", v), ("y", y))}
         values = None

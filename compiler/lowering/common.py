@@ -13,6 +13,7 @@ import numpy as np
 
 from compiler.emit import Emitter
 from compiler.ir import Graph, Node, TensorType
+from compiler.scratch import Scratch
 from simulator.config import NpuConfig
 from simulator.isa import DType, Load, Scratchpad, Store, Vector, VFunc
 
@@ -91,6 +92,11 @@ class Ctx:
     layers: list[dict[str, Any]] = field(default_factory=list)
     clobbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     plans: dict = field(default_factory=dict)  # tile plans by layer shape (layers repeat)
+    scratch: Scratch = None  # the scratchpad allocator (compiler.scratch), one per compile
+
+    def __post_init__(self) -> None:
+        if self.scratch is None:
+            self.scratch = Scratch(self.config)
 
     def writes(self, tensor: str) -> list[str]:
         key = self.places[tensor].key

@@ -132,16 +132,18 @@ def _tiles(ctx, out, inputs, dims, strides, steps, stores, out_store, temps) -> 
     rows, cols = dims[-2], dims[-1]
     nslots = len(inputs) + len(temps[0]) + len(temps[1])
     elem = 4 * out_store.step  # bytes per element of a slot (int64 outputs: lo/hi word pairs)
-    budget = ctx.config.input_bytes // (2 * nslots) // 64 * 64 // elem  # elements, whole 64 B
+    copies = ctx.scratch.copies(SP, 2)
+    budget = copies.capacity // nslots // 64 * 64 // elem  # elements, whole 64 B
     tc = min(cols, max(1, budget))
     tr = min(rows, max(1, budget // tc))
     table_bytes = max((d.size * size for _, d, size in temps[1].values()), default=0)
     slot_bytes = -(-max(tr * tc * elem, table_bytes) // 64) * 64
+    copies.use(nslots * slot_bytes)
     tile = 0
     for outer in np.ndindex(*dims[:-2]) if len(dims) > 2 else [()]:
         for r0 in range(0, rows, tr):
             for c0 in range(0, cols, tc):
-                base = (tile % 2) * nslots * slot_bytes
+                base = copies.base(tile)
                 n = (min(tr, rows - r0), min(tc, cols - c0))
                 _tile(
                     ctx,

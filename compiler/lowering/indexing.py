@@ -45,7 +45,8 @@ def indexed_rows(ctx: Ctx, node, table: Place, rows: int, ids: Place, n_ids: int
     o_n, i_n = shape
     out = ctx.place(y)
     es, ies = table.itemsize, ids.itemsize
-    half = ctx.config.input_bytes // 2
+    copies = ctx.scratch.copies(SP, 2)
+    half = copies.capacity
     budget = (half - 64 - min(n_ids, 4096) * ies) // es  # room for a tile's indices first
     if budget < 1:
         raise UnsupportedOpError(
@@ -55,9 +56,10 @@ def indexed_rows(ctx: Ctx, node, table: Place, rows: int, ids: Place, n_ids: int
     to = min(o_n, budget // ti, 65535)
     ts = max(1, min(n_ids, budget // (ti * to), 4096, 65535))
     idx_bytes = -(-ts * ies // 64) * 64
+    copies.use(idx_bytes + to * ts * ti * es)
     buf = 0
     for s0, sn in _tiles(n_ids, ts):
-        base = buf * half
+        base = copies.base(buf)
         ld = load(SP, base, ies, ids.addr + s0 * ies, (1, 1, sn), (0, 0, 1), (0, 0, 1))
         ctx.em.add(ld, dram=[ids.key])
         for o0, on in _tiles(o_n, to):
@@ -286,15 +288,17 @@ def _scatter_rows(ctx: Ctx, node, src: Place, ids: Place, n: int, y: str, shape)
     """y[ids[s], :] = src[s, :] (y seen as [rows, inner]), in index order."""
     rows, inner = shape
     es, ies = src.itemsize, ids.itemsize
-    half = ctx.config.input_bytes // 2
+    copies = ctx.scratch.copies(SP, 2)
+    half = copies.capacity
     budget = (half - 64 - min(n, 4096) * ies) // es
     ti = min(inner, budget, 65535)
     ts = max(1, min(n, budget // ti, 4096, 65535))
     idx_bytes = -(-ts * ies // 64) * 64
+    copies.use(idx_bytes + ts * ti * es)
     out = ctx.place(y)
     buf = 0
     for s0, sn in _tiles(n, ts):
-        base = buf * half
+        base = copies.base(buf)
         ld = load(SP, base, ies, ids.addr + s0 * ies, (1, 1, sn), (0, 0, 1), (0, 0, 1))
         ctx.em.add(ld, dram=[ids.key])
         for i0, inn in _tiles(inner, ti):

@@ -70,7 +70,7 @@ def _check_lrn(node, graph) -> str | None:
 
 def _plan(ctx: Ctx, node, dims: dict, xs: dict, size: int) -> Tiling:
     cp = dims["c"] + size - 1
-    budget = (ctx.config.input_bytes // 2 - 64) // 4 // 3 - 16  # fp32 words per slot
+    budget = (ctx.scratch.copies(SP, 2).capacity - 64) // 4 // 3 - 16  # fp32 words per slot
     pos = budget // cp
     if pos < 1:
         raise ConfigError(
@@ -97,13 +97,15 @@ def lower_lrn(ctx: Ctx, node) -> None:
     xs, ys = (_nchw(ctx.place(v).strides, 0) for v in (x, y))
     t = _plan(ctx, node, dims, xs, size)
     beta = ctx.const(np.array([node.attr("beta", 0.75)], np.float32))
+    copies = ctx.scratch.copies(SP, 2)
+    copies.use(copies.capacity)  # three slots of the budget's words and the window sums
     tile = 0
     for b in range(dims["n"]):
         for h0 in range(0, dims["h"], t.th):
             for w0 in range(0, dims["w"], t.tw):
                 at = {"n": b, "c": 0, "h": h0, "w": w0}
                 n = {"h": min(t.th, dims["h"] - h0), "w": min(t.tw, dims["w"] - w0)}
-                base = (tile % 2) * (ctx.config.input_bytes // 2)
+                base = copies.base(tile)
                 _tile(ctx, node, t, at, n, base, (xs, ys, beta.addr))
                 tile += 1
     ctx.record(node, macs=0, tiling=f"{t.th}x{t.tw} positions x {t.cp} channels, {tile} tiles")

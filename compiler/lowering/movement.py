@@ -68,12 +68,14 @@ def copy(ctx: Ctx, shape, src: View, dst: View, x_key: str, y: str, valid=None, 
     axes = _merge(shape, src.strides, dst.strides, valid)
     dims = [a[0] for a in axes]
     es = ctx.place(y).itemsize
-    tiles = _tile_sizes(dims[-3:], axes[-3:], ctx.config.input_bytes // 2 // es)
+    copies = ctx.scratch.copies(SP, 2)
+    tiles = _tile_sizes(dims[-3:], axes[-3:], copies.capacity // es)
+    copies.use(prod(tiles) * es)
     buf = 0
     for outer in np.ndindex(*dims[:-3]):
         for starts in np.ndindex(*(-(-d // t) for d, t in zip(dims[-3:], tiles, strict=True))):
             origin = (*outer, *(s * t for s, t in zip(starts, tiles, strict=True)))
-            _tile(ctx, axes, origin, tiles, (src, dst), (x_key, y), pad, buf)
+            _tile(ctx, axes, origin, tiles, (src, dst), (x_key, y), pad, copies.base(buf))
             buf ^= 1
 
 
@@ -90,7 +92,7 @@ def _tile_sizes(dims, axes, budget: int) -> tuple[int, ...]:
     return tuple(tiles)
 
 
-def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
+def _tile(ctx, axes, origin, tiles, views, names, pad, base) -> None:
     src, dst = views
     x_key, y = names
     es = ctx.place(y).itemsize
@@ -104,7 +106,6 @@ def _tile(ctx, axes, origin, tiles, views, names, pad, buf) -> None:
     ]
     if not inside:
         win[0] = (0, 0)
-    base = buf * (ctx.config.input_bytes // 2)
     ss = (counts[1] * counts[2], counts[2], 1)
     ds_src = tuple(a[1] for a in axes[-3:])
     ds_dst = tuple(a[2] for a in axes[-3:])

@@ -62,12 +62,14 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
     pw = (ow - 1) * sw + (kw - 1) * dw + 1
     pe = 5 if xt.dtype == "int8" and not is_max else 4  # bytes per patch element
     slots = 3 if pe == 5 else 2  # fp32 slots per output element (int8: results, constants)
-    budget = ctx.config.input_bytes // 2 - (512 if pe == 5 else 0)  # int8: a few constants
+    copies = ctx.scratch.copies(SP, 2)
+    budget = copies.capacity - (512 if pe == 5 else 0)  # int8: a few constants
     tc = c
     while tc > 1 and (((kh - 1) * dh + sh + 1) * pw * tc * pe + ow * tc * 4 * slots) > budget:
         tc = -(-tc // 2)
     per_row = sh * pw * tc * pe + ow * tc * 4 * slots
     tr = max(1, min(oh, (budget - (kh - 1) * dh * pw * tc * pe) // per_row))
+    copies.use(copies.capacity)
     div = _divisor(node, (h, w), (oh, ow), (kh, kw), (sh, sw), (pt, pl)) if not is_max else None
     buf = 0
     for b in range(n):
@@ -83,7 +85,7 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
                     (h, w, ow, pw),
                     (kh, kw, sh, sw, dh, dw, pt, pl),
                     div,
-                    buf * (ctx.config.input_bytes // 2),
+                    copies.base(buf),
                 )
                 buf ^= 1
     ctx.record(node, macs=0, tiling=f"rows {tr} ch {tc}")

@@ -166,14 +166,15 @@ def view_operand(ctx: Ctx, view: tuple[str, int, int], part: int = 0, h: int = 0
 
 def gate_tiles(ctx: Ctx, r: Rnn, slots: int):
     """(first row, rows, first column, columns, buffer base) of each gate-math tile."""
-    half = ctx.config.input_bytes // 2
-    budget = (half - 64 * (slots + 1)) // (4 * slots)
+    copies = ctx.scratch.copies(SP, 2)
+    budget = (copies.capacity - 64 * (slots + 1)) // (4 * slots)
     tj = min(r.h, max(1, budget), 8192)
     tb = max(1, min(r.b, budget // tj, 65535))
+    copies.use(slots * (-(-tb * tj * 4 // 64) * 64))
     buf = 0
     for b0 in range(0, r.b, tb):
         for j0 in range(0, r.h, tj):
-            yield b0, min(tb, r.b - b0), j0, min(tj, r.h - j0), buf * half
+            yield b0, min(tb, r.b - b0), j0, min(tj, r.h - j0), copies.base(buf)
             buf ^= 1
 
 

@@ -145,7 +145,7 @@ def _plan(ctx: Ctx, node: Node, v: View, bufs: list[int], quant: bool) -> tuple[
     """(rows per tile, a, b): the chunk is rows x a x b elements of the two innermost reduced
     dims; as many rows as fit with whole (a, b) blocks, else one row and a shorter chunk."""
     a_full, b_full = ([1, 1] + v.rdims)[-2:]
-    cap = ctx.config.input_bytes // 2
+    cap = ctx.scratch.copies(SP, 2).capacity
     rows = v.kdims[-1]
     lo, hi = 0, min(rows, 4096)
     while lo < hi:  # the most rows of whole blocks that fit
@@ -180,11 +180,12 @@ def lower_reduction(ctx: Ctx, node: Node, row: Reduce) -> None:
     xs = storage(xt.dtype)
     bufs = _row_buffers(row, quant is not None, yt.dtype == "int64")
     n, a, b = _plan(ctx, node, v, bufs, quant is not None)
+    copies = ctx.scratch.copies(SP, 2).use(_tile_bytes(n, a * b, bufs, quant is not None))
     rows = v.kdims[-1]
     tile = 0
     for outer in np.ndindex(*v.kdims[:-1]):
         for r0 in range(0, rows, n):
-            base = (tile % 2) * (ctx.config.input_bytes // 2)
+            base = copies.base(tile)
             t = _Tile(ctx, node, row, v, xs, quant, _Half(base), min(n, rows - r0), (a, b))
             t.run(outer, r0)
             tile += 1

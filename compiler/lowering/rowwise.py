@@ -69,7 +69,8 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP, quant
         )
     dims, xo, yo, L, xi, yi = view
     rows = dims[-1]
-    half = ctx.config.input_bytes // 2
+    copies = ctx.scratch.copies(SP, 2)
+    half = copies.capacity
     per_row = 3 * L + 8 + (-(-L // 4) if quant else 0)  # fp32 elements (int8 staging: L / 4)
     budget = half // 4 - fixed - 32 - (32 if quant else 0)
     if budget < per_row:
@@ -79,11 +80,12 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP, quant
         )
     tr = min(rows, budget // per_row)
     slot = -(-tr * L * 4 // 64) * 64
+    copies.use(half if quant else min(half, 4 * (tr * per_row + fixed + 32)))  # staging: at the end
     tile = 0
     for outer in np.ndindex(*dims[:-1]):
         for r0 in range(0, rows, tr):
             n = min(tr, rows - r0)
-            base = (tile % 2) * (ctx.config.input_bytes // 2)
+            base = copies.base(tile)
             xoff = sum(i * s for i, s in zip(outer, xo, strict=False)) + r0 * xo[-1]
             yoff = sum(i * s for i, s in zip(outer, yo, strict=False)) + r0 * yo[-1]
             xp, yp = ctx.place(x), ctx.place(y)

@@ -172,14 +172,19 @@ def test_no_room_for_a_chunk_is_a_config_error():
 
     from compiler.ir import Node
     from compiler.lowering import reduce
+    from compiler.scratch import Scratch
 
-    ctx = SimpleNamespace(config=SimpleNamespace(input_bytes=256))
+    def ctx_of(input_bytes: int) -> SimpleNamespace:
+        cfg = SimpleNamespace(input_bytes=input_bytes, weight_bytes=1024, acc_bytes=1024)
+        return SimpleNamespace(config=cfg, scratch=Scratch(cfg))
+
+    ctx = ctx_of(256)
     view = reduce.View([4], [100], [1], [100], [1])
     bufs = reduce._row_buffers(optables.REDUCE_OPS["ArgMax"], False, True)
     with pytest.raises(ConfigError, match=r"node 'n' \(ArgMax\).*no room for a reduction chunk"):
         reduce._plan(ctx, Node("n", "ArgMax", ("x",), ("y",)), view, bufs, False)
     assert reduce._plan(
-        SimpleNamespace(config=SimpleNamespace(input_bytes=1024)),
+        ctx_of(1024),
         Node("n", "ArgMax", ("x",), ("y",)),
         view,
         bufs,

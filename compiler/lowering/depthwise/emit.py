@@ -31,12 +31,15 @@ from compiler.lowering.depthwise.layer import (
     patch_dims,
     slot,
 )
-from simulator.isa import DType, MatMul, VFunc
+from simulator.isa import DType, MatMul, Scratchpad, VFunc
 
 
 def emit(ctx: Ctx, L: DwLayer, t: Tiling) -> None:
     cfg = ctx.config
     slot_in, slot_acc = slot(cfg.input_bytes, t.nbuf), slot(cfg.acc_bytes, t.nbuf)
+    for sp, end in ((Scratchpad.INPUT, t.nbuf * slot_in), (Scratchpad.ACC, t.nbuf * slot_acc)):
+        ctx.scratch.grant(sp, end)
+    ctx.scratch.grant(Scratchpad.WEIGHT, 2 * slot(cfg.weight_bytes, 2))
     for step, k, blk, tile in schedule(L, t):
         bases = (
             (k % t.nbuf) * slot_in,

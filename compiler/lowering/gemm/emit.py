@@ -19,6 +19,7 @@ from compiler.lowering.gemm.buffers import (
     a_keys,
     buffers,
     counts,
+    sizes,
     w_page,
     w_width,
 )
@@ -26,6 +27,9 @@ from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilog
 from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
 from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
 from compiler.tiling import GemmTiling
+from simulator.isa import Scratchpad
+
+SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 
 
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
@@ -36,6 +40,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     assert bufs is not None, why
     g = L.geom
     cnt = counts(L, t)
+    _grant(ctx, L, t, bufs, cnt)
     words = EpilogueWords(ctx, L, t, w_page(ctx.config))
     mts = list(mtiles(L, t))
     ncs = ranges(g.cout_g, t.tn)
@@ -160,3 +165,11 @@ def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> i
         state["c"] += 1
         state["ckey"] = key
     return bufs.c[state["c"] % len(bufs.c)]
+
+
+def _grant(ctx: Ctx, L: GemmLayer, t: GemmTiling, bufs, cnt) -> None:
+    """Tell the scratchpad allocator the highest byte of each scratchpad the nest uses."""
+    a, w, tile = sizes(L, t)
+    c_end = bufs.c[0] + bufs.c_tile * cnt.n if t.order == "mk" else max(bufs.c) + tile
+    for sp, end in ((SP_IN, max(bufs.a) + a), (SP_W, max(bufs.w) + w), (SP_ACC, c_end)):
+        ctx.scratch.grant(sp, end)

@@ -1,0 +1,177 @@
+"""The scratchpads' half of memory planning: where a layer's on-chip buffers go.
+
+A lowering asks for buffers; it does not compute addresses. Three kinds of request cover every
+lowering:
+
+- ``copies(sp, n)``: ``n`` copies of a tile's working set that alternate from tile to tile
+  (``n = 2``: double-buffered), spread evenly over the scratchpad. The lowering sizes its tile
+  to ``capacity``, declares what one copy holds with ``use``, and takes ``base(tile)``.
+- ``layout(sp, base)``: buffers one after another (``take(size, count)``), each copy on pages
+  of its own; ``fits`` says whether they fit, ``commit`` records them.
+- ``ring``/``two``: up to ``most`` (or two) copies of one buffer from ``base`` (the GEMM nest's
+  A, W and C buffers).
+
+Every copy starts on a page of the emitter's dependency tracking (``compiler.emit.PAGES``
+pages per scratchpad) and no two copies share one, so a load into one copy never waits for the
+units still reading another: queues overlap by construction, not by care in each lowering. A
+request that cannot be met is a ``ConfigError`` naming the layer, the scratchpad and the sizes.
+
+The allocator keeps, per layer and scratchpad, the highest byte granted; ``Ctx.record`` puts it
+in the layer's record (``scratch_bytes``) and the program's ``meta["scratch_peak_bytes"]`` is
+their maximum. Every instruction of a layer stays below its layer's figure (tested on the zoo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.emit import PAGES
+from simulator.config import NpuConfig
+from simulator.errors import ConfigError
+from simulator.isa import Scratchpad
+
+ALIGN = 64  # bytes: every buffer starts on a DMA burst
+NAMES = {Scratchpad.INPUT: "input", Scratchpad.WEIGHT: "weight", Scratchpad.ACC: "acc"}
+
+
+def capacity_of(config: NpuConfig, sp: int) -> int:
+    return (config.input_bytes, config.weight_bytes, config.acc_bytes)[sp]
+
+
+def page_of(config: NpuConfig, sp: int) -> int:
+    """Bytes of one tracking page of scratchpad ``sp`` (whole bursts), as the emitter has it."""
+    return -(-max(1, -(-capacity_of(config, sp) // PAGES)) // ALIGN) * ALIGN
+
+
+def round_pages(config: NpuConfig, sp: int, size: int) -> int:
+    """``size`` rounded up to whole pages of ``sp``."""
+    page = page_of(config, sp)
+    return -(-size // page) * page
+
+
+def align(size: int) -> int:
+    return -(-size // ALIGN) * ALIGN
+
+
+@dataclass
+class Copies:
+    """``n`` copies of one working set, evenly spread: copy ``i`` at ``bases[i]``."""
+
+    owner: Scratch
+    sp: int
+    bases: tuple[int, ...]
+    capacity: int  # bytes each copy may hold
+
+    def base(self, tile: int) -> int:
+        return self.bases[tile % len(self.bases)]
+
+    def use(self, nbytes: int) -> Copies:
+        """Declare that each copy holds ``nbytes``; more than ``capacity`` is an error."""
+        if nbytes > self.capacity:
+            self.owner.refuse(self.sp, f"{nbytes} bytes a copy", len(self.bases), self.capacity)
+        self.owner.grant(self.sp, self.bases[-1] + nbytes)
+        return self
+
+
+@dataclass
+class Layout:
+    """Buffers placed one after another from ``base``, each copy on whole pages."""
+
+    owner: Scratch
+    sp: int
+    base: int
+    end: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.end = self.base
+
+    @property
+    def size(self) -> int:
+        return capacity_of(self.owner.config, self.sp)
+
+    def take(self, nbytes: int, count: int = 1) -> tuple[int, ...]:
+        """``count`` copies of ``nbytes``, each from a page boundary."""
+        step = round_pages(self.owner.config, self.sp, nbytes)
+        out = tuple(self.end + i * step for i in range(count))
+        self.end += count * step
+        return out
+
+    def take_packed(self, nbytes: int) -> int:
+        """One buffer right after the last (64-byte aligned, sharing its page): for buffers
+        only one unit touches."""
+        addr = self.end
+        self.end += align(nbytes)
+        return addr
+
+    @property
+    def fits(self) -> bool:
+        return self.end <= self.size
+
+    def commit(self) -> Layout:
+        if not self.fits:
+            self.owner.refuse(self.sp, f"{self.end - self.base} bytes of buffers", 1, self.size)
+        self.owner.grant(self.sp, self.end)
+        return self
+
+
+class Scratch:
+    """One compile's scratchpad allocator: the requests of the layer being lowered and, per
+    layer, the highest byte granted in each scratchpad."""
+
+    def __init__(self, config: NpuConfig) -> None:
+        self.config = config
+        self.layer = ""
+        self.ends = [0, 0, 0]  # of the layer being lowered
+        self.peak = [0, 0, 0]
+
+    def start(self, layer: str) -> None:
+        self.layer, self.ends = layer, [0, 0, 0]
+
+    def grant(self, sp: int, end: int) -> None:
+        self.ends[sp] = max(self.ends[sp], end)
+        self.peak[sp] = max(self.peak[sp], end)
+
+    def layer_bytes(self) -> dict[str, int]:
+        return {NAMES[sp]: self.ends[sp] for sp in Scratchpad if self.ends[sp]}
+
+    def peaks(self) -> dict[str, int]:
+        return {NAMES[sp]: self.peak[sp] for sp in Scratchpad}
+
+    def refuse(self, sp: int, what: str, copies: int, capacity: int) -> None:
+        size = capacity_of(self.config, sp)
+        each = f"{copies} copies of at most {capacity}" if copies > 1 else f"{capacity}"
+        raise ConfigError(
+            f"layer {self.layer!r} needs {what} of the {NAMES[sp]} scratchpad, which has room "
+            f"for {each} bytes ({size} bytes in {PAGES} pages)"
+        )
+
+    # --- requests ----------------------------------------------------------------------
+    def copies(self, sp: int, n: int = 2) -> Copies:
+        """``n`` copies spread evenly over the scratchpad, each on pages of its own."""
+        size, page = capacity_of(self.config, sp), page_of(self.config, sp)
+        per = PAGES // n if n <= PAGES else 0
+        if per < 1:
+            self.refuse(sp, f"{n} page-aligned copies", n, 0)
+        bases = tuple(i * per * page for i in range(n))
+        return Copies(self, sp, bases, min(per * page, size - bases[-1]))
+
+    def layout(self, sp: int, base: int = 0) -> Layout:
+        return Layout(self, sp, base)
+
+    def ring(self, sp: int, size: int, base: int = 0, most: int = 4) -> tuple[int, ...] | None:
+        """Up to ``most`` copies of ``size`` from ``base``, each from a page boundary (a C
+        tile's epilogue and store, or a W load, then have several steps to hide behind); at
+        least three, else ``two``; None when not even two fit."""
+        cap = capacity_of(self.config, sp)
+        step = round_pages(self.config, sp, size)
+        count = min(most, (cap - base) // step) if step <= cap - base else 0
+        if count < 3:
+            return self.two(sp, size, base)
+        return tuple(base + i * step for i in range(count))
+
+    def two(self, sp: int, size: int, base: int = 0) -> tuple[int, ...] | None:
+        """Two copies of ``size`` from ``base``, the second at the half when it fits there
+        (else on the first page after the first copy); None when they do not fit."""
+        cap = capacity_of(self.config, sp)
+        second = max(base + round_pages(self.config, sp, size), cap // 2)
+        return (base, second) if second + size <= cap else None
