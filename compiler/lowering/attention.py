@@ -293,6 +293,15 @@ def _estimate(tm: int, tk: int, dims, config) -> int:
     return -(-sq // tm) * (-(-sk // tk) * block + tail)
 
 
+def flash_fits(dims: tuple[int, int, int], masked: bool, config) -> bool:
+    """Whether some (query rows, key columns) tiling of these dims fits the scratchpads."""
+    try:
+        plan(dims, masked, config)
+    except ConfigError:
+        return False
+    return True
+
+
 def plan(dims: tuple[int, int, int], masked: bool, config) -> Plan:
     """The (query rows, key columns) tiling of least estimated cycles that fits."""
     sq, sk, dh = dims

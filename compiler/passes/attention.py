@@ -6,6 +6,7 @@ accumulator scratchpad (then the unfused graph sends the scores to DRAM and back
 from __future__ import annotations
 
 from compiler.ir import Graph, Node, verify
+from compiler.lowering.attention import flash_fits
 from compiler.passes.matching import made_by, replace, scaled, sole_reader
 from simulator.config import NpuConfig
 
@@ -38,8 +39,11 @@ def _fusable(graph: Graph, softmax: Node, config: NpuConfig) -> bool:
     if any(graph.type(t).dtype != "float32" or graph.type(t).quant for t in (q, kt, v)):
         return False
     sq, sk = qt.shape[-2], kt_t.shape[-1]
-    # the scores of one head fit on chip: the unfused layers keep them there
-    return qt.shape[-1] == vt.shape[-1] and sq * sk * 4 > config.acc_bytes
+    # the scores of one head fit on chip: the unfused layers keep them there; and a flash
+    # tiling must fit the scratchpads, else the unfused layers tile the scores through DRAM
+    if qt.shape[-1] != vt.shape[-1] or sq * sk * 4 <= config.acc_bytes:
+        return False
+    return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config)
 
 
 def _match(graph: Graph, softmax: Node):

@@ -9,6 +9,7 @@ from compiler_helpers import check, rand
 from onnx import TensorProto, helper, numpy_helper
 
 import compiler
+from compiler.lowering.attention import flash_fits
 from simulator.config import load_config
 
 H = helper.make_node
@@ -57,6 +58,15 @@ def test_long_attention_is_one_fused_layer():
 
 def test_short_attention_stays_unfused():
     m, inputs = attention(24)  # 2.3 KiB of scores fit
+    check(m, inputs)
+    assert "Attention" not in {layer["op"] for layer in layers(m)}
+
+
+def test_attention_no_flash_tiling_fits_stays_unfused():
+    """Head dim 64 on tiny: the scores exceed the accumulator, but no flash tiling fits the
+    scratchpads either; the unfused layers run it (they once refused the model instead)."""
+    m, inputs = attention(96, heads=1, dh=64)
+    assert not flash_fits((96, 96, 64), False, load_config("tiny"))
     check(m, inputs)
     assert "Attention" not in {layer["op"] for layer in layers(m)}
 
