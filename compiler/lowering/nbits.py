@@ -1,11 +1,12 @@
 """onnxruntime's weight-only quantised ``MatMulNBits`` (com.microsoft): Y = A @ dequant(B)^T.
 
 B holds N rows of K unsigned ``bits``-bit codes (4 or 8), packed low nibble first, in blocks
-of ``block_size`` along K, one scale (and zero point) per block. DRAM keeps the packed codes
-(and the scales and zero points as fp32 pairs per block), so a decode step reads 4-bit weights.
-The layer is a float GEMM (``gemm``'s nest) whose W operand is ``PackedW``: each W
-tile's codes and groups are loaded into the weight scratchpad behind the fp32 tile, and one
-``DEQUANT_PACKED`` writes the tile, stored [N, K] (the MatMul reads it transposed).
+of ``block_size`` along K, one scale (and zero point) per block. DRAM keeps the packed codes,
+each block's followed by its scale and zero point as an fp32 pair (one record per block), so
+a decode step reads 4-bit weights. The layer is a float GEMM (``gemm``'s nest) whose W
+operand is ``PackedW``: each W tile's records are loaded by one DMA into the weight
+scratchpad behind the fp32 tile, and one ``DEQUANT_PACKED`` writes the tile, stored [N, K]
+(the MatMul reads it transposed).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ SP_W = Scratchpad.WEIGHT
 
 @dataclass(frozen=True)
 class PackedW:
-    """A W operand of packed codes [N, K / block, block * bits / 8] and fp32 groups
-    [N, K / block, 2 (scale, zero point) or 1 (scale; the zero point is 2**(bits-1))]."""
+    """A W operand of packed codes and their fp32 groups, interleaved per block in DRAM:
+    [N, K / block, record], each record a block's ``block * bits / 8`` code bytes (padded to
+    4) then its scale and zero point (or its scale alone: the zero point is 2**(bits-1)), so
+    one DMA brings a W tile's codes and groups."""
 
-    codes: int  # DRAM address of the codes
-    groups: int  # DRAM address of the groups
+    addr: int  # DRAM address of the records
     k: int
     bits: int
     block: int
@@ -40,40 +42,37 @@ class PackedW:
     def per(self) -> int:
         return 2 if self.zp else 1
 
+    @property
+    def blob(self) -> int:
+        """Bytes of a block's codes in its record (a multiple of 4: the groups are fp32)."""
+        return align(self.block * self.bits // 8, 4)
+
+    @property
+    def record(self) -> int:
+        return self.blob + self.per * 4
+
     def key(self) -> tuple:
         return self.bits, self.block, self.zp
 
     def staging(self, tn: int, tk: int) -> int:
-        """Bytes behind a W tile of tn x tk: its codes, then its groups."""
-        return align(tn * tk * self.bits // 8) + align(tn * tk // self.block * self.per * 4)
+        """Bytes behind a W tile of tn x tk: its blocks' records."""
+        return align(tn * tk // self.block * self.record)
 
     def w_tile(self, wbuf: int, w_bytes: int, nc, kc) -> list[tuple]:
-        """("l", Load) of the codes and groups of N range ``nc`` and K chunk ``kc`` (from a
-        block boundary) behind the fp32 tile at ``wbuf`` (``w_bytes`` long), then ("v",
+        """("l", Load) of the records of N range ``nc`` and K chunk ``kc`` (from a block
+        boundary) behind the fp32 tile at ``wbuf`` (``w_bytes`` long), then ("v",
         DEQUANT_PACKED) writing the tile [tn, tk]."""
         (n0, tn), (k0, tk) = nc, kc
-        blocks, row = tk // self.block, tk * self.bits // 8
-        codes_at = wbuf + w_bytes
-        groups_at = codes_at + align(tn * row)
-        nb, gb = self.k * self.bits // 8, self.k // self.block * self.per
-        codes = load(
-            SP_W,
-            codes_at,
-            1,
-            self.codes + n0 * nb + k0 * self.bits // 8,
-            (1, tn, row),
-            (0, nb, 1),
-            (0, row, 1),
-        )
-        gaddr = self.groups + (n0 * gb + k0 // self.block * self.per) * 4
-        width = blocks * self.per
-        groups = load(SP_W, groups_at, 4, gaddr, (1, tn, width), (0, gb, 1), (0, width, 1))
+        blocks, rec = tk // self.block, self.record
+        at, row, pitch = wbuf + w_bytes, blocks * rec, self.k // self.block * rec
+        dram = self.addr + n0 * pitch + k0 // self.block * rec
+        records = load(SP_W, at, 1, dram, (1, tn, row), (0, pitch, 1), (0, row, 1))
         dst = Box(SP_W, DType.FP32, wbuf, (tk, self.block, 1))
-        src0 = Box(SP_W, DType.UINT8, codes_at, (row, self.block * self.bits // 8, 1))
-        src1 = Box(SP_W, DType.FP32, groups_at, (width, self.per, 1))
+        src0 = Box(SP_W, DType.UINT8, at, (row, rec, 1))
+        src1 = Box(SP_W, DType.FP32, at + self.blob, (row // 4, rec // 4, 1))
         imm = (self.bits, int(self.zp), 1 << (self.bits - 1))
         deq = vector(VFunc.DEQUANT_PACKED, (tn, blocks, self.block), dst, src0, src1, imm)
-        return [("l", codes), ("l", groups), ("v", deq)]
+        return [("l", records), ("v", deq)]
 
 
 def _check(node, graph) -> str | None:
@@ -104,6 +103,17 @@ def groups_table(scales: np.ndarray, zps: np.ndarray | None, n: int, blocks: int
     return np.concatenate([scale, z[:, :blocks, None].astype(np.float32)], axis=-1)
 
 
+def records(codes: np.ndarray, table: np.ndarray, packed: PackedW) -> np.ndarray:
+    """The DRAM records [N, blocks, record] (bytes): each block's codes, then its groups."""
+    n, blocks = table.shape[:2]
+    out = np.zeros((n, blocks, packed.record), np.uint8)
+    blob = packed.block * packed.bits // 8
+    out[:, :, :blob] = np.asarray(codes, np.uint8).reshape(n, blocks, blob)
+    groups = np.ascontiguousarray(table, np.float32).view(np.uint8)
+    out[:, :, packed.blob :] = groups.reshape(n, blocks, -1)
+    return out
+
+
 @OPS.declare(
     "MatMulNBits",
     "float32",
@@ -128,8 +138,9 @@ def lower_matmul_nbits(ctx: Ctx, node) -> None:
     consts = ctx.graph.constants
     zps = consts[ins[3]] if ins[3] else None
     table = groups_table(consts[ins[2]], zps, n, k // block, bits)
-    codes = ctx.const(np.ascontiguousarray(consts[ins[1]], np.uint8).reshape(n, -1)).addr
-    packed = PackedW(codes, ctx.const(table).addr, k, bits, block, zps is not None)
+    layout = PackedW(0, k, bits, block, zps is not None)
+    addr = ctx.const(records(consts[ins[1]], table, layout)).addr
+    packed = PackedW(addr, k, bits, block, zps is not None)
     x = conv.operand(ctx, ins[0], (None, None, at.rank - 2, at.rank - 1))
     y = conv.operand(ctx, node.outputs[0], (None, None, yt.rank - 2, yt.rank - 1))
     bias = consts[ins[5]].reshape(-1) if ins[5] else None
@@ -140,7 +151,7 @@ def lower_matmul_nbits(ctx: Ctx, node) -> None:
         DType.FP32,
         Operand(x.addr, (0, 0, k, 1), x.key),
         Operand(y.addr, (0, 0, n, 1), y.key, y.writes),
-        Operand(codes, (0, 0, 1, k), "const"),  # [N, K]: the MatMul reads W transposed
+        Operand(addr, (0, 0, 1, k), "const"),  # [N, K]: the MatMul reads W transposed
         conv._epilogue(ctx, node, n, bias),
         packed=packed,
     )

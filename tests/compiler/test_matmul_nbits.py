@@ -12,8 +12,9 @@ from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 import compiler
 from simulator.config import load_config
 from simulator.errors import UnsupportedOpError
-from simulator.isa import Vector, VFunc
+from simulator.isa import Load, Scratchpad, Vector, VFunc
 
+SP_W = int(Scratchpad.WEIGHT)
 logging.getLogger().setLevel(logging.WARNING)  # the quantiser logs each node at INFO
 
 
@@ -45,6 +46,13 @@ def test_matmul_nbits_matches_onnxruntime(bits, block, symmetric, rows):
     deq = [i for i in deq if i.func == VFunc.DEQUANT_PACKED]
     assert deq and {i.imm0 for i in deq} == {bits}
     assert [layer["op"] for layer in program.layers] == ["MatMulNBits", "MatMulNBits"]
+    # one DMA per W tile: its blocks' records (codes, then scale and zero point), which the
+    # DEQUANT_PACKED after it reads (codes at the load's address, groups after the codes)
+    loads = [i for i in program.instructions if isinstance(i, Load) and i.sp == SP_W]
+    assert [ld.sp_addr for ld in loads] == [d.src0_addr for d in deq]
+    blob = block * bits // 8
+    record = blob + (4 if symmetric else 8)  # the zero point 2**(bits-1) when symmetric
+    assert all(d.src1_addr == d.src0_addr + blob and d.src0_s1 == record for d in deq)
 
 
 def test_the_weights_stay_packed_in_dram():
