@@ -20,7 +20,7 @@ from models_zoo.api import (
 )
 from models_zoo.errors import ZooError
 from models_zoo.minilm import minilm_inputs
-from models_zoo.registry import names
+from models_zoo.registry import names, qdq_names
 
 __all__ = [
     "ModelInfo",
@@ -33,6 +33,7 @@ __all__ = [
     "model_info",
     "names",
     "parse_zoo_name",
+    "qdq_names",
     "resolve_model_path",
     "sample_inputs",
 ]

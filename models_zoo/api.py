@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 
 from models_zoo import cache, registry
+from models_zoo.errors import ZooError
 from models_zoo.quantize import CALIBRATION_SAMPLES, CALIBRATION_SEED, quantize_int8, random_inputs
 from models_zoo.stats import model_stats
 
@@ -29,13 +30,24 @@ class ModelInfo:
 
 def build(name: str, int8: bool = False) -> onnx.ModelProto:
     """The model as an in-memory ModelProto (float32, or int8 QDQ)."""
-    entry = registry.get(name)
+    entry = qdq_entry(name) if int8 else registry.get(name)
     model = entry.builder()
     if not int8:
         return model
     rng = np.random.default_rng(CALIBRATION_SEED)
     calibrate = entry.calibration or (lambda r, n: random_inputs(model, r, n))
     return quantize_int8(model, calibrate(rng, CALIBRATION_SAMPLES))
+
+
+def qdq_entry(name: str) -> registry.ZooModel:
+    """The registry's entry of a model that has an int8 QDQ variant."""
+    entry = registry.get(name)
+    if not entry.qdq:
+        raise ZooError(
+            f"zoo model {name!r} has no int8 QDQ variant (the LLaMA decoders are quantised "
+            "weight-only: llama_int8, llama_int4, llama_decode_int8, llama_decode_int4)"
+        )
+    return entry
 
 
 def build_to_path(name: str, int8: bool = False, cache_dir: Path | None = None) -> Path:
@@ -89,6 +101,8 @@ def parse_zoo_name(spec: str) -> tuple[str, bool]:
     name = spec.removeprefix(ZOO_PREFIX)
     int8 = name.endswith(INT8_SUFFIX)
     name = name.removesuffix(INT8_SUFFIX)
+    if int8:
+        qdq_entry(name)
     registry.get(name)
     return name, int8
 

@@ -4,9 +4,11 @@ import json
 import sys
 from pathlib import Path
 
+from models_zoo import registry
 from models_zoo.api import ModelInfo, list_models
 
 CYCLES_PENDING = "not measured"
+NO_QDQ = "no QDQ variant (weight-only: the _int8 and _int4 models)"
 MEASURED = Path(__file__).with_name("measured_base.json")
 
 
@@ -24,7 +26,13 @@ Every model is built from code (`models_zoo/`), deterministically, with seeded w
 `minilm_l6`, the trained all-MiniLM-L6-v2 weights. Batch 1, fixed shapes, opset 17,
 float32 inputs. Each has an int8 variant (`--int8`, `zoo:NAME-int8`): onnxruntime static
 quantization, QDQ format, per-channel int8 weights, int8 activations, MinMax calibration
-on 4 seeded samples, after `quant_pre_process` (which folds BatchNorm into Conv).
+on 4 seeded samples, after `quant_pre_process` (which folds BatchNorm into Conv). The
+LLaMA-style decoders (family `llm`: `llama`, the prefill, and `llama_decode`, one decode
+step over a KV cache) are quantised as LLMs are served instead: weight-only, onnxruntime's
+`MatMulNBitsQuantizer` (`llama_int8`, `llama_int4` and the decode steps' `_int8`, `_int4`:
+int8 or int4 codes with a scale and zero point per block of 32 weights, fp32 activations
+and cache); they have no QDQ variant. Their MACs count each `MatMulNBits` as the MatMul
+it replaces, their parameters its N x K codes.
 
 MACs count Conv, ConvTranspose, MatMul and Gemm multiply-accumulates (attention's
 QK^T and PV included); parameters count layer weights, not BatchNorm running
@@ -79,8 +87,10 @@ def fmt_cycles(info: ModelInfo, measured: dict) -> tuple[str, str]:
 
 
 def fmt_int8_cycles(info: ModelInfo, measured: dict) -> str:
-    """The int8 variant's cycles cell, or CYCLES_PENDING."""
+    """The int8 variant's cycles cell, CYCLES_PENDING, or NO_QDQ."""
     m = measured["models"].get(info.name, {})
+    if not registry.get(info.name).qdq:
+        return NO_QDQ
     if "int8_cycles" not in m:
         return CYCLES_PENDING
     cycles = m["int8_cycles"]

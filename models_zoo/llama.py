@@ -148,3 +148,37 @@ def llama_nbits(
     a scale and zero point per block of ``block``): every projection, the MLP and the LM head
     are ``MatMulNBits``; activations, norms and the cache stay fp32."""
     return quantize_weights_nbits(llama(cfg, seq, past), bits, block)
+
+
+ZOO_PROMPT = 128  # the registered prefill's tokens; the decode step's cached positions + 1
+ZOO_BLOCK = 32  # weights per scale and zero point (SMALL's SwiGLU width 704 is not 128s)
+
+
+def zoo_models(entry) -> list:
+    """The zoo's entries (``entry`` is ``registry.ZooModel``): the SMALL decoder's prefill of
+    ZOO_PROMPT tokens and its decode step at context ZOO_PROMPT, fp32 and weight-only int8
+    and int4 (MatMulNBits, blocks of ZOO_BLOCK); no QDQ variants (``NAME-int8``)."""
+    shape = f"{SMALL.layers} layers, hidden {SMALL.d}, GQA {SMALL.heads}/{SMALL.kv_heads} heads"
+    graphs = {
+        "llama": (f"LLaMA-style prefill: {shape}, RoPE, SwiGLU, {ZOO_PROMPT} tokens", 0),
+        "llama_decode": (
+            f"LLaMA-style decode step: {shape}, one token over a KV cache of "
+            f"{ZOO_PROMPT - 1} positions",
+            ZOO_PROMPT - 1,
+        ),
+    }
+    out = []
+    for name, (doc, past) in graphs.items():
+        seq = 1 if past else ZOO_PROMPT
+        out.append(entry(name, "llm", doc, lambda s=seq, p=past: llama(SMALL, s, p), qdq=False))
+        for bits in (8, 4):
+            out.append(
+                entry(
+                    f"{name}_int{bits}",
+                    "llm",
+                    f"{doc}; weight-only int{bits} (MatMulNBits, blocks of {ZOO_BLOCK})",
+                    lambda s=seq, p=past, b=bits: llama_nbits(SMALL, s, p, b, ZOO_BLOCK),
+                    qdq=False,
+                )
+            )
+    return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from models_zoo import audio, cnn, minilm, transformers, unet
+from models_zoo import audio, cnn, llama, minilm, transformers, unet
 from models_zoo.errors import ZooError
 
 ZOO_VERSION = 1  # bump when a change to the shared builders changes any model's bytes
@@ -21,6 +21,7 @@ class ZooModel:
     version: int = 1  # bump when this model's graph or weights change
     available: Callable[[], bool] = lambda: True
     calibration: Callable[[np.random.Generator, int], list[dict]] | None = None
+    qdq: bool = True  # has an int8 QDQ variant (NAME-int8); the LLaMA family's are weight-only
 
 
 MODELS = {
@@ -75,6 +76,7 @@ MODELS = {
             available=minilm.available,
             calibration=minilm.calibration_inputs,
         ),
+        *llama.zoo_models(ZooModel),
     ]
 }
 
@@ -87,3 +89,8 @@ def get(name: str) -> ZooModel:
 
 def names() -> list[str]:
     return list(MODELS)
+
+
+def qdq_names() -> list[str]:
+    """The models that have an int8 QDQ variant (``NAME-int8``)."""
+    return [name for name, m in MODELS.items() if m.qdq]

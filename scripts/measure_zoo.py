@@ -2,6 +2,7 @@
 preset: the measured numbers that docs/models.md shows (`make measure`, then `make docs`).
 
     python scripts/measure_zoo.py > models_zoo/measured_base.json
+    python scripts/measure_zoo.py --into models_zoo/measured_base.json NAME...  # those rows
 
 Deterministic (same compiler and simulator -> same JSON); takes several minutes, which is why
 the docs generator reads this file instead of simulating. Each model's simulated outputs are
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import models_zoo
 from compiler.check import compare_with_onnxruntime
@@ -37,7 +39,7 @@ def measure(name: str, config) -> dict:
     s = result.stats
     return {
         "cycles": s.total_cycles,
-        "int8_cycles": measure_int8(name, config),
+        **({"int8_cycles": measure_int8(name, config)} if name in models_zoo.qdq_names() else {}),
         "executed_array_macs": s.macs,
         "dram_read_bytes": s.dram_read_bytes,
         "dram_write_bytes": s.dram_write_bytes,
@@ -64,6 +66,23 @@ def main(names: list[str]) -> dict:
     }
 
 
+def merged(path: Path, names: list[str]) -> dict:
+    """The measurements in ``path`` with the rows of ``names`` measured anew (the rest kept)."""
+    old = json.loads(path.read_text())
+    new = main(names)
+    if {k: v for k, v in old.items() if k != "models"} != {
+        k: v for k, v in new.items() if k != "models"
+    }:
+        raise SystemExit(f"{path} was measured with another preset or tolerance")
+    return {**old, "models": {**old["models"], **new["models"]}}
+
+
 if __name__ == "__main__":
-    out = main(sys.argv[1:] or models_zoo.names())
-    sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    args = sys.argv[1:]
+    if args[:1] == ["--into"]:
+        path = Path(args[1])
+        text = json.dumps(merged(path, args[2:]), indent=2, sort_keys=True) + "\n"
+        path.write_text(text)
+    else:
+        out = main(args or models_zoo.names())
+        sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")

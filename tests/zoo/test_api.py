@@ -24,6 +24,15 @@ def test_resolving_an_unknown_zoo_name_fails(spec):
         models_zoo.resolve_model_path(spec)
 
 
+@pytest.mark.parametrize("spec", ["zoo:llama-int8", "zoo:llama_decode_int4-int8"])
+def test_the_llama_decoders_have_no_qdq_variant(spec):
+    with pytest.raises(models_zoo.ZooError, match=r"'llama\w*' has no int8 QDQ variant"):
+        models_zoo.resolve_model_path(spec)
+    with pytest.raises(models_zoo.ZooError, match="weight-only"):
+        models_zoo.build(models_zoo.parse_zoo_name(spec.removesuffix("-int8"))[0], int8=True)
+    assert "llama" in models_zoo.names() and "llama" not in models_zoo.qdq_names()
+
+
 @pytest.mark.parametrize(
     "spec, expected",
     [

@@ -39,3 +39,9 @@ def test_zoo_build_unknown_name_raises_zoo_error(tmp_path):
     args = parse(["zoo", "build", "nosuchnet", "-o", str(tmp_path)])
     with pytest.raises(models_zoo.ZooError, match="nosuchnet"):
         args.func(args)
+
+
+def test_zoo_build_int8_of_a_weight_only_model_is_refused(tmp_path):
+    args = parse(["zoo", "build", "llama_int4", "--int8", "-o", str(tmp_path)])
+    with pytest.raises(models_zoo.ZooError, match="'llama_int4' has no int8 QDQ variant"):
+        args.func(args)

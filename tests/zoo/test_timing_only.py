@@ -28,7 +28,7 @@ FAST = [
 
 def _slow_cases():
     for name in models_zoo.names():
-        for int8 in (False, True):
+        for int8 in (False, True) if name in models_zoo.qdq_names() else (False,):
             for preset in ("small", "base"):
                 marks = [pytest.mark.slow]
                 if name == "minilm_l6":
