@@ -19,7 +19,7 @@ from compiler.lowering import conv
 from compiler.lowering.common import Box, Ctx, load, vector
 from compiler.lowering.gemm import GemmLayer, Geom, Operand, align
 from compiler.opdecl import OpTable
-from simulator.isa import PACKED_BITS, DType, Scratchpad, VFunc
+from simulator.isa import PACKED_BITS, DType, Scratchpad, Vector, VFunc
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 SP_W = Scratchpad.WEIGHT
@@ -28,9 +28,11 @@ SP_W = Scratchpad.WEIGHT
 @dataclass(frozen=True)
 class PackedW:
     """A W operand of packed codes and their fp32 groups, interleaved per block in DRAM:
-    [N, K / block, record], each record a block's ``block * bits / 8`` code bytes (padded to
-    4) then its scale and zero point (or its scale alone: the zero point is 2**(bits-1)), so
-    one DMA brings a W tile's codes and groups."""
+    [N, ceil(K / block), record], each record a block's ``block * bits / 8`` code bytes
+    (padded to 4) then its scale and zero point (or its scale alone: the zero point is
+    2**(bits-1)), so one DMA brings a W tile's codes and groups. When K is not a multiple of
+    the block, the last block's codes past K are padding (as onnxruntime stores them), never
+    dequantised."""
 
     addr: int  # DRAM address of the records
     k: int
@@ -51,28 +53,47 @@ class PackedW:
     def record(self) -> int:
         return self.blob + self.per * 4
 
+    @property
+    def blocks(self) -> int:
+        """Blocks per row of N (the last one partial when K is not a multiple)."""
+        return -(-self.k // self.block)
+
     def key(self) -> tuple:
         return self.bits, self.block, self.zp
 
     def staging(self, tn: int, tk: int) -> int:
         """Bytes behind a W tile of tn x tk: its blocks' records."""
-        return align(tn * tk // self.block * self.record)
+        return align(tn * -(-tk // self.block) * self.record)
 
     def w_tile(self, wbuf: int, w_bytes: int, nc, kc) -> list[tuple]:
         """("l", Load) of the records of N range ``nc`` and K chunk ``kc`` (from a block
         boundary) behind the fp32 tile at ``wbuf`` (``w_bytes`` long), then ("v",
-        DEQUANT_PACKED) writing the tile [tn, tk]."""
+        DEQUANT_PACKED) writing the tile [tn, tk]: one over its whole blocks, and one over a
+        last partial block's codes (K not a multiple of the block)."""
         (n0, tn), (k0, tk) = nc, kc
-        blocks, rec = tk // self.block, self.record
-        at, row, pitch = wbuf + w_bytes, blocks * rec, self.k // self.block * rec
+        whole, tail = divmod(tk, self.block)
+        rec = self.record
+        at, row, pitch = wbuf + w_bytes, -(-tk // self.block) * rec, self.blocks * rec
         dram = self.addr + n0 * pitch + k0 // self.block * rec
-        records = load(SP_W, at, 1, dram, (1, tn, row), (0, pitch, 1), (0, row, 1))
-        dst = Box(SP_W, DType.FP32, wbuf, (tk, self.block, 1))
+        out: list[tuple] = [
+            ("l", load(SP_W, at, 1, dram, (1, tn, row), (0, pitch, 1), (0, row, 1)))
+        ]
+        for first, blocks, codes in ((0, whole, self.block), (whole, int(tail > 0), tail)):
+            if blocks:
+                out.append(
+                    ("v", self._dequant(wbuf, at + first * rec, tk, first, (tn, blocks, codes)))
+                )
+        return out
+
+    def _dequant(self, wbuf: int, at: int, tk: int, first: int, counts) -> Vector:
+        """DEQUANT_PACKED of ``counts`` (rows, blocks, codes) from the records at ``at`` into
+        the tile [tn, tk] from block ``first`` of each row."""
+        rec, row = self.record, -(-tk // self.block) * self.record
+        dst = Box(SP_W, DType.FP32, wbuf + first * self.block * 4, (tk, self.block, 1))
         src0 = Box(SP_W, DType.UINT8, at, (row, rec, 1))
         src1 = Box(SP_W, DType.FP32, at + self.blob, (row // 4, rec // 4, 1))
         imm = (self.bits, int(self.zp), 1 << (self.bits - 1))
-        deq = vector(VFunc.DEQUANT_PACKED, (tn, blocks, self.block), dst, src0, src1, imm)
-        return [("l", records), ("v", deq)]
+        return vector(VFunc.DEQUANT_PACKED, counts, dst, src0, src1, imm)
 
 
 def _check(node, graph) -> str | None:
@@ -86,8 +107,10 @@ def _check(node, graph) -> str | None:
         return "B, scales, zero points and bias must be constant"
     if ins[3] and graph.constants[ins[3]].dtype != np.uint8:
         return f"zero points of type {graph.constants[ins[3]].dtype} (supported: packed uint8)"
-    if not block or k % block or block * bits % 8:
-        return f"K={k} not a multiple of block_size={block}"
+    if not block or block * bits % 8:
+        return f"block_size={block} is not whole bytes of {bits}-bit codes"
+    if k % block * bits % 8:
+        return f"K={k} leaves a last block of {k % block} {bits}-bit codes (not whole bytes)"
     return None
 
 
@@ -117,10 +140,10 @@ def records(codes: np.ndarray, table: np.ndarray, packed: PackedW) -> np.ndarray
 @OPS.declare(
     "MatMulNBits",
     "float32",
-    "com.microsoft (onnxruntime's weight-only quantisation): bits 4 and 8, K a multiple of "
-    "block_size, constant B, scales, packed uint8 zero points (optional) and bias; no g_idx; "
-    "fp32 compute whatever accuracy_level; B stays packed in DRAM and is dequantised per W "
-    "tile (DEQUANT_PACKED)",
+    "com.microsoft (onnxruntime's weight-only quantisation): bits 4 and 8; K need not be a "
+    "multiple of block_size (the last block's codes must be whole bytes); constant B, "
+    "scales, packed uint8 zero points (optional) and bias; no g_idx; fp32 compute whatever "
+    "accuracy_level; B stays packed in DRAM and is dequantised per W tile (DEQUANT_PACKED)",
     _check,
 )
 def lower_matmul_nbits(ctx: Ctx, node) -> None:
@@ -137,7 +160,7 @@ def lower_matmul_nbits(ctx: Ctx, node) -> None:
     rows = int(np.prod(at.shape[:-1]))
     consts = ctx.graph.constants
     zps = consts[ins[3]] if ins[3] else None
-    table = groups_table(consts[ins[2]], zps, n, k // block, bits)
+    table = groups_table(consts[ins[2]], zps, n, -(-k // block), bits)
     layout = PackedW(0, k, bits, block, zps is not None)
     addr = ctx.const(records(consts[ins[1]], table, layout)).addr
     packed = PackedW(addr, k, bits, block, zps is not None)

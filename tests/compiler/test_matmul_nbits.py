@@ -55,6 +55,19 @@ def test_matmul_nbits_matches_onnxruntime(bits, block, symmetric, rows):
     assert all(d.src1_addr == d.src0_addr + blob and d.src0_s1 == record for d in deq)
 
 
+@pytest.mark.parametrize("bits, k, rows", [(4, 80, 1), (8, 200, 3), (4, 1000, 2)])
+def test_k_not_a_multiple_of_the_block(bits, k, rows):
+    """onnxruntime pads the last block with code 0; the NPU dequantises only its first
+    K % block codes (a second DEQUANT_PACKED), so the padding never enters a sum."""
+    m = mlp(k, 96, rows, bits, 32, False)
+    assert [n.op_type for n in m.graph.node] == ["MatMulNBits", "Relu", "MatMulNBits"]
+    check(m, {"x": rand(1, rows, k)})
+    program = compiler.compile(m, load_config("tiny"))
+    deq = [i for i in program.instructions if isinstance(i, Vector)]
+    tails = [i for i in deq if i.func == VFunc.DEQUANT_PACKED and i.n2 == k % 32]
+    assert tails and all(i.n1 == 1 for i in tails)
+
+
 def test_the_weights_stay_packed_in_dram():
     """The program's constants are the 4-bit codes (an eighth of the float weights) and an
     fp32 scale and zero point per block of 32 (a sixteenth): 3/16 of the float weights."""
@@ -91,7 +104,8 @@ def _nbits(bits=4, block=32, k=64, n=16, **extra):
     "m, why",
     [
         (_nbits(bits=2), r"bits=2 \(supported: \(4, 8\)\)"),
-        (_nbits(k=48), "K=48 not a multiple of block_size=32"),
+        (_nbits(k=33), r"K=33 leaves a last block of 1 4-bit codes \(not whole bytes\)"),
+        (_nbits(bits=4, block=1), "block_size=1 is not whole bytes of 4-bit codes"),
         (
             _nbits(inputs=["", "g"], g=np.zeros(64, np.int32)),
             r"a g_idx input \(act-order GPTQ\)",

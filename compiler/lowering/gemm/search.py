@@ -95,8 +95,10 @@ def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None, words
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
     tks = [t for t in tks if g.cin_g % t == 0] or tks
-    if L.packed:  # K chunks of whole blocks (the whole K is one)
-        tks = [t for t in tks if t % L.packed.block == 0] or [g.cin_g]
+    if L.packed:  # K chunks of whole blocks (the whole K is one; K not a multiple of the
+        # block: the last chunk ends in the partial block)
+        whole = tks if g.cin_g % L.packed.block == 0 else tiling.splits(g.cin_g, rows)
+        tks = [t for t in whole if t % L.packed.block == 0] or [g.cin_g]
     mts = [(tr, g.ow) for tr in tiling.splits(g.oh, 1)]
     mts += [(1, tw) for tw in tiling.splits(g.ow, rows) if tw < g.ow]
     for mode, tn, tk in product(modes, tns, tks):
