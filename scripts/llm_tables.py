@@ -38,26 +38,60 @@ def measure(context: int, config, bits: int = 32, block: int = 0):
     return run(prog, None, numerics=False).stats
 
 
+WEIGHT_ONLY = (("fp32", 32, 0), ("int8, block 32", 8, 32), ("int4, block 32", 4, 32))
+WEIGHT_ONLY += (("int4, block 128", 4, 128),)
+
+
+def weight_floor(context: int, config, weights: int) -> int:
+    """The bytes roofline with the weights' part at least what the array and the vector unit
+    can take: a GEMV streams ``cols`` weights a cycle through the array, DEQUANT_PACKED
+    writes ``lanes`` a cycle."""
+    bpc = config.dram.bytes_per_cycle
+    cache = 2 * HEADS * context * DH * 4
+    width = min(config.array.cols, config.vector.lanes)
+    return int(cache / bpc + max(weights / bpc, MATRIX_WEIGHTS / width))
+
+
 def weight_only_table(base) -> None:
-    """The decode step with fp32, int8 and int4 weights (MatMulNBits) at two contexts."""
-    print("| weights | context | cycles | roofline | ratio | DRAM bytes | weight bytes | vs fp16 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    """The decode step with fp32, int8 and int4 weights (MatMulNBits) against context."""
+    print(
+        "| weights | context | cycles | roofline | ratio | array floor | ratio | DRAM bytes "
+        "| weight bytes | vs fp16 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     fp16 = WEIGHT_BYTES // 2
-    for context in (256, 2048):
-        for label, bits, block in (
-            ("fp32", 32, 0),
-            ("int8, block 32", 8, 32),
-            ("int4, block 32", 4, 32),
-            ("int4, block 128", 4, 128),
-        ):
+    for context in (256, 1024, 2048, 4096):
+        for label, bits, block in WEIGHT_ONLY:
             s = measure(context, base, bits, block)
             weights = stored_weights(bits, block)
             top = roofline(context, weights=weights)
+            floor = weight_floor(context, base, weights)
             print(
                 f"| {label} | {context:,} | {s.total_cycles:,} | {top:,} "
-                f"| {s.total_cycles / top:.2f} | {s.dram_read_bytes + s.dram_write_bytes:,} "
-                f"| {weights:,} | {weights / fp16:.2f} |"
+                f"| {s.total_cycles / top:.2f} | {floor:,} | {s.total_cycles / floor:.2f} "
+                f"| {s.dram_read_bytes + s.dram_write_bytes:,} | {weights:,} "
+                f"| {weights / fp16:.2f} |"
             )
+
+
+def width_table(base) -> None:
+    """What the array's columns and the vector lanes buy the weight-only step at 2,048."""
+    widths = (
+        ("base (32 x 32, 32 lanes)", {}),
+        ("64 lanes", {"vector.lanes": 64}),
+        ("64 columns", {"array.cols": 64}),
+        ("64 columns, 64 lanes", {"array.cols": 64, "vector.lanes": 64}),
+    )
+    print("| array and vector unit | " + " | ".join(w[0] for w in WEIGHT_ONLY[1:]) + " |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, sets in widths:
+        config = base.with_overrides(sets)
+        cells = []
+        for _, bits, block in WEIGHT_ONLY[1:]:
+            cycles = measure(2048, config, bits, block).total_cycles
+            top = roofline(2048, weights=stored_weights(bits, block))
+            cells.append(f"{cycles:,} ({cycles / top:.2f}x)")
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 def with_sizes(config, bytes_per_cycle: int, kib: int):
@@ -88,6 +122,8 @@ def main() -> None:
         print(f"| {bw} | {small.total_cycles:,} | {large.total_cycles:,} | {tokens:,.0f} |")
     print()
     weight_only_table(base)
+    print()
+    width_table(base)
 
 
 if __name__ == "__main__":
