@@ -22,7 +22,17 @@ from compiler.frontend.validate import validate
 from compiler.ir import Graph, verify
 from compiler.lowering.common import ConstPool, Ctx, logical_strides
 from compiler.memory import plan_dram
-from compiler.passes import attention, fusion, int8_io, kvcache, layout, patterns, qdq, recurrent
+from compiler.passes import (
+    attention,
+    fusion,
+    int8_io,
+    kvcache,
+    layout,
+    patterns,
+    qdq,
+    qdq_chains,
+    recurrent,
+)
 from simulator.config import NpuConfig
 from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
@@ -90,11 +100,13 @@ PASSES = [
     ("validate", validate),
     ("remove_identity", fusion.remove_identity),
     ("lower_qdq", qdq.lower_qdq),
+    ("merge_derived_operands", qdq_chains.merge_derived_operands),
     ("fuse_patterns", patterns.fuse_patterns),
     ("fold_batchnorm", fusion.fold_batchnorm),
     ("fuse_residual", fusion.fuse_residual),
     ("fuse_matmul_bias", fusion.fuse_matmul_bias),
     ("fuse_activation", fusion.fuse_activation),
+    ("fuse_qadd", fusion.fuse_qadd),
     ("recurrent_buffers", recurrent.add_buffers),
     ("int8_io", int8_io.int8_interface),
     ("integer_avgpool", int8_io.integer_avgpool),

@@ -161,7 +161,7 @@ def lower_relayout(ctx: Ctx, node) -> None:
 # --- Concat / Split ------------------------------------------------------------------------
 @declare(
     "Concat",
-    "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
+    "float32, int32, int64, bool, int8 (QDQ; other quantisations requantised)",
     "any axis; one strided DMA copy per input",
     accepts=ANY,
 )
@@ -431,7 +431,7 @@ def _pieces(
 
 @declare(
     "Resize",
-    "float32",
+    "float32, int8 (QDQ, equal quantisation)",
     "mode 'nearest' (every nearest_mode), scales or sizes, coordinate_transformation_mode "
     "half_pixel/half_pixel_symmetric/pytorch_half_pixel/align_corners/asymmetric",
     _check_resize,

@@ -17,6 +17,7 @@ from compiler.lowering.conv import (
 )
 from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
+from compiler.lowering.gemm.layer import PostAdd
 from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
@@ -129,6 +130,23 @@ def lower_qmul(ctx: Ctx, node) -> None:
 )
 def lower_qeltwise(ctx: Ctx, node) -> None:
     dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
+    steps = _chain_steps(ctx, node)
+    table = _table(ctx, node, steps)
+    if table is not None:  # a function of one int8 tensor: one LUT
+        x = next(i for i in node.inputs if not ctx.graph.is_const(i))
+        step = Step(VFunc.LUT, "out", 0, "lut", (i32_bits(-128), 0, 0))
+        run_eltwise(ctx, node.outputs[0], [x], [step], [DType.INT8], tables={"lut": table})
+    elif node.attr("derived"):  # merge_derived_operands merges only what makes a table
+        raise AssertionError(f"QEltwise {node.name!r}: derived operands without a table")
+    else:
+        extra = {name: SLOTS[name] for name in ("q", "i", "i2")}
+        run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes, extra=extra)
+    ctx.record(node, macs=0)
+
+
+def _chain_steps(ctx: Ctx, node) -> list[Step]:
+    """The vector steps of a QEltwise's program on its operand slots."""
+    dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
     program = node.attr("program")
     steps, value = [], None  # value: the Quant of the int8 chain value in "q", or None ("t")
     for i, step in enumerate(program):
@@ -140,15 +158,7 @@ def lower_qeltwise(ctx: Ctx, node) -> None:
         else:
             steps += _float_op(ctx, node, step, value, dtypes, first=i == 0)
         value = step.quant
-    table = _table(ctx, node, steps)
-    if table is not None:  # a function of one int8 tensor: one LUT
-        x = next(i for i in node.inputs if not ctx.graph.is_const(i))
-        step = Step(VFunc.LUT, "out", 0, "lut", (i32_bits(-128), 0, 0))
-        run_eltwise(ctx, node.outputs[0], [x], [step], [DType.INT8], tables={"lut": table})
-    else:
-        extra = {name: SLOTS[name] for name in ("q", "i", "i2")}
-        run_eltwise(ctx, node.outputs[0], list(node.inputs), steps, dtypes, extra=extra)
-    ctx.record(node, macs=0)
+    return steps
 
 
 # the dtype of each slot a QEltwise program uses ("t", "t2": run_eltwise's float temporaries)
@@ -157,13 +167,15 @@ SLOTS |= {"i2": DType.INT32, "out": DType.INT8}
 
 
 def _table(ctx: Ctx, node, steps: list[Step]) -> np.ndarray | None:
-    """The chain's int8 result for each of the 256 values of its one int8 input, computed
-    by the vector unit's own arithmetic (``vector_apply`` on the steps), when its other
-    inputs are scalar constants; else None."""
+    """The chain's int8 result for each of the 256 values of its one int8 input tensor (which
+    it may read more than once), computed by the vector unit's own arithmetic
+    (``vector_apply`` on the steps), when its other inputs are scalar constants; else None."""
     graph = ctx.graph
     acts = [i for i, name in enumerate(node.inputs) if not graph.is_const(name)]
     consts = [name for name in node.inputs if graph.is_const(name)]
-    if len(acts) != 1 or any(graph.constants[name].size != 1 for name in consts):
+    if len({node.inputs[i] for i in acts}) != 1:  # one tensor (maybe read twice: x * f(x))
+        return None
+    if any(graph.constants[name].size != 1 for name in consts):
         return None
     dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
     values = {
@@ -171,11 +183,25 @@ def _table(ctx: Ctx, node, steps: list[Step]) -> np.ndarray | None:
         for i, name in enumerate(node.inputs)
         if graph.is_const(name)
     }
-    values[acts[0]] = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, -1)
+    derived = {i: p for i, p, _ in node.attr("derived") or ()}
+    for i in acts:
+        if i in derived:  # P(x): P's own table
+            p = derived[i]
+            values[i] = _table(ctx, p, _chain_steps(ctx, p)).reshape(1, 1, -1)
+        else:
+            values[i] = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, -1)
     for s in steps:
         src1 = values[s.src1] if s.src1 is not None else None
         values[s.dst] = vector_apply(s.func, values[s.src0], src1, *s.imm, SLOTS[s.dst])
     return values["out"].reshape(-1)
+
+
+def _operand_quant(ctx: Ctx, node, a: int):
+    """The Quant of int8 operand ``a``: its tensor's, or a derived operand's (P's output)."""
+    for i, _, quant in node.attr("derived") or ():
+        if i == a:
+            return quant
+    return ctx.type(node.inputs[a]).quant
 
 
 def _operand_dtype(ctx: Ctx, name: str) -> DType:
@@ -195,7 +221,7 @@ def _float_op(ctx: Ctx, node, step, value, dtypes, first: bool) -> list[Step]:
         if a != "prev" and dtypes[a] == DType.FP32:
             slots.append(a)
             continue
-        quant = value if a == "prev" else ctx.type(node.inputs[a]).quant
+        quant = value if a == "prev" else _operand_quant(ctx, node, a)
         free = a == "prev" or (first and "t" not in slots)
         slot = "t" if free else "t2"
         out.append(Step(VFunc.DEQUANT, slot, "q" if a == "prev" else a, None, _tensor_imm(quant)))
@@ -208,7 +234,7 @@ def _integer_mul(ctx: Ctx, node, step, value, dst) -> list[Step]:
     """(a - za)(b - zb) in int32, REQUANT by the packed s_a s_b / s_y: QMul's arithmetic."""
     out = []
     for a, slot in zip(step.args, ("i", "i2"), strict=True):
-        quant = value if a == "prev" else ctx.type(node.inputs[a]).quant
+        quant = value if a == "prev" else _operand_quant(ctx, node, a)
         src = "q" if a == "prev" else a
         out.append(Step(VFunc.ADD_IMM, slot, src, None, (i32_bits(-quant.zero_point), 0, 0)))
     imm = (i32_bits(step.quant.zero_point), i32_bits(-128), 127)
@@ -228,15 +254,29 @@ def _clip_steps(bounds) -> list[Step]:
 
 
 # --- integer layers ------------------------------------------------------------------------
-def _epilogue(ctx: Ctx, node, yq) -> Epilogue:
+def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
+    """The integer epilogue; a fused QAdd (attr ``post_add``: residual, the Quant of the
+    REQUANTised tile, CLIP bounds) requantises to the tile's Quant, then adds."""
     words = np.array([pack_requant_scale(s) for s in node.attr("requant")], np.uint32)
     bias = ctx.graph.constants[node.inputs[2]].astype(np.int32)
-    return Epilogue(
+    post = node.attr("post_add")
+    epi = Epilogue(
         bias=ctx.const(bias).addr,
         requant=ctx.const(words.view(np.int32)).addr,
-        out_zp=yq.zero_point,
+        out_zp=(post["tile"] if post else yq).zero_point,
         clamp=tuple(node.attr("clamp")),
     )
+    if post:
+        res = post["residual"]
+        clip = _clip_steps(post["bounds"])
+        epi.post_add = PostAdd(
+            operand(ctx, res, axes),
+            _tensor_imm(post["tile"]),
+            _tensor_imm(ctx.type(res).quant),
+            _tensor_imm(yq),
+            clip[0].imm if clip else None,
+        )
+    return epi
 
 
 @declare(
@@ -263,7 +303,7 @@ def lower_qconv(ctx: Ctx, node) -> None:
         operand(ctx, x, axes),
         operand(ctx, y, axes),
         _const_operand(ctx, arranged_weights(ctx, w, g, w.dtype)),
-        _epilogue(ctx, node, yt.quant),
+        _epilogue(ctx, node, yt.quant, axes),
         x_pad=xt.quant.zero_point & 0xFFFFFFFF,
     )
     t = gemm.plan(layer, ctx.config, ctx.plans)

@@ -184,3 +184,28 @@ def remove_identity(graph: Graph) -> None:
         for cons in graph.consumers(dst):
             graph.replace(cons.replace(inputs=tuple(src if i == dst else i for i in cons.inputs)))
         graph.tensors.pop(dst, None)
+
+
+def fuse_qadd(graph: Graph) -> None:
+    """QAdd(QConv(...), r) == QConv with the QAdd's vector steps after its REQUANT, on the
+    tile in the scratchpad (bit for bit the standalone QAdd): the sum is never stored and
+    read back. Attr ``post_add``: the residual, the Quant of the REQUANTised tile, the CLIP
+    bounds. Grouped convolutions (the depthwise nest) keep their QAdd."""
+    for add in graph.nodes():
+        if add.op != "QAdd" or len(add.inputs) != 2:
+            continue
+        for i in (0, 1):
+            conv, other = graph.producer(add.inputs[i]), add.inputs[1 - i]
+            if conv is None or conv.op != "QConv" or conv.attr("post_add"):
+                continue
+            if conv.attr("group", 1) != 1 or _sole_consumer(graph, add.inputs[i]) is None:
+                continue
+            types = [graph.type(t) for t in (add.inputs[i], other, add.outputs[0])]
+            if graph.is_const(other) or any(t.dtype != "int8" for t in types):
+                continue
+            if len({t.shape for t in types}) != 1 or _depends_on(graph, other, conv.name):
+                continue
+            post = {"residual": other, "tile": types[0].quant, "bounds": add.attr("bounds")}
+            attrs = {**conv.attrs, "post_add": post}
+            _absorb(graph, conv, add, inputs=(*conv.inputs, other), attrs=attrs)
+            break

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node, TensorType
-from compiler.passes.qdq_chains import FLOAT_ELTWISE, rewrite_float_eltwise
+from compiler.passes.qdq_chains import FLOAT_ELTWISE, ChainStep, rewrite_float_eltwise
 from compiler.passes.qdq_match import (
     clamp_range,
     const_float,
@@ -35,6 +35,7 @@ from compiler.passes.qdq_match import (
     sole,
     tensor_quant,
 )
+from simulator.isa import VFunc
 from simulator.semantics import pack_requant_scale
 
 
@@ -203,8 +204,11 @@ def _const_rank(graph: Graph, tensor: str) -> int:
 
 
 def rewrite_passthrough(graph: Graph, node: Node) -> None:
-    """DQ(x_q) -> Reshape/Transpose/MaxPool -> Q with the same (scale, zero point) == the op
-    on x_q: moving elements commutes with any element-wise map, max with a monotonic one."""
+    """DQ(x_q) -> Reshape/Transpose/MaxPool/Resize (nearest) -> Q with the same (scale, zero
+    point) == the op on x_q: moving elements commutes with any element-wise map, max with a
+    monotonic one."""
+    if node.op == "Resize" and node.attr("mode", "nearest") != "nearest":
+        return
     dq = producer(graph, node.inputs[0], "DequantizeLinear")
     q = sole(graph, node.outputs[0])
     if dq is None or q is None or q.op != "QuantizeLinear" or graph.is_const(dq.inputs[0]):
@@ -294,16 +298,33 @@ def rewrite_mul(graph: Graph, node: Node) -> None:
 
 
 def rewrite_concat(graph: Graph, node: Node) -> None:
-    """Concat(DQ(x_i)) -> Q with every (scale, zero point) equal == Concat(x_i): copies."""
+    """Concat(DQ(x_i)) -> Q == Concat(x_i'): copies of int8, x_i' = x_i where its (scale,
+    zero point) is the output's, else Q(DQ(x_i)) (a QEltwise: one table pass): the QDQ
+    graph's arithmetic exactly, as concatenation only moves elements."""
     dqs = [int8_input(graph, i) for i in node.inputs]
     q = sole(graph, node.outputs[0])
     if None in dqs or q is None or q.op != "QuantizeLinear":
         return
     qy = tensor_quant(graph, q)
-    if any(tensor_quant(graph, d) != qy for d in dqs):
+    if qy is None or qy.dtype != "int8":
         return
-    new = node.replace(inputs=tuple(d.inputs[0] for d in dqs), outputs=q.outputs)
+    inputs = tuple(
+        d.inputs[0] if tensor_quant(graph, d) == qy else _requantised(graph, node, d, qy)
+        for d in dqs
+    )
+    new = node.replace(inputs=inputs, outputs=q.outputs)
     replace_node(graph, node, new.replace(fused=node.fused + (q.name,)), q, [])
+
+
+def _requantised(graph: Graph, node: Node, dq: Node, qy) -> str:
+    """A new QEltwise Q(DQ(x)) of ``dq``'s int8 input to the Quant ``qy``; its output."""
+    x = dq.inputs[0]
+    out = graph.fresh(f"{x}_requant")
+    graph.tensors[out] = graph.type(x).replace(quant=qy)
+    program = (ChainStep(VFunc.COPY, (0,)), ChainStep(VFunc.QUANT, ("prev",), quant=qy))
+    name = graph.fresh(f"{node.name}_requant")
+    graph.add(Node(name, "QEltwise", (x,), (out,), {"program": program}, opset=node.opset))
+    return out
 
 
 def rewrite_average(graph: Graph, node: Node) -> None:
@@ -357,6 +378,7 @@ def _first_of(*rules):
 
 
 PASSTHROUGH = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Slice")
+PASSTHROUGH += ("Resize",)
 REWRITES = {
     **dict.fromkeys(FLOAT_ELTWISE, rewrite_float_eltwise),
     "Conv": rewrite_conv,

@@ -186,3 +186,39 @@ def _eltwise_args(graph: Graph, node: Node, prev, inputs: list[str]):
             inputs.append(src)
         args.append(inputs.index(src))
     return tuple(args) if args.count("prev") <= 1 else None
+
+
+def merge_derived_operands(graph: Graph) -> None:
+    """QEltwise(x, P(x)) with P a QEltwise of x alone (scalar constants) read only here: the
+    node becomes a function of x alone (its table, see ``lowering.quant``): P's output is
+    never made. Attr ``derived``: ((operand index, P, the Quant of P's output), ...); the
+    operand now names x, and
+    P's constants are appended to the inputs (they stay in the graph)."""
+    for node in graph.nodes():
+        if node.name not in graph.g or node.op != "QEltwise" or not _scalar_consts(graph, node):
+            continue
+        derived, inputs = [], list(node.inputs)
+        for i, name in enumerate(node.inputs):
+            p = graph.producer(name)
+            if p is None or p.op != "QEltwise" or p.attr("derived"):
+                continue
+            acts = {a for a in p.inputs if not graph.is_const(a)}
+            cons = graph.consumers(name)
+            if len(acts) != 1 or not _scalar_consts(graph, p) or name in graph.outputs:
+                continue
+            if acts <= set(node.inputs) and len(cons) == 1:
+                derived.append((i, p, graph.type(name).quant))
+                inputs[i] = acts.pop()
+        if not derived or len({a for a in inputs if not graph.is_const(a)}) != 1:
+            continue
+        extra = tuple(c for _, p, _ in derived for c in p.inputs if graph.is_const(c))
+        fused = sum((p.fused + (p.name,) for _, p, _ in derived), node.fused)
+        attrs = {**node.attrs, "derived": tuple(derived)}
+        for _, p, _ in derived:
+            graph.remove(p.name)
+            graph.tensors.pop(p.outputs[0], None)
+        graph.replace(node.replace(inputs=(*inputs, *extra), attrs=attrs, fused=fused))
+
+
+def _scalar_consts(graph: Graph, node: Node) -> bool:
+    return all(graph.constants[i].size == 1 for i in node.inputs if graph.is_const(i))

@@ -235,7 +235,9 @@ def test_concat_and_slice_of_equal_quantisation_move_int8():
     check_int8(m, inputs, max_steps=0.0, ops={"Concat", "Slice"})
 
 
-def test_concat_of_different_scales_stays_float():
+def test_concat_of_different_scales_requantises_the_odd_input():
+    """The input of another (scale, zero point) is requantised by a table (Q(DQ(x)), the
+    float graph's arithmetic) and the Concat moves int8."""
     nodes = [
         H("DequantizeLinear", ["qa", "s", "zp"], ["a"]),
         H("DequantizeLinear", ["qb", "s2", "zp"], ["b"]),
@@ -249,14 +251,37 @@ def test_concat_of_different_scales_stays_float():
         {"y": (TensorProto.INT8, [5, 5])},
         consts,
     )
-    (concat,) = [n for n in lowered_ir(m).nodes() if n.op == "Concat"]
-    assert lowered_ir(m).type(concat.inputs[0]).dtype == "float32"
+    graph = lowered_ir(m)
+    assert [n.op for n in graph.nodes()] == ["QEltwise", "Concat"]
+    (concat,) = [n for n in graph.nodes() if n.op == "Concat"]
+    assert concat.inputs[0] == "qa" and graph.type(concat.inputs[1]).dtype == "int8"
     rng = np.random.default_rng(3)
     inputs = {
         "qa": rng.integers(-128, 128, (2, 5)).astype(np.int8),
         "qb": rng.integers(-128, 128, (3, 5)).astype(np.int8),
     }
-    check_int8(m, inputs, max_steps=1.0, ops={"Concat"})
+    check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})  # the Concat may run as KVAppend
+
+
+@pytest.mark.parametrize(("scale", "moves_int8"), [(0.05, True), (0.07, False)])
+def test_nearest_resize_moves_int8(scale, moves_int8):
+    nodes = [
+        H("DequantizeLinear", ["qa", "s", "zp"], ["a"]),
+        H("Resize", ["a", "", "scales"], ["r"], mode="nearest"),
+        H("QuantizeLinear", ["r", "s_out", "zp"], ["y"]),
+    ]
+    consts = {"s": np.float32(0.05), "s_out": np.float32(scale), "zp": np.int8(-3)}
+    consts["scales"] = np.array([1, 1, 2, 3], np.float32)
+    m = qdq_model(
+        nodes,
+        {"qa": (TensorProto.INT8, [1, 2, 3, 4])},
+        {"y": (TensorProto.INT8, [1, 2, 6, 12])},
+        consts,
+    )
+    (resize,) = [n for n in lowered_ir(m).nodes() if n.op == "Resize"]
+    assert (lowered_ir(m).type(resize.inputs[0]).dtype == "int8") == moves_int8
+    inputs = {"qa": np.random.default_rng(4).integers(-128, 128, (1, 2, 3, 4)).astype(np.int8)}
+    check_int8(m, inputs, max_steps=0.0, ops={"Resize"})
 
 
 # --- element-wise Mul of two activations -----------------------------------------------------

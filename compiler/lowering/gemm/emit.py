@@ -23,7 +23,7 @@ from compiler.lowering.gemm.buffers import (
     w_page,
     w_width,
 )
-from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilogue, residual_load
+from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilogue, pre_loads
 from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
 from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
 from compiler.tiling import GemmTiling
@@ -35,7 +35,8 @@ SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     """The nest in program order, software-pipelined: after a step's MatMuls come the next
     step's W and the next distinct A (loads, vcol copies) into the other buffers, then the
-    step's epilogue, so no in-order queue holds a prefetch behind work that waits."""
+    epilogue of a finished tile (or a share of it, ``_Epilogues``), so no in-order queue
+    holds a prefetch behind work that waits."""
     bufs, why = buffers(L, t, ctx.config)
     assert bufs is not None, why
     g = L.geom
@@ -77,6 +78,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     need("w", 0)
     need("a", 0)
     built: dict = {}
+    epilogues = _Epilogues(ctx, L, cnt.k * cnt.r if _spread(t) else 1)
     for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
         mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
         abuf, wbuf = need("a", i), need("w", i)
@@ -85,8 +87,9 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             words.ensure(chan, nc[1])
         cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
         first = ki == 0 and ri == 0
-        if first and L.epi.residual:
-            emit_load(ctx, residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key)
+        if first:
+            for instr, key in pre_loads(L, t, cbuf, grp, mt, nc):
+                emit_load(ctx, instr, key)
         view = w_tile(bi, ni)[1]
         key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
         if key not in built:  # steps repeat the same MatMuls (buffers alternate)
@@ -97,8 +100,40 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
             need("w", j)  # as many steps ahead as there are other W buffers
         if a_next[i] is not None and len(bufs.a) > 1:
             need("a", a_next[i])
+        epilogues.share()
         if (ki, ri) == last:
-            emit_epilogue(ctx, epilogue(L, t, cbuf, grp, mt, nc, words.at(chan)), L)
+            epilogues.add(epilogue(L, t, cbuf, grp, mt, nc, words.at(chan)))
+    epilogues.share(everything=True)
+
+
+def _spread(t: GemmTiling) -> bool:
+    """ "vcol" steps (their A copies run on the vector unit) into a ring of C tiles: a tile's
+    epilogue is emitted in shares after the next tile's steps but its last, so the copies
+    for those steps do not queue behind it ("mk" keeps one C set: the next M tile's first
+    MatMul into a tile would wait for its late store)."""
+    return t.mode == "vcol" and t.order != "mk"
+
+
+class _Epilogues:
+    """Emits each tile's epilogue: at once (``per_tile`` 1), or in shares over the next
+    ``per_tile - 1`` steps, each share behind that step's MatMuls and prefetches."""
+
+    def __init__(self, ctx: Ctx, L: GemmLayer, per_tile: int) -> None:
+        self.ctx, self.L, self.per_tile = ctx, L, per_tile
+        self.pending: list = []
+        self.size = 0
+
+    def add(self, ops: list) -> None:
+        self.share(everything=True)
+        self.pending = list(ops)
+        self.size = -(-len(ops) // max(1, self.per_tile - 1))
+        if self.per_tile == 1:
+            self.share(everything=True)
+
+    def share(self, everything: bool = False) -> None:
+        n = len(self.pending) if everything else self.size
+        emit_epilogue(self.ctx, self.pending[:n], self.L)
+        del self.pending[:n]
 
 
 class _Ring:

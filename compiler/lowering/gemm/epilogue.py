@@ -104,8 +104,60 @@ def out_offset(L: GemmLayer, tr: int, pitch: int, tn: int) -> int:
 
 
 def out_bytes(L: GemmLayer, tr: int, tw: int, tn: int) -> int:
-    """Bytes of a C tile's REQUANTised output, 0 for float layers (they store C itself)."""
-    return align(tr * tw * tn * L.out_dtype.size) if L.epi.requant is not None else 0
+    """Bytes after a C tile: its REQUANTised output (0 for float layers: they store C
+    itself); with a fused QAdd also the int8 residual tile and an fp32 one (``post_slots``)."""
+    if L.epi.requant is None:
+        return 0
+    one = align(tr * tw * tn * L.out_dtype.size)
+    return one + (align(tr * tw * tn) + align(tr * tw * tn * 4) if L.epi.post_add else 0)
+
+
+def post_slots(L: GemmLayer, cbuf: int, tr: int, pitch: int, tw: int, tn: int):
+    """(int8 residual, fp32 residual) addresses of a fused QAdd, after the REQUANTised tile."""
+    res = cbuf + out_offset(L, tr, pitch, tn) + align(tr * tw * tn * L.out_dtype.size)
+    return res, res + align(tr * tw * tn)
+
+
+def post_residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
+    """A fused QAdd's int8 residual tile, loaded with the tile's first K step."""
+    g, r = L.geom, L.epi.post_add.residual
+    b, r0, tr, c0, tw = mt
+    n0, tn = nc
+    chan = grp * g.cout_g + n0
+    at = post_slots(L, cbuf, tr, pitch_of(L, t, tr, tw), tw, tn)[0]
+    sn, sh_, sw_, sc = r.strides
+    addr = r.addr + b * sn + r0 * sh_ + c0 * sw_ + chan * sc
+    return load(SP_ACC, at, 1, addr, (tr, tw, tn), (sh_, sw_, sc), (tw * tn, tn, 1))
+
+
+def pre_loads(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list[tuple]:
+    """(Load, storage) of what a tile's first K step brings in beside its operands: the
+    residual preloaded into C, a fused QAdd's int8 residual."""
+    out = []
+    if L.epi.residual:
+        out.append((residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key))
+    if L.epi.post_add:
+        out.append((post_residual_load(L, t, cbuf, grp, mt, nc), L.epi.post_add.residual.key))
+    return out
+
+
+def _post_add(L: GemmLayer, cbuf: int, out: Box, tr: int, pitch: int, tw: int, tn: int):
+    """The fused QAdd's vector ops: the standalone QAdd's steps on the REQUANTised tile."""
+    p, counts = L.epi.post_add, (tr, tw, tn)
+    dense = (tw * tn, tn, 1)
+    res_at, t2_at = post_slots(L, cbuf, tr, pitch, tw, tn)
+    res = Box(SP_ACC, DType.INT8, res_at, dense)
+    t = Box(SP_ACC, DType.FP32, cbuf, dense)  # over the accumulators, read by then
+    t2 = Box(SP_ACC, DType.FP32, t2_at, dense)
+    ops = [
+        ("v", vector(VFunc.DEQUANT, counts, t, out, None, p.tile_imm), t, [out]),
+        ("v", vector(VFunc.DEQUANT, counts, t2, res, None, p.res_imm), t2, [res]),
+        ("v", vector(VFunc.ADD, counts, t, t, t2), t, [t, t2]),
+    ]
+    if p.clip is not None:
+        ops.append(("v", vector(VFunc.CLIP, counts, t, t, None, p.clip), t, [t]))
+    ops.append(("v", vector(VFunc.QUANT, counts, out, t, None, p.out_imm), out, [t]))
+    return ops
 
 
 def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) -> list:
@@ -134,6 +186,8 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) ->
         scale = Box(SP_W, DType.INT32, at, (0, 0, 1))
         imm = tuple(v & 0xFFFFFFFF for v in (epi.out_zp, *epi.clamp))
         ops.append(("v", vector(VFunc.REQUANT, counts, out, acc, scale, imm), out, [acc, scale]))
+        if epi.post_add is not None:
+            ops += _post_add(L, cbuf, out, tr, pitch, tw, tn)
     sn, sh_, sw_, sc = L.y.strides
     os = L.out_dtype.size
     addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os

@@ -74,6 +74,21 @@ class Epilogue:
     requant: int | None = None  # DRAM address of cout packed requant words (int8 path)
     out_zp: int = 0
     clamp: tuple[int, int] = (-128, 127)
+    post_add: PostAdd | None = None  # int8: a QAdd of the REQUANTised tile and a residual
+
+
+@dataclass(frozen=True)
+class PostAdd:
+    """A QAdd fused after the REQUANT (int8 layers): DEQUANT the tile (``tile_imm``) and the
+    int8 residual (``res_imm``), ADD in fp32, the CLIP immediates (or None), QUANT
+    (``out_imm``): the standalone QAdd's vector steps, bit for bit, on the tile in the
+    scratchpad. Immediates are (zero point, fp32 scale bits, 0) as the vector unit takes them."""
+
+    residual: Operand  # int8, strides (n, h, w, c) as the output
+    tile_imm: tuple[int, int, int]
+    res_imm: tuple[int, int, int]
+    out_imm: tuple[int, int, int]
+    clip: tuple[int, int, int] | None = None
 
 
 @dataclass

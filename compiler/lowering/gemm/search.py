@@ -12,7 +12,7 @@ from math import ceil
 
 from compiler import tiling
 from compiler.lowering.gemm.buffers import a_keys, buffers, counts, sizes, w_keys, w_width
-from compiler.lowering.gemm.epilogue import epilogue, residual_load, word_loads, word_sources
+from compiler.lowering.gemm.epilogue import epilogue, pre_loads, word_loads, word_sources
 from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
 from compiler.lowering.gemm.layer import GemmLayer, w_transposed
 from compiler.tiling import GemmTiling
@@ -62,7 +62,7 @@ def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
         w_ld = [i for kind, i in w_ops if kind == "l"]
         deq = sum(cost(i, config) for kind, i in w_ops if kind == "v")
     epi = epilogue(L, t, 0, 0, mt, nc, (0, 0))
-    pre = [residual_load(L, t, 0, 0, mt, nc)] if L.epi.residual else []
+    pre = [instr for instr, _ in pre_loads(L, t, 0, 0, mt, nc)]
     if t.words:  # an N tile's epilogue words, loaded before its last K step
         pre += [i for i, _ in word_loads(L, 0, 0, nc[1], 0)]
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
@@ -213,7 +213,8 @@ def _shape_key(L: GemmLayer) -> tuple:
     """Everything a plan depends on (strides and epilogue, not addresses)."""
     epi = L.epi
     res = epi.residual.strides if epi.residual else None
-    ops = (L.x.strides, L.y.strides, L.w.strides, res)
+    post = (epi.post_add.residual.strides, epi.post_add.clip) if epi.post_add else None
+    ops = (L.x.strides, L.y.strides, L.w.strides, res, post)
     packed = L.packed.key() if L.packed else None
     return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
 
