@@ -57,6 +57,12 @@ MODELS = {
             transformers.dit_block,
         ),
         ZooModel(
+            "dit_video",
+            "diffusion",
+            "video DiT: 4 frames of 32x32 latents, 1,024 tokens, full attention (npu dit)",
+            transformers.dit_video,
+        ),
+        ZooModel(
             "audio_convformer",
             "audio",
             "Conv1d + attention over 256 audio-token frames",

@@ -101,3 +101,25 @@ def dit_block(size=32, channels=4, patch=2, d=256, heads=4, layers=2) -> onnx.Mo
     x = b.reshape(b.transpose(x, [0, 5, 1, 3, 2, 4]), [1, out_channels, size, size])
     b.output(x, "prediction")
     return b.build("DiT: 32x32x4 latent, patch 2, 2 adaLN blocks, hidden 256, 4 heads")
+
+
+def dit_video(frames=4, size=32, channels=4, patch=2, d=256, heads=4, layers=2) -> onnx.ModelProto:
+    """A video DiT denoiser: latent frames patchified into tokens (patch x patch per frame, the
+    patchify done by the host as a reshape), a patch embedding, adaLN-modulated transformer
+    layers with full spatio-temporal attention over every token, a linear head to each patch's
+    noise and variance. frames=4, size=32: 1,024 tokens; frames=16, size=64: 16,384."""
+    tokens, per_patch = frames * (size // patch) ** 2, channels * patch * patch
+    b = ModelBuilder("dit_video", SeededWeights(seed=0))
+    x = b.input("latent_patches", [1, tokens, per_patch])
+    c = b.input("conditioning", [1, d])
+    x = b.linear(x, "x_embedder.proj", per_patch, d)
+    x = b.op("Add", [x, b.param("pos_embed", sincos_positions(tokens, d))])
+    for i in range(layers):
+        x = dit_layer(b, x, c, f"blocks.{i}", tokens, d, heads)
+    shift, scale = ada_ln(b, c, "final_layer.adaLN_modulation", d, 2)
+    x = modulate(b, x, "final_layer.norm", d, shift, scale)
+    b.output(b.linear(x, "final_layer.linear", d, 2 * per_patch), "prediction")
+    return b.build(
+        f"video DiT: {frames} frames of {size}x{size}x{channels} latents, patch {patch}: "
+        f"{tokens} tokens; {layers} adaLN blocks, hidden {d}, {heads} heads"
+    )

@@ -88,6 +88,11 @@ MODELS = {
     # (Softmax by 1 / s_y), adaLN and GELU grow the attention's differences: measured 3 steps,
     # 54.3% exact (basic)
     "dit_block": Case(False, EXACT, Bound(3.0, 0.54), {"QConv", "QGemm", "QMatMul"}),
+    # 1,024 tokens: measured 3 steps, 76.2% exact (default); 4 steps, 47.1% (basic). Not
+    # bit-exact as dit_block is: the cause is not isolated (onnxruntime leaves bert_tiny's 3-D
+    # projections in float, and dit_video's token projections are 3-D MatMuls; adaLN and GELU
+    # grow a step as in dit_block's basic case)
+    "dit_video": Case(False, Bound(3.0, 0.76), Bound(4.0, 0.47), {"QGemm", "QMatMul"}),
     # onnxruntime runs the 1-D depthwise convolutions in float (unfused): its fp32 sum puts
     # one element of layer 1's (batchnormalization_2) one step from our exact integer one,
     # and the conv module's SiLU (a Sigmoid whose output scale is far finer than its
