@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from npu.report import Report
 from npu.version import package_version
 from simulator import tech
@@ -64,4 +66,12 @@ def _check(report: Report) -> dict:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2, allow_nan=False) + "\n"
+    return json.dumps(to_dict(report), indent=2, allow_nan=False, default=_scalar) + "\n"
+
+
+def _scalar(value):
+    """A numpy scalar a count was left as (a host partition's shapes, a statistic) as the
+    Python number it holds; anything else is still not JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} in a report is not JSON")
