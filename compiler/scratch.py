@@ -148,30 +148,48 @@ class Scratch:
     # --- requests ----------------------------------------------------------------------
     def copies(self, sp: int, n: int = 2) -> Copies:
         """``n`` copies spread evenly over the scratchpad, each on pages of its own."""
-        size, page = capacity_of(self.config, sp), page_of(self.config, sp)
-        per = PAGES // n if n <= PAGES else 0
-        if per < 1:
+        placed = spread(self.config, sp, n)
+        if placed is None:
             self.refuse(sp, f"{n} page-aligned copies", n, 0)
-        bases = tuple(i * per * page for i in range(n))
-        return Copies(self, sp, bases, min(per * page, size - bases[-1]))
+        return Copies(self, sp, *placed)
 
     def layout(self, sp: int, base: int = 0) -> Layout:
         return Layout(self, sp, base)
 
     def ring(self, sp: int, size: int, base: int = 0, most: int = 4) -> tuple[int, ...] | None:
-        """Up to ``most`` copies of ``size`` from ``base``, each from a page boundary (a C
-        tile's epilogue and store, or a W load, then have several steps to hide behind); at
-        least three, else ``two``; None when not even two fit."""
-        cap = capacity_of(self.config, sp)
-        step = round_pages(self.config, sp, size)
-        count = min(most, (cap - base) // step) if step <= cap - base else 0
-        if count < 3:
-            return self.two(sp, size, base)
-        return tuple(base + i * step for i in range(count))
+        return ring(self.config, sp, size, base, most)
 
     def two(self, sp: int, size: int, base: int = 0) -> tuple[int, ...] | None:
-        """Two copies of ``size`` from ``base``, the second at the half when it fits there
-        (else on the first page after the first copy); None when they do not fit."""
-        cap = capacity_of(self.config, sp)
-        second = max(base + round_pages(self.config, sp, size), cap // 2)
-        return (base, second) if second + size <= cap else None
+        return two(self.config, sp, size, base)
+
+
+def spread(config: NpuConfig, sp: int, n: int) -> tuple[tuple[int, ...], int] | None:
+    """(bases, capacity) of ``n`` copies spread evenly over scratchpad ``sp``, each on pages
+    of its own; None when it has fewer pages than copies."""
+    size, page = capacity_of(config, sp), page_of(config, sp)
+    per = PAGES // n if 0 < n <= PAGES else 0
+    if per < 1:
+        return None
+    bases = tuple(i * per * page for i in range(n))
+    return bases, min(per * page, size - bases[-1])
+
+
+def ring(config: NpuConfig, sp: int, size: int, base: int = 0, most: int = 4):
+    """Up to ``most`` copies of ``size`` from ``base``, each from a page boundary (a C tile's
+    epilogue and store, or a W load, then have several steps to hide behind); at least three,
+    else ``two``; None when not even two fit. A pure function of the config: the GEMM tile
+    search asks it of every candidate."""
+    cap = capacity_of(config, sp)
+    step = round_pages(config, sp, size)
+    count = min(most, (cap - base) // step) if step <= cap - base else 0
+    if count < 3:
+        return two(config, sp, size, base)
+    return tuple(base + i * step for i in range(count))
+
+
+def two(config: NpuConfig, sp: int, size: int, base: int = 0) -> tuple[int, ...] | None:
+    """Two copies of ``size`` from ``base``, the second at the half when it fits there (else
+    on the first page after the first copy); None when they do not fit."""
+    cap = capacity_of(config, sp)
+    second = max(base + round_pages(config, sp, size), cap // 2)
+    return (base, second) if second + size <= cap else None

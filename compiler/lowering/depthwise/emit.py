@@ -26,26 +26,24 @@ from compiler.lowering.depthwise.layer import (
     PATCH,
     DwLayer,
     Tiling,
+    acc_bytes,
     align,
     params_bytes,
     patch_dims,
-    slot,
 )
 from simulator.isa import DType, MatMul, Scratchpad, VFunc
 
 
 def emit(ctx: Ctx, L: DwLayer, t: Tiling) -> None:
     cfg = ctx.config
-    slot_in, slot_acc = slot(cfg.input_bytes, t.nbuf), slot(cfg.acc_bytes, t.nbuf)
-    for sp, end in ((Scratchpad.INPUT, t.nbuf * slot_in), (Scratchpad.ACC, t.nbuf * slot_acc)):
-        ctx.scratch.grant(sp, end)
-    ctx.scratch.grant(Scratchpad.WEIGHT, 2 * slot(cfg.weight_bytes, 2))
+    ins, acc = (ctx.scratch.copies(sp, t.nbuf) for sp in (Scratchpad.INPUT, Scratchpad.ACC))
+    params = ctx.scratch.copies(Scratchpad.WEIGHT, 2)
+    pr, pw = patch_dims(L.g, t.tr)
+    ins.use(pr * pw * t.tc * L.xdt.size)
+    acc.use(acc_bytes(L, t))
+    params.use(sum(params_bytes(L, t, cfg.array.cols)))
     for step, k, blk, tile in schedule(L, t):
-        bases = (
-            (k % t.nbuf) * slot_in,
-            (k % t.nbuf) * slot_acc,
-            (blk % 2) * slot(cfg.weight_bytes, 2),
-        )
+        bases = (ins.base(k), acc.base(k), params.base(blk))
         if step == "params":
             for instr in params_loads(L, t, bases[2], tile[3], tile[4], cfg.array.cols):
                 emit_load(ctx, instr, "const")

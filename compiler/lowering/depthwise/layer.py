@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compiler.emit import PAGES
 from compiler.lowering.gemm import Geom
+from compiler.scratch import spread
 from simulator.isa import DType, Scratchpad, VFunc
 
 PATCH, PARAMS, ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
@@ -80,11 +80,11 @@ def acc_bytes(L: DwLayer, t: Tiling) -> int:
     return need
 
 
-def slot(size: int, nbuf: int) -> int:
-    """Bytes of one of ``nbuf`` slots of a scratchpad: whole emitter pages, so that slots
-    share no page (a shared page would order the tiles using them)."""
-    page = -(-size // PAGES)
-    return min(size // nbuf, PAGES // nbuf * page) if nbuf <= PAGES else size // nbuf
+def slot(config, sp: int, nbuf: int) -> int:
+    """Bytes of one of ``nbuf`` copies of a scratchpad (``compiler.scratch.spread``: whole
+    emitter pages, so that copies share no page); 0 when it has fewer pages than copies."""
+    placed = spread(config, sp, nbuf)
+    return placed[1] if placed else 0
 
 
 def params_bytes(L: DwLayer, t: Tiling, cols: int) -> tuple[int, int]:
@@ -98,9 +98,9 @@ def fits(L: DwLayer, t: Tiling, config) -> bool:
     g = L.g
     pr, pw = patch_dims(g, t.tr)
     return (
-        pr * pw * t.tc * L.xdt.size <= slot(config.input_bytes, t.nbuf)
-        and acc_bytes(L, t) <= slot(config.acc_bytes, t.nbuf)
-        and sum(params_bytes(L, t, config.array.cols)) <= slot(config.weight_bytes, 2)
+        pr * pw * t.tc * L.xdt.size <= slot(config, Scratchpad.INPUT, t.nbuf)
+        and acc_bytes(L, t) <= slot(config, Scratchpad.ACC, t.nbuf)
+        and sum(params_bytes(L, t, config.array.cols)) <= slot(config, Scratchpad.WEIGHT, 2)
         and (t.tr - 1) * pw + g.ow < 1 << 16  # a MatMul's m
     )
 

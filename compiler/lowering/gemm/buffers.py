@@ -13,7 +13,11 @@ from typing import NamedTuple
 
 from compiler.lowering.gemm.epilogue import out_bytes, reserved_w
 from compiler.lowering.gemm.layer import GemmLayer, align, patch, pitch_of
+from compiler.scratch import page_of, ring, round_pages, two
 from compiler.tiling import GemmTiling
+from simulator.isa import Scratchpad
+
+SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 
 # b: N blocks ("mk" only), r: kernel-row groups of a K chunk (their W taps only)
 LEVELS = {"mn": "bmnkr", "nm": "bnmkr", "mk": "bmkrn"}
@@ -87,24 +91,6 @@ class Buffers:
     c_tile: int  # bytes between the C tiles of the set (mk)
 
 
-def _ring(size: int, cap: int, base: int = 0, most: int = 4) -> tuple[int, ...] | None:
-    """Up to ``most`` buffers from ``base``, each from a page boundary (a C tile's epilogue
-    and store, or a W load, then have several steps to hide behind); at least two."""
-    page = max(1, cap // 16)
-    step = -(-size // page) * page
-    count = min(most, (cap - base) // step) if step <= cap - base else 0
-    if count < 3:
-        return _two(size, cap, base)
-    return tuple(base + i * step for i in range(count))
-
-
-def _two(size: int, cap: int, base: int = 0) -> tuple[int, ...] | None:
-    """Two buffers of ``size`` from ``base``, the second at the half when it fits there (the
-    emitter tracks 1/16 pages: two buffers sharing one would serialise loads and MatMuls)."""
-    second = max(base + size, cap // 2)
-    return (base, second) if second + size <= cap else None
-
-
 def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     """Aligned bytes of one A buffer, one W buffer and one C tile (int8: with its output)."""
     g, es = L.geom, L.es
@@ -134,8 +120,8 @@ def _reserved(L: GemmLayer, t: GemmTiling, config) -> int:
 
 
 def w_page(config) -> int:
-    """The weight scratchpad's page: the emitter tracks sixteenths."""
-    return max(1, config.weight_bytes // 16)
+    """The weight scratchpad's page (the emitter's tracking granularity)."""
+    return page_of(config, SP_W)
 
 
 def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
@@ -149,21 +135,20 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     reserved = _reserved(L, t, config)
     a_once = cnt.loads(t.order, a_keys(t)) * g.groups == 1
     w_once = cnt.loads(t.order, w_keys(t)) * g.groups == 1
-    abufs = (0,) if a_once and a <= config.input_bytes else _two(a, config.input_bytes)
+    abufs = (0,) if a_once and a <= config.input_bytes else two(config, SP_IN, a)
     if w_once and reserved + w <= config.weight_bytes:
         wbufs = (reserved,)
     else:
-        wbufs = _ring(w, config.weight_bytes, reserved)
+        wbufs = ring(config, SP_W, w, reserved)
     if t.order == "mk":  # one set: tile n is reused by the next M tile or block long after
-        page = max(1, config.acc_bytes // 16)  # its store, on a page of its own if it can
-        paged = -(-tile // page) * page
+        paged = round_pages(config, SP_ACC, tile)  # its store, on a page of its own if it can
         tile = paged if paged * cnt.n <= config.acc_bytes else tile
         one = tile * cnt.n
         cbufs = (0,) if one <= config.acc_bytes else None
     else:
         one = tile
         once = cnt.m * cnt.n * g.groups == 1 and one <= config.acc_bytes
-        cbufs = (0,) if once else _ring(one, config.acc_bytes)
+        cbufs = (0,) if once else ring(config, SP_ACC, one)
     if abufs is None or wbufs is None or cbufs is None:
         return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"
     return Buffers(abufs, wbufs, cbufs, tile), ""
