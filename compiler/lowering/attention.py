@@ -17,6 +17,11 @@ loads no mask. Q, S, P, K, V and O are double-buffered and the blocks are emitte
 software-pipelined (S of block j + 1 is issued before block j's softmax), so the array, the
 vector unit and the DMA overlap. Tile sizes (query rows x key columns) are chosen by
 ``cost()`` of one block's instructions.
+
+int8 (q, kᵀ, v and y quantised per tensor): each Q, K and V block is loaded as int8 into a
+staging buffer and DEQUANTised into the fp32 one (the scale folded into Q's), the loop runs in
+fp32, and Y is QUANTised to y's quantisation before its int8 store. V's column of ones is
+loaded once per layer (DEQUANT writes only the first d columns).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from compiler.lowering.common import (
     emit_store,
     emit_vector,
     f32_bits,
+    i32_bits,
     load,
     store,
     vector,
@@ -46,7 +52,7 @@ OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
-FP = DType.FP32
+FP, I8 = DType.FP32, DType.INT8
 MASKED = -1e4  # exp(-1e4 + any score) is 0 in fp32: such a block contributes nothing
 SKIP, PLAIN, MASK = 0, 1, 2  # key block kinds
 ONE = f32_bits(1.0)
@@ -60,9 +66,10 @@ class Mat:
     rs: int
     cs: int
     key: str
+    es: int = 4  # element bytes
 
     def at(self, r: int, c: int = 0) -> int:
-        return self.addr + (r * self.rs + c * self.cs) * 4
+        return self.addr + (r * self.rs + c * self.cs) * self.es
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,10 @@ class Bufs:
     m: tuple[int, int]  # ACC: running max (old, new alternate)
     r: int  # ACC: a block's row max
     c: int  # ACC: the rescale factors exp(m - m')
+    q8: tuple[int, int] = (0, 0)  # int8 staging: INPUT query rows, WEIGHT keys and values,
+    k8: tuple[int, int] = (0, 0)  # ACC quantised output rows (int8 attention only)
+    v8: tuple[int, int] = (0, 0)
+    y8: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -93,21 +104,23 @@ class Plan:
         return f"flash q{self.tm} k{self.tk}"
 
 
-def _buffers(tm: int, tk: int, dh: int, masked: bool, config) -> Bufs | None:
+def _buffers(tm: int, tk: int, dh: int, masked: bool, config, int8: bool = False) -> Bufs | None:
     """The layout of a (tm, tk) tiling, or None when it does not fit the scratchpads; every
     buffer on pages of its own (``compiler.scratch``; the per-row vectors share one: only the
     vector unit uses them)."""
-    layouts = _layouts(tm, tk, dh, masked, Scratch(config))
+    layouts = _layouts(tm, tk, dh, masked, Scratch(config), int8)
     if not all(layouts[key].fits for key in ("input", "weight", "acc")):
         return None
     q, p = layouts["q"], layouts["p"]
     k, v, s, o, rows = (layouts[n] for n in ("k", "v", "s", "o", "rows"))
     row = align(tm * 4)
     base = rows[0]
-    return Bufs(q, p, layouts["mk"], k, v, s, o, (base, base + row), base + 2 * row, base + 3 * row)
+    staging = {n: layouts[n] for n in ("q8", "k8", "v8", "y8") if n in layouts}
+    ms = (base, base + row)
+    return Bufs(q, p, layouts["mk"], k, v, s, o, ms, base + 2 * row, base + 3 * row, **staging)
 
 
-def _layouts(tm: int, tk: int, dh: int, masked: bool, scratch: Scratch) -> dict:
+def _layouts(tm: int, tk: int, dh: int, masked: bool, scratch: Scratch, int8=False) -> dict:
     """Each buffer's copies, placed by the allocator, and the three scratchpads' layouts
     (``input``, ``weight``, ``acc``)."""
     inp, wgt, acc = (scratch.layout(sp) for sp in (SP_IN, SP_W, SP_ACC))
@@ -116,6 +129,9 @@ def _layouts(tm: int, tk: int, dh: int, masked: bool, scratch: Scratch) -> dict:
     out |= {"k": wgt.take(tk * dh * 4, 2), "v": wgt.take(tk * (dh + 1) * 4, 2)}
     out |= {"s": acc.take(tm * tk * 4, 2), "o": acc.take(tm * (dh + 1) * 4, 2)}
     out["rows"] = acc.take(4 * tm * 4)
+    if int8:
+        out |= {"q8": inp.take(tm * dh, 2), "k8": wgt.take(tk * dh, 2)}
+        out |= {"v8": wgt.take(tk * dh, 2), "y8": acc.take(tm * dh, 2)}
     out |= {"input": inp, "weight": wgt, "acc": acc}
     return out
 
@@ -155,6 +171,9 @@ class _Head:
         self.tm, self.tk = plan.tm, plan.tk
         self.sq, self.sk, self.dh = plan.dims
         self.wt = mats["kt"].rs == 1  # K stored [keys, dh]: the array reads it transposed
+        tensors = (*node.inputs[:3], self.y_name)
+        self.quant = {n: ctx.type(t).quant for n, t in zip("qkvy", tensors, strict=True)}
+        self.int8 = self.quant["q"] is not None
 
     def v(self, *args) -> None:
         emit_vector(self.ctx, vector(*args))
@@ -207,18 +226,27 @@ class _Head:
         kt, vm, q = self.mats["kt"], self.mats["v"], self.mats["q"]
         qb, kb, vb, sb = b.q[st.qi % 2], b.k[st.t % 2], b.v[st.t % 2], b.s[st.t % 2]
         if st.j == 0:
-            ld = load(SP_IN, qb, 4, q.at(st.r0), (1, st.n, dh), (0, q.rs, q.cs), (0, dh, 1))
-            emit_load(ctx, ld, q.key)
-            qbox = Box(SP_IN, FP, qb, (0, dh, 1))
-            self.v(VFunc.MUL_IMM, (1, st.n, dh), qbox, qbox, None, (f32_bits(self.scale), 0, 0))
+            cnt, qs = (1, st.n, dh), (0, q.rs, q.cs)
+            if self.int8:  # the scale folded into the DEQUANT's
+                self.load8(SP_IN, qb, b.q8[st.qi % 2], q, q.at(st.r0), cnt, qs, "q", self.scale)
+            else:
+                emit_load(ctx, load(SP_IN, qb, 4, q.at(st.r0), cnt, qs, (0, dh, 1)), q.key)
+                qbox = Box(SP_IN, FP, qb, (0, dh, 1))
+                self.v(VFunc.MUL_IMM, cnt, qbox, qbox, None, (f32_bits(self.scale), 0, 0))
         if self.wt:  # kᵀ's columns are K's contiguous rows
             counts, strides, sp = (1, st.kn, dh), (0, kt.cs, kt.rs), (0, dh, 1)
         else:
             counts, strides, sp = (1, dh, st.kn), (0, kt.rs, kt.cs), (0, st.kn, 1)
-        emit_load(ctx, load(SP_W, kb, 4, kt.at(0, st.c0), counts, strides, sp), kt.key)
-        win = ((0, 1), (0, st.kn), (0, dh))
-        counts, strides, sp = (1, st.kn, dh + 1), (0, vm.rs, vm.cs), (0, dh + 1, 1)
-        emit_load(ctx, load(SP_W, vb, 4, vm.at(st.c0), counts, strides, sp, win, ONE), vm.key)
+        if self.int8:
+            self.load8(SP_W, kb, b.k8[st.t % 2], kt, kt.at(0, st.c0), counts, strides, "k")
+            self.load8(
+                SP_W, vb, b.v8[st.t % 2], vm, vm.at(st.c0), (1, st.kn, dh), (0, vm.rs, vm.cs), "v"
+            )
+        else:
+            emit_load(ctx, load(SP_W, kb, 4, kt.at(0, st.c0), counts, strides, sp), kt.key)
+            win = ((0, 1), (0, st.kn), (0, dh))
+            counts, strides, sp = (1, st.kn, dh + 1), (0, vm.rs, vm.cs), (0, dh + 1, 1)
+            emit_load(ctx, load(SP_W, vb, 4, vm.at(st.c0), counts, strides, sp, win, ONE), vm.key)
         wt = int(self.wt)
         mm = MatMul(dtype=int(FP), w_transposed=wt, a_addr=qb, w_addr=kb, c_addr=sb, k=dh)
         ctx.em.add(
@@ -230,6 +258,15 @@ class _Head:
             emit_load(ctx, ld, mk.key)
             sbox = Box(SP_ACC, FP, sb, (0, tk, 1))
             self.v(VFunc.ADD, cnt, sbox, sbox, Box(SP_IN, FP, b.mk, (0, tk, 1)))
+
+    def load8(self, sp, dst, stage, mat, addr, cnt, strides, name, scale=1.0) -> None:
+        """Load ``cnt`` int8 elements into ``stage`` (packed rows), DEQUANT them into the fp32
+        buffer ``dst`` (V's rows keep their last column for the ones)."""
+        emit_load(self.ctx, load(sp, stage, 1, addr, cnt, strides, (0, cnt[2], 1)), mat.key)
+        q, row = self.quant[name], cnt[2] + (name == "v")
+        imm = (i32_bits(q.zero_point), f32_bits(q.scale * scale), 0)
+        src = Box(sp, I8, stage, (0, cnt[2], 1))
+        self.v(VFunc.DEQUANT, cnt, Box(sp, FP, dst, (0, row, 1)), src, None, imm)
 
     def softmax(self, st: Step) -> None:
         """m' = max(m, rowmax S); c = exp(m - m'); P = exp(S - m')."""
@@ -263,12 +300,19 @@ class _Head:
         obox = Box(SP_ACC, FP, ob, (0, d1, 1))
         sums = Box(SP_ACC, FP, ob + dh * 4, (0, d1, 0))
         self.v(VFunc.DIV, (1, st.n, dh), obox, obox, sums)
-        st_ = store(SP_ACC, ob, 4, y.at(st.r0), (1, st.n, dh), (0, y.rs, y.cs), (0, d1, 1))
+        cnt, ys = (1, st.n, dh), (0, y.rs, y.cs)
+        if self.int8:
+            yq, y8 = self.quant["y"], self.b.y8[st.qi % 2]
+            imm = (i32_bits(yq.zero_point), f32_bits(yq.scale), 0)
+            self.v(VFunc.QUANT, cnt, Box(SP_ACC, I8, y8, (0, dh, 1)), obox, None, imm)
+            st_ = store(SP_ACC, y8, 1, y.at(st.r0), cnt, ys, (0, dh, 1))
+        else:
+            st_ = store(SP_ACC, ob, 4, y.at(st.r0), cnt, ys, (0, d1, 1))
         emit_store(self.ctx, st_, self.ctx.writes(self.y_name))
 
 
 # --- tiling --------------------------------------------------------------------------------
-def _estimate(tm: int, tk: int, dims, config) -> int:
+def _estimate(tm: int, tk: int, dims, config, int8: bool = False) -> int:
     """Cycles of one head by ``cost()``: per key block the busiest of the array (two
     MatMuls), the vector unit (the softmax update) and the DMA (K and V blocks), times the
     blocks, plus each query block's load, scaling and normalisation."""
@@ -282,27 +326,30 @@ def _estimate(tm: int, tk: int, dims, config) -> int:
     def mm(m, k, nn):
         return cost(MatMul(dtype=int(FP), m=m, k=k, n=nn), config)
 
+    es = 1 if int8 else 4
+
     def dma(rows, cols):
-        return cost(load(SP_W, 0, 4, 0, (1, rows, cols), (0, cols, 1), (0, cols, 1)), config)
+        return cost(load(SP_W, 0, es, 0, (1, rows, cols), (0, cols, 1), (0, cols, 1)), config)
 
     array = mm(n, dh, kn) + mm(n, kn, dh + 1)
     vector_unit = vec(VFunc.EXP, (1, n, kn)) + 2 * vec(VFunc.SUB, (1, n, kn))
     vector_unit += vec(VFunc.MUL, (1, n, dh + 1)) + 4 * vec(VFunc.SUB, (1, 1, n))
+    vector_unit += 2 * int8 * vec(VFunc.DEQUANT, (1, kn, dh))
     block = max(array, vector_unit, dma(kn, dh) + dma(kn, dh + 1))
-    tail = dma(n, dh) + 2 * vec(VFunc.DIV, (1, n, dh))
+    tail = dma(n, dh) + 2 * vec(VFunc.DIV, (1, n, dh)) + int8 * vec(VFunc.QUANT, (1, n, dh))
     return -(-sq // tm) * (-(-sk // tk) * block + tail)
 
 
-def flash_fits(dims: tuple[int, int, int], masked: bool, config) -> bool:
+def flash_fits(dims: tuple[int, int, int], masked: bool, config, int8: bool = False) -> bool:
     """Whether some (query rows, key columns) tiling of these dims fits the scratchpads."""
     try:
-        plan(dims, masked, config)
+        plan(dims, masked, config, int8)
     except ConfigError:
         return False
     return True
 
 
-def plan(dims: tuple[int, int, int], masked: bool, config) -> Plan:
+def plan(dims: tuple[int, int, int], masked: bool, config, int8: bool = False) -> Plan:
     """The (query rows, key columns) tiling of least estimated cycles that fits."""
     sq, sk, dh = dims
     best = None
@@ -310,9 +357,9 @@ def plan(dims: tuple[int, int, int], masked: bool, config) -> Plan:
         for tk in (512, 256, 128, 64, 32, 16, 8):
             if (tm > sq and tm > 1) or (tk > sk and tk > 8):
                 continue
-            bufs = _buffers(tm, tk, dh, masked, config)
+            bufs = _buffers(tm, tk, dh, masked, config, int8)
             if bufs is not None:
-                est = _estimate(tm, tk, dims, config)
+                est = _estimate(tm, tk, dims, config, int8)
                 if best is None or est < best.est:
                     best = Plan(tm, tk, bufs, dims, est)
     if best is None:
@@ -324,7 +371,7 @@ def plan(dims: tuple[int, int, int], masked: bool, config) -> Plan:
 def _mat(ctx: Ctx, tensor: str, idx: tuple[int, ...]) -> Mat:
     p = ctx.place(tensor)
     off = sum(i * s for i, s in zip(idx, p.strides, strict=False))
-    return Mat(p.addr + off * p.itemsize, p.strides[-2], p.strides[-1], p.key)
+    return Mat(p.addr + off * p.itemsize, p.strides[-2], p.strides[-1], p.key, p.itemsize)
 
 
 def _mask(ctx: Ctx, mask: str, lead, idx, dims) -> tuple[Mat, np.ndarray]:
@@ -341,10 +388,11 @@ def _mask(ctx: Ctx, mask: str, lead, idx, dims) -> tuple[Mat, np.ndarray]:
 
 @declare(
     "Attention",
-    "float32",
+    "float32, int8",
     "compiler-made from MatMul(q, kᵀ) [* scale] [+ constant mask] -> Softmax -> MatMul(·, v) "
     "when one head's scores do not fit the accumulator: online softmax over key blocks, "
-    "fully masked blocks skipped",
+    "fully masked blocks skipped; int8 (QDQ, no mask): tiles DEQUANTised as loaded, the output "
+    "QUANTised, the scores' and probabilities' Q/DQ skipped (within the stated steps)",
     internal=True,
 )
 def lower_attention(ctx: Ctx, node) -> None:
@@ -353,10 +401,17 @@ def lower_attention(ctx: Ctx, node) -> None:
     qt, y = ctx.type(q), node.outputs[0]
     lead = qt.shape[:-2]
     dims = (qt.shape[-2], ctx.type(kt).shape[-1], qt.shape[-1])
-    p = plan(dims, bool(mask), ctx.config)
-    layouts = _layouts(p.tm, p.tk, dims[2], bool(mask), ctx.scratch)
+    int8 = qt.quant is not None
+    p = plan(dims, bool(mask), ctx.config, int8)
+    layouts = _layouts(p.tm, p.tk, dims[2], bool(mask), ctx.scratch, int8)
     for key in ("input", "weight", "acc"):
         layouts[key].commit()
+    if int8:  # V's column of ones, once: the DEQUANTs write only its first d columns
+        ones = ctx.const(np.ones(p.tk, np.float32))
+        for vb in p.bufs.v:
+            cnt, sp = (1, p.tk, 1), (0, dims[2] + 1, 1)
+            ld = load(SP_W, vb + dims[2] * 4, 4, ones.addr, cnt, (0, 1, 1), sp)
+            emit_load(ctx, ld, "const")
     for idx in np.ndindex(*lead) if lead else [()]:
         mats = {name: _mat(ctx, t, idx) for name, t in (("q", q), ("kt", kt), ("v", v), ("y", y))}
         values = None

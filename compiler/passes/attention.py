@@ -1,7 +1,13 @@
 """Fused attention for long sequences: ``MatMul(q, kᵀ) [* scale] [+ mask] -> Softmax ->
 MatMul(·, v)`` becomes one ``Attention`` node when one head's score matrix does not fit the
 accumulator scratchpad (then the unfused graph sends the scores to DRAM and back; see
-``lowering/attention.py`` for the online-softmax loop that keeps them on chip)."""
+``lowering/attention.py`` for the online-softmax loop that keeps them on chip).
+
+After the QDQ pass an int8 attention is ``QMatMul(q, kᵀ) [-> QEltwise * or / constant] ->
+Softmax (int8) -> QMatMul(·, v)`` (with the QSum nodes of the QMatMuls' zero-point terms): it
+fuses into the same node on the int8 q, kᵀ, v and output, whose lowering dequantises each tile
+as it loads it and quantises the output: the scores' and probabilities' Q/DQ are skipped, so
+the result is within a few output steps of the QDQ graph (the bound in docs/llm.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from compiler.ir import Graph, Node, verify
 from compiler.lowering.attention import flash_fits
 from compiler.passes.matching import made_by, replace, scaled, sole_reader
 from simulator.config import NpuConfig
+from simulator.isa import VFunc
 
 
 def fuse_attention(graph: Graph, config: NpuConfig) -> Graph:
@@ -36,18 +43,22 @@ def _fusable(graph: Graph, softmax: Node, config: NpuConfig) -> bool:
     ranks = {t.rank for t in (qt, kt_t, vt)}
     if len(ranks) != 1 or qt.shape[:-2] != kt_t.shape[:-2] or qt.shape[:-2] != vt.shape[:-2]:
         return False
-    if any(graph.type(t).dtype != "float32" or graph.type(t).quant for t in (q, kt, v)):
+    kinds = {(graph.type(t).dtype, graph.type(t).quant is not None) for t in (q, kt, v)}
+    if kinds != {("float32", False)} and kinds != {("int8", True)}:
         return False
     sq, sk = qt.shape[-2], kt_t.shape[-1]
     # the scores of one head fit on chip: the unfused layers keep them there; and a flash
     # tiling must fit the scratchpads, else the unfused layers tile the scores through DRAM
     if qt.shape[-1] != vt.shape[-1] or sq * sk * 4 <= config.acc_bytes:
         return False
-    return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config)
+    int8 = kinds == {("int8", True)}
+    return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config, int8)
 
 
 def _match(graph: Graph, softmax: Node):
     """(node names, (q, kᵀ, v, mask or ""), scale, the P·V MatMul) or None."""
+    if graph.type(softmax.inputs[0]).quant is not None:
+        return _match_int8(graph, softmax)
     rank = graph.type(softmax.inputs[0]).rank
     if rank < 2 or softmax.attr("axis", -1) % rank != rank - 1:
         return None
@@ -77,3 +88,56 @@ def _match(graph: Graph, softmax: Node):
         return None
     inputs = (q, kt, pv.inputs[1]) + ((mask,) if mask else ())
     return names, inputs, scale, pv
+
+
+FULL = (-128, 127)  # a QMatMul's clamp without a fused activation
+
+
+def _match_int8(graph: Graph, softmax: Node):
+    """The int8 form of ``_match`` (no mask): the QMatMuls, their QSum nodes, the optional
+    scaling QEltwise (``DIV`` or ``MUL`` by a scalar constant, then ``QUANT``), the Softmax."""
+    rank = graph.type(softmax.inputs[0]).rank
+    if rank < 2 or softmax.attr("axis", -1) % rank != rank - 1:
+        return None
+    pv = [n for n in graph.consumers(softmax.outputs[0]) if n.op == "QMatMul"]
+    if len(pv) != 1 or pv[0].inputs[0] != softmax.outputs[0] or pv[0].attr("clamp") != FULL:
+        return None
+    pv = pv[0]
+    names, x, scale = {softmax.name, pv.name} | _sums(graph, pv), softmax.inputs[0], 1.0
+    elt = made_by(graph, x, "QEltwise")
+    if elt is not None and sole_reader(graph, x, softmax):
+        factor = _scalar_scaling(graph, elt)
+        if factor is None:
+            return None
+        x, scale = elt.inputs[0], factor
+        names.add(elt.name)
+    qk = made_by(graph, x, "QMatMul")
+    if qk is None or qk.attr("clamp") != FULL or graph.is_const(pv.inputs[1]):
+        return None
+    q, kt = qk.inputs[:2]
+    if graph.is_const(q) or graph.is_const(kt):
+        return None
+    return names | {qk.name} | _sums(graph, qk), (q, kt, pv.inputs[1]), scale, pv
+
+
+def _sums(graph: Graph, qmm: Node) -> set[str]:
+    """The QSum nodes making a QMatMul's zero-point terms."""
+    return {graph.producer(t).name for t in qmm.inputs[2:] if t}
+
+
+def _scalar_scaling(graph: Graph, elt: Node) -> float | None:
+    """k of a QEltwise computing ``x * k`` or ``x / (1 / k)`` (a scalar constant), then QUANT."""
+    prog = elt.attr("program")
+    if len(prog) != 2 or len(elt.inputs) != 2 or not graph.is_const(elt.inputs[1]):
+        return None
+    op, quant = prog
+    if op.func not in (VFunc.MUL, VFunc.DIV) or op.args != (0, 1) or quant.func != VFunc.QUANT:
+        return None
+    value, quant = graph.constants[elt.inputs[1]], graph.type(elt.inputs[1]).quant
+    if value.size != 1:
+        return None
+    k = float(value.reshape(()))
+    k = (k - quant.zero_point) * quant.scale if quant is not None else k
+    if k == 0.0:
+        return None
+    return 1.0 / k if op.func == VFunc.DIV else k

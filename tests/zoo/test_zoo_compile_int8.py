@@ -84,15 +84,21 @@ MODELS = {
     # written (Softmax by 1 / s_y), RMSNorm and SiLU grow the attention's differences over
     # the blocks: 9 steps, 22.8% exact (basic)
     "gpt_block": Case(False, Bound(1.0, 0.9999), Bound(9.0, 0.22), {"QGemm", "QMatMul"}),
-    # bit-exact with onnxruntime's kernels (default); against the graph as written
-    # (Softmax by 1 / s_y), adaLN and GELU grow the attention's differences: measured 3 steps,
-    # 54.3% exact (basic)
-    "dit_block": Case(False, EXACT, Bound(3.0, 0.54), {"QConv", "QGemm", "QMatMul"}),
-    # 1,024 tokens: measured 3 steps, 76.2% exact (default); 4 steps, 47.1% (basic). Not
-    # bit-exact as dit_block is: the cause is not isolated (onnxruntime leaves bert_tiny's 3-D
-    # projections in float, and dit_video's token projections are 3-D MatMuls; adaLN and GELU
-    # grow a step as in dit_block's basic case)
-    "dit_video": Case(False, Bound(3.0, 0.76), Bound(4.0, 0.47), {"QGemm", "QMatMul"}),
+    # at small its int32 scores (256 KiB a head) do not fit the 64 KiB accumulator: the attention
+    # is fused (fp32 softmax of the int8 q, k, v, output rounded once; onnxruntime rounds the
+    # probabilities to 1/255 too), measured 4 steps, 38.3% exact (default), 4 steps, 37.9%
+    # (basic). At base it stays unfused and is bit-exact with onnxruntime's kernels (default);
+    # against the graph as written (Softmax by 1 / s_y) adaLN and GELU grow the attention's
+    # differences: 3 steps, 54.3% exact (basic)
+    "dit_block": Case(False, Bound(4.0, 0.38), Bound(4.0, 0.37), {"QConv", "QGemm", "Attention"}),
+    # 1,024 tokens: the int8 attention is fused (its int32 scores, 4 MiB a head, do not fit the
+    # accumulator): q, kᵀ, v dequantised, fp32 online softmax, y quantised once. onnxruntime
+    # rounds the probabilities to int8 (scale 1/255): with 1,024 keys most are below half a
+    # step and round to 0, so its attention output, and the two blocks after it, move away:
+    # measured 26 steps, 8.0% exact (default); 26 steps, 8.1% (basic). Against the float
+    # model the fused program is the closer: mean 1.05 steps, max 6.2, where onnxruntime's
+    # int8 is mean 4.57, max 24.5 (unfused, today's QLinearSoftmax: 3 steps, 76.2% / 4, 47.1%)
+    "dit_video": Case(False, Bound(26.0, 0.08), Bound(26.0, 0.081), {"QGemm", "Attention"}),
     # onnxruntime runs the 1-D depthwise convolutions in float (unfused): its fp32 sum puts
     # one element of layer 1's (batchnormalization_2) one step from our exact integer one,
     # and the conv module's SiLU (a Sigmoid whose output scale is far finer than its
