@@ -34,13 +34,17 @@ ALIGN = 64  # bytes: every buffer starts on a DMA burst
 NAMES = {Scratchpad.INPUT: "input", Scratchpad.WEIGHT: "weight", Scratchpad.ACC: "acc"}
 
 
+_SIZES = ("input_bytes", "weight_bytes", "acc_bytes")
+
+
 def capacity_of(config: NpuConfig, sp: int) -> int:
-    return (config.input_bytes, config.weight_bytes, config.acc_bytes)[sp]
+    return getattr(config, _SIZES[sp])
 
 
 def page_of(config: NpuConfig, sp: int) -> int:
     """Bytes of one tracking page of scratchpad ``sp`` (whole bursts), as the emitter has it."""
-    return -(-max(1, -(-capacity_of(config, sp) // PAGES)) // ALIGN) * ALIGN
+    page = max(1, -(-capacity_of(config, sp) // PAGES))
+    return -(-page // ALIGN) * ALIGN
 
 
 def round_pages(config: NpuConfig, sp: int, size: int) -> int:
