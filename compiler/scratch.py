@@ -16,7 +16,7 @@ pages per scratchpad) and no two copies share one, so a load into one copy never
 units still reading another: queues overlap by construction, not by care in each lowering. A
 request that cannot be met is a ``ConfigError`` naming the layer, the scratchpad and the sizes.
 
-The allocator keeps, per layer and scratchpad, the highest byte granted; ``Ctx.record`` puts it
+The allocator keeps, per layer and scratchpad, the highest byte granted; the driver puts it
 in the layer's record (``scratch_bytes``) and the program's ``meta["scratch_peak_bytes"]`` is
 their maximum. Every instruction of a layer stays below its layer's figure (tested on the zoo).
 """
