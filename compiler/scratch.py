@@ -160,12 +160,6 @@ class Scratch:
     def layout(self, sp: int, base: int = 0) -> Layout:
         return Layout(self, sp, base)
 
-    def ring(self, sp: int, size: int, base: int = 0, most: int = 4) -> tuple[int, ...] | None:
-        return ring(self.config, sp, size, base, most)
-
-    def two(self, sp: int, size: int, base: int = 0) -> tuple[int, ...] | None:
-        return two(self.config, sp, size, base)
-
 
 def spread(config: NpuConfig, sp: int, n: int) -> tuple[tuple[int, ...], int] | None:
     """(bases, capacity) of ``n`` copies spread evenly over scratchpad ``sp``, each on pages

@@ -28,6 +28,7 @@ from simulator.errors import ModelError
 from simulator.limits import DEFAULT_MAX_MEMORY
 
 MODELS = ("zoo:dit_video",)
+_count = opts.int_in(1 << 16)
 DEFAULTS = {"frames": 4, "size": 32, "layers": 2, "d": 256, "heads": 4}
 EXAMPLES = """\
 examples:
@@ -57,16 +58,6 @@ def add_parser(sub) -> None:
     opts.add_config(p, shapes=False)
     p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
     p.set_defaults(func=run)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 0 < value <= 1 << 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in [1, 65536]")
-    return value
 
 
 def tokens_of(args: argparse.Namespace) -> int:

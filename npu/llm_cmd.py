@@ -40,6 +40,9 @@ examples:
 """
 
 
+_positive = opts.int_in(1 << 20)
+
+
 @dataclass(frozen=True)
 class Step:
     context: int  # positions in the cache after the step
@@ -65,16 +68,6 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot time per token against context")
     p.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 0 < value <= 1 << 20:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer in [1, 1048576]")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

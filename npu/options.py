@@ -91,6 +91,21 @@ def seed(text: str) -> int:
     return value
 
 
+def int_in(limit: int):
+    """argparse type: an integer in [1, ``limit``]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 0 < value <= limit:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer in [1, {limit}]")
+        return value
+
+    return parse
+
+
 def resolve_config(args: argparse.Namespace) -> NpuConfig:
     if args.config is not None and not args.config.strip():
         raise ConfigError("--config is empty; give a preset name or a .toml file")

@@ -8,7 +8,7 @@ import pytest
 import models_zoo
 from compiler.driver import compile
 from compiler.emit import PAGES, Emitter
-from compiler.scratch import Scratch, page_of
+from compiler.scratch import Scratch, page_of, ring, two
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.footprint import DRAM, footprint
@@ -105,14 +105,14 @@ def test_layout_that_does_not_fit_is_refused():
 def test_ring_and_two():
     s = _scratch()
     cap, page = s.config.acc_bytes, page_of(s.config, Scratchpad.ACC)
-    assert s.ring(Scratchpad.ACC, page - 64) == (0, page, 2 * page, 3 * page)
-    assert s.ring(Scratchpad.ACC, page + 1, most=3) == (0, 2 * page, 4 * page)
-    assert s.ring(Scratchpad.ACC, 7 * page) == (0, cap // 2)  # two fit, not three
+    assert ring(s.config, Scratchpad.ACC, page - 64) == (0, page, 2 * page, 3 * page)
+    assert ring(s.config, Scratchpad.ACC, page + 1, most=3) == (0, 2 * page, 4 * page)
+    assert ring(s.config, Scratchpad.ACC, 7 * page) == (0, cap // 2)  # two fit, not three
     # more than half: the second copy starts on the first page after the first, not inside it
     big = cap // 2 + 100
-    assert s.two(Scratchpad.ACC, big) is None
-    assert s.two(Scratchpad.ACC, cap // 2 - 64, base=3 * page) is None
-    assert s.two(Scratchpad.ACC, 100, base=9 * page) == (9 * page, 10 * page)
+    assert two(s.config, Scratchpad.ACC, big) is None
+    assert two(s.config, Scratchpad.ACC, cap // 2 - 64, base=3 * page) is None
+    assert two(s.config, Scratchpad.ACC, 100, base=9 * page) == (9 * page, 10 * page)
 
 
 def _touched(program) -> dict[str, list[int]]:

@@ -14,6 +14,9 @@ from compiler.lowering.common import (
 )
 from compiler.lowering.gemm.buffers import (
     LEVELS,
+    SP_ACC,
+    SP_IN,
+    SP_W,
     Buffers,
     Counts,
     a_keys,
@@ -27,9 +30,6 @@ from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilog
 from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
 from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
 from compiler.tiling import GemmTiling
-from simulator.isa import Scratchpad
-
-SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 
 
 def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
