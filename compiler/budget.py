@@ -9,7 +9,8 @@ against two limits before it is materialised or planned:
   ``limits.DEFAULT_MAX_MEMORY``); a folded constant may take a quarter of it.
 
 The checks, in pipeline order: ``check_model`` on the graph inputs and initializers, then on
-every shape inference finds (before folding evaluates anything); ``check_constant`` per
+the outputs and the values data propagation would build (before it and folding evaluate
+anything; activations are never built before lowering); ``check_constant`` per
 folded value, before it is computed (folding calls it; it reads the active budget, so it
 needs no plumbing); ``check_graph`` on every tensor of the IR before lowering;
 ``check_dram`` on the DRAM plan (activations + constants). Each refusal is one line naming
@@ -89,9 +90,15 @@ def _dims(shape: onnx.TensorShapeProto) -> list[int] | None:
     return dims
 
 
-def check_model(model: onnx.ModelProto, budget: Budget | None = None) -> None:
+def check_model(
+    model: onnx.ModelProto, budget: Budget | None = None, propagated_only: bool = False
+) -> None:
     """Every statically shaped value (graph inputs and outputs, inferred value_info) and every
-    initializer must fit the budget; dims must not be negative."""
+    initializer must fit the budget; dims must not be negative. With ``propagated_only`` the
+    inferred intermediates checked are those ONNX data propagation can materialise (rank 0
+    or 1: it holds values as one list of dims); the rest are activations, never built before
+    lowering, and ``check_graph`` checks them after the passes (a fused attention's scores,
+    S x S a head, are gone by then)."""
     budget = budget or active()
     g = model.graph
     for t in g.initializer:
@@ -102,8 +109,9 @@ def check_model(model: onnx.ModelProto, budget: Budget | None = None) -> None:
             if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
                 continue
             dims = _dims(tt.shape)
-            if dims is not None:
-                _check_dims(f"{kind} {vi.name!r}", dims, _itemsize(tt.elem_type), budget)
+            if dims is None or (propagated_only and kind == "tensor" and len(dims) > 1):
+                continue
+            _check_dims(f"{kind} {vi.name!r}", dims, _itemsize(tt.elem_type), budget)
 
 
 def _check_dims(what: str, dims: list[int], itemsize: int, budget: Budget) -> None:

@@ -188,7 +188,7 @@ def _check_plain_shapes(light: onnx.ModelProto) -> None:
         plain = shape_inference.infer_shapes(light, strict_mode=True, data_prop=False)
     except Exception:
         return  # the data-propagating pass reports it
-    budget.check_model(plain)
+    budget.check_model(plain, propagated_only=True)
 
 
 def _numel(t: onnx.TensorProto) -> int:
