@@ -68,41 +68,44 @@ def _rope(b: ModelBuilder, x, cos, sin, dh):
 class _Layer:
     """One decoder layer over ``seq`` new tokens after ``past`` cached ones."""
 
-    def __init__(self, b: ModelBuilder, cfg: LlamaConfig, name: str, seq: int, past: int):
+    def __init__(
+        self, b: ModelBuilder, cfg: LlamaConfig, name: str, seq: int, past: int, batch: int = 1
+    ):
         self.b, self.cfg, self.name, self.seq, self.past = b, cfg, name, seq, past
+        self.batch = batch
         cos, sin = rope_tables(cfg, past, seq)
         self.cos = b.const(cos[None, None], np.float32)  # [1, 1, seq, dh]
         self.sin = b.const(sin[None, None], np.float32)
 
     def heads(self, x, proj, n):
-        """[1, seq, d] -> projection -> [1, n, seq, dh]."""
+        """[batch, seq, d] -> projection -> [batch, n, seq, dh]."""
         b, cfg, seq = self.b, self.cfg, self.seq
         y = b.linear(x, f"{self.name}.self_attn.{proj}", cfg.d, n * cfg.head_dim, bias=False)
-        return b.transpose(b.reshape(y, [1, seq, n, cfg.head_dim]), [0, 2, 1, 3])
+        return b.transpose(b.reshape(y, [self.batch, seq, n, cfg.head_dim]), [0, 2, 1, 3])
 
     def cache(self, new, kind):
         """Concat(past, new) on the positions axis: the present cache, a graph output."""
         b, cfg, name = self.b, self.cfg, f"{self.name}.{kind}"
         if not self.past:
             return b.output(new, f"present.{name}")
-        shape = [1, cfg.kv_heads, self.past, cfg.head_dim]
+        shape = [self.batch, cfg.kv_heads, self.past, cfg.head_dim]
         past = b.input(f"past_key_values.{name}", shape)
         return b.output(b.op("Concat", [past, new], axis=2), f"present.{name}")
 
     def attention(self, x, mask):
-        b, cfg, seq = self.b, self.cfg, self.seq
+        b, cfg, seq, n = self.b, self.cfg, self.seq, self.batch
         dh, g, kvh = cfg.head_dim, cfg.groups, cfg.kv_heads
         q = _rope(b, self.heads(x, "q_proj", cfg.heads), self.cos, self.sin, dh)
         k = self.cache(_rope(b, self.heads(x, "k_proj", kvh), self.cos, self.sin, dh), "key")
         v = self.cache(self.heads(x, "v_proj", kvh), "value")
-        q = b.reshape(q, [1, kvh, g * seq, dh])  # a group's query heads as rows
+        q = b.reshape(q, [n, kvh, g * seq, dh])  # a group's query heads as rows
         scale = b.const(1.0 / np.sqrt(dh), np.float32)
         scores = b.op("Mul", [b.op("MatMul", [q, b.transpose(k, [0, 1, 3, 2])]), scale])
         if mask is not None:
             scores = b.op("Add", [scores, mask])
         context = b.op("MatMul", [b.op("Softmax", [scores], axis=-1), v])
-        context = b.reshape(context, [1, cfg.heads, seq, dh])
-        context = b.reshape(b.transpose(context, [0, 2, 1, 3]), [1, seq, cfg.d])
+        context = b.reshape(context, [n, cfg.heads, seq, dh])
+        context = b.reshape(b.transpose(context, [0, 2, 1, 3]), [n, seq, cfg.d])
         return b.linear(context, f"{self.name}.self_attn.o_proj", cfg.d, cfg.d, bias=False)
 
     def __call__(self, x, mask):
@@ -122,32 +125,41 @@ def _causal_mask(b: ModelBuilder, cfg: LlamaConfig, seq: int, past: int):
     return b.const(np.tile(mask, (cfg.groups, 1)).astype(np.float32), np.float32)
 
 
-def llama(cfg: LlamaConfig = SMALL, seq: int = 32, past: int = 0, seed: int = 0) -> onnx.ModelProto:
-    """``seq`` tokens after ``past`` cached ones: prefill (past 0) or a decode step (seq 1).
-    Outputs: ``logits`` [1, seq, vocab], then every layer's present key and value."""
+def llama(
+    cfg: LlamaConfig = SMALL, seq: int = 32, past: int = 0, seed: int = 0, batch: int = 1
+) -> onnx.ModelProto:
+    """``seq`` tokens after ``past`` cached ones: prefill (past 0) or a decode step (seq 1),
+    for ``batch`` sequences at once (each with its own cache; every weight read once for all).
+    Outputs: ``logits`` [batch, seq, vocab], then every layer's present key and value."""
     kind = "prefill" if not past else "decode"
     b = ModelBuilder(f"llama_{kind}", SeededWeights(seed=seed))
-    x = b.input("inputs_embeds", [1, seq, cfg.d])
+    x = b.input("inputs_embeds", [batch, seq, cfg.d])
     mask = _causal_mask(b, cfg, seq, past)
     for i in range(cfg.layers):
-        x = _Layer(b, cfg, f"model.layers.{i}", seq, past)(x, mask)
+        x = _Layer(b, cfg, f"model.layers.{i}", seq, past, batch)(x, mask)
     x = b.rmsnorm(x, "model.norm", cfg.d)
     b.output(b.linear(x, "lm_head", cfg.d, cfg.vocab, bias=False), "logits")
     b.outputs.insert(0, b.outputs.pop())  # logits first
     doc = (
         f"LLaMA-style {kind}: {cfg.layers} layers, hidden {cfg.d}, {cfg.heads} heads "
         f"({cfg.kv_heads} KV heads), SwiGLU {cfg.ffn}, {seq} tokens after {past} cached"
+        + (f", batch {batch}" if batch > 1 else "")
     )
     return b.build(doc)
 
 
 def llama_nbits(
-    cfg: LlamaConfig = SMALL, seq: int = 32, past: int = 0, bits: int = 4, block: int = 32
+    cfg: LlamaConfig = SMALL,
+    seq: int = 32,
+    past: int = 0,
+    bits: int = 4,
+    block: int = 32,
+    batch: int = 1,
 ) -> onnx.ModelProto:
     """``llama`` with weight-only ``bits``-bit weights (onnxruntime's MatMulNBitsQuantizer,
     a scale and zero point per block of ``block``): every projection, the MLP and the LM head
     are ``MatMulNBits``; activations, norms and the cache stay fp32."""
-    return quantize_weights_nbits(llama(cfg, seq, past), bits, block)
+    return quantize_weights_nbits(llama(cfg, seq, past, batch=batch), bits, block)
 
 
 ZOO_PROMPT = 128  # the registered prefill's tokens; the decode step's cached positions + 1

@@ -77,3 +77,26 @@ def test_int4_and_int8_decoders_match_onnxruntime():
         ops = [layer["op"] for layer in compiler.compile(m, load_config("tiny")).layers]
         assert ops.count("MatMulNBits") == 7 * CFG.layers + 1  # q k v o, gate up down, head
         assert "MatMul" in ops  # the attention's products keep their activations
+
+
+def test_batched_decode_step_is_each_sequence_decoded_alone():
+    """batch 3: one decode step over three caches matches onnxruntime, and each sequence's
+    logits and present caches are those of its own batch-1 step."""
+    rng = np.random.default_rng(11)
+    past = {
+        f"past_key_values.model.layers.{i}.{kv}": rng.standard_normal((3, 2, 12, 16)).astype(
+            np.float32
+        )
+        for i in range(CFG.layers)
+        for kv in KV
+    }
+    inputs = {"inputs_embeds": rand(3, 1, 64, seed=4), **past}
+    checks, result = compare_with_onnxruntime(
+        llama(CFG, seq=1, past=12, batch=3), load_config("tiny"), inputs
+    )
+    assert all(c.passed for c in checks), [(c.name, c.max_abs_error) for c in checks]
+    single = compiler.compile(llama(CFG, seq=1, past=12), load_config("tiny"))
+    for n in range(3):
+        alone = run(single, {name: value[n : n + 1] for name, value in inputs.items()})
+        for name, value in alone.outputs.items():
+            np.testing.assert_allclose(result.outputs[name][n : n + 1], value, rtol=1e-4, atol=1e-5)
