@@ -45,6 +45,7 @@ examples:
 
 
 _positive = opts.int_in(1 << 20)
+MAX_BATCH = 1024  # sequences decoded together (each its own cache)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def add_parser(sub) -> None:
     p.add_argument("model", metavar="MODEL", help=f"one of {', '.join(MODELS)}")
     p.add_argument("--prompt-len", type=_positive, required=True, metavar="P")
     p.add_argument("--gen-len", type=_positive, required=True, metavar="G")
-    p.add_argument("--batch", type=_positive, default=1, metavar="B", help="sequences (1)")
+    p.add_argument("--batch", type=opts.int_in(MAX_BATCH), default=1, metavar="B",
+                   help="sequences decoded together (1)")  # fmt: skip
     opts.add_config(p, shapes=False)
     p.add_argument("--json", metavar="OUT.json", help="write the figures as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="plot time per token against context")
@@ -159,13 +161,11 @@ def summarise(spec, config, first: Step, steps: list[Step], max_memory, batch: i
     us = lambda cycles: cycles / config.clock_mhz  # noqa: E731
     per_step = [s.cycles for s in steps]
     mean = float(np.mean(per_step)) if per_step else float(first.cycles)
-    cfg = spec[0]
-    kv_per_token = 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * 4
     budget = max_memory or DEFAULT_MAX_MEMORY
     weights = weight_bytes(spec)
     per_token = lambda key: float(np.mean([getattr(s, key) for s in steps])) / batch  # noqa: E731
     return {
-        "model": asdict(cfg),
+        "model": asdict(spec[0]),
         "weight_bits": spec[1] or 32,
         "config": config.name,
         "batch": batch,
@@ -178,9 +178,20 @@ def summarise(spec, config, first: Step, steps: list[Step], max_memory, batch: i
         "weight_bytes": weights,
         "dram_bytes_per_token": per_token("dram_bytes") if steps else None,
         "energy_uj_per_token": per_token("energy_uj") if steps else None,
-        "kv_bytes_per_token": kv_per_token,
-        "max_context": max(0, (budget - weights) // (kv_per_token * batch)),
+        "kv_bytes_per_token": kv_bytes_per_token(spec[0]),
+        "max_context": max_context(spec, budget, batch),
     }
+
+
+def kv_bytes_per_token(cfg) -> int:
+    """One position of one sequence's caches: K and V, fp32, every layer."""
+    return 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * 4
+
+
+def max_context(spec, budget: int, batch: int = 1) -> int:
+    """The longest context of ``batch`` sequences whose caches and the weights fit
+    ``budget`` bytes (activations not counted)."""
+    return max(0, (budget - weight_bytes(spec)) // (kv_bytes_per_token(spec[0]) * batch))
 
 
 def print_figures(f: dict) -> None:

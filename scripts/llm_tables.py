@@ -2,16 +2,24 @@
 bandwidth and scratchpad size, and with weight-only int8/int4 weights (onnxruntime's
 MatMulNBits) (timing-only simulation; the numerics are tested elsewhere).
 
-    python scripts/llm_tables.py   # markdown on stdout, about a minute
+    python scripts/llm_tables.py          # markdown on stdout, about a minute
+    python scripts/llm_tables.py batch    # the zoo decoder's decode step at batch 1 to 16
+    python scripts/llm_tables.py one_b    # the 1B-class decoder, about ten minutes
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
 import compiler
+from models_zoo import llama
 from models_zoo.llm import decode_step
 from models_zoo.quantize import quantize_weights_nbits
+from npu import llm_cmd
 from simulator.api import run
 from simulator.config import load_config
+from simulator.limits import DEFAULT_MAX_MEMORY
 
 D, HEADS, DH = 512, 8, 64
 WEIGHT_BYTES = 12 * 2**20
@@ -101,8 +109,75 @@ def with_sizes(config, bytes_per_cycle: int, kib: int):
     )
 
 
+def llama_step(cfg, seq: int, past: int, bits: int, config, batch: int = 1):
+    """Timing-only statistics of the zoo decoder's graph (``bits`` 32: fp32, else
+    weight-only MatMulNBits in blocks of llm_cmd.BLOCK)."""
+    spec = (cfg, None if bits == 32 else bits)
+    prog = compiler.compile(llm_cmd.build(spec, seq, past, batch), config)
+    return run(prog, None, numerics=False).stats
+
+
+def batch_table(base, context: int = 1024) -> None:
+    """The SMALL decoder's decode step for ``batch`` sequences at ``context``."""
+    print("| batch | cycles a step | tokens/s | DRAM B a token | energy a token |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for batch in (1, 2, 4, 8, 16):
+        s = llama_step(llama.SMALL, 1, context - 1, 32, base, batch)
+        dram = (s.dram_read_bytes + s.dram_write_bytes) / batch
+        tokens = batch * base.clock_mhz * 1e6 / s.total_cycles
+        print(
+            f"| {batch} | {s.total_cycles:,} | {tokens:,.0f} | {dram:,.0f} "
+            f"| {s.energy_pj['total'] / 1e6 / batch:,.1f} µJ |"
+        )
+
+
+ONE_B_RUNS = (("prefill 512", 512, 0), ("decode 1,024", 1, 1023), ("decode 2,048", 1, 2047))
+
+
+def one_b_scaled(seq: int, past: int, bits: int, config) -> tuple[int, int]:
+    """Cycles and DRAM bytes of ONE_B's graph, from one layer: the graph without layers
+    (final norm and LM head) plus ``layers`` times what one layer adds to it. The full
+    model is never built (a one-layer build takes 3.6 GB; sixteen would not fit here)."""
+    cfg = llama.ONE_B
+    parts = [
+        llama_step(dataclasses.replace(cfg, layers=n), seq, past, bits, config) for n in (0, 1)
+    ]
+    cycles, dram = (
+        [p.total_cycles for p in parts],
+        [p.dram_read_bytes + p.dram_write_bytes for p in parts],
+    )
+    scale = lambda v: v[0] + cfg.layers * (v[1] - v[0])  # noqa: E731
+    return scale(cycles), scale(dram)
+
+
+def one_b_table(base) -> None:
+    """ONE_B at fp32, int8 and int4 weights: time to first token, decode steps, tokens/s."""
+    print(
+        "| weights | weight bytes | TTFT, prompt 512 | decode at 1,024 | tokens/s | "
+        "decode at 2,048 | tokens/s | DRAM B a token at 2,048 | longest context in 8 GiB |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    us = lambda cycles: f"{cycles:,} ({cycles / base.clock_mhz / 1e3:,.2f} ms)"  # noqa: E731
+    for label, bits in (("fp32", 32), ("int8, block 32", 8), ("int4, block 32", 4)):
+        (ttft, _), (d1, _), (d2, bytes2) = (
+            one_b_scaled(seq, past, bits, base) for _, seq, past in ONE_B_RUNS
+        )
+        spec = (llama.ONE_B, None if bits == 32 else bits)
+        weights = llm_cmd.weight_bytes(spec)
+        longest = llm_cmd.max_context(spec, DEFAULT_MAX_MEMORY)
+        tps = lambda c: f"{base.clock_mhz * 1e6 / c:,.1f}"  # noqa: E731
+        print(
+            f"| {label} | {weights:,} | {us(ttft)} | {us(d1)} | {tps(d1)} | {us(d2)} "
+            f"| {tps(d2)} | {bytes2:,} | {longest:,} |"
+        )
+
+
 def main() -> None:
     base = load_config("base")
+    if sys.argv[1:] == ["batch"]:
+        return batch_table(base)
+    if sys.argv[1:] == ["one_b"]:
+        return one_b_table(base)
     print("| context | cycles | roofline | ratio | DRAM bytes | energy |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for context in (256, 512, 1024, 2048):

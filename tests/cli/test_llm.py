@@ -29,6 +29,10 @@ def test_llm_reports_prefill_and_decode(tmp_path):
     [
         (("zoo:resnet18", "--prompt-len", "4", "--gen-len", "2"), ["unknown model", "resnet18"]),
         (("zoo:llama", "--prompt-len", "4", "--gen-len", "2", "--batch", "0"), ["--batch", "'0'"]),
+        (
+            ("zoo:llama", "--prompt-len", "4", "--gen-len", "2", "--batch", "1025"),
+            ["'1025'", "1024"],
+        ),
         (("zoo:llama", "--prompt-len", "0", "--gen-len", "2"), ["--prompt-len", "'0'"]),
     ],
 )

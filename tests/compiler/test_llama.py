@@ -1,6 +1,8 @@
 """The zoo's LLaMA-style decoder (models_zoo/llama.py): prefill and decode step against
 onnxruntime, the cache handed from one to the other, grouped-query attention unrepeated."""
 
+import dataclasses
+
 import numpy as np
 from compiler_helpers import rand
 
@@ -100,3 +102,17 @@ def test_batched_decode_step_is_each_sequence_decoded_alone():
         alone = run(single, {name: value[n : n + 1] for name, value in inputs.items()})
         for name, value in alone.outputs.items():
             np.testing.assert_allclose(result.outputs[name][n : n + 1], value, rtol=1e-4, atol=1e-5)
+
+
+def test_layers_add_their_cycles_exactly():
+    """scripts/llm_tables.py times the 1B-class decoder as its graph without layers plus
+    ``layers`` times what one layer adds: layers do not overlap, so the sum is exact."""
+
+    def cycles(layers, seq, past):
+        cfg = dataclasses.replace(CFG, layers=layers)
+        prog = compiler.compile(llama(cfg, seq=seq, past=past), load_config("base"))
+        return run(prog, None, numerics=False).stats.total_cycles
+
+    for seq, past in ((1, 63), (32, 0)):
+        none, one, three = (cycles(n, seq, past) for n in (0, 1, 3))
+        assert none < one and three == none + 3 * (one - none)
