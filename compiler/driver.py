@@ -34,7 +34,7 @@ from compiler.passes import (
     recurrent,
 )
 from simulator.config import NpuConfig
-from simulator.errors import ModelError, NpuError, ResourceError, UnsupportedOpError
+from simulator.errors import ConfigError, ModelError, NpuError, ResourceError, UnsupportedOpError
 from simulator.program import Program, TensorInfo
 
 
@@ -57,6 +57,14 @@ class CompileOptions:
     # int8 AveragePool windows as integer sums REQUANTed by s_x / (s_y * count), within one
     # output step of onnxruntime's fp32 QLinearAveragePool (lowering/pool.py)
     integer_avgpool: bool = False
+    # int8 fused attention: "exact" computes the QDQ graph's arithmetic in two passes over the
+    # key blocks (lowering/attention_int8.py), "online" the one-pass fp32 loop of the int8
+    # inputs (lowering/attention.py: faster, within the steps docs/llm.md states)
+    int8_attention: str = "exact"
+
+    @property
+    def online_attention(self) -> bool:
+        return self.int8_attention == "online"
 
 
 def check_supported(graph: Graph) -> None:
@@ -92,7 +100,7 @@ def check_interface(graph: Graph) -> None:
                 )
 
 
-OPTIONAL_PASSES = ("fuse_patterns", "int8_io", "integer_avgpool")  # run when the option is on
+OPTIONAL_PASSES = ("fuse_patterns", "int8_io", "integer_avgpool", "online_attention")  # when on
 PASSES = [
     ("expose_constants", qdq.expose_constants),
     ("constant_dropout_masks", fusion.constant_dropout_masks),
@@ -110,6 +118,7 @@ PASSES = [
     ("recurrent_buffers", recurrent.add_buffers),
     ("int8_io", int8_io.int8_interface),
     ("integer_avgpool", int8_io.integer_avgpool),
+    ("online_attention", int8_io.online_attention),
     ("assign_layouts", layout.assign_layouts),
     ("kv_cache_in_place", kvcache.kv_append),
 ]
@@ -130,6 +139,9 @@ def _compile(model, config: NpuConfig, options: CompileOptions) -> Program:
 def prepare(model: str | Path | onnx.ModelProto, options: CompileOptions) -> Graph:
     """Import and run every pass: the config-independent part of a compile. ``lower`` does
     not change the graph, so one prepared graph serves many configs (``npu sweep``)."""
+    if options.int8_attention not in int8_io.INT8_ATTENTION:
+        choices = ", ".join(int8_io.INT8_ATTENTION)
+        raise ConfigError(f"int8_attention {options.int8_attention!r} is not one of {choices}")
     proto = load_model(model)
     try:
         graph = import_model(proto, options.input_shapes)

@@ -311,6 +311,7 @@ def sub_options(options) -> driver.CompileOptions:
         max_memory=options.max_memory,
         fuse_patterns=options.fuse_patterns,
         strict=True,
+        int8_attention=options.int8_attention,
     )
 
 

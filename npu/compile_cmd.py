@@ -40,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError(f"{args.model!r} is already a compiled program; give an .onnx model")
     with progress.bar(f"compiling {args.model}: lowering nodes") as update:
         program = models.compile_onnx(
-            path, config, shapes, update, options.max_memory(args), options.npu_only(args)
+            path,
+            config,
+            shapes,
+            update,
+            options.max_memory(args),
+            options.npu_only(args),
+            options.int8_attention(args),
         )
     with output_batch() as out:
         out.write(args.output, lambda tmp: program_file.save(program, tmp))

@@ -64,6 +64,7 @@ def load(
     progress=None,
     max_memory: int | None = None,
     strict: bool = False,
+    int8_attention: str = "exact",
 ) -> Loaded:
     """Compile MODEL for ``config``, or read it when it is a compiled program; ``strict``: any
     node the NPU cannot run is an error (else it runs on the host)."""
@@ -71,7 +72,7 @@ def load(
     if path is None:
         return Loaded(read_program(model, config, config_given, strict), None, None)
     start = time.perf_counter()
-    program = compile_onnx(path, config, shapes, progress, max_memory, strict)
+    program = compile_onnx(path, config, shapes, progress, max_memory, strict, int8_attention)
     return Loaded(program, path, time.perf_counter() - start)
 
 
@@ -82,12 +83,17 @@ def compile_onnx(
     progress=None,
     max_memory: int | None = None,
     strict: bool = False,
+    int8_attention: str = "exact",
 ) -> Program | Partitioned:
     """``progress(lowered, total)`` follows the lowering of the graph's nodes."""
     import compiler
 
     options = compiler.CompileOptions(
-        input_shapes=shapes, progress=progress, max_memory=max_memory, strict=strict
+        input_shapes=shapes,
+        progress=progress,
+        max_memory=max_memory,
+        strict=strict,
+        int8_attention=int8_attention,
     )
     return compiler.compile_model(str(path), config, options)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from compiler.passes.int8_io import INT8_ATTENTION
 from simulator.config import NpuConfig, load_config
 from simulator.errors import ConfigError, ModelError
 from simulator.limits import ADDRESS_SPACE, DEFAULT_MAX_MEMORY, MAX_RANK, fmt_size, parse_size
@@ -53,6 +54,14 @@ def add_config(
             help="fix a graph input's shape, e.g. image=1,3,224,224, or one named symbolic "
             "dimension wherever the inputs use it, e.g. seq=128 (repeatable)",
         )
+    group.add_argument(
+        "--int8-attention",
+        choices=INT8_ATTENTION,
+        default="exact",
+        help="int8 fused attention: exact computes the QDQ graph's arithmetic in two passes over "
+        "the key blocks (as onnxruntime); online is the one-pass fp32 loop of the int8 inputs, "
+        "faster and within a few output steps (default exact)",
+    )
     group.add_argument(
         "--max-memory",
         metavar="SIZE",
@@ -114,6 +123,10 @@ def resolve_config(args: argparse.Namespace) -> NpuConfig:
 
 def npu_only(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "npu_only", False))
+
+
+def int8_attention(args: argparse.Namespace) -> str:
+    return getattr(args, "int8_attention", "exact")
 
 
 def max_memory(args: argparse.Namespace) -> int | None:

@@ -148,6 +148,7 @@ def load_for(args: argparse.Namespace) -> models.Loaded:
             progress=update,
             max_memory=options.max_memory(args),
             strict=options.npu_only(args),
+            int8_attention=options.int8_attention(args),
         )
 
 

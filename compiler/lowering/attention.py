@@ -18,7 +18,9 @@ software-pipelined (S of block j + 1 is issued before block j's softmax), so the
 vector unit and the DMA overlap. Tile sizes (query rows x key columns) are chosen by
 ``cost()`` of one block's instructions.
 
-int8 (q, kᵀ, v and y quantised per tensor): each Q, K and V block is loaded as int8 into a
+int8 (q, kᵀ, v and y quantised per tensor): by default ``attention_int8.py`` computes the QDQ
+graph's arithmetic in two passes; with ``CompileOptions.int8_attention = "online"`` (the node's
+``online`` attribute) each Q, K and V block is loaded as int8 into a
 staging buffer and DEQUANTised into the fp32 one (the scale folded into Q's), the loop runs in
 fp32, and Y is QUANTised to y's quantisation before its int8 store. V's column of ones is
 loaded once per layer (DEQUANT writes only the first d columns).
@@ -340,10 +342,18 @@ def _estimate(tm: int, tk: int, dims, config, int8: bool = False) -> int:
     return -(-sq // tm) * (-(-sk // tk) * block + tail)
 
 
-def flash_fits(dims: tuple[int, int, int], masked: bool, config, int8: bool = False) -> bool:
-    """Whether some (query rows, key columns) tiling of these dims fits the scratchpads."""
+def flash_fits(
+    dims: tuple[int, int, int], masked: bool, config, int8: bool = False, exact: bool = False
+) -> bool:
+    """Whether some (query rows, key columns) tiling of these dims fits the scratchpads
+    (``exact``: the int8 two-pass loop of ``attention_int8.py``)."""
     try:
-        plan(dims, masked, config, int8)
+        if exact:
+            from compiler.lowering import attention_int8
+
+            attention_int8.plan(dims, config)
+        else:
+            plan(dims, masked, config, int8)
     except ConfigError:
         return False
     return True
@@ -351,15 +361,25 @@ def flash_fits(dims: tuple[int, int, int], masked: bool, config, int8: bool = Fa
 
 def plan(dims: tuple[int, int, int], masked: bool, config, int8: bool = False) -> Plan:
     """The (query rows, key columns) tiling of least estimated cycles that fits."""
+
+    def layout(tm, tk):
+        return _buffers(tm, tk, dims[2], masked, config, int8)
+
+    return search(dims, layout, lambda tm, tk, d, c: _estimate(tm, tk, d, c, int8), config)
+
+
+def search(dims: tuple[int, int, int], layout, estimate, config) -> Plan:
+    """The tiling of least ``estimate(tm, tk, dims, config)`` whose ``layout(tm, tk)`` is not
+    None (the buffers fit)."""
     sq, sk, dh = dims
     best = None
     for tm in (512, 256, 128, 64, 32, 16, 8, 4, 2, 1):
         for tk in (512, 256, 128, 64, 32, 16, 8):
             if (tm > sq and tm > 1) or (tk > sk and tk > 8):
                 continue
-            bufs = _buffers(tm, tk, dh, masked, config, int8)
+            bufs = layout(tm, tk)
             if bufs is not None:
-                est = _estimate(tm, tk, dims, config, int8)
+                est = estimate(tm, tk, dims, config)
                 if best is None or est < best.est:
                     best = Plan(tm, tk, bufs, dims, est)
     if best is None:
@@ -391,8 +411,10 @@ def _mask(ctx: Ctx, mask: str, lead, idx, dims) -> tuple[Mat, np.ndarray]:
     "float32, int8",
     "compiler-made from MatMul(q, kᵀ) [* scale] [+ constant mask] -> Softmax -> MatMul(·, v) "
     "when one head's scores do not fit the accumulator: online softmax over key blocks, "
-    "fully masked blocks skipped; int8 (QDQ, no mask): tiles DEQUANTised as loaded, the output "
-    "QUANTised, the scores' and probabilities' Q/DQ skipped (within the stated steps)",
+    "fully masked blocks skipped; int8 (QDQ, no mask): the QDQ graph's arithmetic in two passes "
+    "over the key blocks (row max and sum, then the int8 probabilities and P·V; bit-exact with "
+    "onnxruntime but for fp32 sum order), or with --int8-attention online the fp32 loop of the "
+    "int8 inputs, the output QUANTised (within the stated steps)",
     internal=True,
 )
 def lower_attention(ctx: Ctx, node) -> None:
@@ -402,6 +424,10 @@ def lower_attention(ctx: Ctx, node) -> None:
     lead = qt.shape[:-2]
     dims = (qt.shape[-2], ctx.type(kt).shape[-1], qt.shape[-1])
     int8 = qt.quant is not None
+    if int8 and not node.attr("online"):
+        from compiler.lowering import attention_int8
+
+        return attention_int8.lower(ctx, node, dims, lead)
     p = plan(dims, bool(mask), ctx.config, int8)
     layouts = _layouts(p.tm, p.tk, dims[2], bool(mask), ctx.scratch, int8)
     for key in ("input", "weight", "acc"):

@@ -11,7 +11,12 @@ the result is within a few output steps of the QDQ graph (the bound in docs/llm.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
+
 from compiler.ir import Graph, Node, verify
+from compiler.lowering import quant
 from compiler.lowering.attention import flash_fits
 from compiler.passes.matching import made_by, replace, scaled, sole_reader
 from simulator.config import NpuConfig
@@ -27,8 +32,9 @@ def fuse_attention(graph: Graph, config: NpuConfig) -> Graph:
     out = graph.copy()
     for node in fusable:
         found = _match(out, out.node(node.name))
-        names, inputs, scale, pv = found
-        new = Node(pv.name, "Attention", inputs, pv.outputs, {"scale": scale}, opset=pv.opset)
+        names, inputs, scale, pv, extra = found
+        attrs = {"scale": scale, **extra}
+        new = Node(pv.name, "Attention", inputs, pv.outputs, attrs, opset=pv.opset)
         replace(out, names, new)
     verify(out)
     return out
@@ -52,11 +58,13 @@ def _fusable(graph: Graph, softmax: Node, config: NpuConfig) -> bool:
     if qt.shape[-1] != vt.shape[-1] or sq * sk * 4 <= config.acc_bytes:
         return False
     int8 = kinds == {("int8", True)}
-    return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config, int8)
+    exact = int8 and not found[4]["online"]
+    return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config, int8, exact)
 
 
 def _match(graph: Graph, softmax: Node):
-    """(node names, (q, kᵀ, v, mask or ""), scale, the P·V MatMul) or None."""
+    """(node names, (q, kᵀ, v, mask or ""), scale, the P·V MatMul, more attributes) or
+    None."""
     if graph.type(softmax.inputs[0]).quant is not None:
         return _match_int8(graph, softmax)
     rank = graph.type(softmax.inputs[0]).rank
@@ -87,7 +95,7 @@ def _match(graph: Graph, softmax: Node):
     if graph.is_const(q) or graph.is_const(kt):
         return None
     inputs = (q, kt, pv.inputs[1]) + ((mask,) if mask else ())
-    return names, inputs, scale, pv
+    return names, inputs, scale, pv, {}
 
 
 FULL = (-128, 127)  # a QMatMul's clamp without a fused activation
@@ -104,12 +112,12 @@ def _match_int8(graph: Graph, softmax: Node):
         return None
     pv = pv[0]
     names, x, scale = {softmax.name, pv.name} | _sums(graph, pv), softmax.inputs[0], 1.0
-    elt = made_by(graph, x, "QEltwise")
+    elt, table = made_by(graph, x, "QEltwise"), ()
     if elt is not None and sole_reader(graph, x, softmax):
         factor = _scalar_scaling(graph, elt)
         if factor is None:
             return None
-        x, scale = elt.inputs[0], factor
+        x, scale, table = elt.inputs[0], factor, _table(graph, elt)
         names.add(elt.name)
     qk = made_by(graph, x, "QMatMul")
     if qk is None or qk.attr("clamp") != FULL or graph.is_const(pv.inputs[1]):
@@ -117,7 +125,31 @@ def _match_int8(graph: Graph, softmax: Node):
     q, kt = qk.inputs[:2]
     if graph.is_const(q) or graph.is_const(kt):
         return None
-    return names | {qk.name} | _sums(graph, qk), (q, kt, pv.inputs[1]), scale, pv
+    names |= {qk.name} | _sums(graph, qk)
+    return names, (q, kt, pv.inputs[1]), scale, pv, _int8_attrs(graph, qk, softmax, pv, table)
+
+
+def _int8_attrs(graph: Graph, qk: Node, softmax: Node, pv: Node, table) -> dict:
+    """What the two-pass lowering needs of the fused nodes: the QMatMuls' REQUANT scales, the
+    scores' zero point, the scaling table (the QEltwise's 256 results), the Softmax's input
+    scale and its output's zero point and ``floor(1 / s_p)`` (as QLinearSoftmax computes)."""
+    qp = graph.type(softmax.outputs[0]).quant
+    return {
+        "online": bool(softmax.attr("online_attention", False)),
+        "qk_requant": float(np.asarray(qk.attr("requant")).reshape(-1)[0]),
+        "pv_requant": float(np.asarray(pv.attr("requant")).reshape(-1)[0]),
+        "s_zero": graph.type(qk.outputs[0]).quant.zero_point,
+        "table": table,
+        "x_scale": float(graph.type(softmax.inputs[0]).quant.scale),
+        "p_zero": qp.zero_point,
+        "p_inv": float(np.floor(np.float32(1.0) / np.float32(qp.scale))),
+    }
+
+
+def _table(graph: Graph, elt: Node) -> tuple[int, ...]:
+    """The scaling QEltwise's int8 result for each int8 score, as its lowering's LUT."""
+    ctx = SimpleNamespace(graph=graph, type=graph.type)
+    return tuple(int(x) for x in quant._table(ctx, elt, quant._chain_steps(ctx, elt)))
 
 
 def _sums(graph: Graph, qmm: Node) -> set[str]:

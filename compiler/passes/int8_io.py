@@ -104,3 +104,13 @@ def integer_avgpool(graph: Graph) -> None:
             continue
         if node.attr("count_include_pad", 0) or not any(node.attr("pads") or ()):
             graph.replace(node.replace(attrs={**node.attrs, "integer": True}))
+
+
+INT8_ATTENTION = ("exact", "online")  # CompileOptions.int8_attention's values
+
+
+def online_attention(graph: Graph) -> None:
+    """Mark each int8 Softmax: an attention fused around it runs the one-pass loop."""
+    for node in graph.nodes():
+        if node.op == "Softmax" and graph.type(node.inputs[0]).quant is not None:
+            graph.replace(node.replace(attrs={**node.attrs, "online_attention": True}))

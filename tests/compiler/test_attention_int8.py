@@ -1,19 +1,27 @@
-"""Fused int8 attention (passes/attention.py's QDQ form, lowering/attention.py's int8 tiles):
-q, kᵀ and v DEQUANTised as loaded, the float online-softmax loop, the output QUANTised. The
-scores' and probabilities' Q/DQ of the QDQ graph are skipped, so the result is the fp32
-attention of the int8 inputs, rounded once, and onnxruntime's differs from it by the rounding
-of its int8 probabilities (scale 1/255: with 96 keys a probability of about 1/96 is 2.7 steps,
-rounded): measured 7 output steps, 19.7% exact, against both its default and basic graphs."""
+"""Fused int8 attention (passes/attention.py's QDQ form). By default (``int8_attention="exact"``,
+lowering/attention_int8.py) the QDQ graph's arithmetic in two passes over the key blocks:
+bit-exact with onnxruntime's default session (its QLinearMatMul and QLinearSoftmax kernels).
+The opt-in ``"online"`` mode (lowering/attention.py's int8 tiles): q, kᵀ and v DEQUANTised as
+loaded, the float online-softmax loop, the output QUANTised; the scores' and probabilities'
+Q/DQ are skipped, so the result is the fp32 attention of the int8 inputs, rounded once, and
+onnxruntime's differs from it by the rounding of its int8 probabilities (scale 1/255: with 96
+keys a probability of about 1/96 is 2.7 steps, rounded): measured 7 output steps, 19.7% exact,
+against both its default and basic graphs."""
 
 import numpy as np
+import pytest
 from qdq_helpers import check_int8_outputs, quantize
 from test_attention import attention
 
 from compiler.check import reference
 from compiler.driver import CompileOptions, compile, prepare
+from compiler.lowering import attention_int8
 from compiler.passes.attention import fuse_attention
 from simulator.api import run
 from simulator.config import load_config
+from simulator.errors import ConfigError
+
+ONLINE = CompileOptions(int8_attention="online")
 
 
 def _ideal(graph, inputs):
@@ -31,16 +39,16 @@ def _ideal(graph, inputs):
     return fake(p / p.sum(-1, keepdims=True) @ v, quants[3]), quants[3].scale
 
 
-def test_int8_long_attention_is_one_fused_layer():
+def test_int8_long_attention_online_is_one_fused_layer():
     m, inputs = attention(96)  # int32 scores 36 KiB a head: tiny's accumulator is 16 KiB
     m = quantize(m)
     config = load_config("tiny")
-    program = compile(m, config)
+    program = compile(m, config, ONLINE)
     ops = [layer["op"] for layer in program.layers]
     assert "Attention" in ops and not {"QMatMul", "Softmax", "QSum"} & set(ops)
     result = run(program, inputs, checked=True)
     got = result.outputs["y"]
-    want, scale = _ideal(fuse_attention(prepare(m, CompileOptions()), config), inputs)
+    want, scale = _ideal(fuse_attention(prepare(m, ONLINE), config), inputs)
     assert np.abs(got - want).max() <= scale * 1.001  # measured: equal
     assert np.mean(np.abs(got - want) < 1e-3 * scale) >= 0.99
     (attn,) = [n for k, n in result.stats.per_node.items() if k.startswith("MatMul")]
@@ -59,3 +67,49 @@ def test_int8_short_attention_stays_unfused_and_exact():
     got = run(program, inputs, checked=True).outputs
     (c,) = check_int8_outputs(m, got, reference(m, inputs))
     assert c.steps == 0.0
+
+
+def test_int8_long_attention_exact_matches_onnxruntime():
+    """The default two-pass loop: one layer, no scores in DRAM, bit-exact with onnxruntime's
+    default session. Against the graph as written (its Softmax quantises by 1 / s_y where
+    QLinearSoftmax uses floor(1 / s_y) = 254) measured 4 steps, 65.6% exact."""
+    m, inputs = attention(96)
+    m = quantize(m)
+    graph = fuse_attention(prepare(m, CompileOptions()), load_config("tiny"))
+    (node,) = [n for n in graph.nodes() if n.op == "Attention"]
+    zeros = [graph.type(t).quant.zero_point for t in node.inputs] + [node.attr("p_zero")]
+    assert all(zeros)  # every zero-point term is exercised
+    program = compile(m, load_config("tiny"))
+    (layer,) = [la for la in program.layers if la["op"] == "Attention"]
+    assert layer["tiling"].endswith("two-pass")
+    assert not {"QMatMul", "Softmax", "QSum"} & {la["op"] for la in program.layers}
+    result = run(program, inputs, checked=True)
+    (attn,) = [n for k, n in result.stats.per_node.items() if k.startswith("MatMul")]
+    assert attn.dram_write_bytes == 2 * 96 * 16  # the int8 y only
+    (c,) = check_int8_outputs(m, result.outputs, reference(m, inputs))
+    assert c.steps == 0.0 and c.exact == 1.0
+    (c,) = check_int8_outputs(m, result.outputs, reference(m, inputs, optimize=False))
+    assert c.steps <= 4.0 + 1e-4 and c.exact >= 0.65
+
+
+def test_int8_attention_mode_is_checked():
+    m, _ = attention(96)
+    with pytest.raises(ConfigError, match="int8_attention 'fast' is not one of exact, online"):
+        compile(quantize(m), load_config("tiny"), CompileOptions(int8_attention="fast"))
+
+
+def test_int8_exact_with_scores_computed_again(monkeypatch):
+    """Where a query block's int8 scores do not fit the input scratchpad, pass 2 computes
+    them again (the K blocks reloaded, the same arithmetic): still bit-exact."""
+    m, inputs = attention(96)
+    m = quantize(m)
+    kept = compile(m, load_config("tiny"))
+    fits = attention_int8.fits
+    refuse_kept = lambda tm, tk, dh, config, cols=0: not cols and fits(tm, tk, dh, config)  # noqa: E731
+    monkeypatch.setattr(attention_int8, "fits", refuse_kept)
+    again = compile(m, load_config("tiny"))
+    matmuls = [sum(i.OPCODE.name == "MATMUL" for i in p.instructions) for p in (kept, again)]
+    assert matmuls[1] > matmuls[0]
+    result = run(again, inputs, checked=True)
+    (c,) = check_int8_outputs(m, result.outputs, reference(m, inputs))
+    assert c.steps == 0.0 and c.exact == 1.0

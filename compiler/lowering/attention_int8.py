@@ -1,0 +1,370 @@
+"""int8 attention as onnxruntime computes its QDQ graph (the default; ``attention.py``'s
+one-pass loop is the opt-in ``CompileOptions.int8_attention = "online"``). For each block of
+query rows, two passes over the key blocks, the scores computed in each as the unfused layers
+compute them (int8 operands on the array, exact int32 sums, the QMatMul's zero-point terms,
+its REQUANT to int8, the scaling QEltwise's table):
+
+    S  = REQUANT(q8 @ k8ᵀ + row and column zero-point terms)      array, vector
+    pass 1:  m' = max(m, rowmax S);  l = l * exp(s_x (m - m')) + sum exp(s_x (S - m'))
+             (exp(s_x (S - m)) of the integer S - m in [-255, 0]: a 256-entry table)
+    pass 2:  P = QUANT(exp(s_x (S - m)) * floor(1 / s_p) / l)     QLinearSoftmax's arithmetic
+             (the product by floor(1 / s_p) in a second table)
+             O += [1; P] @ [V | 1]                                 int32, exact
+    Y = REQUANT(O - z_v rowsum P - z_p colsum V + keys z_p z_v)   after the last key block
+
+The array makes the P·V zero-point terms: P's buffer has a row of ones above its rows (O's
+row 0 accumulates V's column sums) and V's block a column of ones (the DMA's pad value: O's
+last column accumulates P's row sums). Every integer is exact, so the only difference from
+the unfused layers is the sum ``l``: accumulated per key block and rescaled when the row max
+grows, where the Softmax sums the whole row at once (fp32 rounding; a probability can move
+by one step where its quotient is within an ulp of a rounding boundary).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.lowering.attention import Mat, Step, search
+from compiler.lowering.common import (
+    Box,
+    Ctx,
+    emit_load,
+    emit_store,
+    emit_vector,
+    f32_bits,
+    i32_bits,
+    load,
+    store,
+    vector,
+)
+from compiler.scratch import Scratch, align
+from simulator.cost import cost
+from simulator.errors import ConfigError
+from simulator.isa import DType, MatMul, Scratchpad, VFunc
+from simulator.semantics import pack_requant_scale
+from simulator.vector import vector_apply
+
+SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
+FP, I8, I32 = DType.FP32, DType.INT8, DType.INT32
+FULL = (i32_bits(-128), i32_bits(127))
+
+
+def layouts(tm: int, tk: int, dh: int, scratch: Scratch, cols: int = 0) -> dict:
+    """Each buffer's copies (byte addresses) and the three scratchpads' layouts; ``cols``:
+    the int8 scores of a whole query block (``cols`` keys) kept for pass 2 in the input
+    scratchpad (pass 2 then reads them instead of computing them again)."""
+    inp, wgt, acc = (scratch.layout(sp) for sp in (SP_IN, SP_W, SP_ACC))
+    out = {"q": inp.take(tm * dh, 2), "p": inp.take((tm + 1) * tk, 2)}
+    out |= {"k": wgt.take(tk * dh, 2), "v": wgt.take(tk * (dh + 1), 2)}
+    out["s"] = acc.take(tm * tk * 4, 2)
+    if cols:
+        out |= {"s8": inp.take(tm * cols)[0], "s8sp": SP_IN, "s8rs": cols}
+    else:
+        out |= {"s8": acc.take(tm * tk)[0], "s8sp": SP_ACC, "s8rs": tk}
+    out |= {"e": acc.take(tm * tk * 4)[0], "o": acc.take((tm + 1) * (dh + 1) * 4, 2)}
+    out |= {"y": acc.take(tm * dh)[0], "rc": acc.take(tm * 4, 2), "cc": acc.take(tk * 4, 2)}
+    rows = acc.take(5 * tm * 4 + 2 * 4 + 256 + 2048 + 64)[0]  # m (2), r, c, l; 2 words; 3 tables
+    out |= {"m": (rows, rows + tm * 4), "r": rows + 2 * tm * 4, "c": rows + 3 * tm * 4}
+    out |= {"l": rows + 4 * tm * 4, "words": rows + 5 * tm * 4, "lut": rows + 5 * tm * 4 + 8}
+    out["exp"] = align(out["lut"] + 256)
+    return out | {"input": inp, "weight": wgt, "acc": acc}
+
+
+def fits(tm: int, tk: int, dh: int, config, cols: int = 0) -> bool:
+    lay = layouts(tm, tk, dh, Scratch(config), cols)
+    return all(lay[key].fits for key in ("input", "weight", "acc"))
+
+
+def estimate(tm: int, tk: int, dims, config, kept: bool = False) -> int:
+    """Cycles of one head by ``cost()``: per key block and pass the busiest of the array, the
+    vector unit and the DMA, plus each query block's load and output steps."""
+    sq, sk, dh = dims
+    n, kn = min(tm, sq), min(tk, sk)
+    box = Box(SP_ACC, FP, 0, (0, 1, 0))
+
+    def vec(funcs, cnt):
+        return sum(cost(vector(f, cnt, box, box), config) for f in funcs)
+
+    def mm(m, k, nn):
+        return cost(MatMul(dtype=int(I8), m=m, k=k, n=nn), config)
+
+    def dma(rows, cols):
+        return cost(load(SP_W, 0, 1, 0, (1, rows, cols), (0, cols, 1), (0, cols, 1)), config)
+
+    V = VFunc
+    score = (V.ADD, V.REQUANT, V.LUT)
+    one = vec((V.RMAX, V.SUB, V.LUT, V.RSUM) + score, (1, n, kn))
+    one = max(one, mm(n, dh, kn), dma(kn, dh))
+    again = not kept  # pass 2 computes the scores again
+    two = vec((V.SUB, V.LUT, V.DIV, V.QUANT) + score * again, (1, n, kn))
+    two = max(
+        two, mm(n, dh, kn) * again + mm(n + 1, kn, dh + 1), dma(kn, dh) * again + dma(kn, dh + 1)
+    )
+    tail = dma(n, dh) + vec((V.ADD, V.ADD, V.REQUANT), (1, n, dh))
+    return -(-sq // tm) * (-(-sk // tk) * (one + two) + tail)
+
+
+def plan(dims, config):
+    """The (query rows, key columns) tiling of least estimated cycles that fits, with the
+    scores kept for pass 2 (``Plan.bufs`` True) or computed again."""
+    plans = []
+    for kept in (False, True):
+        cols = dims[1] if kept else 0
+
+        def layout(tm, tk, kept=kept, cols=cols):
+            return kept if fits(tm, tk, dims[2], config, cols) else None
+
+        def est(tm, tk, d, c, kept=kept):
+            return estimate(tm, tk, d, c, kept)
+
+        try:
+            plans.append(search(dims, layout, est, config))
+        except ConfigError:
+            continue
+    if not plans:
+        raise ConfigError(
+            f"attention with head dim {dims[2]} does not fit this config's scratchpads"
+        )
+    return min(plans, key=lambda p: p.est)
+
+
+def _row(addr: int, dtype=FP) -> Box:
+    return Box(SP_ACC, dtype, addr, (0, 1, 0))
+
+
+def _vec(addr: int, dtype=FP) -> Box:
+    return Box(SP_ACC, dtype, addr, (0, 0, 1))
+
+
+class Head8:
+    """The instructions of one head (see the module docstring); the loads and the QKᵀ
+    MatMul of step t + 1 are issued before step t's vector work."""
+
+    def __init__(self, ctx: Ctx, node, dims, tiles, lay: dict, mats: dict[str, Mat]):
+        self.ctx, self.b, self.mats = ctx, lay, mats
+        self.sq, self.sk, self.dh = dims
+        self.tm, self.tk = tiles
+        self.wt = mats["kt"].rs == 1
+        tensors = (*node.inputs[:3], node.outputs[0])
+        self.quant = {n: ctx.type(t).quant for n, t in zip("qkvy", tensors, strict=True)}
+        self.y_name, self.attrs = node.outputs[0], node.attrs
+        self.table = bool(node.attr("table"))
+        self.m_final = 0
+        self.kept = lay["s8sp"] == SP_IN
+
+    def v(self, *args) -> None:
+        emit_vector(self.ctx, vector(*args))
+
+    def s8(self, st: Step) -> Box:
+        """The int8 scores of ``st``'s block (kept: at its keys' columns of the query block's)."""
+        b = self.b
+        at = b["s8"] + (st.c0 if self.kept else 0)
+        return Box(b["s8sp"], I8, at, (0, b["s8rs"], 1))
+
+    def steps(self) -> list[Step]:
+        out: list[Step] = []
+        for qi, r0 in enumerate(range(0, self.sq, self.tm)):
+            n = min(self.tm, self.sq - r0)
+            for kind in (1, 2):  # the pass
+                for j, c0 in enumerate(range(0, self.sk, self.tk)):
+                    kn = min(self.tk, self.sk - c0)
+                    out.append(Step(len(out), qi, r0, n, j, c0, kn, kind))
+        return out
+
+    def run(self) -> None:
+        steps = self.steps()
+        self.issue(steps[0])
+        for st in steps:
+            if st.t + 1 < len(steps):
+                self.issue(steps[st.t + 1])
+            if st.kind == 1 or not self.kept:
+                self.scores(st)
+            if st.kind == 1:
+                self.stats(st)
+            else:
+                self.probabilities(st)
+                if st.c0 + st.kn == self.sk:
+                    self.finish(st)
+
+    def issue(self, st: Step) -> None:
+        """Q's rows and their zero-point term at a query block's first step; V's block in
+        pass 2 (with its column of ones); the scores' int32 sums (not in pass 2 when kept)."""
+        ctx, b, dh, q, vm = self.ctx, self.b, self.dh, self.mats["q"], self.mats["v"]
+        qb, rc = b["q"][st.qi % 2], b["rc"][st.qi % 2]
+        if st.j == 0 and st.kind == 1:
+            cnt, kz = (1, st.n, dh), self.quant["k"].zero_point
+            emit_load(ctx, load(SP_IN, qb, 1, q.at(st.r0), cnt, (0, q.rs, q.cs), (0, dh, 1)), q.key)
+            if kz:  # -z_k sum_d q + dh z_q z_k
+                self.v(VFunc.RSUM, cnt, _row(rc, I32), Box(SP_IN, I8, qb, (0, dh, 1)))
+                one, rv = (1, 1, st.n), _vec(rc, I32)
+                self.v(VFunc.MUL_IMM, one, rv, rv, None, (i32_bits(-kz), 0, 0))
+                add = i32_bits(dh * self.quant["q"].zero_point * kz)
+                self.v(VFunc.ADD_IMM, one, rv, rv, None, (add, 0, 0))
+        if st.kind == 2:
+            win, cnt, vs = ((0, 1), (0, st.kn), (0, dh)), (1, st.kn, dh + 1), (0, vm.rs, vm.cs)
+            vb = b["v"][st.t % 2]
+            emit_load(ctx, load(SP_W, vb, 1, vm.at(st.c0), cnt, vs, (0, dh + 1, 1), win, 1), vm.key)
+        if st.kind == 1 or not self.kept:
+            self.sums(st, qb, rc)
+
+    def sums(self, st: Step, qb: int, rc: int) -> None:
+        """K's block and its zero-point term; S = the two terms, then += Q Kᵀ on the array."""
+        ctx, b, dh, kt = self.ctx, self.b, self.dh, self.mats["kt"]
+        kb, cc = b["k"][st.t % 2], b["cc"][st.t % 2]
+        qz, kz = self.quant["q"].zero_point, self.quant["k"].zero_point
+        if self.wt:  # kᵀ's columns are K's contiguous rows
+            counts, strides, sp, kbox = (1, st.kn, dh), (0, kt.cs, kt.rs), (0, dh, 1), (0, dh, 1)
+        else:
+            counts, strides, sp = (1, dh, st.kn), (0, kt.rs, kt.cs), (0, st.kn, 1)
+            kbox = (0, 1, st.kn)
+        emit_load(ctx, load(SP_W, kb, 1, kt.at(0, st.c0), counts, strides, sp), kt.key)
+        if qz:  # -z_q sum_d k
+            self.v(VFunc.RSUM, (1, st.kn, dh), _row(cc, I32), Box(SP_W, I8, kb, kbox))
+            cv = _vec(cc, I32)
+            self.v(VFunc.MUL_IMM, (1, 1, st.kn), cv, cv, None, (i32_bits(-qz), 0, 0))
+        sbox, cnt = Box(SP_ACC, I32, b["s"][st.t % 2], (0, self.tk, 1)), (1, st.n, st.kn)
+        if kz and qz:
+            self.v(VFunc.ADD, cnt, sbox, _row(rc, I32), _vec(cc, I32))
+        elif kz or qz:
+            self.v(VFunc.COPY, cnt, sbox, _row(rc, I32) if kz else _vec(cc, I32))
+        mm = MatMul(dtype=int(I8), w_transposed=int(self.wt), accumulate=int(bool(kz or qz)))
+        mm = mm.replace(a_addr=qb, w_addr=kb, c_addr=sbox.addr, m=st.n, n=st.kn, k=dh)
+        ctx.em.add(mm.replace(a_stride=dh, w_stride=dh if self.wt else st.kn, c_stride=self.tk))
+
+    def scores(self, st: Step) -> None:
+        """S's int32 sums REQUANTed to the scores' int8, then the scaling table."""
+        b, cnt = self.b, (1, st.n, st.kn)
+        s8 = self.s8(st)
+        word = Box(SP_ACC, I32, b["words"], (0, 0, 0))
+        imm = (i32_bits(self.attrs["s_zero"]), *FULL)
+        self.v(
+            VFunc.REQUANT, cnt, s8, Box(SP_ACC, I32, b["s"][st.t % 2], (0, self.tk, 1)), word, imm
+        )
+        if self.table:
+            lut = Box(SP_ACC, I8, b["lut"], (0, 0, 1))
+            self.v(VFunc.LUT, cnt, s8, s8, lut, (i32_bits(-128), 0, 0))
+
+    def exp(self, st: Step, m: int, which: int = 0) -> Box:
+        """exp(s_x (S - m)) (``which`` 1: times floor(1 / s_p)) into the fp32 buffer: S - m,
+        an integer in [-255, 0], looked up in ``exp_tables``."""
+        b, cnt = self.b, (1, st.n, st.kn)
+        e, d = (Box(SP_ACC, dt, b["e"], (0, self.tk, 1)) for dt in (FP, I32))
+        self.v(VFunc.SUB, cnt, d, self.s8(st), _row(m, I32))
+        table = Box(SP_ACC, FP, b["exp"] + which * 1024, (0, 0, 1))
+        self.v(VFunc.LUT, cnt, e, d, table, (i32_bits(-255), 0, 0))
+        return e
+
+    def stats(self, st: Step) -> None:
+        """Pass 1: the running row max m and the running sum l of exp(s_x (S - m))."""
+        b, cnt, one = self.b, (1, st.n, st.kn), (1, 1, st.n)
+        s8 = self.s8(st)
+        m_new, m_old = b["m"][st.j % 2], b["m"][(st.j - 1) % 2]
+        if st.j == 0:
+            self.v(VFunc.RMAX, cnt, _row(m_new, I32), s8)
+        else:
+            self.v(VFunc.RMAX, cnt, _row(b["r"], I32), s8)
+            self.v(VFunc.MAX, one, _vec(m_new, I32), _vec(b["r"], I32), _vec(m_old, I32))
+            self.v(VFunc.SUB, one, _vec(b["c"]), _vec(m_old, I32), _vec(m_new, I32))
+            self.v(
+                VFunc.MUL_IMM,
+                one,
+                _vec(b["c"]),
+                _vec(b["c"]),
+                None,
+                (f32_bits(self.attrs["x_scale"]), 0, 0),
+            )
+            self.v(VFunc.EXP, one, _vec(b["c"]), _vec(b["c"]))
+        e = self.exp(st, m_new)
+        if st.j == 0:
+            self.v(VFunc.RSUM, cnt, _row(b["l"]), e)
+        else:
+            self.v(VFunc.RSUM, cnt, _row(b["r"]), e)
+            self.v(VFunc.MUL, one, _vec(b["l"]), _vec(b["l"]), _vec(b["c"]))
+            self.v(VFunc.ADD, one, _vec(b["l"]), _vec(b["l"]), _vec(b["r"]))
+        self.m_final = m_new
+
+    def probabilities(self, st: Step) -> None:
+        """Pass 2: P = QUANT(e * floor(1 / s_p) / l), then O (+)= [1; P] @ [V | 1]."""
+        b, cnt, d1 = self.b, (1, st.n, st.kn), self.dh + 1
+        e = self.exp(st, self.m_final, 1)
+        self.v(VFunc.DIV, cnt, e, e, _row(b["l"]))
+        pb = b["p"][st.t % 2]
+        p8 = Box(SP_IN, I8, pb + self.tk, (0, self.tk, 1))
+        self.v(VFunc.QUANT, cnt, p8, e, None, (i32_bits(self.attrs["p_zero"]), f32_bits(1.0), 0))
+        mm = MatMul(dtype=int(I8), accumulate=int(st.j > 0), a_addr=pb, w_addr=b["v"][st.t % 2])
+        mm = mm.replace(c_addr=b["o"][st.qi % 2], m=st.n + 1, k=st.kn, n=d1)
+        self.ctx.em.add(mm.replace(a_stride=self.tk, w_stride=d1, c_stride=d1))
+
+    def finish(self, st: Step) -> None:
+        """Y = REQUANT(O's rows with the P·V zero-point terms added), stored."""
+        b, dh, d1, ob = self.b, self.dh, self.dh + 1, self.b["o"][st.qi % 2]
+        zp, zv = self.attrs["p_zero"], self.quant["v"].zero_point
+        cnt = (1, st.n, dh)
+        rows = Box(SP_ACC, I32, ob + d1 * 4, (0, d1, 1))
+        if zv:  # -z_v rowsum P
+            col = Box(SP_ACC, I32, ob + (d1 + dh) * 4, (0, 0, d1))
+            self.v(VFunc.MUL_IMM, (1, 1, st.n), col, col, None, (i32_bits(-zv), 0, 0))
+            self.v(VFunc.ADD, cnt, rows, rows, col.replace(strides=(0, d1, 0)))
+        if zp:  # -z_p colsum V + keys z_p z_v
+            top = Box(SP_ACC, I32, ob, (0, 0, 1))
+            self.v(VFunc.MUL_IMM, (1, 1, dh), top, top, None, (i32_bits(-zp), 0, 0))
+            self.v(VFunc.ADD_IMM, (1, 1, dh), top, top, None, (i32_bits(self.sk * zp * zv), 0, 0))
+            self.v(VFunc.ADD, cnt, rows, rows, top)
+        y, yq = self.mats["y"], self.quant["y"]
+        y8 = Box(SP_ACC, I8, b["y"], (0, dh, 1))
+        word = Box(SP_ACC, I32, b["words"] + 4, (0, 0, 0))
+        self.v(VFunc.REQUANT, cnt, y8, rows, word, (i32_bits(yq.zero_point), *FULL))
+        st_ = store(SP_ACC, b["y"], 1, y.at(st.r0), cnt, (0, y.rs, y.cs), (0, dh, 1))
+        emit_store(self.ctx, st_, self.ctx.writes(self.y_name))
+
+
+def exp_tables(x_scale: float, p_inv: float) -> np.ndarray:
+    """exp(s_x d) for d = -255 .. 0, and those times floor(1 / s_p), by the vector unit's
+    arithmetic, as the int8 Softmax's SUB (exact), MUL_IMM, EXP and MUL_IMM compute them
+    (``lowering/rowwise.py``): two tables of 256 fp32 values."""
+    d = np.arange(-255, 1, dtype=np.float32).reshape(1, 1, -1)
+    t = vector_apply(VFunc.MUL_IMM, d, None, f32_bits(x_scale), 0, 0, FP)
+    e = vector_apply(VFunc.EXP, t, None, 0, 0, 0, FP)
+    scaled = vector_apply(VFunc.MUL_IMM, e, None, f32_bits(p_inv), 0, 0, FP)
+    return np.concatenate([e, scaled]).reshape(-1).astype(np.float32)
+
+
+def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:
+    """Once a layer: the two REQUANT scale words, the scaling table, P's rows of ones."""
+    words = [pack_requant_scale(node.attr(k)) for k in ("qk_requant", "pv_requant")]
+    w = ctx.const(np.array(words, np.uint32).view(np.int32))
+    emit_load(ctx, load(SP_ACC, lay["words"], 4, w.addr, (1, 1, 2), (0, 0, 1), (0, 0, 1)), "const")
+    if node.attr("table"):
+        t = ctx.const(np.array(node.attr("table"), np.int8))
+        emit_load(
+            ctx, load(SP_ACC, lay["lut"], 1, t.addr, (1, 1, 256), (0, 0, 1), (0, 0, 1)), "const"
+        )
+    e = ctx.const(exp_tables(node.attr("x_scale"), node.attr("p_inv")))
+    emit_load(ctx, load(SP_ACC, lay["exp"], 4, e.addr, (1, 1, 512), (0, 0, 1), (0, 0, 1)), "const")
+    ones = ctx.const(np.ones(tk, np.int8))
+    for pb in lay["p"]:
+        emit_load(ctx, load(SP_IN, pb, 1, ones.addr, (1, 1, tk), (0, 0, 1), (0, 0, 1)), "const")
+
+
+def lower(ctx: Ctx, node, dims, lead) -> None:
+    """The layer: its tiling, the once-a-layer loads, each head's loop, the record."""
+    from compiler.lowering.attention import _mat
+
+    p = plan(dims, ctx.config)
+    lay = layouts(p.tm, p.tk, dims[2], ctx.scratch, dims[1] if p.bufs else 0)
+    for key in ("input", "weight", "acc"):
+        lay[key].commit()
+    setup(ctx, node, lay, p.tk)
+    q, kt, v = node.inputs[:3]
+    y = node.outputs[0]
+    for idx in np.ndindex(*lead) if lead else [()]:
+        mats = {name: _mat(ctx, t, idx) for name, t in (("q", q), ("kt", kt), ("v", v), ("y", y))}
+        Head8(ctx, node, dims, (p.tm, p.tk), lay, mats).run()
+    heads = int(np.prod(lead, dtype=np.int64))
+    ctx.record(
+        node,
+        macs=2 * heads * dims[0] * dims[1] * dims[2],
+        tiling=p.describe() + " two-pass",
+        est_cycles=p.est * heads,
+        operand_bytes=sum(ctx.type(t).nbytes for t in (q, kt, v, y)),
+    )
