@@ -411,7 +411,8 @@ def _mask(ctx: Ctx, mask: str, lead, idx, dims) -> tuple[Mat, np.ndarray]:
     "float32, int8",
     "compiler-made from MatMul(q, kᵀ) [* scale] [+ constant mask] -> Softmax -> MatMul(·, v) "
     "when one head's scores do not fit the accumulator: online softmax over key blocks, "
-    "fully masked blocks skipped; int8 (QDQ, no mask): the QDQ graph's arithmetic in two passes "
+    "fully masked blocks skipped; int8 (QDQ; a constant mask of up to two values, skipped "
+    "blocks where provably zero): the QDQ graph's arithmetic in two passes "
     "over the key blocks (row max and sum, then the int8 probabilities and P·V; bit-exact with "
     "onnxruntime but for fp32 sum order), or with --int8-attention online the fp32 loop of the "
     "int8 inputs, the output QUANTised (within the stated steps)",

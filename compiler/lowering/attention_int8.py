@@ -17,7 +17,8 @@ row 0 accumulates V's column sums) and V's block a column of ones (the DMA's pad
 last column accumulates P's row sums). Every integer is exact, so the only difference from
 the unfused layers is the sum ``l``: accumulated per key block and rescaled when the row max
 grows, where the Softmax sums the whole row at once (fp32 rounding; a probability can move
-by one step where its quotient is within an ulp of a rounding boundary).
+by one step where its quotient is within an ulp of a rounding boundary). A constant mask
+(``Mask``) selects each element's QEltwise table; the key blocks it provably zeroes are skipped.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from simulator.vector import vector_apply
 SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 FP, I8, I32 = DType.FP32, DType.INT8, DType.INT32
 FULL = (i32_bits(-128), i32_bits(127))
+SKIP, MIXED = -2, -3  # key block kinds besides a table's index (-1: no table)
 
 
 def layouts(tm: int, tk: int, dh: int, scratch: Scratch, cols: int = 0) -> dict:
@@ -63,10 +65,11 @@ def layouts(tm: int, tk: int, dh: int, scratch: Scratch, cols: int = 0) -> dict:
         out |= {"s8": acc.take(tm * tk)[0], "s8sp": SP_ACC, "s8rs": tk}
     out |= {"e": acc.take(tm * tk * 4)[0], "o": acc.take((tm + 1) * (dh + 1) * 4, 2)}
     out |= {"y": acc.take(tm * dh)[0], "rc": acc.take(tm * 4, 2), "cc": acc.take(tk * 4, 2)}
-    rows = acc.take(5 * tm * 4 + 2 * 4 + 256 + 2048 + 64)[0]  # m (2), r, c, l; 2 words; 3 tables
+    out |= {"sel": acc.take(tm * tk)[0], "ind": acc.take(tm * tk)[0]}  # a mixed mask block
+    rows = acc.take(5 * tm * 4 + 8 + 512 + 2048 + 64)[0]  # m (2), r, c, l; 2 words; 4 tables
     out |= {"m": (rows, rows + tm * 4), "r": rows + 2 * tm * 4, "c": rows + 3 * tm * 4}
     out |= {"l": rows + 4 * tm * 4, "words": rows + 5 * tm * 4, "lut": rows + 5 * tm * 4 + 8}
-    out["exp"] = align(out["lut"] + 256)
+    out["exp"] = align(out["lut"] + 512)
     return out | {"input": inp, "weight": wgt, "acc": acc}
 
 
@@ -140,7 +143,7 @@ class Head8:
     """The instructions of one head (see the module docstring); the loads and the QKᵀ
     MatMul of step t + 1 are issued before step t's vector work."""
 
-    def __init__(self, ctx: Ctx, node, dims, tiles, lay: dict, mats: dict[str, Mat]):
+    def __init__(self, ctx: Ctx, node, dims, tiles, lay: dict, mats: dict[str, Mat], mask):
         self.ctx, self.b, self.mats = ctx, lay, mats
         self.sq, self.sk, self.dh = dims
         self.tm, self.tk = tiles
@@ -148,9 +151,12 @@ class Head8:
         tensors = (*node.inputs[:3], node.outputs[0])
         self.quant = {n: ctx.type(t).quant for n, t in zip("qkvy", tensors, strict=True)}
         self.y_name, self.attrs = node.outputs[0], node.attrs
-        self.table = bool(node.attr("table"))
+        self.tables, self.mask = len(node.attr("tables")), mask
         self.m_final = 0
         self.kept = lay["s8sp"] == SP_IN
+        self.kinds: dict[tuple[int, int], int] = {}  # (query block, first key): the table
+        self.keys: dict[int, int] = {}  # a query block's keys not skipped
+        self.last: dict[int, int] = {}  # and its last key block's first key
 
     def v(self, *args) -> None:
         emit_vector(self.ctx, vector(*args))
@@ -166,9 +172,21 @@ class Head8:
         for qi, r0 in enumerate(range(0, self.sq, self.tm)):
             n = min(self.tm, self.sq - r0)
             for kind in (1, 2):  # the pass
-                for j, c0 in enumerate(range(0, self.sk, self.tk)):
-                    kn = min(self.tk, self.sk - c0)
+                for j, (c0, kn) in enumerate(self.key_blocks(qi, r0, n)):
                     out.append(Step(len(out), qi, r0, n, j, c0, kn, kind))
+        return out
+
+    def key_blocks(self, qi: int, r0: int, n: int) -> list[tuple[int, int]]:
+        """(first key, keys) of each key block the query block needs (a block whose mask
+        values ``Mask.skip`` proves contribute nothing is left out); its table in ``kinds``."""
+        out = []
+        for c0 in range(0, self.sk, self.tk):
+            kn = min(self.tk, self.sk - c0)
+            kind = self.tables - 1 if self.mask is None else self.mask.kind(r0, n, c0, kn)
+            if kind != SKIP:
+                self.kinds[qi, c0] = kind
+                out.append((c0, kn))
+        self.keys[qi], self.last[qi] = sum(kn for _, kn in out), out[-1][0]
         return out
 
     def run(self) -> None:
@@ -183,7 +201,7 @@ class Head8:
                 self.stats(st)
             else:
                 self.probabilities(st)
-                if st.c0 + st.kn == self.sk:
+                if st.c0 == self.last[st.qi]:
                     self.finish(st)
 
     def issue(self, st: Step) -> None:
@@ -240,9 +258,17 @@ class Head8:
         self.v(
             VFunc.REQUANT, cnt, s8, Box(SP_ACC, I32, b["s"][st.t % 2], (0, self.tk, 1)), word, imm
         )
-        if self.table:
-            lut = Box(SP_ACC, I8, b["lut"], (0, 0, 1))
-            self.v(VFunc.LUT, cnt, s8, s8, lut, (i32_bits(-128), 0, 0))
+        kind, imm = self.kinds[st.qi, st.c0], (i32_bits(-128), 0, 0)
+        if kind == MIXED:  # table 1 where the mask has its second value, else table 0
+            sel, ind = (Box(SP_ACC, I8, b[n], (0, self.tk, 1)) for n in ("sel", "ind"))
+            m = self.mask.mat
+            ld = load(SP_ACC, ind.addr, 1, m.at(st.r0, st.c0), cnt, (0, m.rs, m.cs), ind.strides)
+            emit_load(self.ctx, ld, "const")
+            self.v(VFunc.LUT, cnt, sel, s8, Box(SP_ACC, I8, b["lut"] + 256, (0, 0, 1)), imm)
+            self.v(VFunc.LUT, cnt, s8, s8, Box(SP_ACC, I8, b["lut"], (0, 0, 1)), imm)
+            self.v(VFunc.SELECT, cnt, s8, ind, sel)
+        elif kind >= 0:
+            self.v(VFunc.LUT, cnt, s8, s8, Box(SP_ACC, I8, b["lut"] + 256 * kind, (0, 0, 1)), imm)
 
     def exp(self, st: Step, m: int, which: int = 0) -> Box:
         """exp(s_x (S - m)) (``which`` 1: times floor(1 / s_p)) into the fp32 buffer: S - m,
@@ -308,7 +334,8 @@ class Head8:
         if zp:  # -z_p colsum V + keys z_p z_v
             top = Box(SP_ACC, I32, ob, (0, 0, 1))
             self.v(VFunc.MUL_IMM, (1, 1, dh), top, top, None, (i32_bits(-zp), 0, 0))
-            self.v(VFunc.ADD_IMM, (1, 1, dh), top, top, None, (i32_bits(self.sk * zp * zv), 0, 0))
+            keys = self.keys[st.qi]
+            self.v(VFunc.ADD_IMM, (1, 1, dh), top, top, None, (i32_bits(keys * zp * zv), 0, 0))
             self.v(VFunc.ADD, cnt, rows, rows, top)
         y, yq = self.mats["y"], self.quant["y"]
         y8 = Box(SP_ACC, I8, b["y"], (0, dh, 1))
@@ -334,11 +361,10 @@ def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:
     words = [pack_requant_scale(node.attr(k)) for k in ("qk_requant", "pv_requant")]
     w = ctx.const(np.array(words, np.uint32).view(np.int32))
     emit_load(ctx, load(SP_ACC, lay["words"], 4, w.addr, (1, 1, 2), (0, 0, 1), (0, 0, 1)), "const")
-    if node.attr("table"):
-        t = ctx.const(np.array(node.attr("table"), np.int8))
-        emit_load(
-            ctx, load(SP_ACC, lay["lut"], 1, t.addr, (1, 1, 256), (0, 0, 1), (0, 0, 1)), "const"
-        )
+    if node.attr("tables"):
+        t = ctx.const(np.array(node.attr("tables"), np.int8).reshape(-1))
+        cnt = (1, 1, 256 * len(node.attr("tables")))
+        emit_load(ctx, load(SP_ACC, lay["lut"], 1, t.addr, cnt, (0, 0, 1), (0, 0, 1)), "const")
     e = ctx.const(exp_tables(node.attr("x_scale"), node.attr("p_inv")))
     emit_load(ctx, load(SP_ACC, lay["exp"], 4, e.addr, (1, 1, 512), (0, 0, 1), (0, 0, 1)), "const")
     ones = ctx.const(np.ones(tk, np.int8))
@@ -357,9 +383,10 @@ def lower(ctx: Ctx, node, dims, lead) -> None:
     setup(ctx, node, lay, p.tk)
     q, kt, v = node.inputs[:3]
     y = node.outputs[0]
+    mask = Mask(ctx, node, dims) if len(node.inputs) > 3 else None
     for idx in np.ndindex(*lead) if lead else [()]:
         mats = {name: _mat(ctx, t, idx) for name, t in (("q", q), ("kt", kt), ("v", v), ("y", y))}
-        Head8(ctx, node, dims, (p.tm, p.tk), lay, mats).run()
+        Head8(ctx, node, dims, (p.tm, p.tk), lay, mats, mask).run()
     heads = int(np.prod(lead, dtype=np.int64))
     ctx.record(
         node,
@@ -368,3 +395,36 @@ def lower(ctx: Ctx, node, dims, lead) -> None:
         est_cycles=p.est * heads,
         operand_bytes=sum(ctx.type(t).nbytes for t in (q, kt, v, y)),
     )
+
+
+class Mask:
+    """A constant mask of at most two values (``mask_values``, one QEltwise table each) over
+    a head's [queries, keys]: each key block's kind, and the indicator of the second value
+    (int8 0/1, a constant) for blocks that hold both. A value is skipped where every row has
+    an element of the other value and, by the tables, its exp(s_x (S - max)) is exactly 0
+    whatever the scores (its largest result is far enough below the other's smallest, which
+    bounds the row max from below): its probabilities are the zero point, their P·V terms 0."""
+
+    def __init__(self, ctx: Ctx, node, dims):
+        arr = np.asarray(ctx.graph.constants[node.inputs[3]], np.float32)
+        arr = arr.reshape(arr.shape[-2:] if arr.ndim >= 2 else (1,) * (2 - arr.ndim) + arr.shape)
+        values = node.attr("mask_values")
+        self.index = (np.broadcast_to(arr, dims[:2]) == values[-1]).astype(np.int8)
+        if len(values) == 1:
+            self.index[...] = 0
+        p = ctx.const(np.ascontiguousarray(self.index))
+        self.mat = Mat(p.addr, dims[1], 1, "const", 1)
+        tables = [np.asarray(t, np.int64) for t in node.attr("tables")]
+        e = exp_tables(node.attr("x_scale"), node.attr("p_inv"))[:256]
+        self.skip = set()
+        for a, b in ((0, 1), (1, 0)):
+            if len(tables) == 2 and np.all(np.any(self.index == b, axis=1)):
+                d = int(tables[a].max() - tables[b].min())
+                if d <= 0 and e[d + 255] == 0.0:
+                    self.skip.add(a)
+
+    def kind(self, r0: int, n: int, c0: int, kn: int) -> int:
+        found = set(np.unique(self.index[r0 : r0 + n, c0 : c0 + kn]).tolist())
+        if found <= self.skip:
+            return SKIP
+        return found.pop() if len(found) == 1 else MIXED

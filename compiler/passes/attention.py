@@ -4,10 +4,12 @@ accumulator scratchpad (then the unfused graph sends the scores to DRAM and back
 ``lowering/attention.py`` for the online-softmax loop that keeps them on chip).
 
 After the QDQ pass an int8 attention is ``QMatMul(q, kᵀ) [-> QEltwise * or / constant] ->
-Softmax (int8) -> QMatMul(·, v)`` (with the QSum nodes of the QMatMuls' zero-point terms): it
-fuses into the same node on the int8 q, kᵀ, v and output, whose lowering dequantises each tile
-as it loads it and quantises the output: the scores' and probabilities' Q/DQ are skipped, so
-the result is within a few output steps of the QDQ graph (the bound in docs/llm.md)."""
+Softmax (int8) -> QMatMul(·, v)`` (with the QSum nodes of the QMatMuls' zero-point terms; or a
+QEltwise adding a constant mask of two values, kept as one table per value): it
+fuses into the same node on the int8 q, kᵀ, v and output, whose lowering computes the QDQ
+graph's arithmetic in two passes over the key blocks (``lowering/attention_int8.py``), or, with
+``CompileOptions(int8_attention="online")`` (no mask), dequantises each tile as it loads it and
+quantises the output, within a few output steps of the QDQ graph (the bounds in docs/llm.md)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ def _fusable(graph: Graph, softmax: Node, config: NpuConfig) -> bool:
         return False
     int8 = kinds == {("int8", True)}
     exact = int8 and not found[4]["online"]
+    if int8 and not exact and len(found[1]) > 3:
+        return False  # the one-pass int8 loop takes no mask: the unfused layers run it
     return flash_fits((sq, sk, qt.shape[-1]), len(found[1]) > 3, config, int8, exact)
 
 
@@ -102,8 +106,9 @@ FULL = (-128, 127)  # a QMatMul's clamp without a fused activation
 
 
 def _match_int8(graph: Graph, softmax: Node):
-    """The int8 form of ``_match`` (no mask): the QMatMuls, their QSum nodes, the optional
-    scaling QEltwise (``DIV`` or ``MUL`` by a scalar constant, then ``QUANT``), the Softmax."""
+    """The int8 form of ``_match``: the QMatMuls, their QSum nodes, the optional QEltwise
+    (scaling: ``DIV`` or ``MUL`` by a scalar constant, then ``QUANT``; or any chain adding a
+    constant mask of two values, ``_masked_tables``), the Softmax."""
     rank = graph.type(softmax.inputs[0]).rank
     if rank < 2 or softmax.attr("axis", -1) % rank != rank - 1:
         return None
@@ -112,12 +117,16 @@ def _match_int8(graph: Graph, softmax: Node):
         return None
     pv = pv[0]
     names, x, scale = {softmax.name, pv.name} | _sums(graph, pv), softmax.inputs[0], 1.0
-    elt, table = made_by(graph, x, "QEltwise"), ()
+    elt, tables, mask = made_by(graph, x, "QEltwise"), (), ()
     if elt is not None and sole_reader(graph, x, softmax):
         factor = _scalar_scaling(graph, elt)
-        if factor is None:
-            return None
-        x, scale, table = elt.inputs[0], factor, _table(graph, elt)
+        if factor is not None:
+            x, scale, tables = elt.inputs[0], factor, (_table(graph, elt),)
+        else:
+            masked = _masked_tables(graph, elt)
+            if masked is None:
+                return None
+            x, mask, values, tables = masked
         names.add(elt.name)
     qk = made_by(graph, x, "QMatMul")
     if qk is None or qk.attr("clamp") != FULL or graph.is_const(pv.inputs[1]):
@@ -126,12 +135,37 @@ def _match_int8(graph: Graph, softmax: Node):
     if graph.is_const(q) or graph.is_const(kt):
         return None
     names |= {qk.name} | _sums(graph, qk)
-    return names, (q, kt, pv.inputs[1]), scale, pv, _int8_attrs(graph, qk, softmax, pv, table)
+    attrs = _int8_attrs(graph, qk, softmax, pv, tables)
+    if mask:
+        attrs["mask_values"] = values
+    return names, (q, kt, pv.inputs[1], *mask), scale, pv, attrs
 
 
-def _int8_attrs(graph: Graph, qk: Node, softmax: Node, pv: Node, table) -> dict:
+def _masked_tables(graph: Graph, elt: Node):
+    """(the scores, (the mask,), its values, a table of the QEltwise for each value) when the
+    QEltwise reads the scores, scalar constants and one constant mask of at most two values
+    that varies along the last two axes only (a causal or padding mask); else None."""
+    acts = {i for i in elt.inputs if not graph.is_const(i)}
+    big = [i for i in elt.inputs if graph.is_const(i) and graph.constants[i].size != 1]
+    if len(acts) != 1 or len(set(big)) != 1:
+        return None
+    arr = graph.constants[big[0]]
+    values = np.unique(arr)
+    if arr.ndim > 2 and any(d != 1 for d in arr.shape[:-2]) or len(values) > 2:
+        return None
+    tables = []
+    try:
+        for value in values:
+            graph.constants[big[0]] = np.asarray(value, arr.dtype)
+            tables.append(_table(graph, elt))
+    finally:
+        graph.constants[big[0]] = arr
+    return acts.pop(), (big[0],), tuple(float(v) for v in values), tuple(tables)
+
+
+def _int8_attrs(graph: Graph, qk: Node, softmax: Node, pv: Node, tables) -> dict:
     """What the two-pass lowering needs of the fused nodes: the QMatMuls' REQUANT scales, the
-    scores' zero point, the scaling table (the QEltwise's 256 results), the Softmax's input
+    scores' zero point, the QEltwise's tables (its 256 results; one a mask value), the Softmax's input
     scale and its output's zero point and ``floor(1 / s_p)`` (as QLinearSoftmax computes)."""
     qp = graph.type(softmax.outputs[0]).quant
     return {
@@ -139,7 +173,7 @@ def _int8_attrs(graph: Graph, qk: Node, softmax: Node, pv: Node, table) -> dict:
         "qk_requant": float(np.asarray(qk.attr("requant")).reshape(-1)[0]),
         "pv_requant": float(np.asarray(pv.attr("requant")).reshape(-1)[0]),
         "s_zero": graph.type(qk.outputs[0]).quant.zero_point,
-        "table": table,
+        "tables": tables,
         "x_scale": float(graph.type(softmax.inputs[0]).quant.scale),
         "p_zero": qp.zero_point,
         "p_inv": float(np.floor(np.float32(1.0) / np.float32(qp.scale))),
