@@ -1,10 +1,12 @@
 """The decode-step tables of docs/llm.md, measured: cycles against context, against DRAM
-bandwidth and scratchpad size, and with weight-only int8/int4 weights (onnxruntime's
-MatMulNBits) (timing-only simulation; the numerics are tested elsewhere).
+bandwidth and scratchpad size, with weight-only int8/int4 weights (onnxruntime's
+MatMulNBits), and the int8 (QDQ) step with an int8 KV cache (timing-only simulation; the
+numerics are tested elsewhere).
 
     python scripts/llm_tables.py          # markdown on stdout, about a minute
     python scripts/llm_tables.py batch    # the zoo decoder's decode step at batch 1 to 16
     python scripts/llm_tables.py one_b    # the 1B-class decoder, about ten minutes
+    python scripts/llm_tables.py int8     # the int8 (QDQ) step against its bytes roofline
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import numpy as np
+
 import compiler
 from models_zoo import llama
-from models_zoo.llm import decode_step
-from models_zoo.quantize import quantize_weights_nbits
+from models_zoo.llm import decode_step, int8_kv_cache
+from models_zoo.quantize import quantize_int8, quantize_weights_nbits, random_inputs
 from npu import llm_cmd
 from simulator.api import run
 from simulator.config import load_config
@@ -102,6 +106,23 @@ def width_table(base) -> None:
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
+def int8_table(base) -> None:
+    """The QDQ step (``quantize_static``, then ``int8_kv_cache``: int8 weights, activations
+    and cache) against the int8 bytes roofline: its weights and its cache read once."""
+    print("| context | cycles | roofline | ratio | DRAM bytes |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    for context in (1024, 2048, 4096):
+        model = decode_step(d=D, heads=HEADS, context=context)
+        samples = random_inputs(model, np.random.default_rng(0), 4)
+        prog = compiler.compile(int8_kv_cache(quantize_int8(model, samples)), base)
+        s = run(prog, None, numerics=False).stats
+        top = (MATRIX_WEIGHTS + 2 * HEADS * context * DH) // 32
+        print(
+            f"| {context:,} | {s.total_cycles:,} | {top:,} | {s.total_cycles / top:.2f} "
+            f"| {s.dram_read_bytes + s.dram_write_bytes:,} |"
+        )
+
+
 def with_sizes(config, bytes_per_cycle: int, kib: int):
     keys = ("scratchpad.input_kib", "scratchpad.weight_kib", "scratchpad.acc_kib")
     return config.with_overrides(
@@ -178,6 +199,8 @@ def main() -> None:
         return batch_table(base)
     if sys.argv[1:] == ["one_b"]:
         return one_b_table(base)
+    if sys.argv[1:] == ["int8"]:
+        return int8_table(base)
     print("| context | cycles | roofline | ratio | DRAM bytes | energy |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for context in (256, 512, 1024, 2048):
@@ -199,6 +222,8 @@ def main() -> None:
     weight_only_table(base)
     print()
     width_table(base)
+    print()
+    int8_table(base)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def lower_kv_append(ctx: Ctx, node) -> None:
 
 @declare(
     "TransposeView",
-    "float32",
-    "compiler-inserted: a Transpose read only as a MatMul's B operand, with permuted strides",
+    "float32, int8",
+    "compiler-inserted: a Transpose read only as a (Q)MatMul's B operand, with permuted strides",
     internal=True,
 )
 def lower_transpose_view(ctx: Ctx, node) -> None:

@@ -17,7 +17,7 @@ from compiler.lowering.conv import (
 )
 from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
-from compiler.lowering.gemm.layer import PostAdd
+from compiler.lowering.gemm.layer import ColSums, PostAdd
 from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
@@ -381,12 +381,12 @@ def lower_qsum(ctx: Ctx, node) -> None:
     "QMatMul",
     "int8",
     "compiler-made from DequantizeLinear x2 -> MatMul -> QuantizeLinear (two activations, "
-    "batched with numpy broadcasting): int8 x int8 -> int32, zero points as a per-row and a "
-    "per-column int32 correction (QSum), REQUANT by s_a s_b / s_y",
+    "batched with numpy broadcasting): int8 x int8 -> int32, zero points as a per-row int32 "
+    "correction (QSum) and B's column sums from a row of ones after A's, REQUANT by s_a s_b / s_y",
     internal=True,
 )
 def lower_qmatmul(ctx: Ctx, node) -> None:
-    a, b, ra, cb = node.inputs
+    a, b, ra = node.inputs[:3]
     y = node.outputs[0]
     at, bt, yt = ctx.type(a), ctx.type(b), ctx.type(y)
     m, k = at.shape[-2:]
@@ -394,12 +394,11 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
     lead = yt.shape[:-2]
     words = np.full(n, pack_requant_scale(node.attr("requant")[0]), np.uint32)
     requant = ctx.const(words.view(np.int32)).addr
+    sums = _col_sums(ctx, node, k, n)
     t = None
     for idx in np.ndindex(*lead) if lead else [()]:
         epi = Epilogue(requant=requant, out_zp=yt.quant.zero_point, clamp=tuple(node.attr("clamp")))
-        if cb:
-            col = _sub_operand(ctx, cb, idx, lead)
-            epi.bias, epi.bias_key = col.addr, col.key
+        epi.col_sums = sums
         if ra:
             row = _sub_operand(ctx, ra, idx, lead)
             epi.residual = Operand(row.addr, (0, 0, row.strides[2], 0), row.key, row.writes)
@@ -418,3 +417,14 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
         gemm.emit(ctx, layer, t)
     macs = int(np.prod(yt.shape)) * k
     ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
+
+
+def _col_sums(ctx: Ctx, node, k: int, n: int) -> ColSums | None:
+    """-za * sum_k (b - zb) of each column (``ColSums``: the row of ones, and the row's
+    initial -K zb when the row sums' correction is preloaded into C); None when za is 0."""
+    za, zb = node.attr("zero_points", (0, 0))
+    if not za:
+        return None
+    ones = ctx.const(np.ones(k, np.int8)).addr
+    init = ctx.const(np.full(n, -k * zb, np.int32)).addr if zb else None
+    return ColSums(-za, ones, init)

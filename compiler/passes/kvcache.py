@@ -6,15 +6,18 @@ Exported decoders write ``present = Concat(past, new, axis)`` with ``past`` a gr
 Transpose of K once more). Here ``past`` is stored inside ``present``'s buffer, with its
 strides (the host writes it there), and the step writes only the new rows: the Concat becomes
 ``KVAppend(new...)`` with the past named in its attributes. A ``Transpose`` whose readers are
-all float MatMuls taking it as B becomes ``TransposeView``: no copy, the MatMul reads its
-operand with permuted strides (K^T is K stored [N, K], which the array reads as it is).
+all MatMuls taking it as B (float MatMul or Attention, int8 QMatMul) becomes
+``TransposeView``: no copy, the MatMul reads its operand with permuted strides (K^T is K
+stored [N, K], which the array reads as it is).
 """
 
 from __future__ import annotations
 
 from compiler.ir import Graph, Node
 
-B_READERS = ("MatMul", "Attention")  # float ops that read input 1 with any strides
+# the ops that read input 1 with any strides, by its dtype (QMatMul: B's column sums come
+# from the array, no QSum reads B)
+B_READERS = {"float32": ("MatMul", "Attention"), "int8": ("QMatMul",)}
 
 
 def kv_append(graph: Graph) -> None:
@@ -44,9 +47,10 @@ def _is_cache(graph: Graph, node: Node) -> bool:
 def _read_as_b(graph: Graph, node: Node) -> bool:
     y = node.outputs[0]
     users = graph.consumers(y)
-    if y in graph.outputs or not users or graph.tensors[y].dtype != "float32":
+    readers = B_READERS.get(graph.tensors[y].dtype, ())
+    if y in graph.outputs or not users:
         return False
-    return all(u.op in B_READERS and u.inputs[1] == y and u.inputs[0] != y for u in users)
+    return all(u.op in readers and u.inputs[1] == y and u.inputs[0] != y for u in users)
 
 
 def views(graph: Graph) -> dict[str, tuple[str, int, tuple[int, ...]]]:

@@ -160,7 +160,9 @@ def rewrite_gemm(graph: Graph, node: Node) -> None:
 def rewrite_qmatmul(graph: Graph, node: Node) -> None:
     """DQ(a_q) x DQ(b_q) (two int8 activations) [-> act] -> Q  ==>  QMatMul, with
     ``sum (a - za)(b - zb) == sum a b - zb * sum_k a - za * sum_k b + K za zb``: the row sums
-    of a (times -zb) and the column sums of b (times -za, plus K za zb) are QSum nodes."""
+    of a (times -zb) are a QSum node; the column sums of b come out of the array (a row of
+    ones after a's rows, ``gemm.ColSums``: b, often a whole KV cache, is read once), times
+    -za, plus K za zb (the ``zero_points`` attribute: za, zb)."""
     dqs = [int8_input(graph, i) for i in node.inputs]
     out = output_q(graph, node.outputs[0])
     if None in dqs or out is None or min(graph.type(i).rank for i in node.inputs) < 2:
@@ -168,16 +170,14 @@ def rewrite_qmatmul(graph: Graph, node: Node) -> None:
     q, acts, bounds = out
     a, b = (d.inputs[0] for d in dqs)
     qa, qb, qy = graph.tensors[a].quant, graph.tensors[b].quant, graph.tensors[q.outputs[0]].quant
-    k = graph.type(a).shape[-1]
     order = graph.g.nodes[node.name]["order"]
     ra = _qsum(graph, node, a, -1, (-qb.zero_point, 0), order) if qb.zero_point else ""
-    add = k * qa.zero_point * qb.zero_point
-    cb = _qsum(graph, node, b, -2, (-qa.zero_point, add), order) if qa.zero_point else ""
     attrs = {
         "requant": requant_scales(qa.scale, np.array([qb.scale], np.float32), qy.scale),
         "clamp": clamp_range(qy, bounds),
+        "zero_points": (int(qa.zero_point), int(qb.zero_point)),
     }
-    new = node.replace(op="QMatMul", inputs=(a, b, ra, cb), outputs=q.outputs, attrs=attrs)
+    new = node.replace(op="QMatMul", inputs=(a, b, ra, ""), outputs=q.outputs, attrs=attrs)
     replace_node(graph, node, new.replace(fused=fused_names(node, q, acts)), q, acts)
 
 

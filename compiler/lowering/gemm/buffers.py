@@ -12,7 +12,7 @@ from math import ceil
 from typing import NamedTuple
 
 from compiler.lowering.gemm.epilogue import out_bytes, reserved_w
-from compiler.lowering.gemm.layer import GemmLayer, align, patch, pitch_of
+from compiler.lowering.gemm.layer import GemmLayer, align, patch, pitch_of, sum_rows
 from compiler.scratch import page_of, ring, round_pages, two
 from compiler.tiling import GemmTiling
 from simulator.isa import Scratchpad
@@ -104,8 +104,8 @@ def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
         cols = t.tr * t.tw * n_taps(L, t) * t.tk * es
         a, pitch = col_base(L, t, t.tr, t.tw, t.tk) + cols, t.tw
     else:
-        a, pitch = t.tr * t.tw * t.tk * es * g.kpos, t.tw
-    c = align(t.tr * pitch * t.tn * 4) + out_bytes(L, t.tr, t.tw, t.tn)
+        a, pitch = (t.tr * t.tw + sum_rows(L)) * t.tk * es * g.kpos, t.tw
+    c = align((t.tr * pitch + sum_rows(L)) * t.tn * 4) + out_bytes(L, t.tr, t.tw, t.tn)
     w = align(n_taps(L, t) * t.tk * w_width(L, t) * es)
     if L.packed:  # its codes and groups are loaded behind the tile
         w += L.packed.staging(w_width(L, t), t.tk)
@@ -126,7 +126,7 @@ def w_page(config) -> int:
 
 def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     g = L.geom
-    m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw
+    m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw + sum_rows(L)
     k = t.tk * (1 if t.mode in ("shift", "phase") else g.kpos)
     if max(m, k, t.tn) > 65535:
         return None, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"

@@ -15,7 +15,7 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of
+from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of, sum_rows
 from compiler.tiling import GemmTiling
 from simulator.isa import DType, VFunc
 
@@ -100,7 +100,7 @@ def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
 
 def out_offset(L: GemmLayer, tr: int, pitch: int, tn: int) -> int:
     """Bytes from a C tile to its REQUANTised output (int8 layers), after the accumulators."""
-    return align(tr * pitch * tn * 4) if L.epi.requant is not None else 0
+    return align((tr * pitch + sum_rows(L)) * tn * 4) if L.epi.requant is not None else 0
 
 
 def out_bytes(L: GemmLayer, tr: int, tw: int, tn: int) -> int:
@@ -138,7 +138,28 @@ def pre_loads(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list[
         out.append((residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key))
     if L.epi.post_add:
         out.append((post_residual_load(L, t, cbuf, grp, mt, nc), L.epi.post_add.residual.key))
+    sums = L.epi.col_sums
+    if L.epi.residual and sums is not None:  # the column sums' row accumulates onto init
+        _, _, tr, _, tw = mt
+        at = cbuf + tr * pitch_of(L, t, tr, tw) * nc[1] * 4
+        chan = grp * L.geom.cout_g + nc[0]
+        row = load(SP_ACC, at, 4, sums.init + chan * 4, (1, 1, nc[1]), (0, 0, 1), (0, 0, 1))
+        out.append((row, "const"))
     return out
+
+
+def _col_sums(L: GemmLayer, cbuf: int, counts, pitch: int) -> list[tuple]:
+    """``ColSums``: the row after the tile's (sum_k B[k, n] [+ init]) times ``mult``, added
+    to every row of the tile."""
+    tr, tw, tn = counts
+    row = Box(SP_ACC, DType.INT32, cbuf + tr * pitch * tn * 4, (tn, tn, 1))
+    bcast = Box(SP_ACC, DType.INT32, row.addr, (0, 0, 1))
+    acc = Box(SP_ACC, DType.INT32, cbuf, (pitch * tn, tn, 1))
+    imm = (L.epi.col_sums.mult & 0xFFFFFFFF, 0, 0)
+    return [
+        ("v", vector(VFunc.MUL_IMM, (1, 1, tn), row, row, None, imm), row, [row]),
+        ("v", vector(VFunc.ADD, counts, acc, acc, bcast), acc, [acc, bcast]),
+    ]
 
 
 def _post_add(L: GemmLayer, cbuf: int, out: Box, tr: int, pitch: int, tw: int, tn: int):
@@ -172,7 +193,7 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) ->
     pitch = pitch_of(L, t, tr, tw)
     acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch * tn, tn, 1))
     counts = (tr, tw, tn)
-    ops = []
+    ops = _col_sums(L, cbuf, counts, pitch) if epi.col_sums is not None else []
     if epi.bias is not None:
         bias = Box(SP_W, L.acc_dtype, words[0], (0, 0, 1))
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))

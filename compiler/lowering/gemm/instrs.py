@@ -19,6 +19,7 @@ from compiler.lowering.gemm.layer import (
     GemmLayer,
     patch,
     pitch_of,
+    sum_rows,
     w_transposed,
     window,
 )
@@ -45,6 +46,11 @@ def patch_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> lis
             )
         ]
     out, kt = [], g.kpos * tk
+    if L.epi.col_sums is not None:  # the row of ones after the block (ColSums)
+        ones = L.epi.col_sums.ones
+        out.append(
+            load(SP_IN, abuf + tr * tw * kt * es, es, ones, (1, 1, kt), (0, 0, 1), (0, 0, 1))
+        )
     for kh, kw in product(range(g.kh), range(g.kw)):
         ih0 = r0 * g.sh - g.pt + kh * g.dh
         iw0 = c0 * g.sw - g.pl + kw * g.dw
@@ -87,7 +93,7 @@ def _windows(L: GemmLayer, t: GemmTiling, abuf: int, tr: int, tw: int, tk: int, 
     ("im2col", "vcol")."""
     g, es = L.geom, L.es
     if t.mode == "im2col":
-        return [(abuf, tr * tw, g.kpos * tk)]
+        return [(abuf, tr * tw + sum_rows(L), g.kpos * tk)]
     if t.mode == "vcol":
         return [(abuf + col_base(L, t, tr, tw, tk), tr * tw, n_taps(L, t) * tk)]
     pw = pitch_of(L, t, tr, tw)

@@ -75,6 +75,20 @@ class Epilogue:
     out_zp: int = 0
     clamp: tuple[int, int] = (-128, 127)
     post_add: PostAdd | None = None  # int8: a QAdd of the REQUANTised tile and a residual
+    col_sums: ColSums | None = None  # int8 x int8 activations: B's column sums by the array
+
+
+@dataclass(frozen=True)
+class ColSums:
+    """A QMatMul's zero-point term of B, ``mult * (sum_k B[k, n] + init[n])`` added to every
+    row, with the column sums out of the array itself: a row of ones (``ones``: DRAM address of
+    K int8 ones) streamed after each A tile's rows makes the C row after the tile's rows
+    sum_k B[k, n], exact in int32, so B is read once, by the MatMuls. With a residual
+    preloaded into C, that row is preloaded with ``init`` (N int32 words) too."""
+
+    mult: int
+    ones: int
+    init: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,11 @@ class GemmLayer:
     @property
     def acc_dtype(self) -> DType:
         return DType.FP32 if self.dtype.is_float else DType.INT32
+
+
+def sum_rows(L: GemmLayer) -> int:
+    """Rows a tile streams after its own: 1 for the row of ones of ``ColSums``, else 0."""
+    return 1 if L.epi.col_sums is not None else 0
 
 
 def align(x: int, a: int = 64) -> int:

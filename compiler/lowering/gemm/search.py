@@ -91,6 +91,8 @@ def candidates(L: GemmLayer, config, align: tuple[int, int] | None = None, words
     g = L.geom
     rows, cols = align or (config.array.rows, config.array.cols)
     modes = _modes(g, config.array.rows)
+    if L.epi.col_sums is not None:  # its row of ones follows an im2col block of one row
+        modes = [m for m in modes if m == "im2col"] if g.oh == 1 else []
     tns = [t for t in tiling.splits(g.cout_g, cols) if t == g.cout_g or t % cols == 0]
     tns = tns[:5] + [t for t in tns[-2:] if t not in tns[:5]]
     tks = [t for t in tiling.splits(g.cin_g, rows) if t == g.cin_g or t % rows == 0]
@@ -214,7 +216,8 @@ def _shape_key(L: GemmLayer) -> tuple:
     epi = L.epi
     res = epi.residual.strides if epi.residual else None
     post = (epi.post_add.residual.strides, epi.post_add.clip) if epi.post_add else None
-    ops = (L.x.strides, L.y.strides, L.w.strides, res, post)
+    sums = None if epi.col_sums is None else epi.col_sums.init is None
+    ops = (L.x.strides, L.y.strides, L.w.strides, res, post, sums)
     packed = L.packed.key() if L.packed else None
     return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
 
