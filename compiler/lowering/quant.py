@@ -395,7 +395,7 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
     words = np.full(n, pack_requant_scale(node.attr("requant")[0]), np.uint32)
     requant = ctx.const(words.view(np.int32)).addr
     sums = _col_sums(ctx, node, k, n)
-    t = None
+    t, carry = None, {}
     for idx in np.ndindex(*lead) if lead else [()]:
         epi = Epilogue(requant=requant, out_zp=yt.quant.zero_point, clamp=tuple(node.attr("clamp")))
         epi.col_sums = sums
@@ -414,7 +414,7 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
             epi,
         )
         t = t or gemm.plan(layer, ctx.config, ctx.plans)
-        gemm.emit(ctx, layer, t)
+        gemm.emit(ctx, layer, t, carry)  # each head's nest continues the one before
     macs = int(np.prod(yt.shape)) * k
     ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
 

@@ -32,17 +32,26 @@ from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
 from compiler.tiling import GemmTiling
 
 
-def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
+def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> None:
     """The nest in program order, software-pipelined: after a step's MatMuls come the next
     step's W and the next distinct A (loads, vcol copies) into the other buffers, then the
     epilogue of a finished tile (or a share of it, ``_Epilogues``), so no in-order queue
-    holds a prefetch behind work that waits."""
+    holds a prefetch behind work that waits. ``carry``: a dict shared by the nests of one
+    plan emitted in a row (a batched MatMul's): each continues the buffer rotation of the one
+    before, so its first loads need not wait for that one's last MatMuls, and the
+    epilogue's words, loaded by the first, are not loaded again."""
     bufs, why = buffers(L, t, ctx.config)
     assert bufs is not None, why
     g = L.geom
     cnt = counts(L, t)
     _grant(ctx, L, t, bufs, cnt)
-    words = EpilogueWords(ctx, L, t, w_page(ctx.config))
+    carry = {} if carry is None else carry
+    sources = (L.epi.bias, L.epi.requant, t.words)
+    if carry.get("words") == sources and not t.words:
+        words = EpilogueWords(ctx, L, t, w_page(ctx.config), loaded=True)
+    else:
+        words = EpilogueWords(ctx, L, t, w_page(ctx.config))
+    carry["words"] = sources
     mts = list(mtiles(L, t))
     ncs = ranges(g.cout_g, t.tn)
     kcs = ranges(g.cin_g, t.tk)
@@ -50,8 +59,11 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> None:
     per_row = a_keys(t) == "mkr"
     a_next = _next_change([(st[0], st[2], st[4], per_row and st[5]) for st in steps])
     last = (cnt.k - 1, cnt.r - 1)
-    res = {"a": _Ring(bufs.a), "w": _Ring(bufs.w)}
-    state = {"c": -1, "ckey": None}
+    res = carry.setdefault("rings", {"a": _Ring(bufs.a), "w": _Ring(bufs.w)})
+    for ring in res.values():
+        ring.keys = {}  # another nest's tiles: the same keys name other data
+    state = carry.setdefault("c", {"c": -1, "ckey": None})
+    state["ckey"] = None
 
     width = w_width(L, t)
 

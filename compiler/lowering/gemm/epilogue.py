@@ -41,12 +41,14 @@ class EpilogueWords:
     ``ensure`` before the tile's last K step into the other of two slots (one step before
     the epilogue that reads them, and after the epilogue that read the slot before)."""
 
-    def __init__(self, ctx: Ctx, L: GemmLayer, t: GemmTiling, page: int = 1) -> None:
+    def __init__(
+        self, ctx: Ctx, L: GemmLayer, t: GemmTiling, page: int = 1, loaded: bool = False
+    ) -> None:
         self.ctx, self.L, self.t = ctx, L, t
         self.slots = (0, word_slot(L, t, page)) if t.words else ()
         self.held: list[int | None] = [None, None]  # the first channel each slot holds
         self.last = 1
-        if not t.words:
+        if not t.words and not loaded:  # ``loaded``: the nest before loaded the same words
             cout = L.geom.cout
             for instr, key in word_loads(L, 0, 0, cout, cout * 4):
                 emit_load(ctx, instr, key)
