@@ -412,6 +412,7 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
             _sub_operand(ctx, y, idx, lead),
             _sub_operand(ctx, b, idx, lead),
             epi,
+            repeat=int(np.prod(lead)),
         )
         t = t or gemm.plan(layer, ctx.config, ctx.plans)
         gemm.emit(ctx, layer, t, carry)  # each head's nest continues the one before

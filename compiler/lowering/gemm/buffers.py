@@ -133,8 +133,9 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
     a, w, tile = sizes(L, t)
     cnt = counts(L, t)
     reserved = _reserved(L, t, config)
-    a_once = cnt.loads(t.order, a_keys(t)) * g.groups == 1
-    w_once = cnt.loads(t.order, w_keys(t)) * g.groups == 1
+    # loaded once (and not by each of nests in a row): one buffer
+    a_once = cnt.loads(t.order, a_keys(t)) * g.groups * L.repeat == 1
+    w_once = cnt.loads(t.order, w_keys(t)) * g.groups * L.repeat == 1
     abufs = (0,) if a_once and a <= config.input_bytes else two(config, SP_IN, a)
     if w_once and reserved + w <= config.weight_bytes:
         wbufs = (reserved,)
@@ -147,7 +148,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
         cbufs = (0,) if one <= config.acc_bytes else None
     else:
         one = tile
-        once = cnt.m * cnt.n * g.groups == 1 and one <= config.acc_bytes
+        once = cnt.m * cnt.n * g.groups * L.repeat == 1 and one <= config.acc_bytes
         cbufs = (0,) if once else ring(config, SP_ACC, one)
     if abufs is None or wbufs is None or cbufs is None:
         return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"

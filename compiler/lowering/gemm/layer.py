@@ -117,6 +117,7 @@ class GemmLayer:
     epi: Epilogue = field(default_factory=Epilogue)
     x_pad: int = 0
     packed: Any = None  # nbits.PackedW: W as packed codes, dequantised per tile (float nest)
+    repeat: int = 1  # nests of this plan emitted in a row, each continuing the one before
 
     @property
     def es(self) -> int:

@@ -22,7 +22,8 @@ from simulator.errors import ConfigError
 
 def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> int:
     """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
-    plus the first tile's loads and the last tile's MatMuls, epilogue and store."""
+    plus the first tile's loads and the last tile's MatMuls, epilogue and store; of
+    ``L.repeat`` nests in a row (``emit``'s carry), those are paid once."""
     key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows, t.words)
     parts = memo.get(key) if memo is not None else None
     if parts is None:
@@ -46,7 +47,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     if t.order == "mk":  # one C set: the next M tile's first MatMul into tile n waits for
         # tile n's epilogue and store, which only the set's other MatMuls overlap
         busy += (cnt.m * cnt.b - 1) * max(0, vec + st_c - (cnt.n - 1) * mm)
-    return int(L.geom.groups * busy + a_c + w_c + deq + copy + mm + vec + st_c)
+    return int(L.repeat * L.geom.groups * busy + a_c + w_c + deq + copy + mm + vec + st_c)
 
 
 def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
@@ -219,7 +220,8 @@ def _shape_key(L: GemmLayer) -> tuple:
     sums = None if epi.col_sums is None else epi.col_sums.init is None
     ops = (L.x.strides, L.y.strides, L.w.strides, res, post, sums)
     packed = L.packed.key() if L.packed else None
-    return (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
+    shape = (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
+    return (*shape, L.repeat)
 
 
 def _plan(L: GemmLayer, config) -> GemmTiling:
