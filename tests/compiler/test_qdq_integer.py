@@ -11,8 +11,11 @@ from onnx import TensorProto, helper
 from qdq_helpers import check_int8, check_int8_outputs, quantize
 from test_qdq import lowered_ir, qdq_model
 
+import compiler
 from compiler.check import reference
 from simulator.api import run
+from simulator.config import load_config
+from simulator.isa import Load, Scratchpad
 
 H = helper.make_node
 
@@ -66,6 +69,25 @@ def test_qmatmul_matches_qlinearmatmul_exactly(a_shape, b_shape):
     qa, qb = (graph.tensors[i].quant for i in node.inputs[:2])
     assert qa.zero_point != 0 and qb.zero_point != 0  # both corrections are exercised
     check_int8(m, inputs, max_steps=0.0, ops={"QMatMul", "QSum"})
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"), [((4, 1, 300), (4, 300, 70)), ((2, 40, 130), (2, 130, 12))]
+)
+def test_qmatmul_loads_each_row_of_ones_once_per_a_buffer(a_shape, b_shape):
+    """The row of ones after an A block stays in its buffer from one block of the same size
+    to the next (K chunks, heads): no input-scratchpad load repeats an earlier one. One row,
+    four heads, K in several chunks at tiny loaded it 12 times (112 loads, now 102)."""
+    m, inputs = two_activations(a_shape, b_shape)
+    program = compiler.compile(m, load_config("tiny"))
+    sp_in = int(Scratchpad.INPUT)
+    loads = [
+        (i.sp_addr, i.dram_addr, i.n0, i.n1, i.n2)
+        for i in program.instructions
+        if isinstance(i, Load) and i.sp == sp_in
+    ]
+    assert len(loads) == len(set(loads))
+    check_int8(m, inputs, max_steps=0.0, ops={"QMatMul"})
 
 
 def test_qmatmul_fuses_relu_into_the_clamp():

@@ -27,7 +27,7 @@ from compiler.lowering.gemm.buffers import (
     w_width,
 )
 from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilogue, pre_loads
-from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, w_load
+from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, ones_row, w_load
 from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
 from compiler.tiling import GemmTiling
 
@@ -66,6 +66,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> No
     state["ckey"] = None
 
     width = w_width(L, t)
+    ones = carry.setdefault("ones", {})  # A buffer -> the row of ones it holds (ColSums)
 
     def w_tile(bi: int, ni: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
         """(the N range a W buffer holds, the tile's view in it)."""
@@ -84,7 +85,7 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> No
             nc = w_tile(bi, ni)[0]
         buf, new = res[which].get(key)
         if new:
-            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki], ri)
+            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki], ri, ones)
         return buf
 
     need("w", 0)
@@ -176,7 +177,7 @@ def _next_change(keys: list) -> list:
     return out
 
 
-def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
+def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri, ones: dict) -> None:
     if which == "w" and L.packed:
         fp32 = align(nc[1] * kc[1] * L.es)
         for kind, instr in L.packed.w_tile(buf, fp32, nc, kc):
@@ -185,7 +186,12 @@ def _emit_operand(ctx, L, t, which, buf, grp, mt, nc, kc, ri) -> None:
     if which == "w":
         emit_load(ctx, w_load(L, t, buf, grp, nc, kc, ri), L.w.key)
         return
-    for instr in a_loads(L, t, buf, grp, mt, kc):
+    row = ones_row(L, buf, mt, kc)
+    if row is not None and ones.get(buf) != row:  # loaded once per buffer (a block of
+        # another size moves it, and may overwrite the one before)
+        ones[buf] = row
+        emit_load(ctx, row, "const")
+    for instr in a_loads(L, t, buf, grp, mt, kc, ones=False):
         emit_load(ctx, instr, L.x.key)
     for instr, _, _ in a_copies(L, t, buf, mt, kc, ri):
         emit_vector(ctx, instr)

@@ -27,9 +27,22 @@ from compiler.tiling import GemmTiling
 from simulator.isa import MatMul, VFunc
 
 
-def patch_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+def ones_row(L: GemmLayer, abuf: int, mt, kc):
+    """``ColSums``: the Load of the row of ones after an im2col block of M tile ``mt`` and K
+    chunk ``kc`` in A buffer ``abuf`` (None without ColSums). No A load of a block of the
+    same size writes it, so a buffer keeps it from one such block to the next."""
+    if L.epi.col_sums is None:
+        return None
+    _, _, tr, _, tw = mt
+    kt = L.geom.kpos * kc[1]
+    at = abuf + tr * tw * kt * L.es
+    return load(SP_IN, at, L.es, L.epi.col_sums.ones, (1, 1, kt), (0, 0, 1), (0, 0, 1))
+
+
+def patch_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc, ones=True) -> list:
     """The Loads filling A buffer ``abuf`` for M tile ``mt`` and K chunk ``kc``: one patch
-    ("shift", "vcol") or one strided load per kernel position ("im2col")."""
+    ("shift", "vcol") or one strided load per kernel position ("im2col", with the row of
+    ones of ``ColSums`` first unless ``ones`` is False)."""
     g, x, es = L.geom, L.x, L.es
     b, r0, tr, c0, tw = mt
     k0, tk = kc
@@ -46,11 +59,9 @@ def patch_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> lis
             )
         ]
     out, kt = [], g.kpos * tk
-    if L.epi.col_sums is not None:  # the row of ones after the block (ColSums)
-        ones = L.epi.col_sums.ones
-        out.append(
-            load(SP_IN, abuf + tr * tw * kt * es, es, ones, (1, 1, kt), (0, 0, 1), (0, 0, 1))
-        )
+    row = ones_row(L, abuf, mt, kc) if ones else None
+    if row is not None:
+        out.append(row)
     for kh, kw in product(range(g.kh), range(g.kw)):
         ih0 = r0 * g.sh - g.pt + kh * g.dh
         iw0 = c0 * g.sw - g.pl + kw * g.dw
@@ -62,12 +73,12 @@ def patch_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> lis
     return out
 
 
-def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc) -> list:
+def a_loads(L: GemmLayer, t: GemmTiling, abuf: int, grp: int, mt, kc, ones=True) -> list:
     """``patch_loads``; "phase" mode (strided convolutions): one patch per input phase
     (every sh-th row, every sw-th column), in which each kernel position is a shifted
     window, as in "shift" mode."""
     if t.mode != "phase":
-        return patch_loads(L, t, abuf, grp, mt, kc)
+        return patch_loads(L, t, abuf, grp, mt, kc, ones)
     g, x, es = L.geom, L.x, L.es
     b, r0, tr, c0, tw = mt
     k0, tk = kc
