@@ -394,7 +394,7 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
     lead = yt.shape[:-2]
     words = np.full(n, pack_requant_scale(node.attr("requant")[0]), np.uint32)
     requant = ctx.const(words.view(np.int32)).addr
-    sums = _col_sums(ctx, node, k, n)
+    sums = _col_sums(ctx, node, k)
     t, carry = None, {}
     for idx in np.ndindex(*lead) if lead else [()]:
         epi = Epilogue(requant=requant, out_zp=yt.quant.zero_point, clamp=tuple(node.attr("clamp")))
@@ -420,12 +420,11 @@ def lower_qmatmul(ctx: Ctx, node) -> None:
     ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
 
 
-def _col_sums(ctx: Ctx, node, k: int, n: int) -> ColSums | None:
+def _col_sums(ctx: Ctx, node, k: int) -> ColSums | None:
     """-za * sum_k (b - zb) of each column (``ColSums``: the row of ones, and the row's
     initial -K zb when the row sums' correction is preloaded into C); None when za is 0."""
     za, zb = node.attr("zero_points", (0, 0))
     if not za:
         return None
     ones = ctx.const(np.ones(k, np.int8)).addr
-    init = ctx.const(np.full(n, -k * zb, np.int32)).addr if zb else None
-    return ColSums(-za, ones, init)
+    return ColSums(-za, ones, -k * zb if zb else None)

@@ -89,7 +89,10 @@ def _round(x: int, page: int) -> int:
 
 def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
     """The residual tile loaded into C (the accumulator layout, row pitch included): fp32,
-    or int32 (QMatMul's zero-point correction), so the first MatMul accumulates onto it."""
+    or int32 (QMatMul's zero-point correction), so the first MatMul accumulates onto it.
+    With ``ColSums`` (one row of tiles) the same load writes the row after the tile's, the
+    column sums', with ``init`` (the padding of a window one row short), not a load of its
+    own."""
     g, r = L.geom, L.epi.residual
     b, r0, tr, c0, tw = mt
     n0, tn = nc
@@ -97,7 +100,13 @@ def residual_load(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc):
     pitch = pitch_of(L, t, tr, tw)
     sn, sh_, sw_, sc = r.strides
     addr = r.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * 4
-    return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
+    sums = L.epi.col_sums
+    if sums is None:
+        return load(SP_ACC, cbuf, 4, addr, (tr, tw, tn), (sh_, sw_, sc), (pitch * tn, tn, 1))
+    assert tr == 1 and pitch == tw, "ColSums: an im2col block of one row"
+    win = ((0, 1), (0, tw), (0, tn))
+    pad = (sums.init or 0) & 0xFFFFFFFF
+    return load(SP_ACC, cbuf, 4, addr, (1, tw + 1, tn), (sh_, sw_, sc), (0, tn, 1), win, pad)
 
 
 def out_offset(L: GemmLayer, tr: int, pitch: int, tn: int) -> int:
@@ -140,13 +149,6 @@ def pre_loads(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc) -> list[
         out.append((residual_load(L, t, cbuf, grp, mt, nc), L.epi.residual.key))
     if L.epi.post_add:
         out.append((post_residual_load(L, t, cbuf, grp, mt, nc), L.epi.post_add.residual.key))
-    sums = L.epi.col_sums
-    if L.epi.residual and sums is not None:  # the column sums' row accumulates onto init
-        _, _, tr, _, tw = mt
-        at = cbuf + tr * pitch_of(L, t, tr, tw) * nc[1] * 4
-        chan = grp * L.geom.cout_g + nc[0]
-        row = load(SP_ACC, at, 4, sums.init + chan * 4, (1, 1, nc[1]), (0, 0, 1), (0, 0, 1))
-        out.append((row, "const"))
     return out
 
 

@@ -84,7 +84,8 @@ class ColSums:
     row, with the column sums out of the array itself: a row of ones (``ones``: DRAM address of
     K int8 ones) streamed after each A tile's rows makes the C row after the tile's rows
     sum_k B[k, n], exact in int32, so B is read once, by the MatMuls. With a residual
-    preloaded into C, that row is preloaded with ``init`` (N int32 words) too."""
+    preloaded into C, that row is preloaded with ``init`` (an int32, every column's) by the
+    same load."""
 
     mult: int
     ones: int
