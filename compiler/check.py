@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 import onnx.numpy_helper
 
+from compiler.check_x64 import has_qdq, u8_gemm_weights
 from compiler.driver import CompileOptions, compile
 from simulator.config import NpuConfig
 from simulator.errors import ModelError
@@ -37,7 +38,7 @@ def session(model: onnx.ModelProto | str | Path, *, optimize: bool = True, threa
     """An onnxruntime CPU session (``optimize=False``: basic graph optimisations only, which
     keeps QDQ models in their float QuantizeLinear/DequantizeLinear semantics; by default
     they run on its integer kernels, QLinearConv and friends, whose requantisation the NPU
-    follows; ``threads``: intra-op threads, 0 for onnxruntime's default). ModelError, one
+    follows, made exact on every x86 CPU by ``exact_integer_kernels``; ``threads``: intra-op threads, 0 for onnxruntime's default). ModelError, one
     line, if onnxruntime rejects the model."""
     import onnxruntime as ort
 
@@ -50,8 +51,23 @@ def session(model: onnx.ModelProto | str | Path, *, optimize: bool = True, threa
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    if optimize:
+        source = exact_integer_kernels(model, source)
     with _onnxruntime_errors(model):
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def exact_integer_kernels(model, source):
+    """The model bytes for int8 results that are the same on every x86 CPU
+    (``compiler.check_x64``); models with external data are left as they are."""
+    if not isinstance(model, onnx.ModelProto):
+        try:
+            model = onnx.load(str(model), load_external_data=False)
+        except Exception:  # onnxruntime reports what is wrong with the file
+            return source
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+            return source
+    return u8_gemm_weights(model).SerializeToString() if has_qdq(model) else source
 
 
 def reference(

@@ -2,10 +2,10 @@
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 import models_zoo
+from compiler.check import infer, session
 from models_zoo import minilm
 
 NPU_OPS = set(
@@ -41,8 +41,7 @@ def case(name: str, int8: bool):
 def run(model: onnx.ModelProto, inputs: dict, all_tensors=False) -> list[np.ndarray]:
     if all_tensors:
         model = expose_all_tensors(model)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, inputs)
+    return list(infer(session(model), inputs, model).values())
 
 
 def expose_all_tensors(model: onnx.ModelProto) -> onnx.ModelProto:

