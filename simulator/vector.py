@@ -213,6 +213,22 @@ def _is_float(x: np.ndarray | None) -> bool:
     return x is not None and x.dtype in _FLOAT_NP
 
 
+def _wide(fn):
+    """``fn`` of fp32 operands evaluated in float64 and rounded once to fp32.
+
+    numpy's fp32 kernels of exp, log, tanh, the trigonometric functions and the like differ
+    from CPU to CPU (its AVX-512 build uses SVML, its AVX2 build other code) by an ulp here
+    and there, which a QUANT after them turns into a different int8 step; its float64 kernels
+    differ by a float64 ulp, which the rounding to fp32 hides. So the simulated numbers are
+    the same on every machine, as a bit-exact model must be.
+    """
+
+    def wide(a, *rest):
+        return fn(np.asarray(a, np.float64), *rest).astype(np.float32)
+
+    return wide
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     """erf in float64 by Abramowitz-Stegun 7.1.26 (|error| <= 1.5e-7)."""
     x = x.astype(np.float64)
@@ -241,7 +257,8 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return np.float32(1) / (np.float32(1) + np.exp(-a))
+    one = a.dtype.type(1)
+    return one / (one + np.exp(-a))
 
 
 def _softplus(a: np.ndarray) -> np.ndarray:
@@ -280,7 +297,7 @@ def _shrink(a, lambd, bias):
 
 def _celu(a, alpha):
     return np.maximum(a.dtype.type(0), a) + np.minimum(
-        a.dtype.type(0), alpha * (np.exp(a / alpha) - a.dtype.type(1))
+        a.dtype.type(0), alpha * (_wide(np.exp)(a / alpha) - a.dtype.type(1))
     )
 
 
@@ -293,50 +310,52 @@ _ELEMENTWISE = {
     VFunc.DIV: lambda a, b, i0, i1, i2: a / b,
     VFunc.MAX: lambda a, b, i0, i1, i2: np.maximum(a, b),
     VFunc.MIN: lambda a, b, i0, i1, i2: np.minimum(a, b),
-    VFunc.POW: lambda a, b, i0, i1, i2: np.power(a, b),
+    VFunc.POW: lambda a, b, i0, i1, i2: (
+        _wide(np.power)(a, b) if a.dtype.kind == "f" else np.power(a, b)
+    ),
     VFunc.ADD_IMM: lambda a, b, i0, i1, i2: a + i0,
     VFunc.MUL_IMM: lambda a, b, i0, i1, i2: a * i0,
     VFunc.RELU: lambda a, b, i0, i1, i2: np.maximum(a, a.dtype.type(0)),
     VFunc.CLIP: lambda a, b, i0, i1, i2: np.minimum(np.maximum(a, i0), i1),
     VFunc.LEAKY_RELU: lambda a, b, i0, i1, i2: np.where(a >= 0, a, i0 * a),
-    VFunc.SIGMOID: lambda a, b, i0, i1, i2: _sigmoid(a),
-    VFunc.TANH: lambda a, b, i0, i1, i2: np.tanh(a),
+    VFunc.SIGMOID: lambda a, b, i0, i1, i2: _wide(_sigmoid)(a),
+    VFunc.TANH: lambda a, b, i0, i1, i2: _wide(np.tanh)(a),
     VFunc.HARD_SIGMOID: lambda a, b, i0, i1, i2: np.clip(i0 * a + i1, 0, 1).astype(np.float32),
     VFunc.HARD_SWISH: lambda a, b, i0, i1, i2: _hard_swish(a),
     VFunc.ERF: lambda a, b, i0, i1, i2: _erf(a).astype(np.float32),
     VFunc.GELU: lambda a, b, i0, i1, i2: _gelu(a),
-    VFunc.EXP: lambda a, b, i0, i1, i2: np.exp(a),
+    VFunc.EXP: lambda a, b, i0, i1, i2: _wide(np.exp)(a),
     VFunc.SQRT: lambda a, b, i0, i1, i2: np.sqrt(a),
     VFunc.RECIP: lambda a, b, i0, i1, i2: np.float32(1) / a,
     VFunc.NEG: lambda a, b, i0, i1, i2: -a,
     VFunc.ABS: lambda a, b, i0, i1, i2: np.abs(a),
     VFunc.RSQRT: lambda a, b, i0, i1, i2: np.float32(1) / np.sqrt(a),
-    VFunc.LOG: lambda a, b, i0, i1, i2: np.log(a),
+    VFunc.LOG: lambda a, b, i0, i1, i2: _wide(np.log)(a),
     VFunc.FLOOR: lambda a, b, i0, i1, i2: np.floor(a),
     VFunc.CEIL: lambda a, b, i0, i1, i2: np.ceil(a),
     VFunc.ROUND: lambda a, b, i0, i1, i2: np.rint(a),
     VFunc.TRUNC: lambda a, b, i0, i1, i2: np.trunc(a),
     VFunc.SIGN: lambda a, b, i0, i1, i2: np.sign(a),
-    VFunc.SIN: lambda a, b, i0, i1, i2: np.sin(a),
-    VFunc.COS: lambda a, b, i0, i1, i2: np.cos(a),
-    VFunc.TAN: lambda a, b, i0, i1, i2: np.tan(a),
-    VFunc.ASIN: lambda a, b, i0, i1, i2: np.arcsin(a),
-    VFunc.ACOS: lambda a, b, i0, i1, i2: np.arccos(a),
-    VFunc.ATAN: lambda a, b, i0, i1, i2: np.arctan(a),
-    VFunc.SINH: lambda a, b, i0, i1, i2: np.sinh(a),
-    VFunc.COSH: lambda a, b, i0, i1, i2: np.cosh(a),
-    VFunc.ASINH: lambda a, b, i0, i1, i2: np.arcsinh(a),
-    VFunc.ACOSH: lambda a, b, i0, i1, i2: np.arccosh(a),
-    VFunc.ATANH: lambda a, b, i0, i1, i2: np.arctanh(a),
-    VFunc.SOFTPLUS: lambda a, b, i0, i1, i2: _softplus(a),
+    VFunc.SIN: lambda a, b, i0, i1, i2: _wide(np.sin)(a),
+    VFunc.COS: lambda a, b, i0, i1, i2: _wide(np.cos)(a),
+    VFunc.TAN: lambda a, b, i0, i1, i2: _wide(np.tan)(a),
+    VFunc.ASIN: lambda a, b, i0, i1, i2: _wide(np.arcsin)(a),
+    VFunc.ACOS: lambda a, b, i0, i1, i2: _wide(np.arccos)(a),
+    VFunc.ATAN: lambda a, b, i0, i1, i2: _wide(np.arctan)(a),
+    VFunc.SINH: lambda a, b, i0, i1, i2: _wide(np.sinh)(a),
+    VFunc.COSH: lambda a, b, i0, i1, i2: _wide(np.cosh)(a),
+    VFunc.ASINH: lambda a, b, i0, i1, i2: _wide(np.arcsinh)(a),
+    VFunc.ACOSH: lambda a, b, i0, i1, i2: _wide(np.arccosh)(a),
+    VFunc.ATANH: lambda a, b, i0, i1, i2: _wide(np.arctanh)(a),
+    VFunc.SOFTPLUS: lambda a, b, i0, i1, i2: _wide(_softplus)(a),
     VFunc.SOFTSIGN: lambda a, b, i0, i1, i2: a / (np.float32(1) + np.abs(a)),
-    VFunc.ELU: lambda a, b, i0, i1, i2: np.where(a > 0, a, i0 * np.expm1(a)),
-    VFunc.SELU: lambda a, b, i0, i1, i2: i1 * np.where(a > 0, a, i0 * np.expm1(a)),
+    VFunc.ELU: lambda a, b, i0, i1, i2: np.where(a > 0, a, i0 * _wide(np.expm1)(a)),
+    VFunc.SELU: lambda a, b, i0, i1, i2: i1 * np.where(a > 0, a, i0 * _wide(np.expm1)(a)),
     VFunc.CELU: lambda a, b, i0, i1, i2: _celu(a, i0),
     VFunc.THRESHOLDED_RELU: lambda a, b, i0, i1, i2: np.where(a > i0, a, a.dtype.type(0)),
-    VFunc.MISH: lambda a, b, i0, i1, i2: a * np.tanh(_softplus(a)),
+    VFunc.MISH: lambda a, b, i0, i1, i2: a * _wide(lambda x: np.tanh(_softplus(x)))(a),
     VFunc.SHRINK: lambda a, b, i0, i1, i2: _shrink(a, i0, i1),
-    VFunc.SWISH: lambda a, b, i0, i1, i2: a * _sigmoid(i0 * a),
+    VFunc.SWISH: lambda a, b, i0, i1, i2: a * _wide(_sigmoid)(i0 * a),
     VFunc.GELU_TANH: lambda a, b, i0, i1, i2: _gelu_tanh(a),
     VFunc.ISNAN: lambda a, b, i0, i1, i2: _flag(np.isnan(a), a),
     VFunc.ISINF: lambda a, b, i0, i1, i2: _flag(
@@ -437,6 +456,8 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
         b = None if b is None else _to_int64(b)
         imms = np.int64(imm_as_int(i0)), np.int64(imm_as_int(i1)), np.int64(imm_as_int(i2))
     if func in _REDUCE:
+        if use_float and func in (VFunc.RSUM, VFunc.RPROD):  # a wide accumulator, rounded once
+            return _REDUCE[func](a.astype(np.float64), axis=-1, keepdims=True).astype(np.float32)
         return _REDUCE[func](a, axis=-1, keepdims=True)
     return _ELEMENTWISE[func](a, b, *imms)
 

@@ -279,3 +279,31 @@ def test_dequant_packed_unpacks_codes_and_dequantises_per_group(bits):
         vector_apply(VFunc.DEQUANT_PACKED, packed.astype(np.uint8), scale, 3, 0, 0, DType.FP32)
     with pytest.raises(ValueError, match="DEQUANT_PACKED needs src1"):
         vector_apply(VFunc.DEQUANT_PACKED, packed.astype(np.uint8))
+
+
+WIDE = {
+    VFunc.EXP: np.exp,
+    VFunc.LOG: np.log,
+    VFunc.TANH: np.tanh,
+    VFunc.SIGMOID: lambda x: 1 / (1 + np.exp(-x)),
+    VFunc.SIN: np.sin,
+    VFunc.ATANH: np.arctanh,
+}
+
+
+@pytest.mark.parametrize("func", list(WIDE), ids=lambda f: f.name)
+def test_fp32_transcendentals_are_float64_rounded_once(func):
+    """The same bits on every CPU: numpy's fp32 kernels of these differ between its AVX2 and
+    AVX-512 builds; float64 rounded once to fp32 does not (but once in ~1e8 elements)."""
+    x = np.linspace(-0.99, 0.99, 4001, dtype=np.float32).reshape(1, 1, -1)
+    if func == VFunc.LOG:
+        x = np.abs(x) + np.float32(0.01)
+    want = WIDE[func](x.astype(np.float64)).astype(np.float32)
+    got = vector_apply(func, x, dst_dtype=DType.FP32)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_fp32_rsum_is_summed_wide_and_rounded_once():
+    """2**24 + 1 + 1 in fp32, left to right, stays 2**24; the wide sum is 2**24 + 2."""
+    x = np.array([[[2.0**24, 1.0, 1.0]]], np.float32)
+    assert vector_apply(VFunc.RSUM, x, dst_dtype=DType.FP32)[0, 0, 0] == 2.0**24 + 2
