@@ -60,15 +60,19 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
     xs = [ctx.place(node.inputs[0]).strides[a] for a in (0, 2, 3, 1)]
     ys = [ctx.place(node.outputs[0]).strides[a] for a in (0, 2, 3, 1)]
     pw = (ow - 1) * sw + (kw - 1) * dw + 1
-    pe = 5 if xt.dtype == "int8" and not is_max else 4  # bytes per patch element
+    bytes_max = is_max and xt.dtype in ("int8", "uint8")  # patch and result one byte each
+    pe = 1 if bytes_max else 5 if xt.dtype == "int8" and not is_max else 4  # a patch element
     slots = 3 if pe == 5 else 2  # fp32 slots per output element (int8: results, constants)
+    ob = 1 if bytes_max else 4 * slots  # bytes per output element
     copies = ctx.scratch.copies(SP, 2)
-    budget = copies.capacity - (512 if pe == 5 else 0)  # int8: a few constants
+    budget = copies.capacity - (512 if pe == 5 else 128 if bytes_max else 0)  # constants, align
     tc = c
-    while tc > 1 and (((kh - 1) * dh + sh + 1) * pw * tc * pe + ow * tc * 4 * slots) > budget:
+    while tc > 1 and (((kh - 1) * dh + sh + 1) * pw * tc * pe + ow * tc * ob) > budget:
         tc = -(-tc // 2)
-    per_row = sh * pw * tc * pe + ow * tc * 4 * slots
+    per_row = sh * pw * tc * pe + ow * tc * ob
     tr = max(1, min(oh, (budget - (kh - 1) * dh * pw * tc * pe) // per_row))
+    if bytes_max and c == tc:  # at least 4 row tiles, so the loads overlap the MAXes
+        tr = min(tr, -(-oh // 4))
     copies.use(copies.capacity)
     div = _divisor(node, (h, w), (oh, ow), (kh, kw), (sh, sw), (pt, pl)) if not is_max else None
     buf = 0
