@@ -95,6 +95,64 @@ def requantize(
     return out.astype(np.int32)
 
 
+QADD_MULT_BITS = 23  # QADD's multipliers: the larger of the two in [2**22, 2**23)
+QADD_SHIFT_MAX = 31
+
+
+def _field(word: int, at: int, bits: int) -> int:
+    """The signed ``bits``-wide field of ``word`` at bit ``at``."""
+    v = (word >> at) & ((1 << bits) - 1)
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def pack_qadd(a: tuple, b: tuple, y: tuple, lo: int, hi: int) -> tuple[int, int, int] | None:
+    """QADD's immediates for y = a + b of quantised tensors, each ``(scale, zero_point)``,
+    the result clamped to ``[lo, hi]`` (quantised; a fused Relu or Clip):
+
+    - imm0 = (mult_a << 9) | (za & 0x1FF), imm1 likewise for b: multipliers below 2**23,
+      zero points as 9-bit two's complement (int8 and uint8 zero points both fit);
+    - imm2 = shift | zy << 5 | lo << 14 | hi << 23, each a 9-bit two's complement field.
+
+    mult / 2**shift is s_a / s_y (and s_b / s_y) rounded to 23 bits; None when that cannot be
+    (a ratio of 2**23 or more, or the larger ratio below 2**-8: the caller keeps the fp32 path).
+    """
+    ra = float(np.float32(a[0])) / float(np.float32(y[0]))
+    rb = float(np.float32(b[0])) / float(np.float32(y[0]))
+    top = max(ra, rb)
+    if not (math.isfinite(top) and top > 0 and min(ra, rb) >= 0):
+        return None
+    shift = QADD_MULT_BITS - math.frexp(top)[1]
+    mults = [round(r * 2.0**shift) for r in (ra, rb)]
+    if max(mults) >= 1 << QADD_MULT_BITS:  # the larger ratio rounded up to 2**23
+        shift -= 1
+        mults = [round(r * 2.0**shift) for r in (ra, rb)]
+    if not 0 <= shift <= QADD_SHIFT_MAX:
+        return None
+    zs = (a[1], b[1], y[1], lo, hi)
+    if any(not -256 <= int(z) <= 255 for z in zs):
+        return None
+    zy, lo, hi = (int(v) & 0x1FF for v in zs[2:])
+    return (
+        (mults[0] << 9) | (int(a[1]) & 0x1FF),
+        (mults[1] << 9) | (int(b[1]) & 0x1FF),
+        shift | zy << 5 | lo << 14 | hi << 23,
+    )
+
+
+def qadd(a: np.ndarray, b: np.ndarray, imm0: int, imm1: int, imm2: int) -> np.ndarray:
+    """QADD: clamp(round_half_even(((a - za) mult_a + (b - zb) mult_b) / 2**shift) + zy, lo, hi)
+    in int64 (``pack_qadd`` gives the fields). (a - za) needs 10 bits, each product 33, their
+    sum 34; the RTL computes exactly this."""
+    w0, w1, w2 = (int(v) & 0xFFFFFFFF for v in (imm0, imm1, imm2))
+    acc = (np.asarray(a, np.int64) - _field(w0, 0, 9)) * (w0 >> 9)
+    acc += (np.asarray(b, np.int64) - _field(w1, 0, 9)) * (w1 >> 9)
+    out = shift_round_half_even(acc, w2 & 0x1F)
+    out += _field(w2, 5, 9)
+    np.maximum(out, _field(w2, 14, 9), out=out)
+    np.minimum(out, _field(w2, 23, 9), out=out)
+    return out
+
+
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: DType) -> np.ndarray:
     """fp32 -> int: saturate(round_half_even(x / scale) + zp), as onnxruntime's QuantizeLinear."""
     lo, hi = INT_RANGE[dtype]

@@ -43,7 +43,7 @@ from math import inf, ldexp
 import numpy as np
 
 from simulator.isa import LUT_ENTRIES, PACKED_BITS, DType, VFunc
-from simulator.semantics import INT_RANGE, NUMPY_DTYPE, requantize
+from simulator.semantics import INT_RANGE, NUMPY_DTYPE, qadd, requantize
 
 _NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
 _FLOAT_NP = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.uint16))
@@ -408,7 +408,7 @@ def vector_apply(
     """
     func = VFunc(func)
     kind = func.info.kind
-    if kind in ("binary", "select", "lut", "packed") or func == VFunc.REQUANT:
+    if kind in ("binary", "select", "lut", "packed") or func.info.sources == 2:
         if src1 is None:
             raise ValueError(f"vector function {func.name} needs src1")
     else:
@@ -430,6 +430,8 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     """The result in the function's domain: fp32 or int64 (not yet converted)."""
     if func == VFunc.REQUANT:
         return requantize(a, b, imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
+    if func == VFunc.QADD:
+        return qadd(_to_int64(a), _to_int64(b), i0, i1, i2)
     if func == VFunc.LUT:
         index = np.clip(_to_int64(a) - imm_as_int(i0), 0, LUT_ENTRIES - 1)
         return _as_domain(b.reshape(-1)[:LUT_ENTRIES])[index]

@@ -107,6 +107,7 @@ class VFunc(enum.IntEnum):
     RARGMIN = 79
     LUT = 80
     DEQUANT_PACKED = 81
+    QADD = 82
 
     @property
     def info(self) -> VFuncInfo:
@@ -273,6 +274,16 @@ _VFUNC_TABLE = {
         "contiguous, low nibble first; n2 * imm0 a multiple of 8); scale the fp32 "
         "src1[i0, i1, 0]; zp the fp32 src1[i0, i1, 1] (src1_s2 apart) if imm1 != 0, else the "
         "int32 imm2. A weight group of onnxruntime's MatMulNBits per (i0, i1)",
+        sources=2,
+    ),
+    VFunc.QADD: _vf(
+        "quant",
+        "int",
+        2,
+        "dst = clamp(round_half_even(((src0 - za) * ma + (src1 - zb) * mb) / 2**shift) + zy, "
+        "lo, hi): a requantising add of two quantised tensors (QLinearAdd), integers only; "
+        "imm0 = (ma << 9) | za, imm1 = (mb << 9) | zb (ma, mb < 2**23), imm2 = shift | zy << 5 "
+        "| lo << 14 | hi << 23 (zero points and bounds 9-bit two's complement, shift <= 31)",
         sources=2,
     ),
 }

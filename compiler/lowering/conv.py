@@ -131,7 +131,8 @@ def lower_conv(ctx: Ctx, node) -> None:
         _epilogue(ctx, node, g.cout, bias),
     )
     if node.attr("residual"):
-        layer.epi.residual = operand(ctx, node.attr("residual"), axes)
+        # its input 3 (a pass after the fusion may rename it there, as int8_io does)
+        layer.epi.residual = operand(ctx, node.inputs[3], axes)
     t = _run(ctx, node, layer)
     ctx.record(node, macs=g.macs, tiling=t.describe(g.kpos), est_cycles=t.est)
 

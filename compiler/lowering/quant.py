@@ -23,13 +23,14 @@ from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
-from simulator.semantics import NUMPY_DTYPE, pack_requant_scale
+from simulator.semantics import NUMPY_DTYPE, pack_qadd, pack_requant_scale, quantize
 from simulator.vector import vector_apply
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 QDTYPES = {"int8": DType.INT8, "uint8": DType.UINT8}
+I8 = DType.INT8
 
 
 # --- standalone Q / DQ -------------------------------------------------------------------
@@ -82,11 +83,19 @@ def lower_dequantize(ctx: Ctx, node) -> None:
     "QAdd",
     "int8",
     "compiler-made from DequantizeLinear x2 -> Add [-> Relu/Clip] -> QuantizeLinear: "
-    "DEQUANT both, ADD, clip, QUANT in one vector pass; numpy broadcasting",
+    "one integer QADD (both scale ratios to 23-bit multipliers, the clip as quantised bounds) "
+    "in one vector pass, or DEQUANT both, ADD, clip, QUANT when a ratio does not fit; numpy "
+    "broadcasting",
     internal=True,
 )
 def lower_qadd(ctx: Ctx, node) -> None:
     a, b = node.inputs
+    qy = ctx.type(node.outputs[0]).quant
+    imm = qadd_imm(ctx.type(a).quant, ctx.type(b).quant, qy, node.attr("bounds"))
+    if imm is not None:
+        run_eltwise(ctx, node.outputs[0], [a, b], [Step(VFunc.QADD, "out", 0, 1, imm)], I8X2)
+        ctx.record(node, macs=0)
+        return
     steps = [
         Step(VFunc.DEQUANT, "t", 0, None, _tensor_imm(ctx.type(a).quant)),
         Step(VFunc.DEQUANT, "t2", 1, None, _tensor_imm(ctx.type(b).quant)),
@@ -94,8 +103,25 @@ def lower_qadd(ctx: Ctx, node) -> None:
         *_clip_steps(node.attr("bounds")),
         Step(VFunc.QUANT, "out", "t", None, _tensor_imm(ctx.type(node.outputs[0]).quant)),
     ]
-    run_eltwise(ctx, node.outputs[0], [a, b], steps, [DType.INT8, DType.INT8])
+    run_eltwise(ctx, node.outputs[0], [a, b], steps, I8X2)
     ctx.record(node, macs=0)
+
+
+I8X2 = [DType.INT8, DType.INT8]
+
+
+def qadd_imm(qa, qb, qy, bounds) -> tuple[int, int, int] | None:
+    """QADD's immediates for a QAdd (int8 operands and result) with the Relu/Clip ``bounds``
+    (fp32, or infinite): quantising is monotone, so QUANT(CLIP(t, lo, hi)) equals the int8
+    result clamped to [QUANT(lo), QUANT(hi)]. None when the scale ratios do not fit QADD's
+    multipliers (the fp32 DEQUANT/ADD/CLIP/QUANT chain then)."""
+    lo, hi = -128, 127
+    if bounds[0] != -np.inf:
+        lo = int(quantize(np.float32(max(bounds[0], -3.4e38)), qy.scale, qy.zero_point, I8))
+    if bounds[1] != np.inf:
+        hi = int(quantize(np.float32(min(bounds[1], 3.4e38)), qy.scale, qy.zero_point, I8))
+    pair = [(q.scale, q.zero_point) for q in (qa, qb, qy)]
+    return pack_qadd(*pair, lo, hi)
 
 
 @declare(
@@ -267,7 +293,7 @@ def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
         clamp=tuple(node.attr("clamp")),
     )
     if post:
-        res = post["residual"]
+        res = node.inputs[3]  # as post["residual"] was named when fused (int8_io renames)
         clip = _clip_steps(post["bounds"])
         epi.post_add = PostAdd(
             operand(ctx, res, axes),
@@ -275,6 +301,7 @@ def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
             _tensor_imm(ctx.type(res).quant),
             _tensor_imm(yq),
             clip[0].imm if clip else None,
+            qadd_imm(post["tile"], ctx.type(res).quant, yq, post["bounds"]),
         )
     return epi
 

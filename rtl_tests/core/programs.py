@@ -182,3 +182,51 @@ ZOO = {
     "mlp_mnist": lambda config: zoo_int8("mlp_mnist", config),
     "lenet5": lambda config: zoo_int8("lenet5", config),
 }
+
+
+def residual_block(channels: int = 8, hw: tuple[int, int] = (6, 5)):
+    """x -> Conv 3x3 -> Relu -> Conv 3x3 -> + x -> Relu, float, seeded (a ResNet basic block)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    shape = [1, channels, *hw]
+
+    def conv(x, y, name):
+        w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * 0.2
+        b = rng.standard_normal(channels).astype(np.float32) * 0.1
+        inits.extend(
+            [numpy_helper.from_array(w, name + "w"), numpy_helper.from_array(b, name + "b")]
+        )
+        return helper.make_node("Conv", [x, name + "w", name + "b"], [y], pads=[1, 1, 1, 1])
+
+    inits = []
+    nodes = [
+        conv("x", "a", "c1"),
+        helper.make_node("Relu", ["a"], ["r"]),
+        conv("r", "c", "c2"),
+        helper.make_node("Add", ["c", "x"], ["s"]),
+        helper.make_node("Relu", ["s"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "residual_block",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def residual_int8(config: NpuConfig) -> tuple[Program, Inputs, object, Inputs]:
+    """``residual_block`` quantised (QDQ) and compiled with ``ZOO_OPTIONS``: its residual Add
+    is a QADD fused after the second QConv's REQUANT. (Program, host inputs, the QDQ model,
+    its float inputs)."""
+    from compiler.driver import CompileOptions, compile
+    from models_zoo.quantize import quantize_int8, random_inputs
+
+    rng = np.random.default_rng(8)
+    model = residual_block()
+    qdq = quantize_int8(model, random_inputs(model, rng, 4))
+    feeds = random_inputs(model, rng, 1)[0]
+    program = compile(qdq, config, CompileOptions(**ZOO_OPTIONS))
+    return program, host_inputs(program, feeds), qdq, feeds

@@ -103,6 +103,25 @@ def test_zoo_int8_program(sim, name):
 
 
 @pytest.mark.rtl
+@pytest.mark.parametrize("sim", simulators())
+def test_residual_int8_program(sim):
+    """An int8 residual block (its Add a QADD after the second QConv's REQUANT, integers
+    only, so the core runs it whole): byte-identical with the simulator, every instruction's
+    timing equal, within one output step of onnxruntime."""
+    from compiler.check import reference
+
+    program, inputs, qdq, feeds = programs.residual_int8(load_config("tiny"))
+    funcs = {isa.VFunc(i.func) for i in program.instructions if isinstance(i, isa.Vector)}
+    assert isa.VFunc.QADD in funcs and isa.VFunc.DEQUANT not in funcs
+    result = run_and_check("residual_int8", program, inputs, sim)
+    assert result.ok(), result.report()
+    info = program.tensors["y"]
+    want = quantize(reference(qdq, feeds)["y"], info.scale, info.zero_point, isa.DType.INT8)
+    got = result.ref.outputs["y"].view(np.int8).astype(np.int64)
+    assert np.abs(got - want.astype(np.int64).ravel()).max() <= 1
+
+
+@pytest.mark.rtl
 def test_mutation_token_released_early():
     """A core whose MATRIX unit releases its tokens one cycle early (MUTATION=1): the report's
     first divergence is the first instruction that waited for such a token, one cycle early."""

@@ -8,6 +8,10 @@
 //   REQUANT  clamp(round_half_even(src0 * mult / 2**min(shift, 62)) + imm0, imm1, imm2) with
 //            src1 = (mult << 8) | shift; the 32 x 24-bit product is built from two 32 x 12-bit
 //            halves over the function's two cycles (vfunc_cycles(VFUNC_REQUANT) = 2)
+//   QADD     clamp(round_half_even(((src0 - za) * ma + (src1 - zb) * mb) / 2**shift) + zy, lo, hi)
+//            with imm0 = (ma << 9) | za, imm1 = (mb << 9) | zb, imm2 = shift | zy << 5 | lo << 14
+//            | hi << 23 (9-bit two's complement fields): one 64-bit product per cycle over the
+//            function's two cycles (vfunc_cycles(VFUNC_QADD) = 2)
 //   RSUM, RMAX, RMIN  fold each row of row_len (= n2) elements; rows may straddle lane-vectors
 //            and a lane-vector may end several rows (a segmented scan with a carry)
 // The result is saturated to dst_dtype (INT8, UINT8; INT32 keeps the wrapped value), as
@@ -60,7 +64,7 @@ module npu_vector_unit #(
         begin
             case (f)
                 VFUNC_COPY, VFUNC_ADD, VFUNC_SUB, VFUNC_MAX, VFUNC_MIN, VFUNC_ADD_IMM,
-                VFUNC_RELU, VFUNC_CLIP, VFUNC_NEG, VFUNC_ABS, VFUNC_REQUANT,
+                VFUNC_RELU, VFUNC_CLIP, VFUNC_NEG, VFUNC_ABS, VFUNC_REQUANT, VFUNC_QADD,
                 VFUNC_RSUM, VFUNC_RMAX, VFUNC_RMIN: supported = 1'b1;
                 default: supported = 1'b0;
             endcase
@@ -176,6 +180,13 @@ module npu_vector_unit #(
 
     // ---------------------------------------------------------------- EX
     wire is_requant = (func_q == VFUNC_REQUANT);
+    wire is_qadd = (func_q == VFUNC_QADD);
+    wire rounds = is_requant || is_qadd;  // R and Q stages apply: shift, zero point, clamp
+    // QADD's fields: 9-bit two's complement zero points and bounds, 23-bit multipliers
+    wire signed [63:0] qa_z = {{55{imm0_q[8]}}, imm0_q[8:0]};
+    wire signed [63:0] qb_z = {{55{imm1_q[8]}}, imm1_q[8:0]};
+    wire signed [63:0] qa_m = {41'd0, imm0_q[31:9]};
+    wire signed [63:0] qb_m = {41'd0, imm1_q[31:9]};
     wire is_reduce = (func_q == VFUNC_RSUM) || (func_q == VFUNC_RMAX) || (func_q == VFUNC_RMIN);
     reg  [31:0] carry;  // the partial result of a row continuing into the next lane-vector
     wire [31:0] run[0:LANES];
@@ -187,6 +198,7 @@ module npu_vector_unit #(
     reg [63:0] x_val[0:LANES-1];
     reg [7:0] x_shift[0:LANES-1];
     reg signed [44:0] lo_part[0:LANES-1];
+    reg signed [63:0] qa_part[0:LANES-1];  // QADD: (src0 - za) * ma, from its first cycle
 
     generate
         for (gl = 0; gl < LANES; gl = gl + 1) begin : g_ex
@@ -199,6 +211,8 @@ module npu_vector_unit #(
             wire signed [44:0] hi_prod = a * $signed({1'b0, mult[23:12]});
             wire signed [63:0] product = {{19{lo_part[gl][44]}}, lo_part[gl]}
                                        + ({{19{hi_prod[44]}}, hi_prod} <<< 12);
+            wire signed [63:0] qa_prod = ({{32{a[31]}}, a} - qa_z) * qa_m;
+            wire signed [63:0] qsum = qa_part[gl] + ({{32{b[31]}}, b} - qb_z) * qb_m;
             reg signed [31:0] elem;
             always @(*) begin
                 case (func_q)
@@ -223,9 +237,12 @@ module npu_vector_unit #(
             assign run[gl+1] = folded;
 
             always @(posedge clk) begin
-                if (s1_live && s1_step == 8'd0) lo_part[gl] <= lo_prod;
+                if (s1_live && s1_step == 8'd0) begin
+                    lo_part[gl] <= lo_prod;
+                    qa_part[gl] <= qa_prod;
+                end
                 if (ex_final) begin
-                    x_shift[gl] <= src1_data[gl*32+:8];
+                    x_shift[gl] <= is_qadd ? {3'd0, imm2_q[4:0]} : src1_data[gl*32+:8];
                     if (is_reduce) begin
                         x_en[gl]  <= s1_valid[gl] && s1_last[gl];
                         x_idx[gl] <= s1_row[gl][IDX_BITS-1:0];
@@ -233,7 +250,8 @@ module npu_vector_unit #(
                     end else begin
                         x_en[gl]  <= s1_valid[gl];
                         x_idx[gl] <= s1_idx[gl][IDX_BITS-1:0];
-                        x_val[gl] <= is_requant ? product : {{32{elem[31]}}, elem};
+                        x_val[gl] <= is_requant ? product : is_qadd ? qsum
+                                   : {{32{elem[31]}}, elem};
                     end
                 end
             end
@@ -265,7 +283,7 @@ module npu_vector_unit #(
             always @(posedge clk) begin
                 r_en[gl]  <= x_en[gl];
                 r_idx[gl] <= x_idx[gl];
-                r_val[gl] <= is_requant ? q + {63'd0, up} : x_val[gl];
+                r_val[gl] <= rounds ? q + {63'd0, up} : x_val[gl];
             end
         end
     endgenerate
@@ -285,13 +303,16 @@ module npu_vector_unit #(
     reg [LANES*32-1:0] q_data;
     generate
         for (gl = 0; gl < LANES; gl = gl + 1) begin : g_sat
-            wire signed [63:0] zp = {{32{imm0_q[31]}}, imm0_q};
-            wire signed [63:0] lo = {{32{imm1_q[31]}}, imm1_q};
-            wire signed [63:0] hi = {{32{imm2_q[31]}}, imm2_q};
+            wire signed [63:0] zp = is_qadd ? {{55{imm2_q[13]}}, imm2_q[13:5]}
+                                            : {{32{imm0_q[31]}}, imm0_q};
+            wire signed [63:0] lo = is_qadd ? {{55{imm2_q[22]}}, imm2_q[22:14]}
+                                            : {{32{imm1_q[31]}}, imm1_q};
+            wire signed [63:0] hi = is_qadd ? {{55{imm2_q[31]}}, imm2_q[31:23]}
+                                            : {{32{imm2_q[31]}}, imm2_q};
             wire signed [63:0] shifted = $signed(r_val[gl]) + zp;
             wire signed [63:0] above = (shifted < lo) ? lo : shifted;
             wire signed [63:0] clamped = (above > hi) ? hi : above;
-            wire signed [31:0] v = is_requant ? clamped[31:0] : r_val[gl][31:0];
+            wire signed [31:0] v = rounds ? clamped[31:0] : r_val[gl][31:0];
             wire signed [31:0] sat = (dtype_q == DTYPE_INT8) ? ((v < -128) ? -32'sd128 : (v > 127) ? 32'sd127 : v)
                                    : (dtype_q == DTYPE_UINT8) ? ((v < 0) ? 32'sd0 : (v > 255) ? 32'sd255 : v)
                                    : v;

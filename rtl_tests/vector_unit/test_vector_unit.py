@@ -14,14 +14,14 @@ from rtl_tests.hdl import design_sources, run_bench, simulators
 from rtl_tests.ports import VectorPort, run_handshake, start_clock
 from simulator import cost, isa
 from simulator.config import load_config
-from simulator.semantics import pack_requant_scale
+from simulator.semantics import pack_qadd, pack_requant_scale
 from simulator.vector import int_bits, vector_apply
 
 SOURCES = design_sources("npu_vector_top")
 VARIANTS = [(4, 4), (8, 6)]  # (LANES, PIPELINE_DEPTH): tiny's, and a wider, deeper unit
 F = isa.VFunc
 FUNCS = [F.COPY, F.ADD, F.SUB, F.MAX, F.MIN, F.ADD_IMM, F.RELU, F.CLIP, F.NEG, F.ABS]
-FUNCS += [F.REQUANT, F.RSUM, F.RMAX, F.RMIN]
+FUNCS += [F.REQUANT, F.QADD, F.RSUM, F.RMAX, F.RMIN]
 INT32_EDGES = np.array([-(2**31), 2**31 - 1, -1, 0, 1, -128, 127], dtype=np.int64)
 
 
@@ -57,6 +57,18 @@ class TB:
             return np.broadcast_to(per_row, shape).astype(np.uint32).view(np.int32)
         return self.rng.choice(words, size=shape).astype(np.uint32).view(np.int32)
 
+    def qadd_imms(self) -> list[int]:
+        """Packed by ``pack_qadd`` from random scales and zero points, or raw 32-bit words
+        (every field's extremes: negative bounds, a shift of 31, the largest multipliers)."""
+        if self.rng.integers(0, 2):
+            return [int(x) for x in self.rng.integers(0, 1 << 32, size=3)]
+        s = self.rng.uniform(1e-3, 1.0, size=3)
+        z = [int(x) for x in self.rng.integers(-128, 128, size=3)]
+        lo, hi = sorted(int(x) for x in self.rng.integers(-128, 128, size=2))
+        imms = pack_qadd((s[0], z[0]), (s[1], z[1]), (s[2], z[2]), lo, hi)
+        assert imms is not None, (s, z)
+        return [int(x) for x in imms]
+
     def instruction(self, func: isa.VFunc) -> tuple[isa.Vector, np.ndarray, np.ndarray | None]:
         shape = tuple(int(x) for x in self.rng.integers(1, [4, 5, 40]))
         src_dtype = isa.DType.INT32 if func == F.REQUANT else isa.DType(self.rng.choice([0, 2]))
@@ -69,6 +81,9 @@ class TB:
             imms = [int(self.rng.integers(-128, 128)), -128, 127]
             if self.rng.integers(0, 2):
                 imms[1:] = sorted(int(x) for x in self.rng.integers(-(2**20), 2**20, size=2))
+        elif func == F.QADD:
+            src1 = self.values(shape, src_dtype)
+            imms = self.qadd_imms()
         elif func.info.kind == "binary":
             src1 = self.values(shape, src_dtype)
         elif func == F.CLIP:

@@ -70,6 +70,30 @@ def test_int8_io_keeps_the_int8_interface_and_matches_onnxruntime_exactly():
         np.testing.assert_array_equal(deq["y"], reference(m, feeds)["y"])
 
 
+def test_int8_io_residual_of_the_graph_input():
+    """x -> conv -> relu -> conv -> + x -> relu: the residual QAdd fused into the second QConv
+    reads x itself once int8_io has left x's QuantizeLinear to the host (it was a KeyError:
+    the fused node's attribute kept the old name). Integers only: one QADD, no float work."""
+    c, hw = 8, (6, 5)
+    nodes = [
+        H("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1]),
+        H("Relu", ["a"], ["r"]),
+        H("Conv", ["r", "w2", "b2"], ["c"], pads=[1, 1, 1, 1]),
+        H("Add", ["c", "x"], ["s"]),
+        H("Relu", ["s"], ["y"]),
+    ]
+    inits = {"w1": rand(c, c, 3, 3, seed=1), "b1": rand(c, seed=2)}
+    inits |= {"w2": rand(c, c, 3, 3, seed=3), "b2": rand(c, seed=4)}
+    m = quantize(model(nodes, {"x": [1, c, *hw]}, {"y": [1, c, *hw]}, inits))
+    program = compile(m, load_config("tiny"), INT8_IO)
+    assert VFunc.QADD in funcs(program) and not funcs(program) & FLOAT_FUNCS
+    assert [layer["op"] for layer in program.layers] == ["QConv", "QConv"]
+    feeds = {"x": rand(1, c, *hw, seed=5)}
+    _, deq = run_int8_io(m, program, feeds)
+    want, scale = reference(m, feeds)["y"], program.tensors["y"].scale
+    assert np.abs(deq["y"] - want).max() <= scale * 1.0001
+
+
 def test_int8_io_compiles_the_whole_model_for_the_npu():
     program = compile_model(mlp(), load_config("tiny"), INT8_IO)
     assert program.tensors["x"].dtype == "int8"

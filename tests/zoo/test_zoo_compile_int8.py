@@ -69,8 +69,10 @@ MODELS = {
     "resnet18": Case(True, Bound(1.0, 0.81), Bound(1.0, 0.79), {"QConv", "QGemm"}),
     # measured 1 step, 75.8% exact (default); 2 steps, 69.1% (basic: float convs, as lenet5)
     "mobilenet_v2": Case(True, Bound(1.0, 0.75), Bound(2.0, 0.69), {"QConv", "QGemm"}),
-    # measured 1 step, 81.5% exact (default) and 82.1% (basic): as resnet18
-    "resnet50": Case(True, Bound(1.0, 0.81), Bound(1.0, 0.82), {"QConv", "QGemm"}),
+    # measured 1 step, 81.8% exact (default) and 81.4% (basic): as resnet18 (basic 82.1%
+    # before the residual QAdds became one integer QADD, whose rounding of near-ties can
+    # differ from the graph's fp32 sum: 3 elements in a million, one step each)
+    "resnet50": Case(True, Bound(1.0, 0.81), Bound(1.0, 0.81), {"QConv", "QGemm"}),
     # integer convs, int8 nearest Resize, float ConvTranspose as written: bit-exact with
     # onnxruntime's integer kernels; against the basic graph its fp32 float convs round a few elements the
     # other way and the integer chain carries them (measured 3 steps, 99.0% exact)
@@ -96,19 +98,23 @@ MODELS = {
     # accumulator), two passes over the key blocks computing the QDQ graph's arithmetic; the
     # differences are the ones unfused int8 attention had (rounding of onnxruntime's float
     # LayerNorm/GELU between the integer kernels): measured 3 steps, 76.1% exact (default);
-    # 4 steps, 47.0% (basic: Softmax by 1 / s_y). The opt-in online mode (fp32 softmax of the
+    # 4 steps, 47.0% (basic: Softmax by 1 / s_y); since the QAdds are one integer QADD
+    # (near-ties rounded as exact arithmetic, not as the fp32 sum) 3 steps, 89.8% (default)
+    # and 4 steps, 46.6% (basic). The opt-in online mode (fp32 softmax of the
     # int8 q, k, v) measured 26 steps, 8.0% / 26, 8.1%: with 1,024 keys most of onnxruntime's
     # probabilities are below half a step (1/255) and round to 0
-    "dit_video": Case(False, Bound(3.0, 0.76), Bound(4.0, 0.47), {"QGemm", "Attention"}),
+    "dit_video": Case(False, Bound(3.0, 0.76), Bound(4.0, 0.46), {"QGemm", "Attention"}),
     # onnxruntime runs the 1-D depthwise convolutions in float (unfused): its fp32 sum puts
     # one element of layer 1's (batchnormalization_2) one step from our exact integer one,
     # and the conv module's SiLU (a Sigmoid whose output scale is far finer than its
     # input's) and the later layers grow it: measured 4 steps, 41.7% exact (default); 8 steps,
     # 23.0% (basic; 9 steps, 23.2% on an AVX2 CPU, whose fp32 kernels round differently). At small the attention is fused (its int32 scores, 256 KiB a head, do not
     # fit the 64 KiB accumulator) and computes what the unfused layers do: the same figures
-    # (the opt-in online mode: 11 steps, 19.6% / 10, 19.7%)
+    # (the opt-in online mode: 11 steps, 19.6% / 10, 19.7%). The residual QAdds as one integer
+    # QADD round a few near-ties differently from the fp32 sums (3 elements in a million, one
+    # step), and the SiLU grows those too: 5 steps, 38.3% (default); 8 steps, 23.1% (basic)
     "audio_convformer": Case(
-        False, Bound(4.0, 0.41), Bound(9.0, 0.23), {"QConv", "QGemm", "Attention"}
+        False, Bound(5.0, 0.38), Bound(9.0, 0.23), {"QConv", "QGemm", "Attention"}
     ),
     # float output (mean pooling after the last DequantizeLinear): steps are absolute
     # differences; bit-exact with onnxruntime's kernels (default); 0.0731 (2.6% exact)

@@ -116,11 +116,14 @@ def out_offset(L: GemmLayer, tr: int, pitch: int, tn: int) -> int:
 
 def out_bytes(L: GemmLayer, tr: int, tw: int, tn: int) -> int:
     """Bytes after a C tile: its REQUANTised output (0 for float layers: they store C
-    itself); with a fused QAdd also the int8 residual tile and an fp32 one (``post_slots``)."""
+    itself); with a fused QAdd also the int8 residual tile, and an fp32 one unless it is one
+    QADD (``post_slots``)."""
     if L.epi.requant is None:
         return 0
-    one = align(tr * tw * tn * L.out_dtype.size)
-    return one + (align(tr * tw * tn) + align(tr * tw * tn * 4) if L.epi.post_add else 0)
+    one, post = align(tr * tw * tn * L.out_dtype.size), L.epi.post_add
+    if post is None:
+        return one
+    return one + align(tr * tw * tn) + (align(tr * tw * tn * 4) if post.qadd is None else 0)
 
 
 def post_slots(L: GemmLayer, cbuf: int, tr: int, pitch: int, tw: int, tn: int):
@@ -167,11 +170,14 @@ def _col_sums(L: GemmLayer, cbuf: int, counts, pitch: int) -> list[tuple]:
 
 
 def _post_add(L: GemmLayer, cbuf: int, out: Box, tr: int, pitch: int, tw: int, tn: int):
-    """The fused QAdd's vector ops: the standalone QAdd's steps on the REQUANTised tile."""
+    """The fused QAdd's vector ops: the standalone QAdd's steps on the REQUANTised tile (one
+    QADD, or the fp32 chain)."""
     p, counts = L.epi.post_add, (tr, tw, tn)
     dense = (tw * tn, tn, 1)
     res_at, t2_at = post_slots(L, cbuf, tr, pitch, tw, tn)
     res = Box(SP_ACC, DType.INT8, res_at, dense)
+    if p.qadd is not None:
+        return [("v", vector(VFunc.QADD, counts, out, out, res, p.qadd), out, [out, res])]
     t = Box(SP_ACC, DType.FP32, cbuf, dense)  # over the accumulators, read by then
     t2 = Box(SP_ACC, DType.FP32, t2_at, dense)
     ops = [

@@ -94,16 +94,18 @@ class ColSums:
 
 @dataclass(frozen=True)
 class PostAdd:
-    """A QAdd fused after the REQUANT (int8 layers): DEQUANT the tile (``tile_imm``) and the
-    int8 residual (``res_imm``), ADD in fp32, the CLIP immediates (or None), QUANT
-    (``out_imm``): the standalone QAdd's vector steps, bit for bit, on the tile in the
-    scratchpad. Immediates are (zero point, fp32 scale bits, 0) as the vector unit takes them."""
+    """A QAdd fused after the REQUANT (int8 layers), the standalone QAdd's vector steps bit for
+    bit on the tile in the scratchpad: one QADD of the tile and the int8 residual (``qadd``: its
+    immediates), or, when the scale ratios do not fit QADD, DEQUANT the tile (``tile_imm``)
+    and the residual (``res_imm``), ADD in fp32, the CLIP immediates (or None), QUANT
+    (``out_imm``). Those immediates are (zero point, fp32 scale bits, 0)."""
 
     residual: Operand  # int8, strides (n, h, w, c) as the output
     tile_imm: tuple[int, int, int]
     res_imm: tuple[int, int, int]
     out_imm: tuple[int, int, int]
     clip: tuple[int, int, int] | None = None
+    qadd: tuple[int, int, int] | None = None
 
 
 @dataclass

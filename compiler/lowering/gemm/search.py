@@ -216,7 +216,11 @@ def _shape_key(L: GemmLayer) -> tuple:
     """Everything a plan depends on (strides and epilogue, not addresses)."""
     epi = L.epi
     res = epi.residual.strides if epi.residual else None
-    post = (epi.post_add.residual.strides, epi.post_add.clip) if epi.post_add else None
+    post = epi.post_add and (
+        epi.post_add.residual.strides,
+        epi.post_add.clip,
+        epi.post_add.qadd is None,
+    )
     sums = None if epi.col_sums is None else epi.col_sums.init is None
     ops = (L.x.strides, L.y.strides, L.w.strides, res, post, sums)
     packed = L.packed.key() if L.packed else None
