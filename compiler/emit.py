@@ -3,7 +3,9 @@
 Every instruction is appended with the resources it reads and writes: the scratchpad pages
 its footprint covers (``simulator.footprint``, the one declaration of what each instruction
 touches) and the DRAM storages the caller names for its DRAM regions (the compiler's memory
-plan knows which tensor an address belongs to; the instruction does not). The emitter finds,
+plan knows which tensor an address belongs to; the instruction does not), each tracked by
+the ``DRAM_CHUNK``-byte chunks of address its region spans (so a layer's first LOADs wait
+for the STOREs of the rows they read, not for the producer's last one). The emitter finds,
 per other queue, the latest conflicting instruction (read-after-write, write-after-read,
 write-after-write) and links the two with one token: the producer's ``signal`` bit and the
 consumer's ``wait`` bit. Vector clocks (the latest instruction of each queue known to be
@@ -21,6 +23,7 @@ from simulator.footprint import DRAM, Footprint, footprint
 from simulator.isa import End, Instr, Scratchpad, Unit
 
 PAGES = 16  # tracking granularity of each scratchpad
+DRAM_CHUNK = 16384  # tracking granularity of DRAM storages, in bytes of address
 QUEUES = 4
 
 
@@ -60,7 +63,7 @@ class Emitter:
         """The page keys a footprint reads and writes, and whether it reads / writes DRAM
         (empty regions touch nothing)."""
         reads, writes = [], []
-        dram_read = dram_write = False
+        dram_read = dram_write = ()
         keys = self._keys
         for regions, out in ((fp.reads, reads), (fp.writes, writes)):
             for region in regions:
@@ -69,10 +72,11 @@ class Emitter:
                     continue
                 mem = region.mem
                 if mem == DRAM:
+                    chunks = range(lo // DRAM_CHUNK, (hi - 1) // DRAM_CHUNK + 1)
                     if out is reads:
-                        dram_read = True
+                        dram_read = (*dram_read, *chunks)
                     else:
-                        dram_write = True
+                        dram_write = (*dram_write, *chunks)
                     continue
                 pages = keys.get((mem, lo, hi))
                 if pages is None:
@@ -110,9 +114,9 @@ class Emitter:
         if dram:
             dram = list(dram)
             if dram_read:
-                reads += dram
+                reads += [(d, c) for d in dram for c in dram_read]
             if dram_write:
-                writes += dram
+                writes += [(d, c) for d in dram for c in dram_write]
         deps = self._deps(q, reads, writes)
         pos_q = self._pos[q]
         own = len(pos_q)

@@ -176,9 +176,15 @@ class VectorPort:
         return [pack(full[i : i + lanes], 32) for i in range(0, full.size, lanes)]
 
     async def execute(
-        self, instr: isa.Vector, src0: np.ndarray, src1: np.ndarray | None, timeout: int
+        self,
+        instr: isa.Vector,
+        src0: np.ndarray,
+        src1: np.ndarray | None,
+        timeout: int,
+        src2: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int]:
-        """Run one Vector instruction on its operands as gathered (flat (i0, i1, i2) order).
+        """Run one Vector instruction on its operands as gathered (flat (i0, i1, i2) order;
+        ``src2``: REQUANT_BIAS's scale words).
 
         Returns the destination values (one per element, or one per row for reductions) as
         int32 and the cycles from start to done.
@@ -188,6 +194,8 @@ class VectorPort:
         await write_words(dut, "s0", self.words(np.ravel(src0)))
         if src1 is not None:
             await write_words(dut, "s1", self.words(np.ravel(src1)))
+        if src2 is not None:
+            await write_words(dut, "s2", self.words(np.ravel(src2)))
         dut.opcode.value = int(instr.OPCODE)
         dut.func.value = instr.func
         dut.elements.value = elements

@@ -23,7 +23,8 @@ Conventions: a DMA's DRAM region is its window only (the elements outside it nev
 DRAM); a LOAD writes its whole scratchpad box (padding included), a STORE reads the window's
 part of it. An accumulating MatMul reads C as well as writing it. A vector function reads src1
 only if ``VFuncInfo.sources`` is 2; a reduction writes ``(n0, n1, 1)`` elements; a select (a
-masked write) reads its dst too, whose unselected elements it keeps.
+masked write) reads its dst too, whose unselected elements it keeps; REQUANT_BIAS reads a
+third region, its scale words: src1's (the bias words) moved by imm2 bytes.
 """
 
 from __future__ import annotations
@@ -352,11 +353,21 @@ def _vector(v: Vector) -> Footprint:
         reads = (src0, vector_operand(v, "src1", (1, 1, LUT_ENTRIES)))
     elif info.kind == "packed":
         reads = _packed_reads(v, counts)
+    elif v.func == VFunc.REQUANT_BIAS:
+        reads = (*reads, _scale_words(v, reads[1]))
     out = (counts[0], counts[1], 1) if info.kind == "reduce" else counts
     dst = vector_operand(v, "dst", out)
     if info.kind == "select":  # a masked write: the elements it keeps are read
         reads = (*reads, dst)
     return _footprint((reads, (dst,)))
+
+
+def _scale_words(v: Vector, bias: Region) -> Region:
+    """REQUANT_BIAS's scale words: its bias words (src1) moved imm2 bytes, as int32 words."""
+    offset = v.imm2 - (1 << 32) if v.imm2 >> 31 else v.imm2
+    if offset % 4 or bias.esize != 4:
+        raise FieldError("imm2", v.imm2, "is not a whole number of int32 words from src1")
+    return bias._replace(addr=bias.addr + offset, dtype=DType.INT32, field="imm2")
 
 
 def _packed_reads(v: Vector, counts: tuple[int, int, int]) -> tuple[Region, Region]:

@@ -36,7 +36,13 @@ from simulator.errors import SimulationError
 from simulator.footprint import NOTHING, FieldError, Footprint, declaration, dma_window
 from simulator.isa import DType, Gather, Instr, Load, MatMul, Scatter, Store, Vector, VFunc
 from simulator.memory import Memory
-from simulator.semantics import fp32_matmul_is_exact, matmul_float, matmul_int8, matmul_int8_fp32
+from simulator.semantics import (
+    fp32_matmul_is_exact,
+    matmul_float,
+    matmul_int8,
+    matmul_int8_fp32,
+    unpack_bounds16,
+)
 from simulator.vector import RequantFp64, to_fp32, vector_apply
 from simulator.vector_fast import fast_kernel
 
@@ -228,6 +234,8 @@ def _vector(instr: Vector, fp: Footprint, index: int, memory: Memory, config: Np
     args = (func, src0, src1, *imm, dst_region.dtype)
     if func == VFunc.REQUANT and dst.dtype in _INT_STORAGE:
         return _requant(dst, args)
+    if func == VFunc.REQUANT_BIAS:
+        return _requant_bias(dst, args, memory.view(reads[2], index, "VECTOR"))
     if func.info.kind == "select":  # a masked write: the elements not selected keep dst's values
 
         def select():
@@ -262,6 +270,25 @@ def _requant(dst: np.ndarray, args: tuple):
     def run():
         if not fast.into(src0, src1, dst, work):
             general()
+
+    return run
+
+
+def _requant_bias(dst: np.ndarray, args: tuple, words: np.ndarray):
+    """REQUANT_BIAS: the int32 sum of the accumulators and their bias (wrapping, as ADD),
+    then REQUANT's paths on it and the scale words."""
+    func, acc, bias, zp, bounds, _, dtype = args
+    if 0 in words.strides:
+        words = _compress_broadcast(words)
+    total = np.empty(acc.shape, np.int32)
+    lo, hi = unpack_bounds16(bounds)
+    requant = _requant(
+        dst, (VFunc.REQUANT, total, words, zp, lo & 0xFFFFFFFF, hi & 0xFFFFFFFF, dtype)
+    )
+
+    def run():
+        np.add(acc, bias, out=total, casting="unsafe")
+        requant()
 
     return run
 

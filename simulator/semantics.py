@@ -95,6 +95,28 @@ def requantize(
     return out.astype(np.int32)
 
 
+def pack_bounds16(lo: int, hi: int) -> int | None:
+    """REQUANT_BIAS's imm1: two int16 bounds, lo in the low half; None if one does not fit."""
+    if not (-(2**15) <= lo < 2**15 and -(2**15) <= hi < 2**15):
+        return None
+    return (lo & 0xFFFF) | (hi & 0xFFFF) << 16
+
+
+def requant_bias(
+    acc: np.ndarray, bias: np.ndarray, packed: np.ndarray, zero_point: int, bounds: int
+) -> np.ndarray:
+    """REQUANT_BIAS: ``requantize`` of acc + bias (int32, wrapping as the vector unit's ADD),
+    clamped to the int16 bounds packed in ``bounds``: ADD then REQUANT, bit for bit."""
+    total = (np.asarray(acc, np.int64) + np.asarray(bias, np.int64)).astype(np.int32)
+    return requantize(total, packed, zero_point, *unpack_bounds16(bounds))
+
+
+def unpack_bounds16(bounds: int) -> tuple[int, int]:
+    """(lo, hi) of REQUANT_BIAS's imm1."""
+    b = int(bounds) & 0xFFFFFFFF
+    return _field(b, 0, 16), _field(b, 16, 16)
+
+
 QADD_MULT_BITS = 23  # QADD's multipliers: the larger of the two in [2**22, 2**23)
 QADD_SHIFT_MAX = 31
 

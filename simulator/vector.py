@@ -43,7 +43,7 @@ from math import inf, ldexp
 import numpy as np
 
 from simulator.isa import LUT_ENTRIES, PACKED_BITS, DType, VFunc
-from simulator.semantics import INT_RANGE, NUMPY_DTYPE, qadd, requantize
+from simulator.semantics import INT_RANGE, NUMPY_DTYPE, qadd, requant_bias, requantize
 
 _NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
 _FLOAT_NP = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.uint16))
@@ -398,11 +398,13 @@ def vector_apply(
     imm2: int = 0,
     dst_dtype: DType | int = DType.INT32,
     old: np.ndarray | None = None,
+    src2: np.ndarray | None = None,
 ) -> np.ndarray:
     """``dst = func(src0, src1)`` in the storage dtype of ``dst_dtype``.
 
     ``src1`` is needed only by binary functions, SELECT and REQUANT (broadcast it as numpy
-    does); ``old`` (dst's current values, which SELECT keeps where src0 is 0) only by SELECT.
+    does); ``old`` (dst's current values, which SELECT keeps where src0 is 0) only by SELECT;
+    ``src2`` (the scale words imm2 bytes after the bias words) only by REQUANT_BIAS.
     Reductions return ``src0.shape[:-1] + (1,)``; every other function ``src0``'s shape
     broadcast with ``src1``'s. Raises ValueError for an unknown function or a missing src1.
     """
@@ -414,6 +416,11 @@ def vector_apply(
     else:
         src1 = None
     with np.errstate(all="ignore"):
+        if func == VFunc.REQUANT_BIAS:
+            if src2 is None:
+                raise ValueError("vector function REQUANT_BIAS needs src2 (the scale words)")
+            out = requant_bias(_to_int64(src0), _to_int64(src1), src2, imm_as_int(imm0), imm1)
+            return convert(out, DType(dst_dtype))
         if kind == "select":
             if old is None:
                 raise ValueError("vector function SELECT needs the old dst values")

@@ -108,6 +108,7 @@ class VFunc(enum.IntEnum):
     LUT = 80
     DEQUANT_PACKED = 81
     QADD = 82
+    REQUANT_BIAS = 83
 
     @property
     def info(self) -> VFuncInfo:
@@ -284,6 +285,17 @@ _VFUNC_TABLE = {
         "lo, hi): a requantising add of two quantised tensors (QLinearAdd), integers only; "
         "imm0 = (ma << 9) | za, imm1 = (mb << 9) | zb (ma, mb < 2**23), imm2 = shift | zy << 5 "
         "| lo << 14 | hi << 23 (zero points and bounds 9-bit two's complement, shift <= 31)",
+        sources=2,
+    ),
+    VFunc.REQUANT_BIAS: _vf(
+        "quant",
+        "int",
+        2,
+        "dst = clamp(round_half_even(wrap32(src0 + src1) * mult / 2**shift) + imm0, lo, hi): "
+        "REQUANT of the accumulators plus their int32 bias (src1) in one pass, as an NPU's "
+        "output stage adds the bias before scaling; the scale word (mult << 8) | shift of "
+        "each element is imm2 bytes after its bias word (same strides); imm1 = (lo & 0xFFFF) "
+        "| hi << 16, two int16 bounds",
         sources=2,
     ),
 }

@@ -190,22 +190,36 @@ def fuse_qadd(graph: Graph) -> None:
     """QAdd(QConv(...), r) == QConv with the QAdd's vector steps after its REQUANT, on the
     tile in the scratchpad (bit for bit the standalone QAdd): the sum is never stored and
     read back. Attr ``post_add``: the residual, the Quant of the REQUANTised tile, the CLIP
-    bounds. Grouped convolutions (the depthwise nest) keep their QAdd."""
+    bounds. Grouped convolutions (the depthwise nest) keep their QAdd. When both operands are
+    such QConvs (a downsampling block's two branches), the one with more MACs an output
+    element takes it: its vector unit has the slack (a 3 x 3 conv's, not a 1 x 1 one's)."""
     for add in graph.nodes():
         if add.op != "QAdd" or len(add.inputs) != 2:
             continue
-        for i in (0, 1):
-            conv, other = graph.producer(add.inputs[i]), add.inputs[1 - i]
-            if conv is None or conv.op != "QConv" or conv.attr("post_add"):
-                continue
-            if conv.attr("group", 1) != 1 or _sole_consumer(graph, add.inputs[i]) is None:
-                continue
-            types = [graph.type(t) for t in (add.inputs[i], other, add.outputs[0])]
-            if graph.is_const(other) or any(t.dtype != "int8" for t in types):
-                continue
-            if len({t.shape for t in types}) != 1 or _depends_on(graph, other, conv.name):
-                continue
-            post = {"residual": other, "tile": types[0].quant, "bounds": add.attr("bounds")}
-            attrs = {**conv.attrs, "post_add": post}
-            _absorb(graph, conv, add, inputs=(*conv.inputs, other), attrs=attrs)
-            break
+        takers = [i for i in (0, 1) if _can_take_qadd(graph, add, i)]
+        if not takers:
+            continue
+        i = max(takers, key=lambda i: _macs_per_output(graph, graph.producer(add.inputs[i])))
+        conv, other = graph.producer(add.inputs[i]), add.inputs[1 - i]
+        quant = graph.type(add.inputs[i]).quant
+        post = {"residual": other, "tile": quant, "bounds": add.attr("bounds")}
+        attrs = {**conv.attrs, "post_add": post}
+        _absorb(graph, conv, add, inputs=(*conv.inputs, other), attrs=attrs)
+
+
+def _can_take_qadd(graph: Graph, add: Node, i: int) -> bool:
+    """Whether the QConv producing ``add``'s input ``i`` can take the QAdd in its epilogue."""
+    conv, other = graph.producer(add.inputs[i]), add.inputs[1 - i]
+    if conv is None or conv.op != "QConv" or conv.attr("post_add"):
+        return False
+    if conv.attr("group", 1) != 1 or _sole_consumer(graph, add.inputs[i]) is None:
+        return False
+    types = [graph.type(t) for t in (add.inputs[i], other, add.outputs[0])]
+    if graph.is_const(other) or any(t.dtype != "int8" for t in types):
+        return False
+    return len({t.shape for t in types}) == 1 and not _depends_on(graph, other, conv.name)
+
+
+def _macs_per_output(graph: Graph, conv: Node) -> int:
+    """A QConv's MACs per output element: its weights' input channels times kernel size."""
+    return int(np.prod(graph.type(conv.inputs[1]).shape[1:]))

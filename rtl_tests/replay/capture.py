@@ -34,6 +34,8 @@ RTL_VFUNCS = {
     isa.VFunc.NEG,
     isa.VFunc.ABS,
     isa.VFunc.REQUANT,
+    isa.VFunc.REQUANT_BIAS,
+    isa.VFunc.QADD,
     isa.VFunc.RSUM,
     isa.VFunc.RMAX,
     isa.VFunc.RMIN,
@@ -47,7 +49,8 @@ class Record:
 
     index: int
     instr: isa.Instr
-    operands: dict[str, np.ndarray]  # a, w, c (MatMul); src0, src1 (Vector): before it ran
+    operands: dict[str, np.ndarray]  # a, w, c (MatMul); src0, src1, src2 (Vector): before it
+    # ran (src2: REQUANT_BIAS's scale words, the footprint's region at src1 + imm2)
     result: np.ndarray  # c or dst after it ran
     cycles: int  # end - start in the simulator's timing model
 
@@ -128,6 +131,8 @@ def _record(index: int, instr: isa.Instr, views: dict, result: np.ndarray, cycle
         operands = {"src0": views["src0"]}
         if _uses_src1(instr):
             operands["src1"] = views["src1"]
+        if "imm2" in views:  # REQUANT_BIAS's third read
+            operands["src2"] = views["imm2"]
     return Record(index, instr, operands, result, int(cycles))
 
 

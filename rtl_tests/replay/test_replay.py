@@ -53,7 +53,8 @@ async def _vector(port: VectorPort, rec: capture.Record):
     ops = rec.operands
     src0 = ops["src0"].astype(np.int64)
     src1 = ops["src1"].astype(np.int64) if "src1" in ops else None
-    return await port.execute(rec.instr, src0, src1, timeout=4 * rec.cycles + 100)
+    src2 = ops["src2"].astype(np.int64) if "src2" in ops else None
+    return await port.execute(rec.instr, src0, src1, 4 * rec.cycles + 100, src2)
 
 
 @cocotb.test()
@@ -123,9 +124,10 @@ def test_replay_hand_built_int8_mlp(sim: str) -> None:
 @pytest.mark.rtl
 @pytest.mark.parametrize("sim", simulators())
 def test_replay_compiled_int8_lenet5(sim: str) -> None:
-    """The zoo's int8 LeNet-5 compiled for tiny. Of its 302 replayable instructions (172
-    MatMuls: the convolutions as M=224/112/66 tiles, the dense layers as M=1; 130 Vectors:
-    COPY, ADD, ADD_IMM, REQUANT) the first 2 of each kind (``distinct``) are replayed. The
+    """The zoo's int8 LeNet-5 compiled for tiny. Of its 168 replayable instructions (101
+    MatMuls: the convolutions as M=224/112/66 tiles, the dense layers as M=1; 67 Vectors:
+    COPY, ADD_IMM, REQUANT_BIAS with its scale words) the first 2 of each kind (``distinct``,
+    39 at this writing) are replayed. The
     QUANT, DEQUANT, MUL_IMM, DIV (the int8 AveragePool runs in fp32 as onnxruntime's
     QLinearAveragePool) and other float Vectors are skipped, counted by reason (2, 11, 0, 20,
     60 at this writing). The floors leave the compiler room to change its tiling."""

@@ -38,7 +38,7 @@ function automatic supported(input [ISA_WORD_BITS-1:0] w);
     begin
         f = w[VECTOR_FUNC_LSB+:8];
         two = f == VFUNC_ADD || f == VFUNC_SUB || f == VFUNC_MAX || f == VFUNC_MIN
-            || f == VFUNC_REQUANT || f == VFUNC_QADD;
+            || f == VFUNC_REQUANT || f == VFUNC_QADD || f == VFUNC_REQUANT_BIAS;
         case (w[7:0])
             OPCODE_LOAD, OPCODE_STORE, OPCODE_SYNC: supported = 1'b1;
             OPCODE_MATMUL: supported = w[MATMUL_DTYPE_LSB+:3] == DTYPE_INT8;

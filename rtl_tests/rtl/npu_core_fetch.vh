@@ -122,7 +122,7 @@ wire vx_start = launch[2] && vw[7:0] == OPCODE_VECTOR;
 
 wire vx_rd_en, vx_done, vx_busy, vx_bad;
 wire [AB-1:0] vx_rd_addr;
-reg [LANES*32-1:0] vx_src0, vx_src1;
+reg [LANES*32-1:0] vx_src0, vx_src1, vx_src2;
 wire [LANES-1:0] vx_wr_en;
 wire [LANES*IB-1:0] vx_wr_idx;
 wire [LANES*32-1:0] vx_wr_data;
@@ -151,6 +151,7 @@ npu_vector_unit #(
     .rd_addr(vx_rd_addr),
     .src0_data(vx_src0),
     .src1_data(vx_src1),
+    .src2_data(vx_src2),
     .wr_en(vx_wr_en),
     .wr_idx(vx_wr_idx),
     .wr_data(vx_wr_data)
@@ -179,8 +180,10 @@ function automatic [63:0] v_addr(input [1:0] which, input [31:0] i0, input [31:0
     end
 endfunction
 
-// Lane-vector `word` of operand `which`, each element widened to int32 by its dtype.
-function automatic [LANES*32-1:0] gather_v(input [1:0] which, input [AB-1:0] word);
+// Lane-vector `word` of operand `which`, each element widened to int32 by its dtype, its
+// addresses moved by `offset` bytes (REQUANT_BIAS's scale words: src1's moved by imm2).
+function automatic [LANES*32-1:0] gather_v(input [1:0] which, input [AB-1:0] word,
+                                           input [63:0] offset);
     reg [31:0] e, r, raw;
     reg [2:0] dt;
     reg [1:0] sp;
@@ -194,7 +197,8 @@ function automatic [LANES*32-1:0] gather_v(input [1:0] which, input [AB-1:0] wor
             e = {8'd0, word} * LANES + l;
             if (e < vx_elements) begin
                 r = e / vx_n2;
-                raw = rd_elem(sp, v_addr(which, r / vx_n1, r % vx_n1, e % vx_n2), dtype_bytes(dt));
+                raw = rd_elem(sp, v_addr(which, r / vx_n1, r % vx_n1, e % vx_n2) + offset,
+                              dtype_bytes(dt));
                 if (dt == DTYPE_INT8) raw = {{24{raw[7]}}, raw[7:0]};
                 gather_v[l*32+:32] = raw;
             end
@@ -220,8 +224,11 @@ task automatic fetch_step;
         if (a_rd_en) a_rd_data <= gather_a(a_rd_addr);
         if (w_rd_en) w_rd_data <= gather_w(w_rd_addr);
         if (vx_rd_en) begin
-            vx_src0 <= gather_v(2'd0, vx_rd_addr);
-            vx_src1 <= gather_v(2'd1, vx_rd_addr);
+            vx_src0 <= gather_v(2'd0, vx_rd_addr, 64'd0);
+            vx_src1 <= gather_v(2'd1, vx_rd_addr, 64'd0);
+            if (vx_func == VFUNC_REQUANT_BIAS)
+                vx_src2 <= gather_v(2'd1, vx_rd_addr, {{32{vw[VECTOR_IMM2_LSB+31]}},
+                                                       vw[VECTOR_IMM2_LSB+:32]});
         end
         if (out_valid) acc_write();
         for (fl = 0; fl < LANES; fl = fl + 1) if (vx_wr_en[fl]) vector_write(fl);

@@ -117,6 +117,7 @@ localparam [7:0] VFUNC_RARGMIN = 8'd79;
 localparam [7:0] VFUNC_LUT = 8'd80;
 localparam [7:0] VFUNC_DEQUANT_PACKED = 8'd81;
 localparam [7:0] VFUNC_QADD = 8'd82;
+localparam [7:0] VFUNC_REQUANT_BIAS = 8'd83;
 
 // End fields: bit offset (LSB) and width in the instruction word
 localparam integer END_OPCODE_LSB = 0;
@@ -520,6 +521,7 @@ function automatic [7:0] vfunc_cycles(input [7:0] vfunc_code);
             VFUNC_LUT: vfunc_cycles = 8'd1;
             VFUNC_DEQUANT_PACKED: vfunc_cycles = 8'd1;
             VFUNC_QADD: vfunc_cycles = 8'd2;
+            VFUNC_REQUANT_BIAS: vfunc_cycles = 8'd2;
             default: vfunc_cycles = 8'd1;
         endcase
     end

@@ -1,5 +1,5 @@
 `timescale 1ns/1ps
-// npu_vector_top: the vector unit with its operand scratchpads (src0, src1: LANES int32 per
+// npu_vector_top: the vector unit with its operand scratchpads (src0, src1, src2: LANES int32 per
 // word, read together) and an element-addressed destination with LANES write ports, plus host
 // ports to fill and read them: the unit the cocotb bench drives. Timing is npu_vector_unit's.
 module npu_vector_top #(
@@ -31,12 +31,16 @@ module npu_vector_top #(
     input wire [ADDR_BITS-1:0] host_s1_addr,
     input wire [ LANES*32-1:0] host_s1_wdata,
 
+    input wire                 host_s2_we,
+    input wire [ADDR_BITS-1:0] host_s2_addr,
+    input wire [ LANES*32-1:0] host_s2_wdata,
+
     input  wire [IDX_BITS-1:0] host_d_addr,
     output wire [        31:0] host_d_rdata
 );
     wire                      rd_en;
     wire [     ADDR_BITS-1:0] rd_addr;
-    wire [      LANES*32-1:0] src0_data, src1_data, wr_data;
+    wire [      LANES*32-1:0] src0_data, src1_data, src2_data, wr_data;
     wire [         LANES-1:0] wr_en;
     wire [LANES*IDX_BITS-1:0] wr_idx;
 
@@ -64,6 +68,19 @@ module npu_vector_top #(
         .wr_en(host_s1_we),
         .wr_addr(host_s1_addr),
         .wr_data(host_s1_wdata)
+    );
+
+    npu_sram #(
+        .WIDTH(LANES * 32),
+        .ADDR_BITS(ADDR_BITS)
+    ) u_src2 (
+        .clk(clk),
+        .rd_en(rd_en),
+        .rd_addr(rd_addr),
+        .rd_data(src2_data),
+        .wr_en(host_s2_we),
+        .wr_addr(host_s2_addr),
+        .wr_data(host_s2_wdata)
     );
 
     reg [31:0] dst[0:(1 << IDX_BITS) - 1];
@@ -99,6 +116,7 @@ module npu_vector_top #(
         .rd_addr(rd_addr),
         .src0_data(src0_data),
         .src1_data(src1_data),
+        .src2_data(src2_data),
         .wr_en(wr_en),
         .wr_idx(wr_idx),
         .wr_data(wr_data)

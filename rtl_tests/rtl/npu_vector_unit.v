@@ -8,6 +8,8 @@
 //   REQUANT  clamp(round_half_even(src0 * mult / 2**min(shift, 62)) + imm0, imm1, imm2) with
 //            src1 = (mult << 8) | shift; the 32 x 24-bit product is built from two 32 x 12-bit
 //            halves over the function's two cycles (vfunc_cycles(VFUNC_REQUANT) = 2)
+//   REQUANT_BIAS  REQUANT of wrap32(src0 + src1) (the bias) with the scale words in src2 and
+//            imm1 = (lo & 0xFFFF) | hi << 16 (two int16 bounds): the same multiplier and cycles
 //   QADD     clamp(round_half_even(((src0 - za) * ma + (src1 - zb) * mb) / 2**shift) + zy, lo, hi)
 //            with imm0 = (ma << 9) | za, imm1 = (mb << 9) | zb, imm2 = shift | zy << 5 | lo << 14
 //            | hi << 23 (9-bit two's complement fields): one 64-bit product per cycle over the
@@ -51,6 +53,7 @@ module npu_vector_unit #(
     output wire [   ADDR_BITS-1:0] rd_addr,
     input  wire [    LANES*32-1:0] src0_data,
     input  wire [    LANES*32-1:0] src1_data,
+    input  wire [    LANES*32-1:0] src2_data,  // REQUANT_BIAS's scale words (else unused)
 
     output wire [       LANES-1:0] wr_en,
     output wire [LANES*IDX_BITS-1:0] wr_idx,
@@ -64,7 +67,7 @@ module npu_vector_unit #(
         begin
             case (f)
                 VFUNC_COPY, VFUNC_ADD, VFUNC_SUB, VFUNC_MAX, VFUNC_MIN, VFUNC_ADD_IMM,
-                VFUNC_RELU, VFUNC_CLIP, VFUNC_NEG, VFUNC_ABS, VFUNC_REQUANT, VFUNC_QADD,
+                VFUNC_RELU, VFUNC_CLIP, VFUNC_NEG, VFUNC_ABS, VFUNC_REQUANT, VFUNC_QADD, VFUNC_REQUANT_BIAS,
                 VFUNC_RSUM, VFUNC_RMAX, VFUNC_RMIN: supported = 1'b1;
                 default: supported = 1'b0;
             endcase
@@ -179,7 +182,8 @@ module npu_vector_unit #(
     end
 
     // ---------------------------------------------------------------- EX
-    wire is_requant = (func_q == VFUNC_REQUANT);
+    wire is_bias = (func_q == VFUNC_REQUANT_BIAS);
+    wire is_requant = (func_q == VFUNC_REQUANT) || is_bias;
     wire is_qadd = (func_q == VFUNC_QADD);
     wire rounds = is_requant || is_qadd;  // R and Q stages apply: shift, zero point, clamp
     // QADD's fields: 9-bit two's complement zero points and bounds, 23-bit multipliers
@@ -206,9 +210,12 @@ module npu_vector_unit #(
             wire signed [31:0] b = src1_data[gl*32+:32];
             wire signed [31:0] i0 = imm0_q;
             wire signed [31:0] i1 = imm1_q;
-            wire [23:0] mult = src1_data[gl*32+8+:24];
-            wire signed [44:0] lo_prod = a * $signed({1'b0, mult[11:0]});
-            wire signed [44:0] hi_prod = a * $signed({1'b0, mult[23:12]});
+            // REQUANT_BIAS: the accumulator plus its bias, wrapping; the words in src2
+            wire signed [31:0] acc = is_bias ? a + b : a;
+            wire [31:0] word = is_bias ? src2_data[gl*32+:32] : src1_data[gl*32+:32];
+            wire [23:0] mult = word[31:8];
+            wire signed [44:0] lo_prod = acc * $signed({1'b0, mult[11:0]});
+            wire signed [44:0] hi_prod = acc * $signed({1'b0, mult[23:12]});
             wire signed [63:0] product = {{19{lo_part[gl][44]}}, lo_part[gl]}
                                        + ({{19{hi_prod[44]}}, hi_prod} <<< 12);
             wire signed [63:0] qa_prod = ({{32{a[31]}}, a} - qa_z) * qa_m;
@@ -242,7 +249,7 @@ module npu_vector_unit #(
                     qa_part[gl] <= qa_prod;
                 end
                 if (ex_final) begin
-                    x_shift[gl] <= is_qadd ? {3'd0, imm2_q[4:0]} : src1_data[gl*32+:8];
+                    x_shift[gl] <= is_qadd ? {3'd0, imm2_q[4:0]} : word[7:0];
                     if (is_reduce) begin
                         x_en[gl]  <= s1_valid[gl] && s1_last[gl];
                         x_idx[gl] <= s1_row[gl][IDX_BITS-1:0];
@@ -306,8 +313,10 @@ module npu_vector_unit #(
             wire signed [63:0] zp = is_qadd ? {{55{imm2_q[13]}}, imm2_q[13:5]}
                                             : {{32{imm0_q[31]}}, imm0_q};
             wire signed [63:0] lo = is_qadd ? {{55{imm2_q[22]}}, imm2_q[22:14]}
+                                  : is_bias ? {{48{imm1_q[15]}}, imm1_q[15:0]}
                                             : {{32{imm1_q[31]}}, imm1_q};
             wire signed [63:0] hi = is_qadd ? {{55{imm2_q[31]}}, imm2_q[31:23]}
+                                  : is_bias ? {{48{imm1_q[31]}}, imm1_q[31:16]}
                                             : {{32{imm2_q[31]}}, imm2_q};
             wire signed [63:0] shifted = $signed(r_val[gl]) + zp;
             wire signed [63:0] above = (shifted < lo) ? lo : shifted;

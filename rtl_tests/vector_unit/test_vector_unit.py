@@ -14,14 +14,14 @@ from rtl_tests.hdl import design_sources, run_bench, simulators
 from rtl_tests.ports import VectorPort, run_handshake, start_clock
 from simulator import cost, isa
 from simulator.config import load_config
-from simulator.semantics import pack_qadd, pack_requant_scale
+from simulator.semantics import pack_bounds16, pack_qadd, pack_requant_scale
 from simulator.vector import int_bits, vector_apply
 
 SOURCES = design_sources("npu_vector_top")
 VARIANTS = [(4, 4), (8, 6)]  # (LANES, PIPELINE_DEPTH): tiny's, and a wider, deeper unit
 F = isa.VFunc
 FUNCS = [F.COPY, F.ADD, F.SUB, F.MAX, F.MIN, F.ADD_IMM, F.RELU, F.CLIP, F.NEG, F.ABS]
-FUNCS += [F.REQUANT, F.QADD, F.RSUM, F.RMAX, F.RMIN]
+FUNCS += [F.REQUANT, F.REQUANT_BIAS, F.QADD, F.RSUM, F.RMAX, F.RMIN]
 INT32_EDGES = np.array([-(2**31), 2**31 - 1, -1, 0, 1, -128, 127], dtype=np.int64)
 
 
@@ -70,8 +70,10 @@ class TB:
         return [int(x) for x in imms]
 
     def instruction(self, func: isa.VFunc) -> tuple[isa.Vector, np.ndarray, np.ndarray | None]:
+        """A random instruction and its operands (REQUANT_BIAS: src1 is (bias, words))."""
         shape = tuple(int(x) for x in self.rng.integers(1, [4, 5, 40]))
-        src_dtype = isa.DType.INT32 if func == F.REQUANT else isa.DType(self.rng.choice([0, 2]))
+        int32_src = func in (F.REQUANT, F.REQUANT_BIAS)
+        src_dtype = isa.DType.INT32 if int32_src else isa.DType(self.rng.choice([0, 2]))
         dst_dtype = isa.DType(self.rng.choice([0, 1, 2]))
         src0 = self.values(shape, src_dtype)
         src1 = None
@@ -81,6 +83,13 @@ class TB:
             imms = [int(self.rng.integers(-128, 128)), -128, 127]
             if self.rng.integers(0, 2):
                 imms[1:] = sorted(int(x) for x in self.rng.integers(-(2**20), 2**20, size=2))
+        elif func == F.REQUANT_BIAS:  # the bias broadcast per channel, as the epilogues use it
+            bias = self.values(shape[-1:], isa.DType.INT32)
+            src1 = (np.broadcast_to(bias, shape).copy(), self.requant_words(shape))
+            lo, hi = sorted(int(x) for x in self.rng.integers(-(2**15), 2**15, size=2))
+            if self.rng.integers(0, 2):
+                lo, hi = -128, 127
+            imms = [int(self.rng.integers(-128, 128)), pack_bounds16(lo, hi), 4 * shape[-1]]
         elif func == F.QADD:
             src1 = self.values(shape, src_dtype)
             imms = self.qadd_imms()
@@ -104,11 +113,14 @@ class TB:
 
     async def check(self, instr: isa.Vector, src0: np.ndarray, src1: np.ndarray | None) -> None:
         func = isa.VFunc(instr.func)
-        expected = vector_apply(
-            func, src0, src1, instr.imm0, instr.imm1, instr.imm2, instr.dst_dtype
-        ).astype(np.int32)
+        src2 = None
+        if func == F.REQUANT_BIAS:
+            src1, src2 = src1
+        imm = (instr.imm0, instr.imm1, instr.imm2)
+        expected = vector_apply(func, src0, src1, *imm, instr.dst_dtype, src2=src2)
+        expected = expected.astype(np.int32)
         want_cycles = cost.cost(instr, self.config)
-        got, cycles = await self.port.execute(instr, src0, src1, timeout=4 * want_cycles + 100)
+        got, cycles = await self.port.execute(instr, src0, src1, 4 * want_cycles + 100, src2)
         what = f"{func.name} {src0.shape} dst {isa.DType(instr.dst_dtype).name}"
         assert np.array_equal(got, expected.ravel()), f"{what}: {got} != {expected.ravel()}"
         assert cycles == want_cycles, f"{what}: RTL took {cycles} cycles, cost() says {want_cycles}"

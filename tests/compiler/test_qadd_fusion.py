@@ -137,3 +137,25 @@ def test_qadd_whose_scale_ratio_does_not_fit_keeps_the_fp32_chain(sa, sy):
     assert c.steps == 0.0, c
     funcs = _vector_funcs(program)
     assert VFunc.QADD not in funcs and {VFunc.DEQUANT, VFunc.ADD, VFunc.QUANT} <= funcs
+
+
+def test_the_branch_with_more_macs_an_output_takes_the_qadd():
+    """conv3x3(relu(conv3x3(x))) + conv1x1(x) (a downsampling block): the 3 x 3 conv, whose
+    vector unit has the slack (9 C MACs an output against C), takes the QAdd, and the 1 x 1
+    conv's output is its residual, whichever operand of the Add it is."""
+    for order in (("b", "d"), ("d", "b")):
+        nodes = [
+            _conv("x", "a", "c1"),
+            H("Relu", ["a"], ["r"]),
+            _conv("r", "b", "c2"),
+            H("Conv", ["x", "c3w", "c3b"], ["d"]),
+            H("Add", list(order), ["y"]),
+        ]
+        inits = _inits("c1", C, C) | _inits("c2", C, C, seed=2)
+        inits |= {"c3w": rand(C, C, 1, 1, seed=3), "c3b": rand(C, seed=4)}
+        m = quantize(model(nodes, {"x": [1, C, *HW]}, {"y": [1, C, *HW]}, inits))
+        _, program = check_int8(m, {"x": rand(1, C, *HW, seed=3)}, min_exact=0.98, ops={"QConv"})
+        convs = [layer for layer in program.layers if layer["op"] == "QConv"]
+        (taker,) = [c for c in convs if any(f.startswith("Add") for f in c["fused"])]
+        assert taker["macs"] == 9 * C * C * HW[0] * HW[1], [(c["macs"], c["fused"]) for c in convs]
+        assert "QAdd" not in [layer["op"] for layer in program.layers]

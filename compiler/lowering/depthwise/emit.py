@@ -28,10 +28,13 @@ from compiler.lowering.depthwise.layer import (
     Tiling,
     acc_bytes,
     align,
+    fused_bias,
     params_bytes,
     patch_dims,
 )
 from simulator.isa import DType, MatMul, Scratchpad, VFunc
+from simulator.semantics import pack_bounds16
+from simulator.vector import imm_as_int
 
 
 def emit(ctx: Ctx, L: DwLayer, t: Tiling) -> None:
@@ -119,6 +122,13 @@ def _epilogue(ctx: Ctx, L: DwLayer, counts, boxes, row: int) -> Box:
     """Bias, then the activation (float) or REQUANT into ``tmp`` (int8); returns the result."""
     out, tmp = boxes
     tc = counts[2]
+    if fused_bias(L):  # one REQUANT_BIAS: the bias words, the scale words tc words after
+        res = Box(ACC, DType.INT8, tmp.addr, out.strides)
+        bias = Box(PARAMS, L.acc, row, (0, 0, 1))
+        zp, lo, hi = (imm_as_int(v) for v in L.requant)
+        imm = (zp & 0xFFFFFFFF, pack_bounds16(lo, hi), tc * 4)
+        emit_vector(ctx, vector(VFunc.REQUANT_BIAS, counts, res, out, bias, imm))
+        return res
     if L.bias:
         bv = Box(PARAMS, L.acc, row, (0, 0, 1))
         emit_vector(ctx, vector(VFunc.ADD, counts, out, out, bv))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from compiler.lowering.gemm import Geom
 from compiler.scratch import spread
 from simulator.isa import DType, Scratchpad, VFunc
+from simulator.semantics import pack_bounds16
 
 PATCH, PARAMS, ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 
@@ -110,3 +111,11 @@ def array_ok(L: DwLayer, config) -> bool:
     the array."""
     g = L.g
     return g.sh == g.sw and g.kpos > 1 and ARRAY_DTYPES[L.xdt] in config.array.dtypes
+
+
+def fused_bias(L: DwLayer) -> bool:
+    """An int8 layer's bias added by its REQUANT_BIAS (clamp bounds within int16)."""
+    if not L.bias or L.requant is None or L.act is not None:
+        return False
+    lo, hi = (v - (1 << 32) if v >> 31 else v for v in (x & 0xFFFFFFFF for x in L.requant[1:]))
+    return pack_bounds16(lo, hi) is not None

@@ -17,7 +17,15 @@ from compiler.lowering.depthwise.instrs import (
     schedule,
     store_tile,
 )
-from compiler.lowering.depthwise.layer import ACC, DwLayer, Tiling, array_ok, fits, patch_dims
+from compiler.lowering.depthwise.layer import (
+    ACC,
+    DwLayer,
+    Tiling,
+    array_ok,
+    fits,
+    fused_bias,
+    patch_dims,
+)
 from compiler.lowering.gemm import window
 from compiler.tiling import splits
 from simulator.cost import cost, dma_dram_bytes, matmul_cycles, vector_cycles
@@ -169,6 +177,8 @@ def _tile_costs(L: DwLayer, config):
 def _vfuncs(L: DwLayer) -> list[VFunc]:
     """The vector functions a vector tile runs, in order (from index 2*kpos - 1: the epilogue)."""
     funcs = [VFunc.MUL] + [VFunc.MUL, VFunc.ADD] * (L.g.kpos - 1)
+    if fused_bias(L):
+        return [*funcs, VFunc.REQUANT_BIAS]
     funcs += [VFunc.ADD] if L.bias else []
     funcs += [L.act[0]] if L.act is not None else []
     return funcs + ([VFunc.REQUANT] if L.requant is not None else [])

@@ -18,6 +18,7 @@ from compiler.lowering.common import (
 from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of, sum_rows
 from compiler.tiling import GemmTiling
 from simulator.isa import DType, VFunc
+from simulator.semantics import pack_bounds16
 
 
 def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
@@ -204,8 +205,10 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) ->
     acc = Box(SP_ACC, L.acc_dtype, cbuf, (pitch * tn, tn, 1))
     counts = (tr, tw, tn)
     ops = _col_sums(L, cbuf, counts, pitch) if epi.col_sums is not None else []
-    if epi.bias is not None:
-        bias = Box(SP_W, L.acc_dtype, words[0], (0, 0, 1))
+    bias = None if epi.bias is None else Box(SP_W, L.acc_dtype, words[0], (0, 0, 1))
+    bounds = None if epi.requant is None else pack_bounds16(*epi.clamp)
+    fused = bias is not None and bounds is not None  # REQUANT_BIAS adds it
+    if bias is not None and not fused:
         ops.append(("v", vector(VFunc.ADD, counts, acc, acc, bias), acc, [acc, bias]))
     if epi.act is not None:
         func, i0, i1 = epi.act
@@ -215,8 +218,14 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) ->
         out = Box(SP_ACC, L.out_dtype, cbuf + out_offset(L, tr, pitch, tn), (tw * tn, tn, 1))
         at = words[0] + (words[1] if epi.bias is not None else 0)
         scale = Box(SP_W, DType.INT32, at, (0, 0, 1))
-        imm = tuple(v & 0xFFFFFFFF for v in (epi.out_zp, *epi.clamp))
-        ops.append(("v", vector(VFunc.REQUANT, counts, out, acc, scale, imm), out, [acc, scale]))
+        if fused:
+            imm = (epi.out_zp & 0xFFFFFFFF, bounds, words[1])
+            op = vector(VFunc.REQUANT_BIAS, counts, out, acc, bias, imm)
+            ops.append(("v", op, out, [acc, bias, scale]))
+        else:
+            imm = tuple(v & 0xFFFFFFFF for v in (epi.out_zp, *epi.clamp))
+            op = vector(VFunc.REQUANT, counts, out, acc, scale, imm)
+            ops.append(("v", op, out, [acc, scale]))
         if epi.post_add is not None:
             ops += _post_add(L, cbuf, out, tr, pitch, tw, tn)
     sn, sh_, sw_, sc = L.y.strides
