@@ -9,31 +9,27 @@ Domains (``VFuncInfo.domain``):
 - ``float``: sources are widened to fp32, the function runs in fp32 (``ERF``/``GELU`` evaluate
   erf in float64 with Abramowitz-Stegun 7.1.26, |error| < 1.5e-7, then round to fp32);
 - ``auto``: fp32 if any source is a float type, else int64 wrapped to int32 at the end;
-- ``int``: integers only (int64 wrapped to int32 at the end; a float source is truncated);
-  ``REQUANT`` is one of them.
+- ``int``: integers only (int64 wrapped to int32 at the end; a float source is truncated):
+  ``REQUANT``, ``REQUANT_BIAS``, ``QADD`` (``semantics.requantize``, ``requant_bias``, ``qadd``).
 
 Comparisons and logical functions (``EQ``, ``LT``, ``LE``, ``AND``, ``OR``, ``XOR``, ``NOT``,
 ``ISNAN``, ``ISINF``) give 1 or 0 in that domain (a ``UINT8`` dst holds an ONNX bool).
-``SELECT`` is a masked write: dst takes src1 (converted) where src0 != 0 and keeps its own
-value elsewhere. ``RARGMAX``/``RARGMIN`` give the int32 index along dim 2 (ties: the first, or
-the last when imm0 != 0).
-- ``int`` (``REQUANT``): exact integer arithmetic, see ``semantics.requantize``.
-``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1, read whole whatever
-the counts) at index ``src0 - imm0`` clamped to the table: any function of an 8-bit value.
-
-``DEQUANT_PACKED`` unpacks 4- or 8-bit unsigned codes (UINT8 bytes, low nibble first) and
-dequantises them per group (one scale, and a zero point, per (i0, i1)): onnxruntime's
+``SELECT`` is a masked write: dst takes src1 (converted) where src0 != 0 and keeps its own value
+elsewhere. ``RARGMAX``/``RARGMIN`` give the int32 index along dim 2 (ties: the first, or the
+last when imm0 != 0). ``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1,
+read whole whatever the counts) at index ``src0 - imm0`` clamped to the table: any function of
+an 8-bit value. ``DEQUANT_PACKED`` unpacks 4- or 8-bit unsigned codes (UINT8 bytes, low nibble
+first) and dequantises them per group (one scale, and a zero point, per (i0, i1)): onnxruntime's
 ``MatMulNBits`` weights, unpacked into a weight tile.
 
 Immediates are raw 32-bit patterns: fp32 in the float domain, int32 otherwise, except
 ``DEQUANT``/``QUANT`` (imm0 int32 zero point, imm1 fp32 scale) and ``REQUANT`` (imm0 zero point,
-imm1 low clamp, imm2 high clamp, all int32; src1 holds packed ``(mult << 8) | shift`` words).
-
-Conversion to the destination dtype: float -> int rounds half to even then saturates (NaN -> 0);
-int32 -> int8/uint8 saturates; fp32 -> fp16/bf16 rounds to nearest even.
-
-Reductions (``RSUM``/``RMAX``/``RMIN``) fold the last axis and keep it with length 1; integer
-sums are exact (int64) then wrap to int32, fp32 sums use numpy's pairwise order.
+imm1 low clamp, imm2 high clamp, all int32; src1 holds packed ``(mult << 8) | shift`` words);
+``QADD`` and ``REQUANT_BIAS`` pack theirs as ``simulator.vfuncs`` documents. Conversion to the
+destination dtype: float -> int rounds half to even then saturates (NaN -> 0); int32 ->
+int8/uint8 saturates; fp32 -> fp16/bf16 rounds to nearest even. Reductions
+(``RSUM``/``RMAX``/``RMIN``) fold the last axis and keep it with length 1; integer sums are
+exact (int64) then wrap to int32, fp32 sums and products are taken in float64 and rounded once.
 """
 
 from __future__ import annotations
