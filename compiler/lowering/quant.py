@@ -23,7 +23,13 @@ from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
-from simulator.semantics import NUMPY_DTYPE, pack_qadd, pack_requant_scale, quantize
+from simulator.semantics import (
+    NUMPY_DTYPE,
+    pack_qadd,
+    pack_requant_scale,
+    pack_requant_scales,
+    quantize,
+)
 from simulator.vector import vector_apply
 
 OPS = OpTable()  # merged into the registry by compiler.ops
@@ -283,7 +289,7 @@ def _clip_steps(bounds) -> list[Step]:
 def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
     """The integer epilogue; a fused QAdd (attr ``post_add``: residual, the Quant of the
     REQUANTised tile, CLIP bounds) requantises to the tile's Quant, then adds."""
-    words = np.array([pack_requant_scale(s) for s in node.attr("requant")], np.uint32)
+    words = pack_requant_scales(node.attr("requant"))
     bias = ctx.graph.constants[node.inputs[2]].astype(np.int32)
     post = node.attr("post_add")
     epi = Epilogue(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.isa import DType, VFunc
-from simulator.semantics import pack_requant_scale, quantize, requantize
+from simulator.semantics import pack_requant_scale, pack_requant_scales, quantize, requantize
 from simulator.vector import (
     bf16_to_fp32,
     float_bits,
@@ -307,3 +307,17 @@ def test_fp32_rsum_is_summed_wide_and_rounded_once():
     """2**24 + 1 + 1 in fp32, left to right, stays 2**24; the wide sum is 2**24 + 2."""
     x = np.array([[[2.0**24, 1.0, 1.0]]], np.float32)
     assert vector_apply(VFunc.RSUM, x, dst_dtype=DType.FP32)[0, 0, 0] == 2.0**24 + 2
+
+
+def test_pack_requant_scales_is_pack_requant_scale_of_every_element():
+    """The vectorised packing (a layer's per-channel words) equals the scalar one, word for
+    word: random scales over 50 decades, zero, subnormals (the shift capped at 255, the
+    multiplier losing bits), 2**23 (the largest shift-0 scale) and exact powers of two."""
+    rng = np.random.default_rng(0)
+    edges = [0.0, 1.0, 0.5, 2.0**-130, 2.0**-149, 1e-40, 2.0**23, 16777215.0, 3e-39]
+    scales = np.float32(np.concatenate([10 ** rng.uniform(-45, 7, 20000), edges]))
+    want = [pack_requant_scale(s) for s in scales]
+    assert pack_requant_scales(scales).tolist() == want
+    for bad in ([0.5, -1.0], [np.inf], [2.0**25]):
+        with pytest.raises(ValueError, match="requantisation scale"):
+            pack_requant_scales(bad)

@@ -15,7 +15,7 @@ from compiler.lowering.depthwise.layer import DwLayer
 from compiler.lowering.depthwise.search import plan
 from compiler.lowering.gemm import Geom
 from simulator.isa import DType
-from simulator.semantics import pack_requant_scale
+from simulator.semantics import pack_requant_scales
 
 
 def is_depthwise(node, graph) -> bool:
@@ -50,7 +50,7 @@ def lower_int8(ctx: Ctx, node, g: Geom, axes) -> str:
     """int8 QConv (attributes ``requant``, ``clamp`` and an int32 bias from the QDQ pass): emit
     the layer; returns a tiling description. ``axes``: the logical axes of (n, h, w, c)."""
     xt, yt = ctx.type(node.inputs[0]), ctx.type(node.outputs[0])
-    words = np.array([pack_requant_scale(s) for s in node.attr("requant")], np.uint32)
+    words = pack_requant_scales(node.attr("requant"))
     bias = ctx.graph.constants[node.inputs[2]].astype(np.int32).reshape(1, g.cout)
     w = ctx.graph.constants[node.inputs[1]]
     params = np.vstack([_weight_rows(w, g).astype(np.int32), bias, words.view(np.int32)[None]])
