@@ -38,8 +38,9 @@ def session(model: onnx.ModelProto | str | Path, *, optimize: bool = True, threa
     """An onnxruntime CPU session (``optimize=False``: basic graph optimisations only, which
     keeps QDQ models in their float QuantizeLinear/DequantizeLinear semantics; by default
     they run on its integer kernels, QLinearConv and friends, whose requantisation the NPU
-    follows, made exact on every x86 CPU by ``exact_integer_kernels``; ``threads``: intra-op threads, 0 for onnxruntime's default). ModelError, one
-    line, if onnxruntime rejects the model."""
+    follows, made exact on every x86 CPU by ``exact_integer_kernels``; ``threads``: intra-op
+    threads, 0 for onnxruntime's default). ModelError, one line, if onnxruntime rejects the
+    model."""
     import onnxruntime as ort
 
     ort.set_default_logger_severity(4)  # its own log lines would add to a one-line error
@@ -50,24 +51,25 @@ def session(model: onnx.ModelProto | str | Path, *, optimize: bool = True, threa
         options.inter_op_num_threads = 1
     if not optimize:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    if optimize:
-        source = exact_integer_kernels(model, source)
+    source = exact_integer_kernels(model) if optimize else None
+    if source is None:
+        source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
     with _onnxruntime_errors(model):
         return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
-def exact_integer_kernels(model, source):
-    """The model bytes for int8 results that are the same on every x86 CPU
-    (``compiler.check_x64``); models with external data are left as they are."""
+def exact_integer_kernels(model: onnx.ModelProto | str | Path) -> bytes | None:
+    """The bytes of ``model`` rewritten for int8 results that are the same on every x86 CPU
+    (``compiler.check_x64``); None when it needs no rewrite (no Q/DQ node), holds external
+    data or does not load (onnxruntime then reports what is wrong with the file)."""
     if not isinstance(model, onnx.ModelProto):
         try:
             model = onnx.load(str(model), load_external_data=False)
-        except Exception:  # onnxruntime reports what is wrong with the file
-            return source
+        except Exception:
+            return None
         if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-            return source
-    return u8_gemm_weights(model).SerializeToString() if has_qdq(model) else source
+            return None
+    return u8_gemm_weights(model).SerializeToString() if has_qdq(model) else None
 
 
 def reference(

@@ -86,7 +86,7 @@ def _one_consumer_each(g, fresh) -> list:
     return nodes
 
 
-GEMM_WEIGHT = {"Conv": 1, "MatMul": 1, "Gemm": 1, "ConvTranspose": 1}
+GEMM_OPS = ("Conv", "MatMul", "Gemm", "ConvTranspose")  # the weight is input 1 of each
 
 
 def u8_gemm_weights(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -97,12 +97,7 @@ def u8_gemm_weights(model: onnx.ModelProto) -> onnx.ModelProto:
     out = unshared_qdq(model)
     g = out.graph
     inits = {t.name: t for t in g.initializer}
-    weight_of = {
-        n.input[i]
-        for n in g.node
-        for op, i in GEMM_WEIGHT.items()
-        if n.op_type == op and len(n.input) > i
-    }
+    weight_of = {n.input[1] for n in g.node if n.op_type in GEMM_OPS and len(n.input) > 1}
     for n in g.node:
         if n.op_type != "DequantizeLinear" or n.output[0] not in weight_of:
             continue

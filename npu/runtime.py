@@ -252,7 +252,7 @@ def host_session(model: bytes):
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
-    model = exact_integer_kernels(onnx.load_from_string(model), model)
+    model = exact_integer_kernels(onnx.load_from_string(model)) or model
     try:
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:

@@ -21,7 +21,7 @@ from compiler.lowering.common import (
 from compiler.lowering.gemm import window
 from compiler.opdecl import OpTable
 from simulator.isa import DType, Scratchpad, VFunc
-from simulator.semantics import pack_requant_scale
+from simulator.semantics import pack_requant_scales
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
@@ -83,10 +83,12 @@ def _pool(ctx: Ctx, node, is_max: bool) -> None:
     tc, tr = rows(False)
     sep = False
     if is_max and kh > 1 and kw > 1:  # rows then columns when that makes the tiles faster
-        es = DTYPES[xt.dtype].size
-        window = _row_cycles(ctx.config, (tc, tr), (kh, kw, sh, dh, pw, ow, es), False)
-        sep = _row_cycles(ctx.config, rows(True), (kh, kw, sh, dh, pw, ow, es), True) < window
-        tc, tr = rows(True) if sep else (tc, tr)
+        dims = (kh, kw, sh, dh, pw, ow, DTYPES[xt.dtype].size)
+        by_rows = rows(True)
+        sep = _row_cycles(ctx.config, by_rows[1], dims, True) < _row_cycles(
+            ctx.config, tr, dims, False
+        )
+        tc, tr = by_rows if sep else (tc, tr)
     copies.use(copies.capacity)
     div = _divisor(node, (h, w), (oh, ow), (kh, kw), (sh, sw), (pt, pl)) if not is_max else None
     buf = 0
@@ -126,8 +128,7 @@ def _int_words(ctx, node, count) -> np.ndarray:
     """REQUANT words of s_x / (s_y * count) (fp32, as onnxruntime's QLinearGlobalAveragePool)."""
     qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
     scale = np.float32(qx.scale) / (np.float32(qy.scale) * np.asarray(count, np.float32))
-    words = [pack_requant_scale(v) for v in np.ravel(scale)]
-    return np.array(words, np.uint32).view(np.int32).reshape(np.shape(count))
+    return pack_requant_scales(scale).view(np.int32).reshape(np.shape(count))
 
 
 def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
@@ -205,11 +206,11 @@ def _tile(ctx, node, is_max, strides, tile, sizes, kern, div, base):
     )
 
 
-def _row_cycles(config, tiles: tuple[int, int], dims, sep: bool) -> float:
-    """A MaxPool's cycles per output row and channel with these tiles: the larger of its
-    vector passes (a COPY and kh kw - 1 MAXes, or ``_separable_max``'s) and its DMA (the
-    patch rows, halo included, and the results); lanes and bytes per cycle of ``config``."""
-    tc, tr = tiles
+def _row_cycles(config, tr: int, dims, sep: bool) -> float:
+    """A MaxPool's cycles per output row and channel with tiles of ``tr`` output rows: the
+    larger of its vector passes (a COPY and kh kw - 1 MAXes, or ``_separable_max``'s) and its
+    DMA (the patch rows, halo included, and the results); lanes and bytes per cycle of
+    ``config``."""
     kh, kw, sh, dh, pw, ow, es = dims
     pr = (tr - 1) * sh + (kh - 1) * dh + 1
     ops = ((kw - 1) * pr + (kh - 1) * tr) * ow if sep else kh * kw * tr * ow

@@ -37,6 +37,7 @@ declare = OPS.declare
 
 QDTYPES = {"int8": DType.INT8, "uint8": DType.UINT8}
 I8 = DType.INT8
+I8X2 = [I8, I8]  # QAdd's operands
 
 
 # --- standalone Q / DQ -------------------------------------------------------------------
@@ -111,9 +112,6 @@ def lower_qadd(ctx: Ctx, node) -> None:
     ]
     run_eltwise(ctx, node.outputs[0], [a, b], steps, I8X2)
     ctx.record(node, macs=0)
-
-
-I8X2 = [DType.INT8, DType.INT8]
 
 
 def qadd_imm(qa, qb, qy, bounds) -> tuple[int, int, int] | None:

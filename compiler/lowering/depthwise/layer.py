@@ -11,6 +11,7 @@ from compiler.lowering.gemm import Geom
 from compiler.scratch import spread
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_bounds16
+from simulator.vector import imm_as_int
 
 PATCH, PARAMS, ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 
@@ -117,5 +118,4 @@ def fused_bias(L: DwLayer) -> bool:
     """An int8 layer's bias added by its REQUANT_BIAS (clamp bounds within int16)."""
     if not L.bias or L.requant is None or L.act is not None:
         return False
-    lo, hi = (v - (1 << 32) if v >> 31 else v for v in (x & 0xFFFFFFFF for x in L.requant[1:]))
-    return pack_bounds16(lo, hi) is not None
+    return pack_bounds16(*(imm_as_int(v) for v in L.requant[1:])) is not None
