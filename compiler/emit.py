@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from compiler.dram_deps import DramDeps
 from simulator.config import NpuConfig
 from simulator.errors import ConfigError
 from simulator.footprint import DRAM, Footprint, footprint
@@ -39,6 +40,8 @@ class Emitter:
         self._clocks: list[list[tuple[int, ...]]] = [[] for _ in range(QUEUES)]
         self._last_write: dict = {}
         self._last_reads: dict = {}
+        self._dram = DramDeps()  # DRAM chunk keys: recent writes and their regions
+        self._written: set[str] = set()  # the DRAM storages written so far
         self._wait: list[int] = []
         self._signal: list[int] = []
         sizes = (config.input_bytes, config.weight_bytes, config.acc_bytes)
@@ -59,11 +62,11 @@ class Emitter:
         base = (sp + 1) * PAGES * 4096
         return list(range(base + lo // page, base + (max(hi, lo + 1) - 1) // page + 1))
 
-    def pages(self, fp: Footprint) -> tuple[list[int], list[int], bool, bool]:
-        """The page keys a footprint reads and writes, and whether it reads / writes DRAM
-        (empty regions touch nothing)."""
+    def pages(self, fp: Footprint) -> tuple[list[int], list[int], list]:
+        """The page keys a footprint reads and writes, and its DRAM regions, each (chunks,
+        writes, region) (empty regions touch nothing)."""
         reads, writes = [], []
-        dram_read = dram_write = ()
+        dram = []
         keys = self._keys
         for regions, out in ((fp.reads, reads), (fp.writes, writes)):
             for region in regions:
@@ -73,17 +76,14 @@ class Emitter:
                 mem = region.mem
                 if mem == DRAM:
                     chunks = range(lo // DRAM_CHUNK, (hi - 1) // DRAM_CHUNK + 1)
-                    if out is reads:
-                        dram_read = (*dram_read, *chunks)
-                    else:
-                        dram_write = (*dram_write, *chunks)
+                    dram.append((chunks, out is writes, region))
                     continue
                 pages = keys.get((mem, lo, hi))
                 if pages is None:
                     self._check_bounds(region, lo, hi)
                     pages = keys[mem, lo, hi] = tuple(self.sp(mem, lo, hi))
                 out += pages
-        return reads, writes, dram_read, dram_write
+        return reads, writes, dram
 
     def _check_bounds(self, region, lo: int, hi: int) -> None:
         """A lowering whose buffers overrun a scratchpad is refused here, naming its layer,
@@ -105,19 +105,20 @@ class Emitter:
         STORE, as the footprint says; nothing when its window is empty) and any other resource
         keys in ``reads`` and ``writes``."""
         q = int(instr.unit)
-        page_reads, page_writes, dram_read, dram_write = self.pages(footprint(instr))
+        page_reads, page_writes, regions = self.pages(footprint(instr))
         if reads:
             page_reads += reads
         if writes:
             page_writes += writes
         reads, writes = page_reads, page_writes
-        if dram:
+        accesses, stored = [], []  # DRAM: (keys, writes, region); the keys written
+        if dram and regions:
             dram = list(dram)
-            if dram_read:
-                reads += [(d, c) for d in dram for c in dram_read]
-            if dram_write:
-                writes += [(d, c) for d in dram for c in dram_write]
-        deps = self._deps(q, reads, writes)
+            for chunks, w, region in regions:
+                keys = [(d, c) for d in dram for c in chunks]
+                accesses.append((keys, w, region))
+                (stored if w else reads).extend(keys)
+        deps = self._deps(q, reads, writes, stored)
         pos_q = self._pos[q]
         own = len(pos_q)
         wait = 0
@@ -125,6 +126,8 @@ class Emitter:
             clock = list(self._clocks[q][-1])
         else:
             clock = [-1] * QUEUES
+        if accesses and (stored or not self._written.isdisjoint(dram)):
+            self._dram.deps(q, accesses, deps, clock)  # (storages never written: no deps)
         clock[q] = own - 1
         for p in sorted(deps):
             y = deps[p]
@@ -136,7 +139,10 @@ class Emitter:
             clock = [a if a >= b else b for a, b in zip(clock, other, strict=True)]
             if clock[p] < y:
                 clock[p] = y
-        self._record(q, own, reads, writes)
+        self._record(q, own, reads, writes, stored)
+        if stored:
+            self._dram.record(q, own, accesses)
+            self._written.update(dram)
         pos_q.append(len(self.instrs))
         self._clocks[q].append(tuple(clock))
         self.instrs.append(instr)
@@ -144,8 +150,10 @@ class Emitter:
         self._signal.append(0)
         self.node_of.append(self._current)
 
-    def _deps(self, q: int, reads: Sequence, writes: Sequence) -> dict[int, int]:
-        """Per other queue, the latest of its instructions this one conflicts with."""
+    def _deps(self, q: int, reads: Sequence, writes: Sequence, stored: Sequence) -> dict:
+        """Per other queue, the latest of its instructions this one conflicts with (DRAM:
+        ``stored``, the chunks it writes, only after their reads here; the writes, which it
+        must follow, by region in ``DramDeps``)."""
         deps: dict[int, int] = {}
         get_write, get_reads = self._last_write.get, self._last_reads.get
         for keys in (reads, writes):
@@ -153,7 +161,7 @@ class Emitter:
                 w = get_write(key)
                 if w is not None and w[0] != q and deps.get(w[0], -1) < w[1]:
                     deps[w[0]] = w[1]
-        for key in writes:
+        for key in (*writes, *stored) if stored else writes:
             readers = get_reads(key)
             if readers:
                 for p, y in readers.items():
@@ -161,8 +169,10 @@ class Emitter:
                         deps[p] = y
         return deps
 
-    def _record(self, q: int, idx: int, reads: Sequence, writes: Sequence) -> None:
+    def _record(self, q: int, idx: int, reads: Sequence, writes: Sequence, stored=()) -> None:
         last_reads, last_write = self._last_reads, self._last_write
+        for key in stored:  # later writes follow this one, so they follow its reads
+            last_reads.pop(key, None)
         for key in reads:
             r = last_reads.get(key)
             if r is None:

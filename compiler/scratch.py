@@ -42,9 +42,20 @@ def capacity_of(config: NpuConfig, sp: int) -> int:
 
 
 def page_of(config: NpuConfig, sp: int) -> int:
-    """Bytes of one tracking page of scratchpad ``sp`` (whole bursts), as the emitter has it."""
-    page = max(1, -(-capacity_of(config, sp) // PAGES))
-    return -(-page // ALIGN) * ALIGN
+    """Bytes of one tracking page of scratchpad ``sp`` (whole bursts), as the emitter has it
+    (kept per config: the GEMM tile search asks it a hundred thousand times a compile)."""
+    hit = _PAGES.get(id(config))
+    if hit is None or hit[0] is not config:
+        if len(_PAGES) >= 64:
+            _PAGES.clear()
+        pages = tuple(
+            -(-max(1, -(-capacity_of(config, s) // PAGES)) // ALIGN) * ALIGN for s in range(3)
+        )
+        hit = _PAGES[id(config)] = (config, pages)
+    return hit[1][sp]
+
+
+_PAGES: dict[int, tuple[NpuConfig, tuple[int, int, int]]] = {}
 
 
 def round_pages(config: NpuConfig, sp: int, size: int) -> int:
@@ -127,6 +138,15 @@ class Scratch:
         self.layer = ""
         self.ends = [0, 0, 0]  # of the layer being lowered
         self.peak = [0, 0, 0]
+        self.top = True  # the last layer's per-channel words were on the last pages
+
+    def words_top(self) -> bool:
+        """Whether the layer being lowered puts its per-channel words (bias, requant) on the
+        weight scratchpad's last pages rather than its first: consecutive layers alternate,
+        so a layer's first load, its words, does not wait for the layer before's last
+        epilogue, which reads its own."""
+        self.top = not self.top
+        return self.top
 
     def start(self, layer: str) -> None:
         self.layer, self.ends = layer, [0, 0, 0]
@@ -172,22 +192,34 @@ def spread(config: NpuConfig, sp: int, n: int) -> tuple[tuple[int, ...], int] | 
     return bases, min(per * page, size - bases[-1])
 
 
-def ring(config: NpuConfig, sp: int, size: int, base: int = 0, most: int = 4):
-    """Up to ``most`` copies of ``size`` from ``base``, each from a page boundary (a C tile's
-    epilogue and store, or a W load, then have several steps to hide behind); at least three,
-    else ``two``; None when not even two fit. A pure function of the config: the GEMM tile
-    search asks it of every candidate."""
-    cap = capacity_of(config, sp)
+def ring(
+    config: NpuConfig, sp: int, size: int, base: int = 0, most: int = 4, end: int | None = None
+):
+    """Up to ``most`` copies of ``size`` in [``base``, ``end``) (default: the scratchpad's
+    end), each from a page boundary (a C tile's epilogue and store, or a W load, then have
+    several steps to hide behind); at least three, else ``two``; None when not even two fit.
+    A pure function of the config: the GEMM tile search asks it of every candidate."""
+    cap = capacity_of(config, sp) if end is None else end
     step = round_pages(config, sp, size)
     count = min(most, (cap - base) // step) if step <= cap - base else 0
     if count < 3:
-        return two(config, sp, size, base)
+        return two(config, sp, size, base, end)
     return tuple(base + i * step for i in range(count))
 
 
-def two(config: NpuConfig, sp: int, size: int, base: int = 0) -> tuple[int, ...] | None:
-    """Two copies of ``size`` from ``base``, the second at the half when it fits there (else
-    on the first page after the first copy); None when they do not fit."""
+def two(
+    config: NpuConfig, sp: int, size: int, base: int = 0, end: int | None = None
+) -> tuple[int, ...] | None:
+    """Two copies of ``size`` in [``base``, ``end``), the second at the scratchpad's half
+    when it fits there (else on the first page after the first copy); None when they do not
+    fit."""
     cap = capacity_of(config, sp)
+    end = cap if end is None else end
     second = max(base + round_pages(config, sp, size), cap // 2)
-    return (base, second) if second + size <= cap else None
+    return (base, second) if second + size <= end else None
+
+
+def top_pages(config: NpuConfig, sp: int, size: int) -> int:
+    """The address of ``size`` bytes on the last whole pages of scratchpad ``sp``."""
+    page = page_of(config, sp)
+    return (capacity_of(config, sp) - size) // page * page

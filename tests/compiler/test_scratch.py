@@ -12,7 +12,7 @@ from compiler.scratch import Scratch, page_of, ring, two
 from simulator.config import load_config
 from simulator.errors import ConfigError
 from simulator.footprint import DRAM, footprint
-from simulator.isa import Scratchpad
+from simulator.isa import Scratchpad, VFunc
 
 SP = Scratchpad.INPUT
 
@@ -155,3 +155,32 @@ def test_layers_stay_inside_their_grants(name):
     for layer in program.layers:
         for key, end in (layer.get("scratch_bytes") or {}).items():
             assert end <= peak[key]
+
+
+def _word_pages(program) -> list[tuple[str, set[int]]]:
+    """Per GEMM layer in program order, the weight scratchpad pages its REQUANT_BIAS reads
+    its per-channel words from."""
+    page = page_of(program.config, Scratchpad.WEIGHT)
+    out: dict[str, set[int]] = {}
+    for i, ins in enumerate(program.instructions):
+        if getattr(ins, "func", None) != VFunc.REQUANT_BIAS:
+            continue
+        pages = out.setdefault(program.nodes[program.node_of[i]], set())
+        for r in footprint(ins).reads[1:]:  # the bias words and the scale words
+            lo, hi = r.extent()
+            pages.update(range(lo // page, (hi - 1) // page + 1))
+    return list(out.items())
+
+
+def test_consecutive_layers_words_share_no_page():
+    """A GEMM layer's words go before its W buffers, the next layer's after its own, and so
+    on: a layer's first load (its words) need not wait for the previous layer's last
+    epilogue, which reads the previous words. Measured: int8 ResNet-50 4.62 M -> 4.55 M."""
+    program = compile(models_zoo.build("resnet18", int8=True), load_config("base"))
+    layers = _word_pages(program)
+    assert len(layers) >= 15
+    for (a, pa), (b, pb) in zip(layers, layers[1:], strict=False):
+        assert not pa & pb, (a, b, pa, pb)
+    assert {min(p) for _, p in layers} != {0}  # not all at the start
+    peak = program.meta["scratch_peak_bytes"]["weight"]
+    assert peak <= program.config.weight_bytes

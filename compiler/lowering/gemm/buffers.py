@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from compiler.lowering.gemm.epilogue import out_bytes, reserved_w
 from compiler.lowering.gemm.layer import GemmLayer, align, patch, pitch_of, sum_rows
-from compiler.scratch import page_of, ring, round_pages, two
+from compiler.scratch import page_of, ring, round_pages, top_pages, two
 from compiler.tiling import GemmTiling
 from simulator.isa import Scratchpad
 
@@ -89,6 +89,7 @@ class Buffers:
     w: tuple[int, ...]
     c: tuple[int, ...]  # C buffers (mn, nm) or the C set (mk)
     c_tile: int  # bytes between the C tiles of the set (mk)
+    words: int = 0  # the epilogue's per-channel words (weight scratchpad)
 
 
 def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
@@ -112,7 +113,7 @@ def sizes(L: GemmLayer, t: GemmTiling) -> tuple[int, int, int]:
     return align(a), w, c
 
 
-def _reserved(L: GemmLayer, t: GemmTiling, config) -> int:
+def reserved_bytes(L: GemmLayer, t: GemmTiling, config) -> int:
     """Weight scratchpad bytes before the W buffers: the epilogue's per-channel words (all
     channels', or two slots of an N tile's), on pages of their own (a W load must not wait
     for the epilogue reading them)."""
@@ -124,7 +125,11 @@ def w_page(config) -> int:
     return page_of(config, SP_W)
 
 
-def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
+def buffers(L: GemmLayer, t: GemmTiling, config, top: bool = False) -> tuple[Buffers | None, str]:
+    """Where the nest's buffers go, or None and why not. The epilogue's words go on the
+    weight scratchpad's first pages, W after them; ``top``: on its last pages, W still after
+    the first pages the words would take (so the words of consecutive layers, one ``top``,
+    share no page, nor do one's words and the other's first W buffer)."""
     g = L.geom
     m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw + sum_rows(L)
     k = t.tk * (1 if t.mode in ("shift", "phase") else g.kpos)
@@ -132,15 +137,20 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
         return None, f"a MatMul dimension exceeds 65535 (m={m}, k={k})"
     a, w, tile = sizes(L, t)
     cnt = counts(L, t)
-    reserved = _reserved(L, t, config)
+    reserved = reserved_bytes(L, t, config)
+    words, w_end = 0, config.weight_bytes
+    if top:
+        w_end = top_pages(config, SP_W, reserved)
     # loaded once (and not by each of nests in a row): one buffer
     a_once = cnt.loads(t.order, a_keys(t)) * g.groups * L.repeat == 1
     w_once = cnt.loads(t.order, w_keys(t)) * g.groups * L.repeat == 1
     abufs = (0,) if a_once and a <= config.input_bytes else two(config, SP_IN, a)
-    if w_once and reserved + w <= config.weight_bytes:
+    if w_once and reserved + w <= w_end:
         wbufs = (reserved,)
     else:
-        wbufs = ring(config, SP_W, w, reserved)
+        wbufs = ring(config, SP_W, w, reserved, end=w_end)
+    if top and wbufs:
+        words = round_pages(config, SP_W, max(wbufs) + w)
     if t.order == "mk":  # one set: tile n is reused by the next M tile or block long after
         paged = round_pages(config, SP_ACC, tile)  # its store, on a page of its own if it can
         tile = paged if paged * cnt.n <= config.acc_bytes else tile
@@ -152,7 +162,7 @@ def buffers(L: GemmLayer, t: GemmTiling, config) -> tuple[Buffers | None, str]:
         cbufs = (0,) if once else ring(config, SP_ACC, one)
     if abufs is None or wbufs is None or cbufs is None:
         return None, f"needs input/weight/acc bytes {(a, reserved + w, one)} (single buffers)"
-    return Buffers(abufs, wbufs, cbufs, tile), ""
+    return Buffers(abufs, wbufs, cbufs, tile, words), ""
 
 
 def phases(L: GemmLayer) -> list[tuple[int, int]]:

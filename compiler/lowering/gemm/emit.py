@@ -22,6 +22,7 @@ from compiler.lowering.gemm.buffers import (
     a_keys,
     buffers,
     counts,
+    reserved_bytes,
     sizes,
     w_page,
     w_width,
@@ -40,17 +41,14 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> No
     plan emitted in a row (a batched MatMul's): each continues the buffer rotation of the one
     before, so its first loads need not wait for that one's last MatMuls, and the
     epilogue's words, loaded by the first, are not loaded again."""
-    bufs, why = buffers(L, t, ctx.config)
-    assert bufs is not None, why
+    carry = {} if carry is None else carry
+    bufs = _buffers(ctx, L, t, carry)
     g = L.geom
     cnt = counts(L, t)
     _grant(ctx, L, t, bufs, cnt)
-    carry = {} if carry is None else carry
     sources = (L.epi.bias, L.epi.requant, t.words)
-    if carry.get("words") == sources and not t.words:
-        words = EpilogueWords(ctx, L, t, w_page(ctx.config), loaded=True)
-    else:
-        words = EpilogueWords(ctx, L, t, w_page(ctx.config))
+    loaded = carry.get("words") == sources and not t.words
+    words = EpilogueWords(ctx, L, t, w_page(ctx.config), loaded, bufs.words)
     carry["words"] = sources
     mts = list(mtiles(L, t))
     ncs = ranges(g.cout_g, t.tn)
@@ -220,9 +218,27 @@ def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> i
     return bufs.c[state["c"] % len(bufs.c)]
 
 
+def _buffers(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> Buffers:
+    """The nest's buffers, its words on the weight scratchpad's first or last pages as the
+    allocator alternates them from layer to layer (the nests of one plan keep one side), on
+    the first when the last would leave fewer W buffers."""
+    top = carry.get("top")
+    if top is None:
+        top = ctx.scratch.words_top() and reserved_bytes(L, t, ctx.config) > 0
+    bufs, why = buffers(L, t, ctx.config)
+    assert bufs is not None, why
+    if top:
+        high = buffers(L, t, ctx.config, top=True)[0]
+        top = high is not None and len(high.w) == len(bufs.w)
+        bufs = high if top else bufs
+    carry["top"] = top
+    return bufs
+
+
 def _grant(ctx: Ctx, L: GemmLayer, t: GemmTiling, bufs, cnt) -> None:
     """Tell the scratchpad allocator the highest byte of each scratchpad the nest uses."""
     a, w, tile = sizes(L, t)
     c_end = bufs.c[0] + bufs.c_tile * cnt.n if t.order == "mk" else max(bufs.c) + tile
-    for sp, end in ((SP_IN, max(bufs.a) + a), (SP_W, max(bufs.w) + w), (SP_ACC, c_end)):
+    w_end = max(max(bufs.w) + w, bufs.words + reserved_bytes(L, t, ctx.config))
+    for sp, end in ((SP_IN, max(bufs.a) + a), (SP_W, w_end), (SP_ACC, c_end)):
         ctx.scratch.grant(sp, end)

@@ -38,20 +38,26 @@ def word_loads(L: GemmLayer, base: int, chan: int, n: int, stride: int) -> list[
 
 class EpilogueWords:
     """Where the epilogue's per-channel words are in the weight scratchpad: every output
-    channel's, loaded once at 0 (bias, then requant); or (``t.words``) an N tile's, loaded by
+    channel's, loaded once at ``base`` (bias, then requant); or (``t.words``) an N tile's, loaded by
     ``ensure`` before the tile's last K step into the other of two slots (one step before
     the epilogue that reads them, and after the epilogue that read the slot before)."""
 
     def __init__(
-        self, ctx: Ctx, L: GemmLayer, t: GemmTiling, page: int = 1, loaded: bool = False
+        self,
+        ctx: Ctx,
+        L: GemmLayer,
+        t: GemmTiling,
+        page: int = 1,
+        loaded: bool = False,
+        base: int = 0,
     ) -> None:
-        self.ctx, self.L, self.t = ctx, L, t
-        self.slots = (0, word_slot(L, t, page)) if t.words else ()
+        self.ctx, self.L, self.t, self.base = ctx, L, t, base
+        self.slots = (base, base + word_slot(L, t, page)) if t.words else ()
         self.held: list[int | None] = [None, None]  # the first channel each slot holds
         self.last = 1
         if not t.words and not loaded:  # ``loaded``: the nest before loaded the same words
             cout = L.geom.cout
-            for instr, key in word_loads(L, 0, 0, cout, cout * 4):
+            for instr, key in word_loads(L, base, 0, cout, cout * 4):
                 emit_load(ctx, instr, key)
 
     def ensure(self, chan: int, n: int) -> None:
@@ -66,7 +72,7 @@ class EpilogueWords:
     def at(self, chan: int) -> tuple[int, int]:
         """(address of channel ``chan``'s bias word, bytes from a bias word to its requant)."""
         if not self.t.words:
-            return chan * 4, self.L.geom.cout * 4
+            return self.base + chan * 4, self.L.geom.cout * 4
         return self.slots[self.held.index(chan)], self.t.tn * 4
 
 
