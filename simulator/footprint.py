@@ -349,8 +349,9 @@ def _vector(v: Vector) -> Footprint:
     counts = _COUNTS(v.__dict__)
     src0 = vector_operand(v, "src0", counts)
     reads = (src0, vector_operand(v, "src1", counts)) if info.sources == 2 else (src0,)
-    if info.kind == "lut":  # the whole table, whatever the counts
-        reads = (src0, vector_operand(v, "src1", (1, 1, LUT_ENTRIES)))
+    if info.kind == "lut":  # the whole table (each row's, where src1 strides rows)
+        tables = (counts[0] if v.src1_s0 else 1, counts[1] if v.src1_s1 else 1, LUT_ENTRIES)
+        reads = (src0, vector_operand(v, "src1", tables))
     elif info.kind == "packed":
         reads = _packed_reads(v, counts)
     elif v.func == VFunc.REQUANT_BIAS:

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from simulator.isa import DType
+from simulator.isa import LUT_ENTRIES, DType
 
 INT_RANGE = {
     DType.INT8: (-128, 127),
@@ -254,3 +254,15 @@ def matmul_float(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     width and their summation orders differ in the last bits).
     """
     return (a.astype(np.float64) @ w.astype(np.float64)).astype(np.float32)
+
+
+def lut(values: np.ndarray, tables: np.ndarray, offset: int) -> np.ndarray:
+    """LUT: each of ``values`` (int64, [n0, n1, n2]) looked up at ``value - offset``, clamped to
+    the table, in its table: ``tables`` [t0, t1, LUT_ENTRIES] with t0 in (1, n0) and t1 in
+    (1, n1) (one table for all, or one per (i0, i1)); any other shape: its first
+    ``LUT_ENTRIES`` values, one table."""
+    index = np.clip(values - offset, 0, LUT_ENTRIES - 1)
+    if tables.ndim != 3 or tables.shape[:2] == (1, 1) or values.ndim != 3:
+        return tables.reshape(-1)[:LUT_ENTRIES][index]
+    rows = np.broadcast_to(tables[..., :LUT_ENTRIES], (*values.shape[:2], LUT_ENTRIES))
+    return np.take_along_axis(rows, index, axis=2)

@@ -16,9 +16,9 @@ Comparisons and logical functions (``EQ``, ``LT``, ``LE``, ``AND``, ``OR``, ``XO
 ``ISNAN``, ``ISINF``) give 1 or 0 in that domain (a ``UINT8`` dst holds an ONNX bool).
 ``SELECT`` is a masked write: dst takes src1 (converted) where src0 != 0 and keeps its own value
 elsewhere. ``RARGMAX``/``RARGMIN`` give the int32 index along dim 2 (ties: the first, or the
-last when imm0 != 0). ``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1,
-read whole whatever the counts) at index ``src0 - imm0`` clamped to the table: any function of
-an 8-bit value. ``DEQUANT_PACKED`` unpacks 4- or 8-bit unsigned codes (UINT8 bytes, low nibble
+last when imm0 != 0). ``LUT`` looks each element up in a table of ``LUT_ENTRIES`` values (src1:
+one for all, or one a row) at index ``src0 - imm0`` clamped to the table (``semantics.lut``): any
+function of an 8-bit value. ``DEQUANT_PACKED`` unpacks 4- or 8-bit unsigned codes (UINT8 bytes, low nibble
 first) and dequantises them per group (one scale, and a zero point, per (i0, i1)): onnxruntime's
 ``MatMulNBits`` weights, unpacked into a weight tile.
 
@@ -38,8 +38,8 @@ from math import inf, ldexp
 
 import numpy as np
 
-from simulator.isa import LUT_ENTRIES, PACKED_BITS, DType, VFunc
-from simulator.semantics import INT_RANGE, NUMPY_DTYPE, qadd, requant_bias, requantize
+from simulator.isa import PACKED_BITS, DType, VFunc
+from simulator.semantics import INT_RANGE, NUMPY_DTYPE, lut, qadd, requant_bias, requantize
 
 _NP_TO_DTYPE = {np.dtype(v): k for k, v in NUMPY_DTYPE.items()}
 _FLOAT_NP = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.uint16))
@@ -436,8 +436,7 @@ def _compute(func: VFunc, a: np.ndarray, b: np.ndarray | None, i0: int, i1: int,
     if func == VFunc.QADD:
         return qadd(_to_int64(a), _to_int64(b), i0, i1, i2)
     if func == VFunc.LUT:
-        index = np.clip(_to_int64(a) - imm_as_int(i0), 0, LUT_ENTRIES - 1)
-        return _as_domain(b.reshape(-1)[:LUT_ENTRIES])[index]
+        return lut(_to_int64(a), _as_domain(b), imm_as_int(i0))
     if func == VFunc.DEQUANT_PACKED:
         return dequant_packed(a, to_fp32(b), imm_as_int(i0), imm_as_int(i1), imm_as_int(i2))
     if func == VFunc.DEQUANT:

@@ -261,9 +261,10 @@ _VFUNC_TABLE = {
         "int",
         1,
         f"dst = src1[clamp(src0 - imm0:int, 0, {LUT_ENTRIES - 1})]: a table of {LUT_ENTRIES} "
-        "entries at src1_addr, contiguous in src1's dtype, whatever the counts (an int8 "
-        "source with imm0 = -128 maps every value; int8 -> int8 functions such as a "
-        "quantised activation chain)",
+        "entries src1_s2 apart, element (i0, i1)'s at src1_addr + i0*src1_s0 + i1*src1_s1 "
+        "(zero strides: one table for every element, whatever the counts; else a table a "
+        "row, as attention's probabilities of a query row); an int8 source with imm0 = -128 "
+        "maps every value (int8 -> int8 functions such as a quantised activation chain)",
         sources=2,
     ),
     VFunc.DEQUANT_PACKED: _vf(

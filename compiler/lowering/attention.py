@@ -349,9 +349,9 @@ def flash_fits(
     (``exact``: the int8 two-pass loop of ``attention_int8.py``)."""
     try:
         if exact:
-            from compiler.lowering import attention_int8
+            from compiler.lowering import attention_int8_plan
 
-            attention_int8.plan(dims, config)
+            attention_int8_plan.plan(dims, config)
         else:
             plan(dims, masked, config, int8)
     except ConfigError:

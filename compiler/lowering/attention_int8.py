@@ -12,6 +12,15 @@ its REQUANT to int8, the scaling QEltwise's table):
              O += [1; P] @ [V | 1]                                 int32, exact
     Y = REQUANT(O - z_v rowsum P - z_p colsum V + keys z_p z_v)   after the last key block
 
+Options the plan chooses by ``cost()`` (``attention_int8_plan.py``): the scores kept for pass
+2 rather than computed again; K's zero-point terms kept for the head's later query blocks; P
+looked up in a table per query row, its 256 entries (one per int8 score) made by the steps
+above, so the bytes are the same for a DIV and a QUANT per row entry rather than per score;
+and, for a maskless attention whose scaling table is monotone, three passes: m as the table
+of the largest unscaled score, l through a table per row of exp(s_x (T[s] - m)), then P
+(two vector steps a score fewer than two passes with row tables: the scaling table and the
+SUB; l is then summed with m final, not rescaled).
+
 The array makes the P·V zero-point terms: P's buffer has a row of ones above its rows (O's
 row 0 accumulates V's column sums) and V's block a column of ones (the DMA's pad value: O's
 last column accumulates P's row sums). Every integer is exact, so the only difference from
@@ -25,7 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.lowering.attention import Mat, Step, search
+from compiler.lowering.attention import Mat, Step
+from compiler.lowering.attention_int8_plan import layouts, plan
 from compiler.lowering.common import (
     Box,
     Ctx,
@@ -38,10 +48,7 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.scratch import Scratch, align
-from simulator.cost import cost
-from simulator.errors import ConfigError
-from simulator.isa import DType, MatMul, Scratchpad, VFunc
+from simulator.isa import LUT_ENTRIES, DType, MatMul, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
 from simulator.vector import vector_apply
 
@@ -49,86 +56,6 @@ SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 FP, I8, I32 = DType.FP32, DType.INT8, DType.INT32
 FULL = (i32_bits(-128), i32_bits(127))
 SKIP, MIXED = -2, -3  # key block kinds besides a table's index (-1: no table)
-
-
-def layouts(tm: int, tk: int, dh: int, scratch: Scratch, cols: int = 0) -> dict:
-    """Each buffer's copies (byte addresses) and the three scratchpads' layouts; ``cols``:
-    the int8 scores of a whole query block (``cols`` keys) kept for pass 2 in the input
-    scratchpad (pass 2 then reads them instead of computing them again)."""
-    inp, wgt, acc = (scratch.layout(sp) for sp in (SP_IN, SP_W, SP_ACC))
-    out = {"q": inp.take(tm * dh, 2), "p": inp.take((tm + 1) * tk, 2)}
-    out |= {"k": wgt.take(tk * dh, 2), "v": wgt.take(tk * (dh + 1), 2)}
-    out["s"] = acc.take(tm * tk * 4, 2)
-    if cols:
-        out |= {"s8": inp.take(tm * cols)[0], "s8sp": SP_IN, "s8rs": cols}
-    else:
-        out |= {"s8": acc.take(tm * tk)[0], "s8sp": SP_ACC, "s8rs": tk}
-    out |= {"e": acc.take(tm * tk * 4)[0], "o": acc.take((tm + 1) * (dh + 1) * 4, 2)}
-    out |= {"y": acc.take(tm * dh)[0], "rc": acc.take(tm * 4, 2), "cc": acc.take(tk * 4, 2)}
-    out |= {"sel": acc.take(tm * tk)[0], "ind": acc.take(tm * tk)[0]}  # a mixed mask block
-    rows = acc.take(5 * tm * 4 + 8 + 512 + 2048 + 64)[0]  # m (2), r, c, l; 2 words; 4 tables
-    out |= {"m": (rows, rows + tm * 4), "r": rows + 2 * tm * 4, "c": rows + 3 * tm * 4}
-    out |= {"l": rows + 4 * tm * 4, "words": rows + 5 * tm * 4, "lut": rows + 5 * tm * 4 + 8}
-    out["exp"] = align(out["lut"] + 512)
-    return out | {"input": inp, "weight": wgt, "acc": acc}
-
-
-def fits(tm: int, tk: int, dh: int, config, cols: int = 0) -> bool:
-    lay = layouts(tm, tk, dh, Scratch(config), cols)
-    return all(lay[key].fits for key in ("input", "weight", "acc"))
-
-
-def estimate(tm: int, tk: int, dims, config, kept: bool = False) -> int:
-    """Cycles of one head by ``cost()``: per key block and pass the busiest of the array, the
-    vector unit and the DMA, plus each query block's load and output steps."""
-    sq, sk, dh = dims
-    n, kn = min(tm, sq), min(tk, sk)
-    box = Box(SP_ACC, FP, 0, (0, 1, 0))
-
-    def vec(funcs, cnt):
-        return sum(cost(vector(f, cnt, box, box), config) for f in funcs)
-
-    def mm(m, k, nn):
-        return cost(MatMul(dtype=int(I8), m=m, k=k, n=nn), config)
-
-    def dma(rows, cols):
-        return cost(load(SP_W, 0, 1, 0, (1, rows, cols), (0, cols, 1), (0, cols, 1)), config)
-
-    V = VFunc
-    score = (V.ADD, V.REQUANT, V.LUT)
-    one = vec((V.RMAX, V.SUB, V.LUT, V.RSUM) + score, (1, n, kn))
-    one = max(one, mm(n, dh, kn), dma(kn, dh))
-    again = not kept  # pass 2 computes the scores again
-    two = vec((V.SUB, V.LUT, V.DIV, V.QUANT) + score * again, (1, n, kn))
-    two = max(
-        two, mm(n, dh, kn) * again + mm(n + 1, kn, dh + 1), dma(kn, dh) * again + dma(kn, dh + 1)
-    )
-    tail = dma(n, dh) + vec((V.ADD, V.ADD, V.REQUANT), (1, n, dh))
-    return -(-sq // tm) * (-(-sk // tk) * (one + two) + tail)
-
-
-def plan(dims, config):
-    """The (query rows, key columns) tiling of least estimated cycles that fits, with the
-    scores kept for pass 2 (``Plan.bufs`` True) or computed again."""
-    plans = []
-    for kept in (False, True):
-        cols = dims[1] if kept else 0
-
-        def layout(tm, tk, kept=kept, cols=cols):
-            return kept if fits(tm, tk, dims[2], config, cols) else None
-
-        def est(tm, tk, d, c, kept=kept):
-            return estimate(tm, tk, d, c, kept)
-
-        try:
-            plans.append(search(dims, layout, est, config))
-        except ConfigError:
-            continue
-    if not plans:
-        raise ConfigError(
-            f"attention with head dim {dims[2]} does not fit this config's scratchpads"
-        )
-    return min(plans, key=lambda p: p.est)
 
 
 def _row(addr: int, dtype=FP) -> Box:
@@ -154,6 +81,8 @@ class Head8:
         self.tables, self.mask = len(node.attr("tables")), mask
         self.m_final = 0
         self.kept = lay["s8sp"] == SP_IN
+        self.row_tables, self.three = "t8" in lay, "te" in lay
+        self.k_terms: set[int] = set()  # key blocks whose K terms "ck" holds
         self.kinds: dict[tuple[int, int], int] = {}  # (query block, first key): the table
         self.keys: dict[int, int] = {}  # a query block's keys not skipped
         self.last: dict[int, int] = {}  # and its last key block's first key
@@ -171,7 +100,7 @@ class Head8:
         out: list[Step] = []
         for qi, r0 in enumerate(range(0, self.sq, self.tm)):
             n = min(self.tm, self.sq - r0)
-            for kind in (1, 2):  # the pass
+            for kind in (1, 3, 2) if self.three else (1, 2):  # the pass (3: the sums)
                 for j, (c0, kn) in enumerate(self.key_blocks(qi, r0, n)):
                     out.append(Step(len(out), qi, r0, n, j, c0, kn, kind))
         return out
@@ -199,7 +128,11 @@ class Head8:
                 self.scores(st)
             if st.kind == 1:
                 self.stats(st)
+            elif st.kind == 3:
+                self.sums_of_rows(st)
             else:
+                if st.j == 0 and self.row_tables:
+                    self.tables_of_rows(st)
                 self.probabilities(st)
                 if st.c0 == self.last[st.qi]:
                     self.finish(st)
@@ -236,7 +169,10 @@ class Head8:
             counts, strides, sp = (1, dh, st.kn), (0, kt.rs, kt.cs), (0, st.kn, 1)
             kbox = (0, 1, st.kn)
         emit_load(ctx, load(SP_W, kb, 1, kt.at(0, st.c0), counts, strides, sp), kt.key)
-        if qz:  # -z_q sum_d k
+        if "ck" in b:  # the head's terms, each key block's made at its first use
+            cc = b["ck"] + st.c0 * 4
+        if qz and not (st.c0 in self.k_terms and "ck" in b):  # -z_q sum_d k
+            self.k_terms.add(st.c0)
             self.v(VFunc.RSUM, (1, st.kn, dh), _row(cc, I32), Box(SP_W, I8, kb, kbox))
             cv = _vec(cc, I32)
             self.v(VFunc.MUL_IMM, (1, 1, st.kn), cv, cv, None, (i32_bits(-qz), 0, 0))
@@ -259,6 +195,8 @@ class Head8:
             VFunc.REQUANT, cnt, s8, Box(SP_ACC, I32, b["s"][st.t % 2], (0, self.tk, 1)), word, imm
         )
         kind, imm = self.kinds[st.qi, st.c0], (i32_bits(-128), 0, 0)
+        if self.three:  # the table is applied to the row max and in the row tables
+            return
         if kind == MIXED:  # table 1 where the mask has its second value, else table 0
             sel, ind = (Box(SP_ACC, I8, b[n], (0, self.tk, 1)) for n in ("sel", "ind"))
             m = self.mask.mat
@@ -290,6 +228,10 @@ class Head8:
         else:
             self.v(VFunc.RMAX, cnt, _row(b["r"], I32), s8)
             self.v(VFunc.MAX, one, _vec(m_new, I32), _vec(b["r"], I32), _vec(m_old, I32))
+        self.m_final = m_new
+        if self.three:  # the max only: the sums come in their own pass
+            return
+        if st.j > 0:
             self.v(VFunc.SUB, one, _vec(b["c"]), _vec(m_old, I32), _vec(m_new, I32))
             self.v(
                 VFunc.MUL_IMM,
@@ -307,16 +249,65 @@ class Head8:
             self.v(VFunc.RSUM, cnt, _row(b["r"]), e)
             self.v(VFunc.MUL, one, _vec(b["l"]), _vec(b["l"]), _vec(b["c"]))
             self.v(VFunc.ADD, one, _vec(b["l"]), _vec(b["l"]), _vec(b["r"]))
-        self.m_final = m_new
+
+    def scaled(self) -> Box:
+        """T[s] for s = -128 .. 127: the scaling table (the scores themselves if none)."""
+        if self.tables:
+            return Box(SP_ACC, I8, self.b["lut"], (0, 0, 1))
+        return Box(SP_ACC, I8, self.b["iota"], (0, 0, 1))
+
+    def sums_of_rows(self, st: Step) -> None:
+        """Three passes, the second: m = T[max s] (the table is monotone), each row's table
+        of exp(s_x (T[s] - m)), and l = the sum of its entries at the block's scores."""
+        b, cnt, one = self.b, (1, st.n, st.kn), (1, 1, st.n)
+        if st.j == 0:
+            imm = (i32_bits(-128), 0, 0)
+            self.v(VFunc.LUT, one, _vec(b["c"], I32), _vec(self.m_final, I32), self.scaled(), imm)
+            self.m_final = b["c"]
+            row = (1, st.n, LUT_ENTRIES)
+            d = Box(SP_ACC, I32, b["tf"], (0, LUT_ENTRIES, 1))
+            self.v(VFunc.SUB, row, d, self.scaled(), _row(self.m_final, I32))
+            te = Box(SP_ACC, FP, b["te"], (0, LUT_ENTRIES, 1))
+            exp = Box(SP_ACC, FP, b["exp"], (0, 0, 1))
+            self.v(VFunc.LUT, row, te, d, exp, (i32_bits(-255), 0, 0))
+        e = Box(SP_ACC, FP, b["e"], (0, self.tk, 1))
+        rows = Box(SP_ACC, FP, b["te"], (0, LUT_ENTRIES, 1))
+        self.v(VFunc.LUT, cnt, e, self.s8(st), rows, (i32_bits(-128), 0, 0))
+        if st.j == 0:
+            self.v(VFunc.RSUM, cnt, _row(b["l"]), e)
+        else:
+            self.v(VFunc.RSUM, cnt, _row(b["r"]), e)
+            self.v(VFunc.ADD, one, _vec(b["l"]), _vec(b["l"]), _vec(b["r"]))
+
+    def tables_of_rows(self, st: Step) -> None:
+        """Before pass 2 of a query block: for each row and each int8 score s, the
+        probability QUANT(exp(s_x (s - m)) * floor(1 / s_p) / l) by the same steps pass 2
+        would take per element (so a lookup gives the same bytes), for keys many enough
+        that 256 entries a row cost less than those steps on every score."""
+        b, cnt = self.b, (1, st.n, LUT_ENTRIES)
+        d, e = (Box(SP_ACC, dt, b["tf"], (0, LUT_ENTRIES, 1)) for dt in (I32, FP))
+        src = self.scaled() if self.three else Box(SP_ACC, I8, b["iota"], (0, 0, 1))
+        self.v(VFunc.SUB, cnt, d, src, _row(self.m_final, I32))
+        table = Box(SP_ACC, FP, b["exp"] + 1024, (0, 0, 1))
+        self.v(VFunc.LUT, cnt, e, d, table, (i32_bits(-255), 0, 0))
+        self.v(VFunc.DIV, cnt, e, e, _row(b["l"]))
+        t8 = Box(SP_ACC, I8, b["t8"], (0, LUT_ENTRIES, 1))
+        self.v(VFunc.QUANT, cnt, t8, e, None, (i32_bits(self.attrs["p_zero"]), f32_bits(1.0), 0))
 
     def probabilities(self, st: Step) -> None:
-        """Pass 2: P = QUANT(e * floor(1 / s_p) / l), then O (+)= [1; P] @ [V | 1]."""
+        """Pass 2: P = QUANT(e * floor(1 / s_p) / l) (or its row's table at S), then
+        O (+)= [1; P] @ [V | 1]."""
         b, cnt, d1 = self.b, (1, st.n, st.kn), self.dh + 1
-        e = self.exp(st, self.m_final, 1)
-        self.v(VFunc.DIV, cnt, e, e, _row(b["l"]))
         pb = b["p"][st.t % 2]
         p8 = Box(SP_IN, I8, pb + self.tk, (0, self.tk, 1))
-        self.v(VFunc.QUANT, cnt, p8, e, None, (i32_bits(self.attrs["p_zero"]), f32_bits(1.0), 0))
+        if self.row_tables:
+            rows = Box(SP_ACC, I8, b["t8"], (0, LUT_ENTRIES, 1))
+            self.v(VFunc.LUT, cnt, p8, self.s8(st), rows, (i32_bits(-128), 0, 0))
+        else:
+            e = self.exp(st, self.m_final, 1)
+            self.v(VFunc.DIV, cnt, e, e, _row(b["l"]))
+            imm = (i32_bits(self.attrs["p_zero"]), f32_bits(1.0), 0)
+            self.v(VFunc.QUANT, cnt, p8, e, None, imm)
         mm = MatMul(dtype=int(I8), accumulate=int(st.j > 0), a_addr=pb, w_addr=b["v"][st.t % 2])
         mm = mm.replace(c_addr=b["o"][st.qi % 2], m=st.n + 1, k=st.kn, n=d1)
         self.ctx.em.add(mm.replace(a_stride=self.tk, w_stride=d1, c_stride=d1))
@@ -357,7 +348,8 @@ def exp_tables(x_scale: float, p_inv: float) -> np.ndarray:
 
 
 def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:
-    """Once a layer: the two REQUANT scale words, the scaling table, P's rows of ones."""
+    """Once a layer: the two REQUANT scale words, the scaling table, P's rows of ones, the
+    scores a row table has an entry for."""
     words = [pack_requant_scale(node.attr(k)) for k in ("qk_requant", "pv_requant")]
     w = ctx.const(np.array(words, np.uint32).view(np.int32))
     emit_load(ctx, load(SP_ACC, lay["words"], 4, w.addr, (1, 1, 2), (0, 0, 1), (0, 0, 1)), "const")
@@ -367,6 +359,10 @@ def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:
         emit_load(ctx, load(SP_ACC, lay["lut"], 1, t.addr, cnt, (0, 0, 1), (0, 0, 1)), "const")
     e = ctx.const(exp_tables(node.attr("x_scale"), node.attr("p_inv")))
     emit_load(ctx, load(SP_ACC, lay["exp"], 4, e.addr, (1, 1, 512), (0, 0, 1), (0, 0, 1)), "const")
+    if "iota" in lay:
+        iota = ctx.const(np.arange(-128, 128, dtype=np.int8))
+        cnt = (1, 1, LUT_ENTRIES)
+        emit_load(ctx, load(SP_ACC, lay["iota"], 1, iota.addr, cnt, (0, 0, 1), (0, 0, 1)), "const")
     ones = ctx.const(np.ones(tk, np.int8))
     for pb in lay["p"]:
         emit_load(ctx, load(SP_IN, pb, 1, ones.addr, (1, 1, tk), (0, 0, 1), (0, 0, 1)), "const")
@@ -376,8 +372,12 @@ def lower(ctx: Ctx, node, dims, lead) -> None:
     """The layer: its tiling, the once-a-layer loads, each head's loop, the record."""
     from compiler.lowering.attention import _mat
 
-    p = plan(dims, ctx.config)
-    lay = layouts(p.tm, p.tk, dims[2], ctx.scratch, dims[1] if p.bufs else 0)
+    tabs = [np.asarray(t, np.int64) for t in node.attr("tables")]
+    monotone = len(tabs) <= 1 and all(np.all(np.diff(t) >= 0) for t in tabs)
+    p = plan(dims, ctx.config, three_ok=monotone and len(node.inputs) == 3)
+    kept, tables, keys, three = p.bufs
+    cols = dims[1] if kept else 0
+    lay = layouts(p.tm, p.tk, dims[2], ctx.scratch, cols, tables, keys, three)
     for key in ("input", "weight", "acc"):
         lay[key].commit()
     setup(ctx, node, lay, p.tk)
@@ -391,7 +391,7 @@ def lower(ctx: Ctx, node, dims, lead) -> None:
     ctx.record(
         node,
         macs=2 * heads * dims[0] * dims[1] * dims[2],
-        tiling=p.describe() + " two-pass",
+        tiling=p.describe() + (" three-pass" if three else " two-pass") + " row-tables" * tables,
         est_cycles=p.est * heads,
         operand_bytes=sum(ctx.type(t).nbytes for t in (q, kt, v, y)),
     )

@@ -8,14 +8,17 @@ onnxruntime's differs from it by the rounding of its int8 probabilities (scale 1
 keys a probability of about 1/96 is 2.7 steps, rounded): measured 7 output steps, 19.7% exact,
 against both its default and basic graphs."""
 
+import copy
+
 import numpy as np
 import pytest
+from onnx import numpy_helper
 from qdq_helpers import check_int8_outputs, quantize
 from test_attention import attention, causal
 
 from compiler.check import reference
 from compiler.driver import CompileOptions, compile, prepare
-from compiler.lowering import attention_int8
+from compiler.lowering import attention_int8_plan
 from compiler.passes.attention import fuse_attention
 from simulator.api import run
 from simulator.config import load_config
@@ -23,6 +26,7 @@ from simulator.errors import ConfigError
 from simulator.isa import VFunc
 
 ONLINE = CompileOptions(int8_attention="online")
+FITS = attention_int8_plan.fits
 
 
 def _ideal(graph, inputs):
@@ -105,9 +109,11 @@ def test_int8_exact_with_scores_computed_again(monkeypatch):
     m, inputs = attention(96)
     m = quantize(m)
     kept = compile(m, load_config("tiny"))
-    fits = attention_int8.fits
-    refuse_kept = lambda tm, tk, dh, config, cols=0: not cols and fits(tm, tk, dh, config)  # noqa: E731
-    monkeypatch.setattr(attention_int8, "fits", refuse_kept)
+
+    def refuse_kept(tm, tk, dh, config, cols=0, tables=False, keys=0, three=False):
+        return not cols and FITS(tm, tk, dh, config, 0, tables, keys, three)
+
+    monkeypatch.setattr(attention_int8_plan, "fits", refuse_kept)
     again = compile(m, load_config("tiny"))
     matmuls = [sum(i.OPCODE.name == "MATMUL" for i in p.instructions) for p in (kept, again)]
     assert matmuls[1] > matmuls[0]
@@ -152,3 +158,83 @@ def test_int8_mild_mask_uses_both_tables():
     result = run(program, inputs, checked=True)
     (c,) = check_int8_outputs(m, result.outputs, reference(m, inputs))
     assert c.steps == 0.0 and c.exact == 1.0
+
+
+def _force(monkeypatch, tables: bool, three: bool) -> None:
+    """Plans that prefer pass 2's probabilities by row tables or element by element, in three
+    passes or two: any other option's estimate is made huge (it still has to fit)."""
+    estimate = attention_int8_plan.estimate
+
+    def only(tm, tk, dims, config, kept=False, t=False, keys=0, th=False):
+        cycles = estimate(tm, tk, dims, config, kept, t, keys, th)
+        return cycles if (t, th) == (tables, three) else cycles + 10**12
+
+    monkeypatch.setattr(attention_int8_plan, "estimate", only)
+
+
+def _scaled_by_mul(m):
+    """The model with its Div by sqrt(dh) written as a Mul by 1 / sqrt(dh), which
+    onnxruntime's quantiser quantises: the fused node then has a scaling table."""
+    m = copy.deepcopy(m)
+    (div,) = [n for n in m.graph.node if n.op_type == "Div"]
+    div.op_type = "Mul"
+    (d,) = [t for t in m.graph.initializer if t.name == div.input[1]]
+    d.CopyFrom(numpy_helper.from_array(1 / numpy_helper.to_array(d), d.name))
+    return m
+
+
+@pytest.mark.parametrize("mask", [None, "causal", "mul"])
+def test_int8_row_tables_and_three_passes_are_exact(monkeypatch, mask):
+    """Pass 2's probabilities looked up in a table per query row (its entries computed by
+    the steps pass 2 takes per element: SUB, the exp table, DIV, QUANT) are the same bytes
+    as those steps on each score; three passes (the max of the unscaled scores, the sums
+    through a table per row, then the probabilities) are bit-exact with onnxruntime too. A
+    causal mask (its skipped blocks) keeps two passes."""
+    seq = 512  # fp32 scores of 1 MiB a head: fused at base
+    m, inputs = attention(seq, heads=1, mask=causal(seq) if mask == "causal" else None)
+    m = quantize(_scaled_by_mul(m) if mask == "mul" else m)
+    if mask == "mul":  # a coarser step after the Mul: its table is not the identity
+        (step,) = [t for t in m.graph.initializer if t.name == "ss_scale"]
+        step.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(step) * 1.7, step.name))
+    outs, divs = {}, {}
+    modes = [(False, False), (True, False)] + [(True, True)] * (mask != "causal")
+    for tables, three in modes:
+        _force(monkeypatch, tables, three)
+        p = compile(m, load_config("base"))
+        (layer,) = [x for x in p.layers if x["op"] == "Attention"]
+        assert ("row-tables" in layer["tiling"]) is tables
+        assert ("three-pass" in layer["tiling"]) is three
+        result = run(p, inputs, checked=True)
+        (c,) = check_int8_outputs(m, result.outputs, reference(m, inputs))
+        assert c.steps == 0.0 and c.exact == 1.0
+        outs[tables, three] = result.outputs["y"]
+        divs[tables, three] = sum(getattr(i, "func", 0) == VFunc.DIV for i in p.instructions)
+    assert np.array_equal(outs[False, False], outs[True, False])
+    luts = [i for i in p.instructions if getattr(i, "func", 0) == VFunc.LUT]
+    assert len(luts) > 0
+    assert divs[True, False] < divs[False, False]  # a DIV per query block, not per key block
+
+
+def test_three_passes_only_without_a_mask_and_with_a_monotone_table(monkeypatch):
+    """A causal mask keeps two passes, however cheap three would be (the mask selects a
+    table per element; the max of the unscaled scores would not be the max of the masked)."""
+    seq = 512
+    m, _ = attention(seq, heads=1, mask=causal(seq))
+    _force(monkeypatch, True, True)
+    p = compile(quantize(m), load_config("base"))
+    (layer,) = [x for x in p.layers if x["op"] == "Attention"]
+    assert "two-pass" in layer["tiling"]
+
+
+def test_int8_row_tables_chosen_for_long_rows():
+    """The planner takes row tables where the keys are many (256 entries a row cost less
+    than the per-score steps) and not where they are few; the long one is bit-exact."""
+    config = load_config("base")
+    many = attention_int8_plan.plan((1024, 1024, 64), config)
+    few = attention_int8_plan.plan((64, 64, 64), config)
+    three = attention_int8_plan.plan((1024, 1024, 64), config, three_ok=True)
+    assert three.bufs[3] and three.est < many.est
+    assert many.bufs[1] and not few.bufs[1]
+    est = {t: attention_int8_plan.estimate(many.tm, many.tk, many.dims, config, many.bufs[0], t, many.bufs[2])
+           for t in (False, True)}  # fmt: skip
+    assert est[True] < est[False]

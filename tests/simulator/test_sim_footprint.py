@@ -191,10 +191,14 @@ def test_dram_storages_go_to_the_side_the_footprint_says():
 
 
 def test_a_lut_reads_its_whole_table_whatever_the_counts():
-    """src1 of a LUT is the 256-entry table, contiguous, however many elements it maps."""
-    (src0, table), _ = footprint(_vector(VFunc.LUT, src1_dtype=DType.INT8, src1_s1=1))
+    """src1 of a LUT is the 256-entry table however many elements it maps (zero row
+    strides), or, where src1_s1 steps rows, each row's whole table."""
+    (src0, table), _ = footprint(_vector(VFunc.LUT, src1_dtype=DType.INT8, src1_s2=1))
     assert src0.elements == 12
     assert table.shape == (1, 1, 256) and table.extent() == (64, 64 + 256)
+    per_row = _vector(VFunc.LUT, src1_dtype=DType.INT8, src1_s1=256, src1_s2=1)
+    (_, tables), _ = footprint(per_row)
+    assert tables.shape == (1, 3, 256) and tables.extent() == (64, 64 + 3 * 256)
 
 
 def test_the_emitter_refuses_a_box_past_its_scratchpad():

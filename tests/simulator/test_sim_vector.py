@@ -257,6 +257,17 @@ def test_lut_looks_up_every_int8_value_and_clamps_the_index():
         vector_apply(VFunc.LUT, x)
 
 
+def test_lut_with_a_table_per_row():
+    """src1 [1, rows, 256]: each row's elements looked up in that row's table."""
+    tables = RNG.integers(-128, 128, (1, 3, 256)).astype(np.int8)
+    x = RNG.integers(-128, 128, (1, 3, 40)).astype(np.int8)
+    got = vector_apply(VFunc.LUT, x, tables, int_bits(-128), 0, 0, DType.INT8)
+    want = np.stack([tables[0, r][x[0, r].astype(np.int64) + 128] for r in range(3)])
+    np.testing.assert_array_equal(got, want[None])
+    one = vector_apply(VFunc.LUT, x, tables[:, :1], int_bits(-128), 0, 0, DType.INT8)
+    np.testing.assert_array_equal(one, tables[0, 0][x.astype(np.int64) + 128])
+
+
 @pytest.mark.parametrize("bits", [4, 8])
 def test_dequant_packed_unpacks_codes_and_dequantises_per_group(bits):
     """(q - zp) * scale per (i0, i1) group: q low nibble first (4 bits) or a byte, zp from
