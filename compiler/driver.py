@@ -57,8 +57,8 @@ class CompileOptions:
     # int8 AveragePool windows as integer sums REQUANTed by s_x / (s_y * count), within one
     # output step of onnxruntime's fp32 QLinearAveragePool (lowering/pool.py)
     integer_avgpool: bool = False
-    # int8 fused attention: "exact" computes the QDQ graph's arithmetic in two passes over the
-    # key blocks (lowering/attention_int8.py), "online" the one-pass fp32 loop of the int8
+    # int8 fused attention: "exact" computes the QDQ graph's arithmetic in two or three passes
+    # over the key blocks (lowering/attention_int8.py), "online" the one-pass fp32 loop of the int8
     # inputs (lowering/attention.py: faster, within the steps docs/llm.md states)
     int8_attention: str = "exact"
 

@@ -48,9 +48,9 @@ from compiler.lowering.common import (
     store,
     vector,
 )
+from compiler.lowering.rowwise import exp_tables
 from simulator.isa import LUT_ENTRIES, DType, MatMul, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
-from simulator.vector import vector_apply
 
 SP_IN, SP_W, SP_ACC = Scratchpad.INPUT, Scratchpad.WEIGHT, Scratchpad.ACC
 FP, I8, I32 = DType.FP32, DType.INT8, DType.INT32
@@ -334,17 +334,6 @@ class Head8:
         self.v(VFunc.REQUANT, cnt, y8, rows, word, (i32_bits(yq.zero_point), *FULL))
         st_ = store(SP_ACC, b["y"], 1, y.at(st.r0), cnt, (0, y.rs, y.cs), (0, dh, 1))
         emit_store(self.ctx, st_, self.ctx.writes(self.y_name))
-
-
-def exp_tables(x_scale: float, p_inv: float) -> np.ndarray:
-    """exp(s_x d) for d = -255 .. 0, and those times floor(1 / s_p), by the vector unit's
-    arithmetic, as the int8 Softmax's SUB (exact), MUL_IMM, EXP and MUL_IMM compute them
-    (``lowering/rowwise.py``): two tables of 256 fp32 values."""
-    d = np.arange(-255, 1, dtype=np.float32).reshape(1, 1, -1)
-    t = vector_apply(VFunc.MUL_IMM, d, None, f32_bits(x_scale), 0, 0, FP)
-    e = vector_apply(VFunc.EXP, t, None, 0, 0, 0, FP)
-    scaled = vector_apply(VFunc.MUL_IMM, e, None, f32_bits(p_inv), 0, 0, FP)
-    return np.concatenate([e, scaled]).reshape(-1).astype(np.float32)
 
 
 def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:

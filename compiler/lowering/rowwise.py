@@ -24,9 +24,11 @@ from compiler.lowering.common import (
 )
 from compiler.lowering.eltwise import _merge
 from compiler.opdecl import OpTable
+from simulator.cost import cost, vector_cycles
 from simulator.errors import ConfigError, UnsupportedOpError
-from simulator.isa import DType, Scratchpad, VFunc
+from simulator.isa import LUT_ENTRIES, DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
+from simulator.vector import vector_apply
 
 OPS = OpTable()  # merged into the registry by compiler.ops
 declare = OPS.declare
@@ -147,30 +149,106 @@ def _mean(ctx, xb, base, slot, n, L):
     return m, (1, n, 1)
 
 
+def exp_tables(x_scale: float, p_inv: float) -> np.ndarray:
+    """exp(s_x d) for d = -255 .. 0, and those times floor(1 / s_p), by the vector unit's
+    arithmetic, as SUB (exact), MUL_IMM, EXP and MUL_IMM compute them: two tables of 256
+    fp32 values (the int8 Softmax below, and ``attention_int8.py``)."""
+    d = np.arange(-255, 1, dtype=np.float32).reshape(1, 1, -1)
+    t = vector_apply(VFunc.MUL_IMM, d, None, f32_bits(x_scale), 0, 0, FP)
+    e = vector_apply(VFunc.EXP, t, None, 0, 0, 0, FP)
+    scaled = vector_apply(VFunc.MUL_IMM, e, None, f32_bits(p_inv), 0, 0, FP)
+    return np.concatenate([e, scaled]).reshape(-1).astype(np.float32)
+
+
 def _qsoftmax(ctx: Ctx, node):
     """int8 rows as onnxruntime's QLinearSoftmax: e = exp(s_x (x - max)), then
     ``rint(e * floor(1 / s_y) / sum e) + zp_y`` (its output scale is the integer floor of
-    1 / s_y, not s_y)."""
+    1 / s_y, not s_y). x - max is an integer in [-255, 0], so e is looked up in a table of
+    the values MUL_IMM and EXP would give (``exp_tables``: the same bytes) where that saves
+    more than loading the table costs; long rows look their probabilities up too, in a table
+    per row of the 256 an int8 x can have (``_row_tables``)."""
     qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
     inv = float(np.floor(np.float32(1.0) / np.float32(qy.scale)))
+    consts = ctx.const(exp_tables(qx.scale, inv)), ctx.const(np.arange(-128, 128, dtype=np.int8))
 
     def build(ctx, xb, base, slot, n, L):
         cnt = (1, n, L)
-        t = Box(SP, FP, base + slot, (0, L, 1))
+        t, d = Box(SP, FP, base + slot, (0, L, 1)), Box(SP, DType.INT32, base + slot, (0, L, 1))
         m = Box(SP, DType.INT32, base + 2 * slot, (0, 1, 0))
-        y = Box(SP, DType.INT8, m.addr + -(-n * 4 // 64) * 64, (0, L, 1))
+        s = Box(SP, FP, m.addr + _up(n * 4), (0, 1, 0))
+        y = Box(SP, DType.INT8, s.addr + _up(n * 4), (0, L, 1))
+        exp = max(base + 3 * slot, _up(y.addr + n * L))  # the exp tables, -128 .. 127
+        e_tab, iota = consts
+        tables = load(SP, exp, 4, e_tab.addr, (1, 1, 512), (0, 0, 1), (0, 0, 1))
+        by_table = _exp_table(ctx.config, n * L, tables)
+        by_row = by_table and _row_tables(ctx.config, n, L)
+        if by_table:
+            emit_load(ctx, tables, "const")
+        if by_row:
+            cnt8 = (1, 1, LUT_ENTRIES)
+            emit_load(ctx, load(SP, exp + 2048, 1, iota.addr, cnt8, (0, 0, 1), (0, 0, 1)), "const")
         _v(ctx, VFunc.RMAX, cnt, m, xb)
-        _v(ctx, VFunc.SUB, cnt, t, xb, m)
-        _v(ctx, VFunc.MUL_IMM, cnt, t, t, None, (f32_bits(qx.scale), 0, 0))
-        _v(ctx, VFunc.EXP, cnt, t, t)
-        s = Box(SP, FP, m.addr, (0, 1, 0))
+        if by_table:
+            _v(ctx, VFunc.SUB, cnt, d, xb, m)
+            _v(ctx, VFunc.LUT, cnt, t, d, Box(SP, FP, exp, (0, 0, 1)), (i32_bits(-255), 0, 0))
+        else:
+            _v(ctx, VFunc.SUB, cnt, t, xb, m)
+            _v(ctx, VFunc.MUL_IMM, cnt, t, t, None, (f32_bits(qx.scale), 0, 0))
+            _v(ctx, VFunc.EXP, cnt, t, t)
         _v(ctx, VFunc.RSUM, cnt, s, t)
+        if by_row:
+            at = _up(base + n * L)  # in x's slot, after its int8 rows
+            _row_tables_of(ctx, at, exp, m, s, n, qy.zero_point)
+            table = Box(SP, DType.INT8, at, (0, LUT_ENTRIES, 1))
+            _v(ctx, VFunc.LUT, cnt, y, xb, table, (i32_bits(-128), 0, 0))
+            return y, cnt
         _v(ctx, VFunc.MUL_IMM, cnt, t, t, None, (f32_bits(inv), 0, 0))
         _v(ctx, VFunc.DIV, cnt, t, t, s)
         _v(ctx, VFunc.QUANT, cnt, y, t, None, (i32_bits(qy.zero_point), f32_bits(1.0), 0))
         return y, cnt
 
     return build
+
+
+def _up(nbytes: int) -> int:
+    return -(-nbytes // 64) * 64
+
+
+def _exp_table(config, elements: int, tables) -> bool:
+    """Whether looking e up (one LUT) saves more vector cycles than loading the tables takes
+    (MUL_IMM and EXP per element otherwise: short rows, few of them)."""
+    each = vector_cycles(VFunc.MUL_IMM, elements, config) + vector_cycles(
+        VFunc.EXP, elements, config
+    )
+    return each - vector_cycles(VFunc.LUT, elements, config) > cost(tables, config)
+
+
+def _row_tables(config, n: int, L: int) -> bool:
+    """Whether a table per row (256 entries by the per-element steps) costs less than the
+    per-element MUL_IMM, DIV and QUANT, and fits x's slot after its int8 rows (rows of 512
+    or more: the slot holds 4 L bytes a row)."""
+    if L < 2 * LUT_ENTRIES:
+        return False
+    each = (VFunc.MUL_IMM, VFunc.DIV, VFunc.QUANT)
+    per_score = sum(vector_cycles(f, n * L, config) for f in each)
+    table = (VFunc.SUB, VFunc.LUT, VFunc.DIV, VFunc.QUANT)
+    per_row = sum(vector_cycles(f, n * LUT_ENTRIES, config) for f in table)
+    return per_row + vector_cycles(VFunc.LUT, n * L, config) < per_score
+
+
+def _row_tables_of(ctx: Ctx, at: int, exp: int, m: Box, s: Box, n: int, zp: int) -> None:
+    """The probabilities of each of ``n`` rows by x: QUANT(E2[x - max] / sum) + ``zp`` for
+    x = -128 .. 127 (``m`` the rows' max, ``s`` their sums of e, ``exp`` the exp tables and
+    the values), the int8 tables at ``at``, built in the fp32 buffer after them."""
+    row = (1, n, LUT_ENTRIES)
+    bf, bi = (
+        Box(SP, dt, _up(at + n * LUT_ENTRIES), (0, LUT_ENTRIES, 1)) for dt in (FP, DType.INT32)
+    )
+    _v(ctx, VFunc.SUB, row, bi, Box(SP, DType.INT8, exp + 2048, (0, 0, 1)), m)
+    _v(ctx, VFunc.LUT, row, bf, bi, Box(SP, FP, exp + 1024, (0, 0, 1)), (i32_bits(-255), 0, 0))
+    _v(ctx, VFunc.DIV, row, bf, bf, s)
+    out = Box(SP, DType.INT8, at, (0, LUT_ENTRIES, 1))
+    _v(ctx, VFunc.QUANT, row, out, bf, None, (i32_bits(zp), f32_bits(1.0), 0))
 
 
 @declare(
@@ -183,7 +261,7 @@ def lower_softmax(ctx: Ctx, node) -> None:
     axis = node.attr("axis", -1 if node.opset >= 13 else 1) % rank
     axes = (axis,) if node.opset >= 13 else tuple(range(axis, rank))
     if ctx.type(node.inputs[0]).dtype == "int8":
-        _run(ctx, node, axes, _qsoftmax(ctx, node), x_dtype=DType.INT8)
+        _run(ctx, node, axes, _qsoftmax(ctx, node), fixed=2048 // 4 + 128, x_dtype=DType.INT8)
     else:
         _run(ctx, node, axes, _softmax)
     ctx.record(node, macs=0)

@@ -15,7 +15,7 @@ import compiler
 from compiler.check import reference
 from simulator.api import run
 from simulator.config import load_config
-from simulator.isa import Load, Scratchpad
+from simulator.isa import Load, Scratchpad, VFunc
 
 H = helper.make_node
 
@@ -168,6 +168,30 @@ def test_softmax_int8_matches_qlinearsoftmax(shape):
     (sm,) = [n for n in graph.nodes() if n.op == "Softmax"]
     assert graph.type(sm.inputs[0]).dtype == graph.type(sm.outputs[0]).dtype == "int8"
     check_int8(m, {"x": rand(*shape, seed=3) * 2}, max_steps=0.0, ops={"Softmax"})
+
+
+@pytest.mark.parametrize(("rows", "keys"), [(2, 16), (64, 128), (6, 1024)])
+def test_softmax_int8_by_tables(rows, keys):
+    """x - max is an integer in [-255, 0]: e comes from a table of the values MUL_IMM and
+    EXP would give (no EXP on the vector unit) where that saves more than loading the table
+    (not for 2 rows of 16); rows of 512 or more look their probabilities up too, in a table
+    per row (a LUT whose src1 steps rows; DIVs only of the tables' entries): bit-exact with
+    QLinearSoftmax every way."""
+    nodes = [H("MatMul", ["x", "w"], ["a"]), H("Softmax", ["a"], ["y"], axis=-1)]
+    shape = [rows, keys]
+    m = quantize(model(nodes, {"x": shape}, {"y": shape}, {"w": rand(keys, keys, seed=1)}))
+    _, program = check_int8(m, {"x": rand(*shape, seed=3) * 2}, "small", max_steps=0.0)
+    ins = [
+        program.instructions[i]
+        for i, n in enumerate(program.node_of)
+        if program.nodes[n].lower().startswith("softmax")
+    ]
+    vec = [i for i in ins if hasattr(i, "func")]
+    assert (VFunc.EXP in {i.func for i in vec}) is (rows * keys < 1024)
+    per_row = [i for i in vec if i.func == VFunc.LUT and i.src1_s1 == 256]
+    assert bool(per_row) is (keys >= 512)
+    divs = [i for i in vec if i.func == VFunc.DIV]
+    assert divs and all(d.n2 == (256 if keys >= 512 else keys) for d in divs)
 
 
 # --- pooling -------------------------------------------------------------------------------
