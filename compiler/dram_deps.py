@@ -1,14 +1,16 @@
-"""Which earlier DMA instructions a DRAM access really conflicts with, for the emitter's tokens.
+"""Which earlier DMA writes a DRAM access really conflicts with, for the emitter's tokens.
 
 The emitter tracks a DRAM storage by ``DRAM_CHUNK``-byte chunks of address (``compiler.emit``).
 A chunk is coarse where a producer stores a tile's channels in slices: each slice of a
 14 x 14 x 256 output touches every chunk of the tensor, so a consumer's first load (channels
-0-63) would wait for the last slice's store. Here each chunk keeps the recent accesses with
-their regions, and a new access depends only on those whose bytes it actually shares
-(``overlap``: exact for strided boxes with the same strides, conservative otherwise).
+0-63) would wait for the last slice's store. Here each chunk keeps, per queue, the recent
+writes with their regions, and a read (or a write) depends only on those whose bytes it
+actually shares (``overlap``: exact for strided boxes with the same strides, conservative
+otherwise). Reads stay tracked by chunk in the emitter: a write waits for every earlier read
+of its chunks (write after read, conservative).
 
-A chunk keeps at most ``KEEP`` accesses; older ones are folded, per queue and kind, into one
-entry that conflicts with everything (conservative, never missing a dependency).
+A chunk keeps at most ``KEEP`` writes a queue; older ones are folded into one entry that
+conflicts with everything (conservative, never missing a dependency).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from itertools import pairwise
 
 from simulator.footprint import Region
 
-KEEP = 48  # accesses kept per chunk with their regions (more: the oldest half is folded)
+KEEP = 48  # writes kept per chunk and queue with their regions (more: the oldest half folded)
 
 _Box = tuple[int, tuple[tuple[int, int], ...]]  # byte address, ((count, byte stride), ...)
 _BOXES: dict[tuple, tuple | None] = {}

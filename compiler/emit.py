@@ -4,8 +4,9 @@ Every instruction is appended with the resources it reads and writes: the scratc
 its footprint covers (``simulator.footprint``, the one declaration of what each instruction
 touches) and the DRAM storages the caller names for its DRAM regions (the compiler's memory
 plan knows which tensor an address belongs to; the instruction does not), each tracked by
-the ``DRAM_CHUNK``-byte chunks of address its region spans (so a layer's first LOADs wait
-for the STOREs of the rows they read, not for the producer's last one). The emitter finds,
+the ``DRAM_CHUNK``-byte chunks of address its region spans, and a write within a chunk by
+the bytes it touches (``compiler.dram_deps``: so a layer's first LOADs wait for the STOREs
+of the rows, or channels, they read, not for the producer's last one). The emitter finds,
 per other queue, the latest conflicting instruction (read-after-write, write-after-read,
 write-after-write) and links the two with one token: the producer's ``signal`` bit and the
 consumer's ``wait`` bit. Vector clocks (the latest instruction of each queue known to be

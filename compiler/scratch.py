@@ -141,10 +141,10 @@ class Scratch:
         self.top = True  # the last layer's per-channel words were on the last pages
 
     def words_top(self) -> bool:
-        """Whether the layer being lowered puts its per-channel words (bias, requant) on the
-        weight scratchpad's last pages rather than its first: consecutive layers alternate,
-        so a layer's first load, its words, does not wait for the layer before's last
-        epilogue, which reads its own."""
+        """Whether the layer being lowered puts its per-channel words (bias, requant) after
+        its W buffers in the weight scratchpad rather than before them: consecutive layers
+        alternate, so a layer's first load, its words, does not wait for the layer before's
+        last epilogue, which reads its own."""
         self.top = not self.top
         return self.top
 
@@ -220,6 +220,7 @@ def two(
 
 
 def top_pages(config: NpuConfig, sp: int, size: int) -> int:
-    """The address of ``size`` bytes on the last whole pages of scratchpad ``sp``."""
+    """The address of ``size`` bytes on the last whole pages of scratchpad ``sp`` (where
+    the buffers below must end to leave room for them)."""
     page = page_of(config, sp)
     return (capacity_of(config, sp) - size) // page * page

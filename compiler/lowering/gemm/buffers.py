@@ -127,9 +127,9 @@ def w_page(config) -> int:
 
 def buffers(L: GemmLayer, t: GemmTiling, config, top: bool = False) -> tuple[Buffers | None, str]:
     """Where the nest's buffers go, or None and why not. The epilogue's words go on the
-    weight scratchpad's first pages, W after them; ``top``: on its last pages, W still after
-    the first pages the words would take (so the words of consecutive layers, one ``top``,
-    share no page, nor do one's words and the other's first W buffer)."""
+    weight scratchpad's first pages, W after them; ``top``: on the pages after the W
+    buffers, which still start where they would (so the words of consecutive layers, one
+    ``top``, share no page, nor do one layer's words and the other's first W buffer)."""
     g = L.geom
     m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw + sum_rows(L)
     k = t.tk * (1 if t.mode in ("shift", "phase") else g.kpos)

@@ -219,9 +219,9 @@ def _c_buf(t: GemmTiling, bufs: Buffers, state: dict, mkey: tuple, ni: int) -> i
 
 
 def _buffers(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> Buffers:
-    """The nest's buffers, its words on the weight scratchpad's first or last pages as the
-    allocator alternates them from layer to layer (the nests of one plan keep one side), on
-    the first when the last would leave fewer W buffers."""
+    """The nest's buffers, its words before or after its W buffers as the allocator
+    alternates them from layer to layer (the nests of one plan keep one side); before when
+    after would leave fewer W buffers."""
     top = carry.get("top")
     if top is None:
         top = ctx.scratch.words_top() and reserved_bytes(L, t, ctx.config) > 0

@@ -38,9 +38,10 @@ def word_loads(L: GemmLayer, base: int, chan: int, n: int, stride: int) -> list[
 
 class EpilogueWords:
     """Where the epilogue's per-channel words are in the weight scratchpad: every output
-    channel's, loaded once at ``base`` (bias, then requant); or (``t.words``) an N tile's, loaded by
-    ``ensure`` before the tile's last K step into the other of two slots (one step before
-    the epilogue that reads them, and after the epilogue that read the slot before)."""
+    channel's, loaded once at ``base`` (bias, then requant); or (``t.words``) an N tile's,
+    loaded by ``ensure`` before the tile's last K step into the other of two slots from
+    ``base`` (one step before the epilogue that reads them, and after the epilogue that read
+    the slot before)."""
 
     def __init__(
         self,
