@@ -48,7 +48,7 @@ from compiler.lowering.common import (
     store,
     vector,
 )
-from compiler.lowering.rowwise import exp_tables
+from compiler.lowering.rowwise import exp_tables, int8_values
 from simulator.isa import LUT_ENTRIES, DType, MatMul, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
 
@@ -250,11 +250,13 @@ class Head8:
             self.v(VFunc.MUL, one, _vec(b["l"]), _vec(b["l"]), _vec(b["c"]))
             self.v(VFunc.ADD, one, _vec(b["l"]), _vec(b["l"]), _vec(b["r"]))
 
+    def iota(self) -> Box:
+        """The scores -128 .. 127 (row tables only)."""
+        return Box(SP_ACC, I8, self.b["iota"], (0, 0, 1))
+
     def scaled(self) -> Box:
         """T[s] for s = -128 .. 127: the scaling table (the scores themselves if none)."""
-        if self.tables:
-            return Box(SP_ACC, I8, self.b["lut"], (0, 0, 1))
-        return Box(SP_ACC, I8, self.b["iota"], (0, 0, 1))
+        return Box(SP_ACC, I8, self.b["lut"], (0, 0, 1)) if self.tables else self.iota()
 
     def sums_of_rows(self, st: Step) -> None:
         """Three passes, the second: m = T[max s] (the table is monotone), each row's table
@@ -286,7 +288,7 @@ class Head8:
         that 256 entries a row cost less than those steps on every score."""
         b, cnt = self.b, (1, st.n, LUT_ENTRIES)
         d, e = (Box(SP_ACC, dt, b["tf"], (0, LUT_ENTRIES, 1)) for dt in (I32, FP))
-        src = self.scaled() if self.three else Box(SP_ACC, I8, b["iota"], (0, 0, 1))
+        src = self.scaled() if self.three else self.iota()
         self.v(VFunc.SUB, cnt, d, src, _row(self.m_final, I32))
         table = Box(SP_ACC, FP, b["exp"] + 1024, (0, 0, 1))
         self.v(VFunc.LUT, cnt, e, d, table, (i32_bits(-255), 0, 0))
@@ -349,7 +351,7 @@ def setup(ctx: Ctx, node, lay: dict, tk: int) -> None:
     e = ctx.const(exp_tables(node.attr("x_scale"), node.attr("p_inv")))
     emit_load(ctx, load(SP_ACC, lay["exp"], 4, e.addr, (1, 1, 512), (0, 0, 1), (0, 0, 1)), "const")
     if "iota" in lay:
-        iota = ctx.const(np.arange(-128, 128, dtype=np.int8))
+        iota = ctx.const(int8_values())
         cnt = (1, 1, LUT_ENTRIES)
         emit_load(ctx, load(SP_ACC, lay["iota"], 1, iota.addr, cnt, (0, 0, 1), (0, 0, 1)), "const")
     ones = ctx.const(np.ones(tk, np.int8))

@@ -160,6 +160,12 @@ def exp_tables(x_scale: float, p_inv: float) -> np.ndarray:
     return np.concatenate([e, scaled]).reshape(-1).astype(np.float32)
 
 
+def int8_values() -> np.ndarray:
+    """-128 .. 127, the values an int8 can have: what a table indexed by one holds entries
+    for (the int8 Softmax's, and attention's, rows of probabilities)."""
+    return np.arange(-128, 128, dtype=np.int8)
+
+
 def _qsoftmax(ctx: Ctx, node):
     """int8 rows as onnxruntime's QLinearSoftmax: e = exp(s_x (x - max)), then
     ``rint(e * floor(1 / s_y) / sum e) + zp_y`` (its output scale is the integer floor of
@@ -169,7 +175,7 @@ def _qsoftmax(ctx: Ctx, node):
     per row of the 256 an int8 x can have (``_row_tables``)."""
     qx, qy = ctx.type(node.inputs[0]).quant, ctx.type(node.outputs[0]).quant
     inv = float(np.floor(np.float32(1.0) / np.float32(qy.scale)))
-    consts = ctx.const(exp_tables(qx.scale, inv)), ctx.const(np.arange(-128, 128, dtype=np.int8))
+    consts = ctx.const(exp_tables(qx.scale, inv)), ctx.const(int8_values())
 
     def build(ctx, xb, base, slot, n, L):
         cnt = (1, n, L)
