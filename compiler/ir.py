@@ -9,6 +9,7 @@ row-major, ``(0, 2, 3, 1)`` for NHWC of a 4-D NCHW tensor) and quantisation. Con
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,8 +171,7 @@ class Graph:
         until the graph changes (passes and checks ask for it many times)."""
         if self._sorted is None:
             data = self.g.nodes
-            order = nx.lexicographical_topological_sort(self.g, key=lambda n: data[n]["order"])
-            self._sorted = [data[n]["node"] for n in order]
+            self._sorted = [data[n]["node"] for n in _toposort(self.g)]
         return list(self._sorted)
 
     def producer(self, tensor: str) -> Node | None:
@@ -225,12 +225,36 @@ def _fmt(t: TensorType | None) -> str:
     return f"{t.dtype}{list(t.shape)}{p}{q}"
 
 
+def _toposort(g: nx.DiGraph) -> list[str]:
+    """networkx's ``lexicographical_topological_sort`` keyed by each node's ``order`` (ties:
+    the node added first), without its generic machinery: Kahn's algorithm on a heap.
+    ``nx.NetworkXUnfeasible`` on a cycle."""
+    data, succ = g.nodes, g.succ
+    rank = {n: (data[n]["order"], i) for i, n in enumerate(g)}
+    indeg = dict(g.in_degree())
+    ready = [(rank[n], n) for n, d in indeg.items() if d == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        out.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(ready, (rank[m], m))
+    if len(out) != len(indeg):
+        raise nx.NetworkXUnfeasible("Graph contains a cycle")
+    return out
+
+
 def verify(graph: Graph) -> None:
     """The IR's rules: acyclic, every input defined, every tensor typed, outputs produced."""
-    if not nx.is_directed_acyclic_graph(graph.g):
-        raise AssertionError("IR has a cycle")
+    try:  # the topological order the passes ask for anyway (kept until the graph changes)
+        nodes = graph.nodes()
+    except nx.NetworkXUnfeasible:
+        raise AssertionError("IR has a cycle") from None
     defined = set(graph.inputs) | set(graph.constants)
-    for n in graph.nodes():
+    for n in nodes:
         for i in n.inputs:
             if i and i not in defined:
                 raise AssertionError(f"node {n.name} ({n.op}) reads undefined tensor {i!r}")
