@@ -19,7 +19,7 @@ from compiler import ops as op_registry
 from compiler.emit import Emitter
 from compiler.frontend import import_model, load_model
 from compiler.frontend.validate import validate
-from compiler.ir import Graph, verify
+from compiler.ir import Graph, Node, verify
 from compiler.lowering.common import ConstPool, Ctx, logical_strides
 from compiler.memory import plan_dram
 from compiler.passes import (
@@ -27,6 +27,7 @@ from compiler.passes import (
     fusion,
     int8_io,
     kvcache,
+    late_fusion,
     layout,
     patterns,
     qdq,
@@ -162,6 +163,48 @@ def prepare(model: str | Path | onnx.ModelProto, options: CompileOptions) -> Gra
     return graph
 
 
+AHEAD = 4  # how many layers before it a GEMM nest's prologue may go
+
+
+def prefetch_points(graph: Graph, order: list[Node]) -> dict[str, Node]:
+    """For the layers with a ``prefetch`` (GEMM nests), the layer whose lowering their
+    prologue goes ahead of: the earliest of the up to ``AHEAD`` layers just before that keep
+    off the weight scratchpad (which the prologue fills) and make nothing the prologue reads
+    (its W operand: a constant, or a tensor made before)."""
+    pos = {n.name: i for i, n in enumerate(order)}
+    out = {}
+    for i, node in enumerate(order):
+        decl = op_registry.lookup(node.op)
+        if decl is None or decl.prefetch is None:
+            continue
+        w = node.inputs[1] if len(node.inputs) > 1 else ""
+        made = graph.producer(w) if w and not graph.is_const(w) else None
+        while made is not None and _view(made):  # its bytes are its input's: their maker
+            made = graph.producer(made.inputs[0])
+        first = i
+        while first > 0 and i - first < AHEAD:
+            prev = order[first - 1]
+            pdecl = op_registry.lookup(prev.op)
+            if (
+                pdecl is None
+                or pdecl.weights
+                or prev.name in out
+                or first - 1 <= pos.get(made.name if made else "", -1)
+            ):
+                break
+            first -= 1
+        if first < i:
+            out[order[first].name] = node
+    return out
+
+
+def _view(node: Node) -> bool:
+    """Whether a node emits nothing, its output a view of its input's bytes."""
+    return node.op in (*layout.ALIAS_OPS, "TransposeView") or (
+        node.op == "Transpose" and bool(node.attr("alias"))
+    )
+
+
 def raise_if_undeclared(proto: onnx.ModelProto, exc: Exception) -> None:
     """An import failure in a model with undeclared ops is reported as those ops."""
     if isinstance(exc, UnsupportedOpError | ResourceError):
@@ -187,6 +230,7 @@ def lower(
     graph: Graph, config: NpuConfig, progress: Callable[[int, int], None] | None = None
 ) -> Program:
     graph = attention.fuse_attention(graph, config)  # a copy when it fuses: see prepare()
+    graph = late_fusion.fuse(graph)  # after it: the fused attention takes its own nodes
     budget.check_graph(graph)
     order = graph.nodes()
     plan = plan_dram(graph, order, {**layout.aliases(graph), **kvcache.views(graph)})
@@ -194,7 +238,12 @@ def lower(
     budget.check_dram(const_base, 0)  # activations before emitting; constants once pooled
     em = Emitter(config)
     ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
+    ahead = prefetch_points(graph, order)
     for done, node in enumerate(order, 1):
+        if node.name in ahead:  # a GEMM nest's prologue ahead of the layers before it
+            nxt = ahead[node.name]
+            em.set_node(nxt.name)
+            op_registry.lookup(nxt.op).prefetch(ctx, nxt)
         em.set_node(node.name)
         decl = op_registry.lookup(node.op)
         if decl.lower is not None:

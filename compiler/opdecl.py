@@ -10,7 +10,7 @@ ever patched after it is declared (a duplicate op is an error at import).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 FLOAT = frozenset({"float32"})
 
@@ -24,7 +24,9 @@ class OpSupport:
     tensors are the QDQ pass's, checked by it); ``check(node, graph)`` returns why a node is
     not supported, or None; ``lower(ctx, node)`` emits it (None: removed or rewritten by a pass
     before lowering); ``internal`` ops are made by the compiler's passes, never accepted in a
-    model, and left out of the user's list.
+    model, and left out of the user's list. ``weights``: whether its lowering may touch the
+    weight scratchpad (a GEMM nest's ``prefetch(ctx, node)`` may only go ahead of layers
+    that do not, ``compiler.driver``).
     """
 
     op: str
@@ -34,13 +36,17 @@ class OpSupport:
     check: Callable | None = None
     internal: bool = False
     accepts: frozenset[str] = FLOAT
+    weights: bool = True
+    prefetch: Callable | None = None
 
 
 class OpTable:
-    """The ops one module declares, in declaration order."""
+    """The ops one module declares, in declaration order; ``weights``: whether its lowerings
+    may touch the weight scratchpad (a row may say otherwise)."""
 
-    def __init__(self) -> None:
+    def __init__(self, weights: bool = True) -> None:
         self.rows: dict[str, OpSupport] = {}
+        self.weights = weights
 
     def add(self, row: OpSupport) -> OpSupport:
         if row.op in self.rows:
@@ -57,11 +63,15 @@ class OpTable:
         *,
         internal: bool = False,
         accepts: Iterable[str] = FLOAT,
+        weights: bool | None = None,
+        prefetch: Callable | None = None,
     ):
         """Decorator: ``fn`` is the lowering of ``op``."""
+        w = self.weights if weights is None else weights
 
         def wrap(fn):
-            self.add(OpSupport(op, dtypes, constraints, fn, check, internal, frozenset(accepts)))
+            row = OpSupport(op, dtypes, constraints, fn, check, internal, frozenset(accepts), w)
+            self.add(row if prefetch is None else replace(row, prefetch=prefetch))
             return fn
 
         return wrap

@@ -5,7 +5,8 @@ lowering:
 
 - ``copies(sp, n)``: ``n`` copies of a tile's working set that alternate from tile to tile
   (``n = 2``: double-buffered), spread evenly over the scratchpad. The lowering sizes its tile
-  to ``capacity``, declares what one copy holds with ``use``, and takes ``base(tile)``.
+  to ``capacity``, declares what one copy holds with ``use``, and takes ``base(tile)``; tile 0
+  goes to the copy the program touched least recently (the emitter's ``last_use``).
 - ``layout(sp, base)``: buffers one after another (``take(size, count)``), each copy on pages
   of its own; ``fits`` says whether they fit, ``commit`` records them.
 - ``ring``/``two``: up to ``most`` (or two) copies of one buffer from ``base`` (the GEMM nest's
@@ -23,6 +24,7 @@ their maximum. Every instruction of a layer stays below its layer's figure (test
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from compiler.emit import PAGES
@@ -70,15 +72,17 @@ def align(size: int) -> int:
 
 @dataclass
 class Copies:
-    """``n`` copies of one working set, evenly spread: copy ``i`` at ``bases[i]``."""
+    """``n`` copies of one working set, evenly spread: tile ``i`` in the copy at
+    ``bases[(first + i) % n]``."""
 
     owner: Scratch
     sp: int
     bases: tuple[int, ...]
     capacity: int  # bytes each copy may hold
+    first: int = 0  # the copy of tile 0
 
     def base(self, tile: int) -> int:
-        return self.bases[tile % len(self.bases)]
+        return self.bases[(tile + self.first) % len(self.bases)]
 
     def use(self, nbytes: int) -> Copies:
         """Declare that each copy holds ``nbytes``; more than ``capacity`` is an error."""
@@ -133,8 +137,9 @@ class Scratch:
     """One compile's scratchpad allocator: the requests of the layer being lowered and, per
     layer, the highest byte granted in each scratchpad."""
 
-    def __init__(self, config: NpuConfig) -> None:
+    def __init__(self, config: NpuConfig, last_use: Callable | None = None) -> None:
         self.config = config
+        self.last_use = last_use  # (sp, lo, hi) -> the latest instruction touching them
         self.layer = ""
         self.ends = [0, 0, 0]  # of the layer being lowered
         self.peak = [0, 0, 0]
@@ -171,11 +176,18 @@ class Scratch:
 
     # --- requests ----------------------------------------------------------------------
     def copies(self, sp: int, n: int = 2) -> Copies:
-        """``n`` copies spread evenly over the scratchpad, each on pages of its own."""
+        """``n`` copies spread evenly over the scratchpad, each on pages of its own; the
+        first tile goes to the copy whose pages the program touched least recently (not the
+        buffers the layer before still reads, its last MatMul's A, say)."""
         placed = spread(self.config, sp, n)
         if placed is None:
             self.refuse(sp, f"{n} page-aligned copies", n, 0)
-        return Copies(self, sp, *placed)
+        bases, cap = placed
+        first = 0
+        if self.last_use is not None:
+            uses = [self.last_use(sp, b, b + cap) for b in bases]
+            first = uses.index(min(uses))
+        return Copies(self, sp, bases, cap, first)
 
     def layout(self, sp: int, base: int = 0) -> Layout:
         return Layout(self, sp, base)

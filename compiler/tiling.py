@@ -27,6 +27,7 @@ class GemmTiling:
     rows: int = 0  # shifted-window modes: kernel rows per K step (0: all; W holds those taps)
     words: bool = False  # the epilogue's per-channel words per N tile in two slots (not all
     # channels' at once: for layers whose every channel's words leave no room for W)
+    streams: bool = False  # its W loads bound every step (gemm.search.w_streams), set by plan
 
     def describe(self, kpos: int) -> str:
         block = f" b{self.nb}" if self.nb else ""

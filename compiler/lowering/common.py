@@ -93,10 +93,11 @@ class Ctx:
     clobbers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     plans: dict = field(default_factory=dict)  # tile plans by layer shape (layers repeat)
     scratch: Scratch = None  # the scratchpad allocator (compiler.scratch), one per compile
+    prefetched: dict = field(default_factory=dict)  # node -> what its prefetch left its lowering
 
     def __post_init__(self) -> None:
         if self.scratch is None:
-            self.scratch = Scratch(self.config)
+            self.scratch = Scratch(self.config, self.em.last_use)
 
     def writes(self, tensor: str) -> list[str]:
         key = self.places[tensor].key

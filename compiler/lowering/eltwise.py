@@ -31,7 +31,7 @@ from compiler.passes.fusion import dropout_is_identity
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.vector import dtype_of
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 ANY = optables.NUM | optables.BOOL
 

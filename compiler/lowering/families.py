@@ -15,7 +15,7 @@ from compiler.opdecl import OpTable
 from compiler.optables import BOOL, FLOAT, INT, NUM, Binary, Unary
 from simulator.isa import DType, VFunc
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 ANY = NUM | BOOL
 INT32_RANGE = (-(2**31), 2**31 - 1)
 

@@ -22,7 +22,7 @@ from simulator.isa import Gather, Scatter, Scratchpad
 
 SP = Scratchpad.INPUT
 INDEX_DTYPES = ("int32", "int64")
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 INDEXED = frozenset({"float32", *INDEX_DTYPES})  # the dtypes an index op's tensors may have
 

@@ -7,7 +7,7 @@ from compiler.lowering.common import Ctx
 from compiler.lowering.movement import _view, copy
 from compiler.opdecl import OpTable
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 ANY = frozenset({"float32", "int32", "int64", "bool"})

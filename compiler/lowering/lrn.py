@@ -28,7 +28,7 @@ from compiler.opdecl import OpTable
 from simulator.errors import ConfigError
 from simulator.isa import DType, Scratchpad, VFunc
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP = Scratchpad.INPUT

@@ -18,7 +18,7 @@ from compiler.lowering.gemm import window
 from compiler.opdecl import OpTable
 from simulator.isa import Scratchpad
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP = Scratchpad.INPUT
@@ -134,10 +134,12 @@ def _inputs_const(node, graph, first: int = 1) -> str | None:
 @declare(
     "Transpose",
     "float32, int32, int64, bool, int8 (QDQ, equal quantisation)",
-    "any perm (a strided DMA copy, both sides in whole bursts)",
+    "any perm (a strided DMA copy, both sides in whole bursts; free when it only moves axes of size 1 on row-major data)",
     accepts=ANY,
 )
 def lower_transpose(ctx: Ctx, node) -> None:
+    if node.attr("alias"):  # only moves axes of size 1 (passes.layout.relabels): no copy
+        return
     x, y = node.inputs[0], node.outputs[0]
     xp = ctx.place(x)
     perm = node.attr("perm") or tuple(reversed(range(len(xp.strides))))

@@ -23,7 +23,7 @@ from compiler.opdecl import OpTable
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scales
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP = Scratchpad.INPUT

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.lowering import depthwise, gemm, rowwise
-from compiler.lowering.common import Box, Ctx, f32_bits, i32_bits
+from compiler.lowering import depthwise, gemm
+from compiler.lowering.common import Ctx, f32_bits, i32_bits
 from compiler.lowering.conv import (
     _const_operand,
     _conv_geom,
-    _sub_operand,
     arranged_weights,
     operand,
 )
 from compiler.lowering.eltwise import Step, run_eltwise
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
-from compiler.lowering.gemm.layer import ColSums, PostAdd
+from compiler.lowering.gemm.layer import Chain, PostAdd
 from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
 from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
@@ -26,7 +25,6 @@ from simulator.isa import DType, VFunc
 from simulator.semantics import (
     NUMPY_DTYPE,
     pack_qadd,
-    pack_requant_scale,
     pack_requant_scales,
     quantize,
 )
@@ -65,6 +63,7 @@ def _imm(ctx: Ctx, node) -> tuple[int, int, int]:
     "per-tensor on activations (vector QUANT), per-axis on constants (folded); "
     "fused into the integer layer before it",
     _check_qdq,
+    weights=False,
 )
 def lower_quantize(ctx: Ctx, node) -> None:
     step = Step(VFunc.QUANT, "out", 0, None, _imm(ctx, node))
@@ -78,6 +77,7 @@ def lower_quantize(ctx: Ctx, node) -> None:
     "per-tensor on activations (vector DEQUANT), per-axis on constants (folded); "
     "fused into the integer layer after it",
     _check_qdq,
+    weights=False,
 )
 def lower_dequantize(ctx: Ctx, node) -> None:
     x = node.inputs[0]
@@ -94,6 +94,7 @@ def lower_dequantize(ctx: Ctx, node) -> None:
     "in one vector pass, or DEQUANT both, ADD, clip, QUANT when a ratio does not fit; numpy "
     "broadcasting",
     internal=True,
+    weights=False,
 )
 def lower_qadd(ctx: Ctx, node) -> None:
     a, b = node.inputs
@@ -134,6 +135,7 @@ def qadd_imm(qa, qb, qy, bounds) -> tuple[int, int, int] | None:
     "compiler-made from DequantizeLinear x2 -> Mul -> QuantizeLinear: (a - za)(b - zb) in "
     "int32, REQUANT by s_a s_b / s_y in one vector pass; numpy broadcasting",
     internal=True,
+    weights=False,
 )
 def lower_qmul(ctx: Ctx, node) -> None:
     a, b, word = node.inputs
@@ -157,6 +159,7 @@ def lower_qmul(ctx: Ctx, node) -> None:
     "through inner QuantizeLinear -> DequantizeLinear pairs, -> QuantizeLinear: DEQUANT, the "
     "ops in fp32, each inner pair a QUANT kept in the scratchpad, QUANT, in one vector pass",
     internal=True,
+    weights=False,
 )
 def lower_qeltwise(ctx: Ctx, node) -> None:
     dtypes = [_operand_dtype(ctx, name) for name in node.inputs]
@@ -293,8 +296,10 @@ def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
     epi = Epilogue(
         bias=ctx.const(bias).addr,
         requant=ctx.const(words.view(np.int32)).addr,
-        out_zp=(post["tile"] if post else yq).zero_point,
+        out_zp=(post["tile"] if post else tile_quant(node, yq)).zero_point,
         clamp=tuple(node.attr("clamp")),
+        lut=lut_address(ctx, node),
+        chain=chain_of(ctx, node),
     )
     if post:
         res = node.inputs[3]  # as post["residual"] was named when fused (int8_io renames)
@@ -308,6 +313,31 @@ def _epilogue(ctx: Ctx, node, yq, axes=None) -> Epilogue:
             qadd_imm(post["tile"], ctx.type(res).quant, yq, post["bounds"]),
         )
     return epi
+
+
+def tile_quant(node, yq):
+    """The Quant a layer REQUANTises to: its output's, or, before a fused QEltwise, that
+    one's input's (``passes.late_fusion``)."""
+    fused = node.attr("post_lut") or node.attr("post_chain")
+    return fused["tile"] if fused else yq
+
+
+def chain_of(ctx: Ctx, node) -> Chain | None:
+    """A fused QEltwise's steps (``passes.late_fusion``), its constants as word arrays."""
+    c = node.attr("post_chain")
+    if not c:
+        return None
+    consts = tuple(
+        (slot, ctx.const(arr).addr, DType.INT32 if arr.dtype == np.int32 else DType.FP32)
+        for slot, arr in sorted(c["consts"].items())
+    )
+    return Chain(c["steps"], c["acts"], consts)
+
+
+def lut_address(ctx: Ctx, node) -> int | None:
+    """DRAM address of a fused LUT's table (int8, indexed by the value + 128), or None."""
+    lut = node.attr("post_lut")
+    return ctx.const(np.asarray(lut["table"], np.int8)).addr if lut else None
 
 
 @declare(
@@ -342,23 +372,15 @@ def lower_qconv(ctx: Ctx, node) -> None:
     ctx.record(node, macs=g.macs, tiling=t.describe(g.kpos), est_cycles=t.est)
 
 
-@declare(
-    "QGemm",
-    "int8",
-    "compiler-made from DequantizeLinear -> Gemm/MatMul (constant 2-D weights) -> "
-    "QuantizeLinear: int8 x int8 -> int32, per-channel requantisation",
-    internal=True,
-)
-def lower_qgemm(ctx: Ctx, node) -> None:
+def _qgemm_layer(ctx: Ctx, node) -> GemmLayer:
     a, y = node.inputs[0], node.outputs[0]
     at, yt = ctx.type(a), ctx.type(y)
     w = ctx.graph.constants[node.inputs[1]]
     k, n = w.shape
     rows = int(np.prod(at.shape[:-1]))
-    g = Geom(1, 1, rows, k, 1, rows, n)
-    layer = GemmLayer(
+    return GemmLayer(
         node.name,
-        g,
+        Geom(1, 1, rows, k, 1, rows, n),
         DType.INT8,
         DType.INT8,
         _rows(ctx, node, a, k),
@@ -366,9 +388,33 @@ def lower_qgemm(ctx: Ctx, node) -> None:
         _const_operand(ctx, w.reshape(1, 1, k, n)),
         _epilogue(ctx, node, yt.quant),
     )
+
+
+def prefetch_qgemm(ctx: Ctx, node) -> None:
+    """The nest's prologue, ahead of the layers before (``gemm.prefetch``)."""
+    layer = _qgemm_layer(ctx, node)
     t = gemm.plan(layer, ctx.config, ctx.plans)
-    gemm.emit(ctx, layer, t)
-    ctx.record(node, macs=g.macs, tiling=t.describe(1), est_cycles=t.est)
+    carry: dict = {}
+    gemm.prefetch(ctx, layer, t, carry)
+    ctx.prefetched[node.name] = (layer, t, carry)
+
+
+@declare(
+    "QGemm",
+    "int8",
+    "compiler-made from DequantizeLinear -> Gemm/MatMul (constant 2-D weights) -> "
+    "QuantizeLinear: int8 x int8 -> int32, per-channel requantisation",
+    internal=True,
+    prefetch=prefetch_qgemm,
+)
+def lower_qgemm(ctx: Ctx, node) -> None:
+    pre = ctx.prefetched.pop(node.name, None)
+    if pre is None:
+        layer = _qgemm_layer(ctx, node)
+        pre = (layer, gemm.plan(layer, ctx.config, ctx.plans), {})
+    layer, t, carry = pre
+    gemm.emit(ctx, layer, t, carry)
+    ctx.record(node, macs=layer.geom.macs, tiling=t.describe(1), est_cycles=t.est)
 
 
 def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
@@ -382,80 +428,3 @@ def _rows(ctx: Ctx, node, tensor: str, cols: int) -> Operand:
         )
     p = ctx.place(tensor)
     return Operand(p.addr, (0, 0, cols, 1), p.key, ctx.clobbers.get(p.key, ()))
-
-
-# --- activation x activation -----------------------------------------------------------------
-@declare(
-    "QSum",
-    "int8 -> int32",
-    "compiler-made for QMatMul's zero points: mult * sum over one axis + add (vector RSUM)",
-    internal=True,
-)
-def lower_qsum(ctx: Ctx, node) -> None:
-    axis = node.attr("axis") % ctx.type(node.inputs[0]).rank
-    mult, add = node.attr("mult"), node.attr("add")
-
-    def build(ctx, xb, base, slot, n, L):
-        m = Box(rowwise.SP, DType.INT32, base + slot, (0, 1, 0))
-        one = (1, n, 1)
-        rowwise._v(ctx, VFunc.RSUM, (1, n, L), m, xb)
-        rowwise._v(ctx, VFunc.MUL_IMM, one, m, m, None, (i32_bits(mult), 0, 0))
-        if add:
-            rowwise._v(ctx, VFunc.ADD_IMM, one, m, m, None, (i32_bits(add), 0, 0))
-        return m, one
-
-    rowwise._run(ctx, node, (axis,), build, x_dtype=DType.INT8)
-    ctx.record(node, macs=0)
-
-
-@declare(
-    "QMatMul",
-    "int8",
-    "compiler-made from DequantizeLinear x2 -> MatMul -> QuantizeLinear (two activations, "
-    "batched with numpy broadcasting): int8 x int8 -> int32, zero points as a per-row int32 "
-    "correction (QSum) and B's column sums from a row of ones after A's, REQUANT by s_a s_b / s_y",
-    internal=True,
-)
-def lower_qmatmul(ctx: Ctx, node) -> None:
-    a, b, ra = node.inputs[:3]
-    y = node.outputs[0]
-    at, bt, yt = ctx.type(a), ctx.type(b), ctx.type(y)
-    m, k = at.shape[-2:]
-    n = bt.shape[-1]
-    lead = yt.shape[:-2]
-    words = np.full(n, pack_requant_scale(node.attr("requant")[0]), np.uint32)
-    requant = ctx.const(words.view(np.int32)).addr
-    sums = _col_sums(ctx, node, k)
-    t, carry = None, {}
-    for idx in np.ndindex(*lead) if lead else [()]:
-        epi = Epilogue(requant=requant, out_zp=yt.quant.zero_point, clamp=tuple(node.attr("clamp")))
-        epi.col_sums = sums
-        if ra:
-            row = _sub_operand(ctx, ra, idx, lead)
-            epi.residual = Operand(row.addr, (0, 0, row.strides[2], 0), row.key, row.writes)
-            epi.residual_dtype = DType.INT32
-        layer = GemmLayer(
-            node.name,
-            Geom(1, 1, m, k, 1, m, n),
-            DType.INT8,
-            DType.INT8,
-            _sub_operand(ctx, a, idx, lead),
-            _sub_operand(ctx, y, idx, lead),
-            _sub_operand(ctx, b, idx, lead),
-            epi,
-            repeat=int(np.prod(lead)),
-        )
-        t = t or gemm.plan(layer, ctx.config, ctx.plans)
-        gemm.emit(ctx, layer, t, carry)  # each head's nest continues the one before
-    macs = int(np.prod(yt.shape)) * k
-    ctx.record(node, macs=macs, tiling=t.describe(1), est_cycles=t.est)
-
-
-def _col_sums(ctx: Ctx, node, k: int) -> ColSums | None:
-    """-za * sum_k (b - zb) of each column (``ColSums``: the row of ones, and the row's
-    initial -K zb when the row sums' correction is preloaded into C); None when za is 0."""
-    za, zb = node.attr("zero_points", (0, 0))
-    if not za:
-        return None
-    ones = ctx.const(np.ones(k, np.int8)).addr
-    return ColSums(-za, ones, -k * zb if zb else None)

@@ -39,7 +39,7 @@ from compiler.optables import Reduce
 from simulator.errors import ConfigError
 from simulator.isa import DType, Scratchpad, VFunc
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 SP = Scratchpad.INPUT
 FP = DType.FP32
 

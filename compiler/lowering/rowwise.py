@@ -30,7 +30,7 @@ from simulator.isa import LUT_ENTRIES, DType, Scratchpad, VFunc
 from simulator.semantics import pack_requant_scale
 from simulator.vector import vector_apply
 
-OPS = OpTable()  # merged into the registry by compiler.ops
+OPS = OpTable(weights=False)  # merged into the registry by compiler.ops
 declare = OPS.declare
 
 SP = Scratchpad.INPUT
@@ -58,11 +58,14 @@ def _rows_view(ctx: Ctx, x: str, y: str, axes: tuple[int, ...]):
     return dims, xo, yo, inner[0], xi[0], yi[0]
 
 
-def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP, quant=None):
+def _run(ctx: Ctx, node, axes, build, fixed=0, x_dtype: DType = FP, quant=None, after=None):
     """``fixed``: elements of each buffer half the build keeps after the row slots; rows are
     loaded as ``x_dtype`` and stored in the dtype of the box the build returns. ``quant``
     (x's and y's ``Quant``): int8 rows are staged at the end of the buffer half, DEQUANTised
-    into the fp32 rows the build reads, and its result QUANTised back into the staging area."""
+    into the fp32 rows the build reads, and its result QUANTised back into the staging area.
+    ``after(ctx, out, base, slot, n, L, offsets)``: more vector work on a tile, before its
+    store (which would otherwise hold the vector unit's writes to its pages); it returns the
+    (Store, storages) to emit after that store."""
     x, y = node.inputs[0], node.outputs[0]
     view = _rows_view(ctx, x, y, axes)
     if view is None:
@@ -108,11 +111,14 @@ def _run(ctx: Ctx, node, axes, build, fixed: int = 0, x_dtype: DType = FP, quant
                 qb = Box(SP, DType.INT8, stage, out.strides)
                 _v(ctx, VFunc.QUANT, ocnt, qb, out, None, _qimm(quant[1]))
                 out = qb
+            stores = [] if after is None else after(ctx, out, base, slot, n, L, (outer, r0))
             emit_store(
                 ctx,
                 store(SP, out.addr, ys, yp.addr + yoff * ys, ocnt, (0, yo[-1], yi), out.strides),
                 ctx.writes(y),
             )
+            for instr, keys in stores:
+                emit_store(ctx, instr, keys)
             tile += 1
 
 
@@ -216,6 +222,29 @@ def _qsoftmax(ctx: Ctx, node):
     return build
 
 
+def _row_sums(ctx: Ctx, node, axes):
+    """The fused QSum of an int8 Softmax's probabilities (``passes.late_fusion``): each
+    row's sum of the int8 values, times ``mult``, plus ``add``, into the row-max slot (free
+    by then), stored to the Softmax's second output after the probabilities (P·V's first
+    loads are theirs)."""
+    x, sums = node.inputs[0], node.outputs[1]
+    mult, add = node.attr("row_sums")["mult"], node.attr("row_sums")["add"]
+    _, _, so, _, _, _ = _rows_view(ctx, x, sums, axes)
+
+    def after(ctx, p8, base, slot, n, L, at):
+        outer, r0 = at
+        m, one = Box(SP, DType.INT32, base + 2 * slot, (0, 1, 0)), (1, n, 1)
+        _v(ctx, VFunc.RSUM, (1, n, L), m, p8)
+        _v(ctx, VFunc.MUL_IMM, one, m, m, None, (i32_bits(mult), 0, 0))
+        if add:
+            _v(ctx, VFunc.ADD_IMM, one, m, m, None, (i32_bits(add), 0, 0))
+        off = sum(i * s for i, s in zip(outer, so, strict=False)) + r0 * so[-1]
+        at = ctx.place(sums).addr + off * 4
+        return [(store(SP, m.addr, 4, at, one, (0, so[-1], 0), m.strides), ctx.writes(sums))]
+
+    return after
+
+
 def _up(nbytes: int) -> int:
     return -(-nbytes // 64) * 64
 
@@ -267,7 +296,9 @@ def lower_softmax(ctx: Ctx, node) -> None:
     axis = node.attr("axis", -1 if node.opset >= 13 else 1) % rank
     axes = (axis,) if node.opset >= 13 else tuple(range(axis, rank))
     if ctx.type(node.inputs[0]).dtype == "int8":
-        _run(ctx, node, axes, _qsoftmax(ctx, node), fixed=2048 // 4 + 128, x_dtype=DType.INT8)
+        after = _row_sums(ctx, node, axes) if node.attr("row_sums") else None
+        build = _qsoftmax(ctx, node)
+        _run(ctx, node, axes, build, fixed=2048 // 4 + 128, x_dtype=DType.INT8, after=after)
     else:
         _run(ctx, node, axes, _softmax)
     ctx.record(node, macs=0)

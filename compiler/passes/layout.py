@@ -21,6 +21,9 @@ def assign_layouts(graph: Graph) -> None:
         if node.op in NHWC_PRODUCERS or (node.op in FOLLOWERS and _first_nhwc(graph, node)):
             graph.tensors[out] = t.replace(perm=NHWC)
     _relayout_inputs(graph)
+    for node in graph.nodes():
+        if node.op == "Transpose" and relabels(graph, node):
+            graph.replace(node.replace(attrs={**node.attrs, "alias": True}))
 
 
 def _first_nhwc(graph: Graph, node: Node) -> bool:
@@ -68,9 +71,24 @@ def plain_equivalent(t) -> bool:
     return axes == sorted(axes)
 
 
+def relabels(graph: Graph, node: Node) -> bool:
+    """Whether a Transpose only moves axes of size 1 among the others (heads split or merged
+    at one token, [1, 1, 8, 64] -> [1, 8, 1, 64]) on row-major data: its output's row-major
+    bytes are its input's, so it becomes an alias like Reshape."""
+    x, y = node.inputs[0], node.outputs[0]
+    xt = graph.type(x)
+    perm = node.attr("perm") or tuple(reversed(range(xt.rank)))
+    moved = [a for a in perm if xt.shape[a] != 1]
+    plain = plain_equivalent(xt) and graph.type(y).perm is None
+    return plain and moved == sorted(moved) and x not in graph.inputs and y not in graph.inputs
+
+
 def aliases(graph: Graph) -> dict[str, tuple[str, int]]:
+    """The tensors stored as another's bytes: the outputs of the alias ops and of the
+    Transposes that only relabel (``relabels``), on their inputs."""
     out = {}
     for node in graph.nodes():
-        if node.op in ALIAS_OPS and node.outputs[0] not in graph.inputs:
+        alias = node.op in ALIAS_OPS or (node.op == "Transpose" and node.attr("alias"))
+        if alias and node.outputs[0] not in graph.inputs:
             out[node.outputs[0]] = (node.inputs[0], 0)
     return out

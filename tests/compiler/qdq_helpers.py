@@ -39,3 +39,9 @@ def check_int8(m, inputs, preset="tiny", max_steps=1.0, min_exact=0.0, ops=()):
     used = {layer["op"] for layer in program.layers}
     assert set(ops) <= used, f"expected {ops} in {sorted(used)}"
     return checks, program
+
+
+def layer_with(program, node: str) -> dict:
+    """The program layer that ran ``node``: its own, or the one it was fused into."""
+    (layer,) = [la for la in program.layers if node == la["name"] or node in la["fused"]]
+    return layer

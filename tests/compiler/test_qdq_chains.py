@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from compiler_helpers import check, model, rand
 from onnx import TensorProto, helper
-from qdq_helpers import check_int8, quantize
+from qdq_helpers import check_int8, layer_with, quantize
 from test_qdq import lowered_ir, qdq_model
 
 from simulator.isa import Vector, VFunc
@@ -44,8 +44,10 @@ def test_activation_between_convs_is_one_int8_pass(act):
     (chain,) = [n for n in graph.nodes() if n.op == "QEltwise"]
     assert graph.type(chain.inputs[0]).dtype == graph.type(chain.outputs[0]).dtype == "int8"
     inputs = {"x": rand(1, 3, 9, 9, seed=3)}
-    _, program = check_int8(m, inputs, max_steps=0.0, ops={"QEltwise"})
-    assert _vector_funcs(program, chain.name) == [VFunc.LUT]  # a function of one int8 tensor
+    _, program = check_int8(m, inputs, max_steps=0.0)
+    conv = layer_with(program, chain.name)  # a function of one int8 tensor: a LUT in the
+    assert conv["op"] == "QConv"  # first conv's epilogue, after its REQUANT
+    assert _vector_funcs(program, conv["name"])[-2:] == [VFunc.REQUANT_BIAS, VFunc.LUT]
 
 
 def _vector_funcs(program, layer: str) -> list[VFunc]:
@@ -104,7 +106,8 @@ def test_chain_does_not_widen_past_an_inner_pair():
     (gate,) = [n for n in graph.nodes() if n.op == "QEltwise"]
     assert graph.type(gate.outputs[0]).shape == (1, 8, 1, 1)
     assert [n for n in graph.nodes() if n.op == "QMul"]
-    check_int8(m, {"x": rand(1, 3, 6, 6, seed=3)}, max_steps=0.0, ops={"QEltwise", "QMul"})
+    _, program = check_int8(m, {"x": rand(1, 3, 6, 6, seed=3)}, max_steps=0.0, ops={"QMul"})
+    assert layer_with(program, gate.name)["op"] == "QConv"  # a LUT in the gate conv's epilogue
 
 
 def test_chain_stops_at_its_last_quantisation_when_it_cannot_go_on():
@@ -127,3 +130,24 @@ def test_chain_stops_at_its_last_quantisation_when_it_cannot_go_on():
     rng = np.random.default_rng(3)
     inputs = {"qa": rng.integers(-128, 128, (3, 7)).astype(np.int8), "f": rand(3, 7, seed=4)}
     check(m, inputs)
+
+
+@pytest.mark.parametrize("ops", [["Mul"], ["Mul", "Sub"]])
+def test_per_channel_constants_after_an_int8_matmul_run_in_its_epilogue(ops):
+    """MatMul then element-wise ops with a constant per output channel (a scale, a shift),
+    as a QEltwise after the QGemm (through the Reshapes of its 3-D input): its steps
+    (DEQUANT, the ops with a word per channel, QUANT) run on the QGemm's REQUANTised tile,
+    bit for bit, and its input is never stored."""
+    nodes, x, inits = [H("MatMul", ["x", "w"], ["m0"])], "m0", {"w": rand(24, 40, seed=1)}
+    for i, op in enumerate(ops):
+        y = "y" if i == len(ops) - 1 else f"m{i + 1}"
+        nodes.append(H(op, [x, f"c{i}"], [y]))
+        inits[f"c{i}"], x = rand(40, seed=2 + i) + 2, y
+    m = quantize(model(nodes, {"x": [2, 6, 24]}, {"y": [2, 6, 40]}, inits))
+    graph = lowered_ir(m)
+    (elt,) = [n for n in graph.nodes() if n.op == "QEltwise"]
+    _, program = check_int8(m, {"x": rand(2, 6, 24, seed=3)}, max_steps=0.0)
+    gemm = layer_with(program, elt.name)
+    assert gemm["op"] == "QGemm" and "QEltwise" not in {la["op"] for la in program.layers}
+    funcs = _vector_funcs(program, gemm["name"])
+    assert funcs[:2] == [VFunc.REQUANT_BIAS, VFunc.DEQUANT] and VFunc.QUANT in funcs

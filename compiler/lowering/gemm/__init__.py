@@ -12,8 +12,18 @@ Float and int8 layers (QConv, QGemm, QMatMul) share every stage; the dtype matte
 epilogue (bias, activation or requantisation, residual) and in element sizes.
 """
 
-from compiler.lowering.gemm.emit import emit
+from compiler.lowering.gemm.emit import emit, prefetch
 from compiler.lowering.gemm.layer import Epilogue, GemmLayer, Geom, Operand, align, window
 from compiler.lowering.gemm.search import plan
 
-__all__ = ["Epilogue", "GemmLayer", "Geom", "Operand", "align", "emit", "plan", "window"]
+__all__ = [
+    "Epilogue",
+    "GemmLayer",
+    "Geom",
+    "Operand",
+    "align",
+    "emit",
+    "plan",
+    "prefetch",
+    "window",
+]

@@ -125,11 +125,14 @@ def w_page(config) -> int:
     return page_of(config, SP_W)
 
 
-def buffers(L: GemmLayer, t: GemmTiling, config, top: bool = False) -> tuple[Buffers | None, str]:
+def buffers(
+    L: GemmLayer, t: GemmTiling, config, top: bool = False, half: int | None = None
+) -> tuple[Buffers | None, str]:
     """Where the nest's buffers go, or None and why not. The epilogue's words go on the
     weight scratchpad's first pages, W after them; ``top``: on the pages after the W
     buffers, which still start where they would (so the words of consecutive layers, one
-    ``top``, share no page, nor do one layer's words and the other's first W buffer)."""
+    ``top``, share no page, nor do one layer's words and the other's first W buffer);
+    ``half`` (0 or 1): the words, then W, within that half of the weight scratchpad."""
     g = L.geom
     m = (t.tr - 1) * pitch_of(L, t, t.tr, t.tw) + t.tw + sum_rows(L)
     k = t.tk * (1 if t.mode in ("shift", "phase") else g.kpos)
@@ -141,6 +144,10 @@ def buffers(L: GemmLayer, t: GemmTiling, config, top: bool = False) -> tuple[Buf
     words, w_end = 0, config.weight_bytes
     if top:
         w_end = top_pages(config, SP_W, reserved)
+    if half is not None:
+        mid = config.weight_bytes // 2 // w_page(config) * w_page(config)
+        words, w_end = (0, mid) if half == 0 else (mid, config.weight_bytes)
+        reserved += words
     # loaded once (and not by each of nests in a row): one buffer
     a_once = cnt.loads(t.order, a_keys(t)) * g.groups * L.repeat == 1
     w_once = cnt.loads(t.order, w_keys(t)) * g.groups * L.repeat == 1

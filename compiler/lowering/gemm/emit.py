@@ -5,6 +5,7 @@ then the step's epilogue, so no in-order queue holds a prefetch behind work that
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import product
 
 from compiler.lowering.common import (
@@ -30,6 +31,7 @@ from compiler.lowering.gemm.buffers import (
 from compiler.lowering.gemm.epilogue import EpilogueWords, emit_epilogue, epilogue, pre_loads
 from compiler.lowering.gemm.instrs import a_copies, a_loads, matmuls, ones_row, w_load
 from compiler.lowering.gemm.layer import GemmLayer, align, mtiles, ranges
+from compiler.scratch import capacity_of, page_of
 from compiler.tiling import GemmTiling
 
 
@@ -40,81 +42,139 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> No
     holds a prefetch behind work that waits. ``carry``: a dict shared by the nests of one
     plan emitted in a row (a batched MatMul's): each continues the buffer rotation of the one
     before, so its first loads need not wait for that one's last MatMuls, and the
-    epilogue's words, loaded by the first, are not loaded again."""
+    epilogue's words, loaded by the first, are not loaded again; and what ``prefetch`` left
+    (the nest, its prologue emitted)."""
     carry = {} if carry is None else carry
-    bufs = _buffers(ctx, L, t, carry)
-    g = L.geom
-    cnt = counts(L, t)
-    _grant(ctx, L, t, bufs, cnt)
-    sources = (L.epi.bias, L.epi.requant, t.words)
-    loaded = carry.get("words") == sources and not t.words
-    words = EpilogueWords(ctx, L, t, w_page(ctx.config), loaded, bufs.words)
-    carry["words"] = sources
-    mts = list(mtiles(L, t))
-    ncs = ranges(g.cout_g, t.tn)
-    kcs = ranges(g.cin_g, t.tk)
-    steps = list(_steps(t, cnt, len(ncs), g.groups))
-    per_row = a_keys(t) == "mkr"
-    a_next = _next_change([(st[0], st[2], st[4], per_row and st[5]) for st in steps])
-    last = (cnt.k - 1, cnt.r - 1)
-    res = carry.setdefault("rings", {"a": _Ring(bufs.a), "w": _Ring(bufs.w)})
-    for ring in res.values():
-        ring.keys = {}  # another nest's tiles: the same keys name other data
-    state = carry.setdefault("c", {"c": -1, "ckey": None})
-    state["ckey"] = None
+    nest = carry.pop("nest", None)
+    if nest is None:
+        nest = _Nest(ctx, L, t, carry)
+        nest.prologue()
+    nest.body()
 
-    width = w_width(L, t)
-    ones = carry.setdefault("ones", {})  # A buffer -> the row of ones it holds (ColSums)
 
-    def w_tile(bi: int, ni: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+def prefetch(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> None:
+    """The nest's prologue (its epilogue's words and its first W tiles: what depends on
+    nothing the layers just before make) emitted now, ahead of those layers, which must not
+    touch the weight scratchpad (the driver's ``prefetch_point``); ``emit`` with the same
+    ``carry`` emits the rest."""
+    nest = _Nest(ctx, L, t, carry)
+    nest.prologue(hoist=False)  # the first W tile only: the DMA is the layers' before too
+    carry["nest"] = nest
+
+
+class _Nest:
+    """One nest's buffers, loop steps and operand rings: ``prologue`` emits the words and
+    the first W tiles, ``body`` the rest."""
+
+    def __init__(self, ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> None:
+        self.ctx, self.L, self.t, self.carry = ctx, L, t, carry
+        self.first = "rings" not in carry  # nests in a row keep the first one's rings
+        self.bufs = _buffers(ctx, L, t, carry)
+        if self.first:  # W placed now (the prologue loads it), A and C by ``body``
+            w = _fresh(ctx, SP_W, self.bufs.w, sizes(L, t)[1])
+            self.bufs = replace(self.bufs, w=w)
+        g = L.geom
+        self.cnt = counts(L, t)
+        self.mts = list(mtiles(L, t))
+        self.ncs = ranges(g.cout_g, t.tn)
+        self.kcs = ranges(g.cin_g, t.tk)
+        self.steps = list(_steps(t, self.cnt, len(self.ncs), g.groups))
+        self.per_row = a_keys(t) == "mkr"
+        self.res = carry.setdefault("rings", {"a": _Ring(self.bufs.a), "w": _Ring(self.bufs.w)})
+        for ring in self.res.values():
+            ring.keys = {}  # another nest's tiles: the same keys name other data
+        self.ones = carry.setdefault("ones", {})  # A buffer -> its row of ones (ColSums)
+        self.words = None
+
+    def w_tile(self, bi: int, ni: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
         """(the N range a W buffer holds, the tile's view in it)."""
+        t, g = self.t, self.L.geom
         if not t.panel:
-            return ncs[ni], None
-        n0 = bi * width
-        held = (n0, min(width, g.cout_g - n0))
-        return held, (held[1], ncs[ni][0] - n0)
+            return self.ncs[ni], None
+        n0 = bi * w_width(self.L, t)
+        held = (n0, min(w_width(self.L, t), g.cout_g - n0))
+        return held, (held[1], self.ncs[ni][0] - n0)
 
-    def need(which: str, i: int) -> int:
-        grp, bi, mi, ni, ki, ri = steps[i]
+    def need(self, which: str, i: int) -> int:
+        """The buffer of step ``i``'s operand, its load emitted when the ring lacks it."""
+        grp, bi, mi, ni, ki, ri = self.steps[i]
         if which == "a":
-            key, nc = (grp, mi, ki, per_row and ri), ncs[ni]
+            key, nc = (grp, mi, ki, self.per_row and ri), self.ncs[ni]
         else:
-            key = (grp, bi if t.panel else ni, ki, ri)
-            nc = w_tile(bi, ni)[0]
-        buf, new = res[which].get(key)
+            key = (grp, bi if self.t.panel else ni, ki, ri)
+            nc = self.w_tile(bi, ni)[0]
+        buf, new = self.res[which].get(key)
         if new:
-            _emit_operand(ctx, L, t, which, buf, grp, mts[mi], nc, kcs[ki], ri, ones)
+            L, t = self.L, self.t
+            _emit_operand(
+                self.ctx, L, t, which, buf, grp, self.mts[mi], nc, self.kcs[ki], ri, self.ones
+            )
         return buf
 
-    need("w", 0)
-    need("a", 0)
-    built: dict = {}
-    epilogues = _Epilogues(ctx, L, cnt.k * cnt.r if _spread(t) else 1)
-    for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
-        mt, nc, kc = mts[mi], ncs[ni], kcs[ki]
-        abuf, wbuf = need("a", i), need("w", i)
-        chan = grp * g.cout_g + nc[0]
-        if (ki, ri) == last:  # the epilogue's words (per-tile words: the next slot)
-            words.ensure(chan, nc[1])
-        cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
-        first = ki == 0 and ri == 0
-        if first:
-            for instr, key in pre_loads(L, t, cbuf, grp, mt, nc):
-                emit_load(ctx, instr, key)
-        view = w_tile(bi, ni)[1]
-        key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
-        if key not in built:  # steps repeat the same MatMuls (buffers alternate)
-            built[key] = matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
-        for mm in built[key]:
-            ctx.em.add(mm)
-        for j in range(i + 1, min(len(steps), i + len(bufs.w))):
-            need("w", j)  # as many steps ahead as there are other W buffers
-        if a_next[i] is not None and len(bufs.a) > 1:
-            need("a", a_next[i])
-        epilogues.share()
-        if (ki, ri) == last:
-            epilogues.add(epilogue(L, t, cbuf, grp, mt, nc, words.at(chan)))
-    epilogues.share(everything=True)
+    def prologue(self, hoist: bool = True) -> None:
+        """The epilogue's words and the first W tile; ``hoist``: the next ones too."""
+        L, t, carry = self.L, self.t, self.carry
+        sources = (L.epi.bias, L.epi.requant, L.epi.lut, t.words)
+        loaded = carry.get("words") == sources and not t.words
+        self.words = EpilogueWords(self.ctx, L, t, w_page(self.ctx.config), loaded, self.bufs.words)
+        carry["words"] = sources
+        self.need("w", 0)
+        if hoist:
+            self.hoist()
+
+    def hoist(self) -> None:
+        """A streaming nest's W tiles into all its buffers but one, ahead of the first A,
+        which may wait for the layer before (its MatMuls only follow its W loads anyway; the
+        buffer left takes the next W while the first MatMuls run); never the last W, which
+        the MatMuls before it would then no longer overlap."""
+        if self.carry["half"] is not None:
+            for j in range(1, min(len(self.steps) - 1, len(self.bufs.w) - 1)):
+                self.need("w", j)
+
+    def body(self) -> None:
+        ctx, L, t, bufs, cnt, carry = self.ctx, self.L, self.t, self.bufs, self.cnt, self.carry
+        g, steps, need, words = L.geom, self.steps, self.need, self.words
+        if self.first:  # A and C where the layers before (maybe lowered after the
+            # prologue) least recently were
+            a, _, tile = sizes(L, t)
+            c = bufs.c_tile * cnt.n if t.order == "mk" else tile
+            a_bufs, c_bufs = _fresh(ctx, SP_IN, bufs.a, a), _fresh(ctx, SP_ACC, bufs.c, c)
+            bufs = self.bufs = replace(bufs, a=a_bufs, c=c_bufs)
+            self.res["a"] = _Ring(bufs.a)
+        _grant(ctx, L, t, bufs, cnt)
+        self.hoist()  # (done already unless the prologue was emitted ahead: the ring has them)
+        a_next = _next_change([(s[0], s[2], s[4], self.per_row and s[5]) for s in steps])
+        last = (cnt.k - 1, cnt.r - 1)
+        state = carry.setdefault("c", {"c": -1, "ckey": None})
+        state["ckey"] = None
+        need("a", 0)
+        built: dict = {}
+        epilogues = _Epilogues(ctx, L, cnt.k * cnt.r if _spread(t) else 1)
+        for i, (grp, bi, mi, ni, ki, ri) in enumerate(steps):
+            mt, nc, kc = self.mts[mi], self.ncs[ni], self.kcs[ki]
+            abuf, wbuf = need("a", i), need("w", i)
+            chan = grp * g.cout_g + nc[0]
+            if (ki, ri) == last:  # the epilogue's words (per-tile words: the next slot)
+                words.ensure(chan, nc[1])
+            cbuf = _c_buf(t, bufs, state, (grp, bi, mi), ni - bi * cnt.n)
+            first = ki == 0 and ri == 0
+            if first:
+                for instr, key in pre_loads(L, t, cbuf, grp, mt, nc):
+                    emit_load(ctx, instr, key)
+            view = self.w_tile(bi, ni)[1]
+            key = (abuf, wbuf, cbuf, mt[2], mt[4], nc[1], kc[1], first, view, ri)
+            if key not in built:  # steps repeat the same MatMuls (buffers alternate)
+                built[key] = matmuls(L, t, (abuf, wbuf, cbuf), mt, nc, kc, first, view, ri)
+            for mm in built[key]:
+                ctx.em.add(mm)
+            for j in range(i + 1, min(len(steps), i + len(bufs.w))):
+                need("w", j)  # as many steps ahead as there are other W buffers
+            if a_next[i] is not None and len(bufs.a) > 1:
+                need("a", a_next[i])
+            epilogues.share()
+            if (ki, ri) == last:
+                epilogues.add(epilogue(L, t, cbuf, grp, mt, nc, words.at(chan)))
+        epilogues.share(everything=True)
 
 
 def _spread(t: GemmTiling) -> bool:
@@ -227,12 +287,49 @@ def _buffers(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> Buffers:
         top = ctx.scratch.words_top() and reserved_bytes(L, t, ctx.config) > 0
     bufs, why = buffers(L, t, ctx.config)
     assert bufs is not None, why
+    if "half" not in carry:
+        carry["half"] = _half(ctx, L, t) if t.streams else None
+    if carry["half"] is not None:
+        halved = buffers(L, t, ctx.config, half=carry["half"])[0]
+        if halved is not None:
+            return halved
+        carry["half"] = None
     if top:
         high = buffers(L, t, ctx.config, top=True)[0]
         top = high is not None and len(high.w) == len(bufs.w)
         bufs = high if top else bufs
     carry["top"] = top
     return bufs
+
+
+def _half(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> int | None:
+    """The half of the weight scratchpad (0 low, 1 high) a streaming nest's words and W
+    buffers go in: the one the program touched least recently (the layer before, streaming
+    too, still reads its own W; another's epilogue its words); None when neither fits."""
+    w = sizes(L, t)[1]
+    uses = []
+    for half in (0, 1):
+        bufs = buffers(L, t, ctx.config, half=half)[0]
+        if bufs is None:
+            return None
+        uses.append(ctx.em.last_use(SP_W, bufs.words, max(bufs.w) + w))
+    return uses.index(min(uses))
+
+
+def _fresh(ctx: Ctx, sp: int, addrs: tuple[int, ...], size: int) -> tuple[int, ...]:
+    """A ring of buffers starting at the one the program touched least recently, or a
+    single buffer at 0 in whichever half of its scratchpad was (the layers before may still
+    read theirs)."""
+    last = ctx.em.last_use
+    if len(addrs) == 1 and addrs[0] == 0:  # or the same at the middle page
+        cap, page = capacity_of(ctx.config, sp), page_of(ctx.config, sp)
+        mid = cap // 2 // page * page
+        addrs = (0, mid) if mid and mid + size <= cap else addrs
+        uses = [last(sp, x, x + size) for x in addrs]
+        return (addrs[uses.index(min(uses))],)
+    uses = [last(sp, x, x + size) for x in addrs]
+    i = uses.index(min(uses))
+    return addrs[i:] + addrs[:i]
 
 
 def _grant(ctx: Ctx, L: GemmLayer, t: GemmTiling, bufs, cnt) -> None:

@@ -11,20 +11,23 @@ from compiler.lowering.common import (
     emit_load,
     emit_store,
     emit_vector,
+    i32_bits,
     load,
     store,
     vector,
 )
 from compiler.lowering.gemm.layer import SP_ACC, SP_W, GemmLayer, align, pitch_of, sum_rows
 from compiler.tiling import GemmTiling
-from simulator.isa import DType, VFunc
+from simulator.isa import LUT_ENTRIES, DType, VFunc
 from simulator.semantics import pack_bounds16
 
 
 def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
-    """(DRAM address, storage) of each per-channel epilogue word array: bias, then requant."""
+    """(DRAM address, storage) of each per-channel epilogue word array: bias, requant, then
+    a fused QEltwise's constants."""
     epi = L.epi
-    return [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a is not None]
+    arrays = [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a]
+    return arrays + [(addr, "const") for _, addr, _ in (epi.chain.consts if epi.chain else ())]
 
 
 def word_loads(L: GemmLayer, base: int, chan: int, n: int, stride: int) -> list[tuple]:
@@ -41,7 +44,7 @@ class EpilogueWords:
     channel's, loaded once at ``base`` (bias, then requant); or (``t.words``) an N tile's,
     loaded by ``ensure`` before the tile's last K step into the other of two slots from
     ``base`` (one step before the epilogue that reads them, and after the epilogue that read
-    the slot before)."""
+    the slot before). A fused LUT's table follows them, loaded once."""
 
     def __init__(
         self,
@@ -56,10 +59,16 @@ class EpilogueWords:
         self.slots = (base, base + word_slot(L, t, page)) if t.words else ()
         self.held: list[int | None] = [None, None]  # the first channel each slot holds
         self.last = 1
-        if not t.words and not loaded:  # ``loaded``: the nest before loaded the same words
+        self.lut = base + lut_offset(L, t, page)
+        if loaded:  # the nest before loaded the same words and table
+            return
+        if not t.words:
             cout = L.geom.cout
             for instr, key in word_loads(L, base, 0, cout, cout * 4):
                 emit_load(ctx, instr, key)
+        if L.epi.lut is not None:
+            one = (1, 1, LUT_ENTRIES)
+            emit_load(ctx, load(SP_W, self.lut, 1, L.epi.lut, one, (0, 0, 1), (0, 0, 1)), "const")
 
     def ensure(self, chan: int, n: int) -> None:
         """Load channels [chan, chan + n) unless a slot holds them (per-tile words only)."""
@@ -70,20 +79,27 @@ class EpilogueWords:
         for instr, key in word_loads(self.L, self.slots[self.last], chan, n, self.t.tn * 4):
             emit_load(self.ctx, instr, key)
 
-    def at(self, chan: int) -> tuple[int, int]:
-        """(address of channel ``chan``'s bias word, bytes from a bias word to its requant)."""
+    def at(self, chan: int) -> tuple[int, int, int]:
+        """(address of channel ``chan``'s bias word, bytes from a bias word to its requant,
+        address of the LUT's table)."""
         if not self.t.words:
-            return self.base + chan * 4, self.L.geom.cout * 4
-        return self.slots[self.held.index(chan)], self.t.tn * 4
+            return self.base + chan * 4, self.L.geom.cout * 4, self.lut
+        return self.slots[self.held.index(chan)], self.t.tn * 4, self.lut
 
 
 def reserved_w(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
     """Weight scratchpad bytes before the W buffers, a multiple of ``page``: the epilogue's
     per-channel words (bias, then requant) of every output channel, or (``t.words``) two
     slots of one N tile's."""
+    table = LUT_ENTRIES if L.epi.lut is not None else 0
+    return _round(lut_offset(L, t, page) + table, page)
+
+
+def lut_offset(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
+    """Bytes from the words' base to a fused LUT's table: after the words (or their slots)."""
     if t.words:
         return 2 * word_slot(L, t, page)
-    return _round(align(len(word_sources(L)) * L.geom.cout * 4), page)
+    return align(len(word_sources(L)) * L.geom.cout * 4)
 
 
 def word_slot(L: GemmLayer, t: GemmTiling, page: int = 1) -> int:
@@ -199,11 +215,29 @@ def _post_add(L: GemmLayer, cbuf: int, out: Box, tr: int, pitch: int, tw: int, t
     return ops
 
 
+def _chain(L: GemmLayer, cbuf: int, out: Box, counts, words) -> list[tuple]:
+    """A fused QEltwise's steps on the REQUANTised tile: its own operand slots, each constant
+    the words of the tile's channels (after bias and requant), "t" over the accumulators."""
+    chain = L.epi.chain
+    first = sum(a is not None for a in (L.epi.bias, L.epi.requant))
+    boxes = {i: out for i in chain.acts} | {"out": out}
+    boxes["t"] = Box(SP_ACC, DType.FP32, cbuf, out.strides)
+    for j, (slot, _, dtype) in enumerate(chain.consts):
+        boxes[slot] = Box(SP_W, dtype, words[0] + (first + j) * words[1], (0, 0, 1))
+    ops = []
+    for s in chain.steps:
+        src1, dst = None if s.src1 is None else boxes[s.src1], boxes[s.dst]
+        op = vector(s.func, counts, dst, boxes[s.src0], src1, s.imm)
+        ops.append(("v", op, dst, [boxes[s.src0]] + ([src1] if src1 else [])))
+    return ops
+
+
 def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) -> list:
     """The epilogue of one C tile (its residual is already in C): bias ADD, then the float
     activation or the int8 REQUANT (scale words, output zero point, clamp) into the bytes
-    after C, then the store; as (kind, instr, ...) tuples. ``words``: (address of the tile's
-    first bias word, bytes from a bias word to its requant word)."""
+    after C, a fused LUT, then the store; as (kind, instr, ...) tuples. ``words``: (address
+    of the tile's first bias word, bytes from a bias word to its requant word, address of the
+    LUT's table)."""
     g, epi = L.geom, L.epi
     b, r0, tr, c0, tw = mt
     n0, tn = nc
@@ -235,6 +269,12 @@ def epilogue(L: GemmLayer, t: GemmTiling, cbuf: int, grp: int, mt, nc, words) ->
             ops.append(("v", op, out, [acc, scale]))
         if epi.post_add is not None:
             ops += _post_add(L, cbuf, out, tr, pitch, tw, tn)
+        if epi.lut is not None:  # the fused QEltwise: its table, indexed by the value + 128
+            table = Box(SP_W, DType.INT8, words[2], (0, 0, 1))
+            op = vector(VFunc.LUT, counts, out, out, table, (i32_bits(-128), 0, 0))
+            ops.append(("v", op, out, [out, table]))
+        if epi.chain is not None:
+            ops += _chain(L, cbuf, out, counts, words)
     sn, sh_, sw_, sc = L.y.strides
     os = L.out_dtype.size
     addr = L.y.addr + (b * sn + r0 * sh_ + c0 * sw_ + chan * sc) * os

@@ -76,6 +76,21 @@ class Epilogue:
     clamp: tuple[int, int] = (-128, 127)
     post_add: PostAdd | None = None  # int8: a QAdd of the REQUANTised tile and a residual
     col_sums: ColSums | None = None  # int8 x int8 activations: B's column sums by the array
+    lut: int | None = None  # int8: DRAM address of a LUT table the output goes through (a
+    # fused QEltwise, passes.late_fusion), kept with the words in the weight scratchpad
+    chain: Chain | None = None  # int8: a fused QEltwise's vector steps on the output
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A QEltwise fused after the REQUANT (``passes.late_fusion``), its vector steps bit for
+    bit on the int8 tile: slots ``acts`` are the tile, "t" an fp32 tile over the accumulators
+    (read by then), "out" the tile; each constant slot is a per-channel word array (DRAM
+    address, dtype) loaded with the epilogue's words."""
+
+    steps: tuple
+    acts: tuple[int, ...]
+    consts: tuple[tuple[int, int, DType], ...]  # (slot, DRAM address of cout words, dtype)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows, t.words)
     parts = memo.get(key) if memo is not None else None
     if parts is None:
-        parts = _tile_costs(L, t, config)
+        parts = _tile_costs(L, t, config, memo)
         if memo is not None:
             memo[key] = parts
     a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy, deq = parts
@@ -47,34 +47,72 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     if t.order == "mk":  # one C set: the next M tile's first MatMul into tile n waits for
         # tile n's epilogue and store, which only the set's other MatMuls overlap
         busy += (cnt.m * cnt.b - 1) * max(0, vec + st_c - (cnt.n - 1) * mm)
-    return int(L.repeat * L.geom.groups * busy + a_c + w_c + deq + copy + mm + vec + st_c)
+    lead = 0 if _streams(parts, n_w, steps) else a_c + w_c  # a streaming nest's W loads
+    # go ahead of its first A (``emit``): they run on from the layer before's
+    return int(L.repeat * L.geom.groups * busy + lead + deq + copy + mm + vec + st_c)
 
 
-def _tile_costs(L: GemmLayer, t: GemmTiling, config) -> tuple[int, ...]:
-    """Cycles and DRAM bytes of one full tile's instructions, by kind."""
+def _streams(parts: tuple[int, ...], n_w: int, steps: int) -> bool:
+    """Every step loads a W tile of its own, taking at least as long as its MatMuls."""
+    return n_w == steps and parts[2] >= parts[8]
+
+
+def w_streams(L: GemmLayer, t: GemmTiling, config) -> bool:
+    """Whether every step loads a W tile of its own that takes at least as long as the
+    step's MatMuls (a matrix-vector product streaming its weights): the MATRIX unit only
+    follows the W loads, so they may all go ahead of the first A (``emit``)."""
+    cnt = counts(L, t)
+    steps = cnt.m * cnt.n * cnt.b * cnt.k * cnt.r
+    n_w = cnt.loads(t.order, w_keys(t))
+    return n_w == steps and _streams(_tile_costs(L, t, config), n_w, steps)
+
+
+def _tile_costs(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None):
+    """Cycles and DRAM bytes of one full tile's instructions, by kind; ``memo`` keeps the W
+    and epilogue parts, which depend on fewer of the tiling's fields (candidates repeat
+    them)."""
+    memo = {} if memo is None else memo
     g = L.geom
     mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
     a_ld = a_loads(L, t, 0, 0, mt, kc)
+    w_key = ("w", w_width(L, t), t.tk, t.mode, t.rows)
+    if w_key not in memo:
+        memo[w_key] = _w_costs(L, t, config, kc)
+    e_key = ("e", t.tr, t.tw, t.tn, t.mode, t.order, t.words)
+    if e_key not in memo:
+        memo[e_key] = _epilogue_costs(L, t, config, mt, nc)
+    mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
+    copy = sum(cost(c[0], config) for c in a_copies(L, t, 0, mt, kc))
+    w_c, w_b, deq = memo[w_key]
+    in_c, in_b, st_c, st_b, vec = memo[e_key]
+    a_c, a_b = _dma(a_ld, config), _bytes(a_ld, config)
+    return (a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy, deq)
+
+
+def _w_costs(L: GemmLayer, t: GemmTiling, config, kc) -> tuple[int, int, int]:
+    """(cycles, DRAM bytes, vector cycles) of a step's W: its load (packed weights: the
+    codes and groups, and the DEQUANT_PACKED writing the tile)."""
     w_ld = [w_load(L, t, 0, 0, (0, w_width(L, t)), kc, 0)]
     deq = 0
-    if L.packed:  # the codes and groups, and the DEQUANT_PACKED writing the tile
+    if L.packed:
         w_ops = L.packed.w_tile(0, 0, (0, w_width(L, t)), kc)
         w_ld = [i for kind, i in w_ops if kind == "l"]
         deq = sum(cost(i, config) for kind, i in w_ops if kind == "v")
-    epi = epilogue(L, t, 0, 0, mt, nc, (0, 0))
+    return _dma(w_ld, config), _bytes(w_ld, config), deq
+
+
+def _epilogue_costs(L: GemmLayer, t: GemmTiling, config, mt, nc) -> tuple[int, ...]:
+    """(load cycles, load bytes, store cycles, store bytes, vector cycles) of a tile's
+    epilogue and what its first K step loads beside its operands."""
+    epi = epilogue(L, t, 0, 0, mt, nc, (0, 0, 0))
     pre = [instr for instr, _ in pre_loads(L, t, 0, 0, mt, nc)]
     if t.words:  # an N tile's epilogue words, loaded before its last K step
         pre += [i for i, _ in word_loads(L, 0, 0, nc[1], 0)]
     ld_in = [op[1] for op in epi if op[0] == "l"] + pre
     st = [op[1] for op in epi if op[0] == "s"]
-    mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
     vec = sum(cost(op[1], config) for op in epi if op[0] == "v")
-    copy = sum(cost(c[0], config) for c in a_copies(L, t, 0, mt, kc))
-    out = []
-    for instrs in (a_ld, w_ld, ld_in, st):
-        out += [_dma(instrs, config), _bytes(instrs, config)]
-    return (*out, mm, vec, copy, deq)
+    return _dma(ld_in, config), _bytes(ld_in, config), _dma(st, config), _bytes(st, config), vec
 
 
 def _dma(instrs, config) -> int:
@@ -225,6 +263,7 @@ def _shape_key(L: GemmLayer) -> tuple:
     ops = (L.x.strides, L.y.strides, L.w.strides, res, post, sums)
     packed = L.packed.key() if L.packed else None
     shape = (L.geom, ops, epi.bias is None, epi.act, L.dtype, L.out_dtype, L.x_pad, packed)
+    shape += (epi.lut is None, epi.chain and tuple(s.func for s in epi.chain.steps))
     return (*shape, L.repeat)
 
 
@@ -241,9 +280,8 @@ def _plan(L: GemmLayer, config) -> GemmTiling:
         why = buffers(L, smallest, config)[1] or "no candidate tile"
         raise ConfigError(f"layer {L.name!r} does not fit the scratchpads with any tile: {why}")
     memo: dict = {}
-    return tiling.choose(
-        L.name, cands, lambda t: (True, ""), lambda t: estimate(L, t, config, memo)
-    )
+    t = tiling.choose(L.name, cands, lambda t: (True, ""), lambda t: estimate(L, t, config, memo))
+    return _with(t, streams=w_streams(L, t, config))
 
 
 def _fitting(L: GemmLayer, config, words: bool = False) -> list[GemmTiling]:
