@@ -53,9 +53,9 @@ def emit(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict | None = None) -> No
 
 
 def prefetch(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> None:
-    """The nest's prologue (its epilogue's words and its first W tiles: what depends on
+    """The nest's prologue (its epilogue's words and its first W tile: what depends on
     nothing the layers just before make) emitted now, ahead of those layers, which must not
-    touch the weight scratchpad (the driver's ``prefetch_point``); ``emit`` with the same
+    touch the weight scratchpad (``driver.prefetch_points``); ``emit`` with the same
     ``carry`` emits the rest."""
     nest = _Nest(ctx, L, t, carry)
     nest.prologue(hoist=False)  # the first W tile only: the DMA is the layers' before too
@@ -292,6 +292,7 @@ def _buffers(ctx: Ctx, L: GemmLayer, t: GemmTiling, carry: dict) -> Buffers:
     if carry["half"] is not None:
         halved = buffers(L, t, ctx.config, half=carry["half"])[0]
         if halved is not None:
+            carry["top"] = False  # (the nests in a row after it ask no more)
             return halved
         carry["half"] = None
     if top:
