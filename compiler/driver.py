@@ -36,6 +36,8 @@ from compiler.passes import (
 )
 from simulator.config import NpuConfig
 from simulator.errors import ConfigError, ModelError, NpuError, ResourceError, UnsupportedOpError
+from simulator.footprint import footprint
+from simulator.isa import Scratchpad
 from simulator.program import Program, TensorInfo
 
 
@@ -198,6 +200,20 @@ def prefetch_points(graph: Graph, order: list[Node]) -> dict[str, Node]:
     return out
 
 
+def _keeps_off_weights(em: Emitter, start: int, node: Node, waiting: Node) -> Node:
+    """``waiting``, after checking that ``node``'s instructions (from ``start``), lowered
+    between ``waiting``'s prologue and its body, write nothing in the weight scratchpad,
+    which holds the prologue's tiles (a declaration's ``weights=False`` checked)."""
+    for ins in em.instrs[start:]:
+        if any(r.mem == Scratchpad.WEIGHT for r in footprint(ins).writes):
+            raise AssertionError(
+                f"layer {node.name!r} ({node.op}) writes the weight scratchpad between the "
+                f"prologue of {waiting.name!r} and its body: its op must not be declared "
+                "weights=False"
+            )
+    return waiting
+
+
 def _view(node: Node) -> bool:
     """Whether a node emits nothing, its output a view of its input's bytes."""
     return node.op in (*layout.ALIAS_OPS, "TransposeView") or (
@@ -238,20 +254,23 @@ def lower(
     budget.check_dram(const_base, 0)  # activations before emitting; constants once pooled
     em = Emitter(config)
     ctx = Ctx(graph, config, em, plan.places, ConstPool(const_base), clobbers=plan.clobbers)
-    ahead = prefetch_points(graph, order)
+    ahead, waiting = prefetch_points(graph, order), None
     for done, node in enumerate(order, 1):
         if node.name in ahead:  # a GEMM nest's prologue ahead of the layers before it
-            nxt = ahead[node.name]
-            em.set_node(nxt.name)
-            op_registry.lookup(nxt.op).prefetch(ctx, nxt)
+            waiting = ahead[node.name]
+            em.set_node(waiting.name)
+            op_registry.lookup(waiting.op).prefetch(ctx, waiting)
         em.set_node(node.name)
         decl = op_registry.lookup(node.op)
+        start = len(em.instrs)
         if decl.lower is not None:
             first = len(ctx.layers)
             ctx.scratch.start(node.name)
             decl.lower(ctx, node)
             for entry in ctx.layers[first:]:
                 entry["scratch_bytes"] = ctx.scratch.layer_bytes()
+        if waiting is not None:
+            waiting = None if node is waiting else _keeps_off_weights(em, start, node, waiting)
         if progress is not None:
             progress(done, len(order))
     instrs = em.finish()

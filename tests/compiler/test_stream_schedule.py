@@ -13,8 +13,9 @@ from onnx import helper
 from test_llm_int8 import int8_step, reference, step_inputs
 
 import compiler
-from compiler.driver import AHEAD, CompileOptions, prefetch_points, prepare
+from compiler.driver import AHEAD, CompileOptions, _keeps_off_weights, prefetch_points, prepare
 from compiler.emit import Emitter
+from compiler.ir import Node
 from compiler.lowering.common import load
 from compiler.scratch import Scratch
 from simulator.api import run
@@ -139,3 +140,16 @@ def test_streaming_layers_alternate_halves_and_load_w_first():
         assert kinds[:first_a].count(Scratchpad.WEIGHT) >= 3  # words, then W tiles
     assert all(len(s) == 1 for s in sides), sides
     assert sides[0] != sides[1] and sides[1] != sides[2]
+
+
+def test_a_layer_writing_the_weights_between_a_prologue_and_its_body_is_caught():
+    """The declarations say which ops keep off the weight scratchpad; the driver checks the
+    instructions of every layer lowered between a prologue and its nest, naming the layer."""
+    cfg = load_config("base")
+    em = Emitter(cfg)
+    node, gemm = Node("norm", "LayerNormalization", ("x",), ("y",)), Node("mm", "QGemm", (), ())
+    em.add(load(Scratchpad.INPUT, 0, 1, 0, (1, 1, 64), (0, 0, 1), (0, 0, 1)))
+    assert _keeps_off_weights(em, 0, node, gemm) is gemm
+    em.add(load(Scratchpad.WEIGHT, 0, 1, 0, (1, 1, 64), (0, 0, 1), (0, 0, 1)))
+    with pytest.raises(AssertionError, match="'norm' \\(LayerNormalization\\) writes the weight"):
+        _keeps_off_weights(em, 0, node, gemm)

@@ -26,7 +26,8 @@ def word_sources(L: GemmLayer) -> list[tuple[int, str]]:
     """(DRAM address, storage) of each per-channel epilogue word array: bias, requant, then
     a fused QEltwise's constants."""
     epi = L.epi
-    arrays = [(a, k) for a, k in ((epi.bias, epi.bias_key), (epi.requant, "const")) if a]
+    pairs = ((epi.bias, epi.bias_key), (epi.requant, "const"))
+    arrays = [(a, k) for a, k in pairs if a is not None]
     return arrays + [(addr, "const") for _, addr, _ in (epi.chain.consts if epi.chain else ())]
 
 
