@@ -27,11 +27,13 @@ PRODUCERS = ("QConv", "QGemm", "QMatMul")
 SHAPE_ONLY = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 
 
-def lut_of(graph: Graph, elt: Node) -> tuple[int, ...] | None:
+def lut_of(graph: Graph, elt: Node, steps=None) -> tuple[int, ...] | None:
     """A QEltwise's int8 result for each int8 value of its one int8 input, as its lowering's
-    LUT computes it; None when it is no function of one int8 tensor."""
+    LUT computes it (from its ``steps``, computed when not given); None when it is no
+    function of one int8 tensor."""
     ctx = SimpleNamespace(graph=graph, type=graph.type)
-    table = quant._table(ctx, elt, quant._chain_steps(ctx, elt))
+    steps = quant._chain_steps(ctx, elt) if steps is None else steps
+    table = quant._table(ctx, elt, steps)
     return None if table is None else tuple(int(x) for x in table)
 
 
@@ -87,14 +89,15 @@ def _match(graph: Graph, elt: Node):
     if graph.type(prod.outputs[0]).quant is None:
         return None
     found = (elt.name, tuple(reversed(chain)), prod.name)
-    table = lut_of(graph, elt)
+    steps = quant._chain_steps(SimpleNamespace(graph=graph, type=graph.type), elt)
+    table = lut_of(graph, elt, steps)
     if table is not None:
         return (*found, "post_lut", table)
-    steps = _chain_of(graph, elt, prod)
-    return None if steps is None else (*found, "post_chain", steps)
+    fused = _chain_of(graph, elt, prod, steps)
+    return None if fused is None else (*found, "post_chain", fused)
 
 
-def _chain_of(graph: Graph, elt: Node, prod: Node) -> dict | None:
+def _chain_of(graph: Graph, elt: Node, prod: Node, steps: list) -> dict | None:
     """A QEltwise's vector steps for a GEMM epilogue (``gemm.layer.Chain``) when its other
     operands are constants of one value per output channel (a bias added after the GEMM's
     own requantisation, as onnxruntime's quantiser leaves MatMul + Add) or one value, and it
@@ -104,8 +107,6 @@ def _chain_of(graph: Graph, elt: Node, prod: Node) -> dict | None:
     n = graph.type(prod.outputs[0]).shape[-1]
     if graph.type(elt.outputs[0]).shape[-1] != n:
         return None
-    ctx = SimpleNamespace(graph=graph, type=graph.type)
-    steps = quant._chain_steps(ctx, elt)
     slots = {s for st in steps for s in (st.dst, st.src0, st.src1) if isinstance(s, str)}
     if not slots <= {"t", "out"}:
         return None

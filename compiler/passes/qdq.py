@@ -433,14 +433,13 @@ FOLDERS = {"DequantizeLinear": dequantize_const, "QuantizeLinear": quantize_cons
 
 
 def remove_dead(graph: Graph) -> None:
-    """Nodes none of whose outputs is read (DQ nodes whose consumers were rewritten)."""
-    changed = True
-    while changed:
-        changed = False
-        for node in reversed(graph.nodes()):
-            if any(graph.consumers(o) or o in graph.outputs for o in node.outputs if o):
-                continue
-            graph.remove(node.name)
-            for o in node.outputs:
-                graph.tensors.pop(o, None)
-            changed = True
+    """Nodes none of whose outputs is read (DQ nodes whose consumers were rewritten): one
+    pass in reverse topological order, so a node whose readers were all dead is seen after
+    they are removed."""
+    outputs = set(graph.outputs)
+    for node in reversed(graph.nodes()):
+        if any(graph.consumers(o) or o in outputs for o in node.outputs if o):
+            continue
+        graph.remove(node.name)
+        for o in node.outputs:
+            graph.tensors.pop(o, None)
