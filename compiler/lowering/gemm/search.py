@@ -60,7 +60,7 @@ def _streams(parts: tuple[int, ...], n_w: int, steps: int) -> bool:
 def w_streams(L: GemmLayer, t: GemmTiling, config) -> bool:
     """Whether every step loads a W tile of its own that takes at least as long as the
     step's MatMuls (a matrix-vector product streaming its weights): the MATRIX unit only
-    follows the W loads, so they may all go ahead of the first A (``emit``)."""
+    follows the W loads, so several may go ahead of the first A (``emit``)."""
     cnt = counts(L, t)
     steps = cnt.m * cnt.n * cnt.b * cnt.k * cnt.r
     n_w = cnt.loads(t.order, w_keys(t))
