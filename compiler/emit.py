@@ -86,6 +86,12 @@ class Emitter:
                 out += pages
         return reads, writes, dram
 
+    def least_recent(self, sp: int, spans) -> int:
+        """Which of ``spans`` ((lo, hi) byte ranges of scratchpad ``sp``) the program
+        touched least recently (the first of equals)."""
+        uses = [self.last_use(sp, lo, hi) for lo, hi in spans]
+        return uses.index(min(uses))
+
     def last_use(self, sp: int, lo: int, hi: int) -> int:
         """The index of the latest instruction that read or wrote scratchpad ``sp`` bytes
         [lo, hi), -1 if none."""

@@ -6,7 +6,7 @@ lowering:
 - ``copies(sp, n)``: ``n`` copies of a tile's working set that alternate from tile to tile
   (``n = 2``: double-buffered), spread evenly over the scratchpad. The lowering sizes its tile
   to ``capacity``, declares what one copy holds with ``use``, and takes ``base(tile)``; tile 0
-  goes to the copy the program touched least recently (the emitter's ``last_use``).
+  goes to the copy the program touched least recently (the emitter's ``least_recent``).
 - ``layout(sp, base)``: buffers one after another (``take(size, count)``), each copy on pages
   of its own; ``fits`` says whether they fit, ``commit`` records them.
 - ``ring``/``two``: up to ``most`` (or two) copies of one buffer from ``base`` (the GEMM nest's
@@ -137,9 +137,9 @@ class Scratch:
     """One compile's scratchpad allocator: the requests of the layer being lowered and, per
     layer, the highest byte granted in each scratchpad."""
 
-    def __init__(self, config: NpuConfig, last_use: Callable | None = None) -> None:
+    def __init__(self, config: NpuConfig, least_recent: Callable | None = None) -> None:
         self.config = config
-        self.last_use = last_use  # (sp, lo, hi) -> the latest instruction touching them
+        self.least_recent = least_recent  # (sp, spans) -> the one touched least recently
         self.layer = ""
         self.ends = [0, 0, 0]  # of the layer being lowered
         self.peak = [0, 0, 0]
@@ -183,10 +183,9 @@ class Scratch:
         if placed is None:
             self.refuse(sp, f"{n} page-aligned copies", n, 0)
         bases, cap = placed
-        first = 0
-        if self.last_use is not None:
-            uses = [self.last_use(sp, b, b + cap) for b in bases]
-            first = uses.index(min(uses))
+        first = (
+            0 if self.least_recent is None else self.least_recent(sp, [(b, b + cap) for b in bases])
+        )
         return Copies(self, sp, bases, cap, first)
 
     def layout(self, sp: int, base: int = 0) -> Layout:

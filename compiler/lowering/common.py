@@ -97,7 +97,7 @@ class Ctx:
 
     def __post_init__(self) -> None:
         if self.scratch is None:
-            self.scratch = Scratch(self.config, self.em.last_use)
+            self.scratch = Scratch(self.config, self.em.least_recent)
 
     def writes(self, tensor: str) -> list[str]:
         key = self.places[tensor].key

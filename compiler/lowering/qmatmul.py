@@ -12,7 +12,7 @@ from compiler.lowering.common import Box, Ctx, i32_bits
 from compiler.lowering.conv import _sub_operand
 from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.lowering.gemm.layer import ColSums
-from compiler.lowering.quant import chain_of, lut_address, tile_quant
+from compiler.lowering.quant import chain_of, lut_address, prefetch_nest, tile_quant
 from compiler.opdecl import OpTable
 from simulator.isa import DType, VFunc
 from simulator.semantics import pack_requant_scale
@@ -46,13 +46,9 @@ def lower_qsum(ctx: Ctx, node) -> None:
 
 
 def prefetch_qmatmul(ctx: Ctx, node) -> None:
-    """The first head's nest prologue, ahead of the layers before (``gemm.prefetch``)."""
+    """The first head's nest prologue, ahead of the layers before."""
     heads = _Heads(ctx, node)
-    layer = heads.layer(heads.indices[0])
-    t = gemm.plan(layer, ctx.config, ctx.plans)
-    carry: dict = {}
-    gemm.prefetch(ctx, layer, t, carry)
-    ctx.prefetched[node.name] = (heads, layer, t, carry)
+    prefetch_nest(ctx, node, heads.layer(heads.indices[0]), heads)
 
 
 @declare(

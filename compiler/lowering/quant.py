@@ -390,13 +390,17 @@ def _qgemm_layer(ctx: Ctx, node) -> GemmLayer:
     )
 
 
-def prefetch_qgemm(ctx: Ctx, node) -> None:
-    """The nest's prologue, ahead of the layers before (``gemm.prefetch``)."""
-    layer = _qgemm_layer(ctx, node)
+def prefetch_nest(ctx: Ctx, node, layer: GemmLayer, *keep) -> None:
+    """``layer`` planned and its nest's prologue emitted now, ahead of the layers before
+    (``gemm.prefetch``); the node's lowering takes up (``keep``..., layer, plan, carry)."""
     t = gemm.plan(layer, ctx.config, ctx.plans)
     carry: dict = {}
     gemm.prefetch(ctx, layer, t, carry)
-    ctx.prefetched[node.name] = (layer, t, carry)
+    ctx.prefetched[node.name] = (*keep, layer, t, carry)
+
+
+def prefetch_qgemm(ctx: Ctx, node) -> None:
+    prefetch_nest(ctx, node, _qgemm_layer(ctx, node))
 
 
 @declare(

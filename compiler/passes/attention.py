@@ -13,13 +13,11 @@ quantises the output, within a few output steps of the QDQ graph (the bounds in 
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from compiler.ir import Graph, Node, verify
-from compiler.lowering import quant
 from compiler.lowering.attention import flash_fits
+from compiler.passes.late_fusion import lut_of
 from compiler.passes.matching import made_by, replace, scaled, sole_reader
 from simulator.config import NpuConfig
 from simulator.isa import VFunc
@@ -121,7 +119,7 @@ def _match_int8(graph: Graph, softmax: Node):
     if elt is not None and sole_reader(graph, x, softmax):
         factor = _scalar_scaling(graph, elt)
         if factor is not None:
-            x, scale, tables = elt.inputs[0], factor, (_table(graph, elt),)
+            x, scale, tables = elt.inputs[0], factor, (lut_of(graph, elt),)
         else:
             masked = _masked_tables(graph, elt)
             if masked is None:
@@ -157,7 +155,7 @@ def _masked_tables(graph: Graph, elt: Node):
     try:
         for value in values:
             graph.constants[big[0]] = np.asarray(value, arr.dtype)
-            tables.append(_table(graph, elt))
+            tables.append(lut_of(graph, elt))
     finally:
         graph.constants[big[0]] = arr
     return acts.pop(), (big[0],), tuple(float(v) for v in values), tuple(tables)
@@ -178,12 +176,6 @@ def _int8_attrs(graph: Graph, qk: Node, softmax: Node, pv: Node, tables) -> dict
         "p_zero": qp.zero_point,
         "p_inv": float(np.floor(np.float32(1.0) / np.float32(qp.scale))),
     }
-
-
-def _table(graph: Graph, elt: Node) -> tuple[int, ...]:
-    """The scaling QEltwise's int8 result for each int8 score, as its lowering's LUT."""
-    ctx = SimpleNamespace(graph=graph, type=graph.type)
-    return tuple(int(x) for x in quant._table(ctx, elt, quant._chain_steps(ctx, elt)))
 
 
 def _sums(graph: Graph, qmm: Node) -> set[str]:

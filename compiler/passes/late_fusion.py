@@ -22,9 +22,9 @@ import numpy as np
 
 from compiler.ir import Graph, Node, verify
 from compiler.lowering import quant
+from compiler.passes.layout import ALIAS_OPS
 
 PRODUCERS = ("QConv", "QGemm", "QMatMul")
-SHAPE_ONLY = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 
 
 def lut_of(graph: Graph, elt: Node, steps=None) -> tuple[int, ...] | None:
@@ -76,7 +76,7 @@ def _match(graph: Graph, elt: Node):
         return None
     chain, x = [], acts.pop()
     prod = graph.producer(x)
-    while prod is not None and prod.op in SHAPE_ONLY and _sole(graph, x):
+    while prod is not None and prod.op in ALIAS_OPS and _sole(graph, x):
         chain.append(prod.name)
         x = prod.inputs[0]
         prod = graph.producer(x)

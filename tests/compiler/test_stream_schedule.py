@@ -50,7 +50,7 @@ def test_least_recently_used_copy_goes_first():
     """``copies`` puts tile 0 in the copy the program touched least recently."""
     cfg = load_config("base")
     em = Emitter(cfg)
-    s = Scratch(cfg, em.last_use)
+    s = Scratch(cfg, em.least_recent)
     half = cfg.input_bytes // 2
     assert s.copies(Scratchpad.INPUT).base(0) == 0  # nothing touched: the first
     em.add(load(Scratchpad.INPUT, 0, 1, 0, (1, 1, 64), (0, 0, 1), (0, 0, 1)))

@@ -308,29 +308,23 @@ def _half(ctx: Ctx, L: GemmLayer, t: GemmTiling) -> int | None:
     buffers go in: the one the program touched least recently (the layer before, streaming
     too, still reads its own W; another's epilogue its words); None when neither fits."""
     w = sizes(L, t)[1]
-    uses = []
-    for half in (0, 1):
-        bufs = buffers(L, t, ctx.config, half=half)[0]
-        if bufs is None:
-            return None
-        uses.append(ctx.em.last_use(SP_W, bufs.words, max(bufs.w) + w))
-    return uses.index(min(uses))
+    halves = [buffers(L, t, ctx.config, half=half)[0] for half in (0, 1)]
+    if None in halves:
+        return None
+    return ctx.em.least_recent(SP_W, [(b.words, max(b.w) + w) for b in halves])
 
 
 def _fresh(ctx: Ctx, sp: int, addrs: tuple[int, ...], size: int) -> tuple[int, ...]:
     """A ring of buffers starting at the one the program touched least recently, or a
     single buffer at 0 in whichever half of its scratchpad was (the layers before may still
     read theirs)."""
-    last = ctx.em.last_use
-    if len(addrs) == 1 and addrs[0] == 0:  # or the same at the middle page
+    single = len(addrs) == 1 and addrs[0] == 0
+    if single:  # or the same at the middle page
         cap, page = capacity_of(ctx.config, sp), page_of(ctx.config, sp)
         mid = cap // 2 // page * page
         addrs = (0, mid) if mid and mid + size <= cap else addrs
-        uses = [last(sp, x, x + size) for x in addrs]
-        return (addrs[uses.index(min(uses))],)
-    uses = [last(sp, x, x + size) for x in addrs]
-    i = uses.index(min(uses))
-    return addrs[i:] + addrs[:i]
+    i = ctx.em.least_recent(sp, [(x, x + size) for x in addrs])
+    return (addrs[i],) if single else addrs[i:] + addrs[:i]
 
 
 def _grant(ctx: Ctx, L: GemmLayer, t: GemmTiling, bufs, cnt) -> None:
