@@ -28,6 +28,7 @@ from compiler.lowering.common import (
 )
 from compiler.opdecl import OpTable
 from compiler.passes.fusion import dropout_is_identity
+from compiler.passes.layout import ALIAS_OPS
 from simulator.isa import DType, Scratchpad, VFunc
 from simulator.vector import dtype_of
 
@@ -288,7 +289,6 @@ def lower_bn(ctx: Ctx, node) -> None:
     ctx.record(node, macs=0)
 
 
-ALIAS_OPS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze")
 for _op in ALIAS_OPS:
     declare(
         _op,

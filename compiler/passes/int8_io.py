@@ -25,9 +25,8 @@ and REQUANTs by ``s_x / (s_y * count)``, where onnxruntime's QLinearAveragePool 
 from __future__ import annotations
 
 from compiler.ir import Graph, Node
+from compiler.passes.layout import ALIAS_OPS
 from compiler.passes.qdq_match import tensor_quant
-
-SHAPE_OPS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
 
 
 def int8_interface(graph: Graph) -> None:
@@ -51,7 +50,7 @@ def _chain_to_quantize(graph: Graph, name: str) -> list[Node] | None:
         if node.op == "QuantizeLinear":
             q = tensor_quant(graph, node)
             return chain if q is not None and q.dtype in ("int8", "uint8") else None
-        if node.op not in SHAPE_OPS:
+        if node.op not in ALIAS_OPS:
             return None
         tensor = node.outputs[0]
 
