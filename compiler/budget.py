@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ def tensor_bytes(shape, itemsize: int) -> int:
     return numel(shape) * itemsize
 
 
+@functools.cache
 def _itemsize(elem_type: int) -> int:
     try:
         return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
@@ -102,7 +104,7 @@ def check_model(
     budget = budget or active()
     g = model.graph
     for t in g.initializer:
-        _check_dims(f"initializer {t.name!r}", list(t.dims), _itemsize(t.data_type), budget)
+        _check_dims("initializer", t.name, list(t.dims), _itemsize(t.data_type), budget)
     for kind, values in (("input", g.input), ("tensor", g.value_info), ("output", g.output)):
         for vi in values:
             tt = vi.type.tensor_type
@@ -111,13 +113,16 @@ def check_model(
             dims = _dims(tt.shape)
             if dims is None or (propagated_only and kind == "tensor" and len(dims) > 1):
                 continue
-            _check_dims(f"{kind} {vi.name!r}", dims, _itemsize(tt.elem_type), budget)
+            _check_dims(kind, vi.name, dims, _itemsize(tt.elem_type), budget)
 
 
-def _check_dims(what: str, dims: list[int], itemsize: int, budget: Budget) -> None:
+def _check_dims(kind: str, name: str, dims: list[int], itemsize: int, budget: Budget) -> None:
+    what = f"{kind} {name!r}"
     if any(d < 0 for d in dims):  # a model error, not a size one
         raise ModelError(f"{what} has a negative dimension: shape {dims}")
-    budget.check(f"{what} of shape {dims}", tensor_bytes(dims, itemsize))
+    nbytes = tensor_bytes(dims, itemsize)
+    if nbytes > budget.limit:  # (the message only when it is needed)
+        budget.check(f"{what} of shape {dims}", nbytes)
 
 
 def check_constant(node: onnx.NodeProto, output: str, dims, itemsize: int) -> None:

@@ -36,7 +36,6 @@ from compiler.passes import (
 )
 from simulator.config import NpuConfig
 from simulator.errors import ConfigError, ModelError, NpuError, ResourceError, UnsupportedOpError
-from simulator.footprint import footprint
 from simulator.isa import Scratchpad
 from simulator.program import Program, TensorInfo
 
@@ -204,13 +203,12 @@ def _keeps_off_weights(em: Emitter, start: int, node: Node, waiting: Node) -> No
     """``waiting``, after checking that ``node``'s instructions (from ``start``), lowered
     between ``waiting``'s prologue and its body, write nothing in the weight scratchpad,
     which holds the prologue's tiles (a declaration's ``weights=False`` checked)."""
-    for ins in em.instrs[start:]:
-        if any(r.mem == Scratchpad.WEIGHT for r in footprint(ins).writes):
-            raise AssertionError(
-                f"layer {node.name!r} ({node.op}) writes the weight scratchpad between the "
-                f"prologue of {waiting.name!r} and its body: its op must not be declared "
-                "weights=False"
-            )
+    if em.last_write(Scratchpad.WEIGHT, 0, em.config.weight_bytes) >= start:
+        raise AssertionError(
+            f"layer {node.name!r} ({node.op}) writes the weight scratchpad between the "
+            f"prologue of {waiting.name!r} and its body: its op must not be declared "
+            "weights=False"
+        )
     return waiting
 
 

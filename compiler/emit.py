@@ -104,6 +104,16 @@ class Emitter:
                 latest = max(latest, pos[q][y])
         return latest
 
+    def last_write(self, sp: int, lo: int, hi: int) -> int:
+        """The index of the latest instruction that wrote scratchpad ``sp`` bytes [lo, hi),
+        -1 if none."""
+        pos, latest = self._pos, -1
+        for key in self.sp(sp, lo, hi):
+            w = self._last_write.get(key)
+            if w is not None:
+                latest = max(latest, pos[w[0]][w[1]])
+        return latest
+
     def _check_bounds(self, region, lo: int, hi: int) -> None:
         """A lowering whose buffers overrun a scratchpad is refused here, naming its layer,
         rather than emitted as a program the simulator would stop."""

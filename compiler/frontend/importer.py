@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -103,10 +105,19 @@ def _attr_value(a: onnx.AttributeProto):
 
 def _tensor_type(vi: onnx.ValueInfoProto) -> TensorType | None:
     tt = vi.type.tensor_type
-    if not tt.HasField("shape") or not all(d.HasField("dim_value") for d in tt.shape.dim):
+    if not tt.HasField("shape"):
         return None
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
-    return TensorType(tuple(d.dim_value for d in tt.shape.dim), dtype)
+    dims = []
+    for d in tt.shape.dim:
+        if not d.HasField("dim_value"):
+            return None
+        dims.append(d.dim_value)
+    return TensorType(tuple(dims), _dtype_name(tt.elem_type))
+
+
+@functools.cache
+def _dtype_name(elem_type: int) -> str:
+    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
 
 
 def _check_typed(graph: Graph) -> None:

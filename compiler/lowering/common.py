@@ -15,7 +15,7 @@ from compiler.emit import Emitter
 from compiler.ir import Graph, Node, TensorType
 from compiler.scratch import Scratch
 from simulator.config import NpuConfig
-from simulator.isa import DType, Load, Scratchpad, Store, Vector, VFunc
+from simulator.isa import DType, Load, Scratchpad, Store, Vector, VFunc, construct
 
 DTYPES = {"float32": DType.FP32, "int8": DType.INT8, "uint8": DType.UINT8, "int32": DType.INT32}
 ESIZE_LOG2 = {1: 0, 2: 1, 4: 2, 8: 3}
@@ -178,39 +178,47 @@ def dma(
 ):
     window = window or tuple((0, n) for n in counts)
     counts, dstrides, sstrides, window = burst_order(counts, dstrides, sstrides, window)
-    return cls(
-        sp=int(sp),
-        esize_log2=ESIZE_LOG2[esize],
-        sp_addr=sp_addr,
-        dram_addr=dram_addr,
-        n0=counts[0],
-        n1=counts[1],
-        n2=counts[2],
-        ds0=dstrides[0],
-        ds1=dstrides[1],
-        ds2=dstrides[2],
-        ss0=sstrides[0],
-        ss1=sstrides[1],
-        ss2=sstrides[2],
-        lo0=window[0][0],
-        hi0=window[0][1],
-        lo1=window[1][0],
-        hi1=window[1][1],
-        lo2=window[2][0],
-        hi2=window[2][1],
-        pad=pad,
-    )
+    (lo0, hi0), (lo1, hi1), (lo2, hi2) = window
+    values = {
+        "sp": int(sp),
+        "esize_log2": ESIZE_LOG2[esize],
+        "sp_addr": sp_addr,
+        "dram_addr": dram_addr,
+        "n0": counts[0],
+        "n1": counts[1],
+        "n2": counts[2],
+        "ds0": dstrides[0],
+        "ds1": dstrides[1],
+        "ds2": dstrides[2],
+        "ss0": sstrides[0],
+        "ss1": sstrides[1],
+        "ss2": sstrides[2],
+        "lo0": lo0,
+        "hi0": hi0,
+        "lo1": lo1,
+        "hi1": hi1,
+        "lo2": lo2,
+        "hi2": hi2,
+        "pad": pad,
+    }
+    return construct(cls, values)
 
 
 def burst_order(counts, dstrides, sstrides, window):
     """The 3 dims of a DMA reordered (a box is a set: the transfer is the same) so the
     smallest DRAM stride is innermost and DRAM runs are as long as they can be; single-element
     dims go outermost. Broadcasts (a stride-0 dim) keep their order (the DMA reads them once)."""
-    if any(s == 0 and n > 1 for s, n in zip(dstrides, counts, strict=True)):
+    keys = []
+    for n, s in zip(counts, dstrides, strict=True):
+        if n == 1:
+            keys.append(-(1 << 62))
+        elif s == 0 and n > 1:
+            return counts, dstrides, sstrides, window
+        else:
+            keys.append(-abs(s))
+    if keys[0] <= keys[1] <= keys[2]:  # already in order (sorted() is stable)
         return counts, dstrides, sstrides, window
-    order = sorted(range(3), key=lambda d: -(1 << 62) if counts[d] == 1 else -abs(dstrides[d]))
-    if order == [0, 1, 2]:
-        return counts, dstrides, sstrides, window
+    order = sorted(range(3), key=keys.__getitem__)
     pick = lambda v: tuple(v[d] for d in order)  # noqa: E731
     return pick(counts), pick(dstrides), pick(sstrides), pick(window)
 
@@ -249,33 +257,37 @@ def vector(
     imm: tuple[int, int, int] = (0, 0, 0),
 ) -> Vector:
     src1 = src1 or src0
-    return Vector(
-        func=int(func),
-        n0=counts[0],
-        n1=counts[1],
-        n2=counts[2],
-        dst_sp=int(dst.sp),
-        dst_dtype=int(dst.dtype),
-        dst_addr=dst.addr,
-        dst_s0=dst.strides[0],
-        dst_s1=dst.strides[1],
-        dst_s2=dst.strides[2],
-        src0_sp=int(src0.sp),
-        src0_dtype=int(src0.dtype),
-        src0_addr=src0.addr,
-        src0_s0=src0.strides[0],
-        src0_s1=src0.strides[1],
-        src0_s2=src0.strides[2],
-        src1_sp=int(src1.sp),
-        src1_dtype=int(src1.dtype),
-        src1_addr=src1.addr,
-        src1_s0=src1.strides[0],
-        src1_s1=src1.strides[1],
-        src1_s2=src1.strides[2],
-        imm0=imm[0],
-        imm1=imm[1],
-        imm2=imm[2],
-    )
+    d0, d1, d2 = dst.strides
+    a0, a1, a2 = src0.strides
+    b0, b1, b2 = src1.strides
+    values = {
+        "func": int(func),
+        "n0": counts[0],
+        "n1": counts[1],
+        "n2": counts[2],
+        "dst_sp": int(dst.sp),
+        "dst_dtype": int(dst.dtype),
+        "dst_addr": dst.addr,
+        "dst_s0": d0,
+        "dst_s1": d1,
+        "dst_s2": d2,
+        "src0_sp": int(src0.sp),
+        "src0_dtype": int(src0.dtype),
+        "src0_addr": src0.addr,
+        "src0_s0": a0,
+        "src0_s1": a1,
+        "src0_s2": a2,
+        "src1_sp": int(src1.sp),
+        "src1_dtype": int(src1.dtype),
+        "src1_addr": src1.addr,
+        "src1_s0": b0,
+        "src1_s1": b1,
+        "src1_s2": b2,
+        "imm0": imm[0],
+        "imm1": imm[1],
+        "imm2": imm[2],
+    }
+    return construct(Vector, values)
 
 
 def f32_bits(x: float) -> int:

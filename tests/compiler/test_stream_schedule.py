@@ -21,7 +21,7 @@ from compiler.scratch import Scratch
 from simulator.api import run
 from simulator.config import load_config
 from simulator.footprint import footprint
-from simulator.isa import Load, MatMul, Scratchpad
+from simulator.isa import DType, Load, MatMul, Scratchpad
 
 H = helper.make_node
 
@@ -149,7 +149,8 @@ def test_a_layer_writing_the_weights_between_a_prologue_and_its_body_is_caught()
     em = Emitter(cfg)
     node, gemm = Node("norm", "LayerNormalization", ("x",), ("y",)), Node("mm", "QGemm", (), ())
     em.add(load(Scratchpad.INPUT, 0, 1, 0, (1, 1, 64), (0, 0, 1), (0, 0, 1)))
-    assert _keeps_off_weights(em, 0, node, gemm) is gemm
+    em.add(MatMul(dtype=int(DType.INT8), m=1, k=64, n=8, a_stride=64, w_stride=8, c_stride=8))
+    assert _keeps_off_weights(em, 0, node, gemm) is gemm  # reading the weights is no write
     em.add(load(Scratchpad.WEIGHT, 0, 1, 0, (1, 1, 64), (0, 0, 1), (0, 0, 1)))
     with pytest.raises(AssertionError, match="'norm' \\(LayerNormalization\\) writes the weight"):
         _keeps_off_weights(em, 0, node, gemm)

@@ -54,6 +54,18 @@ def test_out_of_range_fields_are_rejected(cls_and_instr, data):
         isa.encode(instr.replace(**{fl.name: bad}))
 
 
+@settings(max_examples=200, deadline=None)
+@given(ANY_INSTR, st.data())
+def test_construct_equals_the_dataclass_init(instr, data):
+    """``construct`` (the builders' fast path) makes what ``cls(**values)`` makes, from all
+    the fields or some (the others at their defaults)."""
+    values = dict(vars(instr))
+    assert isa.construct(type(instr), values) == instr
+    some = {k: v for k, v in values.items() if data.draw(st.booleans(), label=k)}
+    made, init = isa.construct(type(instr), some), type(instr)(**some)
+    assert made == init and vars(made) == vars(init)
+
+
 def test_decode_rejects_unknown_opcode_and_stray_bits():
     with pytest.raises(ProgramFormatError, match="instruction 7: unknown opcode 0"):
         isa.decode(bytes(isa.WORD_BYTES), 7)

@@ -24,7 +24,7 @@ from compiler.lowering.gemm.layer import (
     window,
 )
 from compiler.tiling import GemmTiling
-from simulator.isa import MatMul, VFunc
+from simulator.isa import MatMul, VFunc, construct
 
 
 def ones_row(L: GemmLayer, abuf: int, mt, kc):
@@ -138,20 +138,21 @@ def matmuls(
             w_addr, w_stride = wbuf + (p * tk * width + col * tk) * L.es, tk
         else:
             w_addr, w_stride = wbuf + (p * tk * width + col) * L.es, width
-        mm = MatMul(
-            dtype=int(L.dtype),
-            accumulate=int(not (first and p == 0)),
-            w_transposed=int(wt),
-            a_addr=a_addr,
-            w_addr=w_addr,
-            c_addr=cbuf,
-            m=m,
-            k=k,
-            n=tn,
-            a_stride=k if t.mode in ("im2col", "vcol") else tk,
-            w_stride=w_stride,
-            c_stride=tn,
-        )
+        values = {
+            "dtype": int(L.dtype),
+            "accumulate": int(not (first and p == 0)),
+            "w_transposed": int(wt),
+            "a_addr": a_addr,
+            "w_addr": w_addr,
+            "c_addr": cbuf,
+            "m": m,
+            "k": k,
+            "n": tn,
+            "a_stride": k if t.mode in ("im2col", "vcol") else tk,
+            "w_stride": w_stride,
+            "c_stride": tn,
+        }
+        mm = construct(MatMul, values)
         out.append(mm)
     return out
 

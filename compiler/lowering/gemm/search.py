@@ -24,12 +24,7 @@ def estimate(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> i
     """Cycles of the whole nest: the busiest of LOAD, STORE, DRAM bytes, MATRIX and VECTOR,
     plus the first tile's loads and the last tile's MatMuls, epilogue and store; of
     ``L.repeat`` nests in a row (``emit``'s carry), those are paid once."""
-    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows, t.words)
-    parts = memo.get(key) if memo is not None else None
-    if parts is None:
-        parts = _tile_costs(L, t, config, memo)
-        if memo is not None:
-            memo[key] = parts
+    parts = _tile_costs(L, t, config, memo)
     a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy, deq = parts
     cnt = counts(L, t)
     n_a, n_w = cnt.loads(t.order, a_keys(t)), cnt.loads(t.order, w_keys(t))
@@ -57,37 +52,48 @@ def _streams(parts: tuple[int, ...], n_w: int, steps: int) -> bool:
     return n_w == steps and parts[2] >= parts[8]
 
 
-def w_streams(L: GemmLayer, t: GemmTiling, config) -> bool:
+def w_streams(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None) -> bool:
     """Whether every step loads a W tile of its own that takes at least as long as the
     step's MatMuls (a matrix-vector product streaming its weights): the MATRIX unit only
     follows the W loads, so several may go ahead of the first A (``emit``)."""
     cnt = counts(L, t)
     steps = cnt.m * cnt.n * cnt.b * cnt.k * cnt.r
     n_w = cnt.loads(t.order, w_keys(t))
-    return n_w == steps and _streams(_tile_costs(L, t, config), n_w, steps)
+    return n_w == steps and _streams(_tile_costs(L, t, config, memo), n_w, steps)
 
 
 def _tile_costs(L: GemmLayer, t: GemmTiling, config, memo: dict | None = None):
-    """Cycles and DRAM bytes of one full tile's instructions, by kind; ``memo`` keeps the W
-    and epilogue parts, which depend on fewer of the tiling's fields (candidates repeat
-    them)."""
+    """Cycles and DRAM bytes of one full tile's instructions, by kind; ``memo`` keeps them,
+    and their parts by the fields of the tiling each depends on (candidates share them: A
+    by its M tile and K chunk, W by its width and K chunk, the MatMuls by M, N and K, the
+    epilogue by its M and N tile)."""
     memo = {} if memo is None else memo
+    key = (t.tr, t.tw, t.tn, t.tk, t.mode, w_width(L, t), t.rows, t.words)
+    parts = memo.get(key)
+    if parts is not None:
+        return parts
     g = L.geom
     mt = (0, 0, min(t.tr, g.oh), 0, min(t.tw, g.ow))
     nc, kc = (0, min(t.tn, g.cout_g)), (0, min(t.tk, g.cin_g))
-    a_ld = a_loads(L, t, 0, 0, mt, kc)
+    a_key = ("a", t.tr, t.tw, t.tk, t.mode, t.rows)
+    if a_key not in memo:
+        a_ld = a_loads(L, t, 0, 0, mt, kc)
+        copy = sum(cost(c[0], config) for c in a_copies(L, t, 0, mt, kc))
+        memo[a_key] = _dma(a_ld, config), _bytes(a_ld, config), copy
     w_key = ("w", w_width(L, t), t.tk, t.mode, t.rows)
     if w_key not in memo:
         memo[w_key] = _w_costs(L, t, config, kc)
-    e_key = ("e", t.tr, t.tw, t.tn, t.mode, t.order, t.words)
+    e_key = ("e", t.tr, t.tw, t.tn, t.mode, t.words)
     if e_key not in memo:
         memo[e_key] = _epilogue_costs(L, t, config, mt, nc)
-    mm = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
-    copy = sum(cost(c[0], config) for c in a_copies(L, t, 0, mt, kc))
+    m_key = ("m", t.tr, t.tw, t.tn, t.tk, t.mode, t.rows)
+    if m_key not in memo:
+        memo[m_key] = sum(cost(i, config) for i in matmuls(L, t, (0, 0, 0), mt, nc, kc, True))
+    a_c, a_b, copy = memo[a_key]
     w_c, w_b, deq = memo[w_key]
     in_c, in_b, st_c, st_b, vec = memo[e_key]
-    a_c, a_b = _dma(a_ld, config), _bytes(a_ld, config)
-    return (a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, mm, vec, copy, deq)
+    parts = memo[key] = (a_c, a_b, w_c, w_b, in_c, in_b, st_c, st_b, memo[m_key], vec, copy, deq)
+    return parts
 
 
 def _w_costs(L: GemmLayer, t: GemmTiling, config, kc) -> tuple[int, int, int]:
@@ -281,7 +287,7 @@ def _plan(L: GemmLayer, config) -> GemmTiling:
         raise ConfigError(f"layer {L.name!r} does not fit the scratchpads with any tile: {why}")
     memo: dict = {}
     t = tiling.choose(L.name, cands, lambda t: (True, ""), lambda t: estimate(L, t, config, memo))
-    return _with(t, streams=w_streams(L, t, config))
+    return _with(t, streams=w_streams(L, t, config, memo))
 
 
 def _fitting(L: GemmLayer, config, words: bool = False) -> list[GemmTiling]:
