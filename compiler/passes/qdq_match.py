@@ -15,13 +15,21 @@ CLAMP_ACTS = ("Relu", "Clip")
 # --- quantisation parameters ---------------------------------------------------------------
 def qparams(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
     """(scale, zero_point) arrays of a Q/DQ node with constant parameters, else None."""
+    p = _constants(graph, node)
+    if p is None:
+        return None
+    s = p[0].astype(np.float32)
+    return s, np.zeros_like(s, np.int64) if p[1] is None else p[1].astype(np.int64)
+
+
+def _constants(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The scale and zero-point arrays of a Q/DQ node as stored (no zero point: None), None
+    when they are not constants."""
     scale = node.inputs[1]
     zp = node.inputs[2] if len(node.inputs) > 2 else ""
     if not graph.is_const(scale) or (zp and not graph.is_const(zp)):
         return None
-    s = graph.constants[scale].astype(np.float32)
-    z = graph.constants[zp].astype(np.int64) if zp else np.zeros_like(s, np.int64)
-    return s, z
+    return graph.constants[scale], graph.constants[zp] if zp else None
 
 
 def q_dtype(graph: Graph, node: Node) -> str:
@@ -32,10 +40,11 @@ def q_dtype(graph: Graph, node: Node) -> str:
 
 def tensor_quant(graph: Graph, node: Node) -> Quant | None:
     """The per-tensor quantisation a Q/DQ node applies, None if per-axis or not constant."""
-    p = qparams(graph, node)
+    p = _constants(graph, node)  # (qparams' arrays, only their first elements converted)
     if p is None or p[0].size != 1:
         return None
-    return Quant(float(p[0].reshape(-1)[0]), int(p[1].reshape(-1)[0]), q_dtype(graph, node))
+    z = 0 if p[1] is None else int(p[1].reshape(-1)[0])
+    return Quant(float(np.float32(p[0].reshape(-1)[0])), z, q_dtype(graph, node))
 
 
 # --- matching ------------------------------------------------------------------------------
