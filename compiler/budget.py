@@ -100,29 +100,30 @@ def check_model(
     inferred intermediates checked are those ONNX data propagation can materialise (rank 0
     or 1: it holds values as one list of dims); the rest are activations, never built before
     lowering, and ``check_graph`` checks them after the passes (a fused attention's scores,
-    S x S a head, are gone by then)."""
+    S x S a head, are gone by then); and the initializers are not checked again (the model's
+    were, by ``fix_input_shapes``, and each folded one before it was built)."""
     budget = budget or active()
     g = model.graph
-    for t in g.initializer:
+    for t in () if propagated_only else g.initializer:
         _check_dims("initializer", t.name, list(t.dims), _itemsize(t.data_type), budget)
     for kind, values in (("input", g.input), ("tensor", g.value_info), ("output", g.output)):
         for vi in values:
             tt = vi.type.tensor_type
             if not vi.type.HasField("tensor_type") or not tt.HasField("shape"):
                 continue
-            dims = _dims(tt.shape)
-            if dims is None or (propagated_only and kind == "tensor" and len(dims) > 1):
+            if propagated_only and kind == "tensor" and len(tt.shape.dim) > 1:
                 continue
-            _check_dims(kind, vi.name, dims, _itemsize(tt.elem_type), budget)
+            dims = _dims(tt.shape)
+            if dims is not None:
+                _check_dims(kind, vi.name, dims, _itemsize(tt.elem_type), budget)
 
 
 def _check_dims(kind: str, name: str, dims: list[int], itemsize: int, budget: Budget) -> None:
-    what = f"{kind} {name!r}"
     if any(d < 0 for d in dims):  # a model error, not a size one
-        raise ModelError(f"{what} has a negative dimension: shape {dims}")
+        raise ModelError(f"{kind} {name!r} has a negative dimension: shape {dims}")
     nbytes = tensor_bytes(dims, itemsize)
     if nbytes > budget.limit:  # (the message only when it is needed)
-        budget.check(f"{what} of shape {dims}", nbytes)
+        budget.check(f"{kind} {name!r} of shape {dims}", nbytes)
 
 
 def check_constant(node: onnx.NodeProto, output: str, dims, itemsize: int) -> None:

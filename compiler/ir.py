@@ -180,8 +180,10 @@ class Graph:
 
     def consumers(self, tensor: str) -> list[Node]:
         names = self._build_index()[1].get(tensor, [])
-        out = [self.g.nodes[n]["node"] for n in names]
-        return sorted(out, key=lambda n: self.g.nodes[n.name]["order"])
+        data = self.g.nodes
+        if len(names) < 2:
+            return [data[n]["node"] for n in names]
+        return [data[n]["node"] for n in sorted(names, key=lambda n: data[n]["order"])]
 
     def fresh(self, base: str) -> str:
         name, i = base, 0

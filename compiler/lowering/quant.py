@@ -19,7 +19,7 @@ from compiler.lowering.gemm import Epilogue, GemmLayer, Geom, Operand
 from compiler.lowering.gemm.layer import Chain, PostAdd
 from compiler.opdecl import OpTable
 from compiler.passes.layout import plain_equivalent
-from compiler.passes.qdq_match import q_dtype, qparams, tensor_quant
+from compiler.passes.qdq_match import q_dtype, stored_qparams, tensor_quant
 from simulator.errors import UnsupportedOpError
 from simulator.isa import DType, VFunc
 from simulator.semantics import (
@@ -40,7 +40,8 @@ I8X2 = [I8, I8]  # QAdd's operands
 
 # --- standalone Q / DQ -------------------------------------------------------------------
 def _check_qdq(node, graph) -> str | None:
-    if qparams(graph, node) is None:
+    stored = stored_qparams(graph, node)
+    if stored is None:
         return "scale and zero point must be constant"
     if graph.is_const(node.inputs[0]):
         return None  # folded by the QDQ pass
@@ -48,7 +49,7 @@ def _check_qdq(node, graph) -> str | None:
     if dtype not in QDTYPES:
         tensor = node.outputs[0] if node.op == "QuantizeLinear" else node.inputs[0]
         return f"tensor {tensor!r} has dtype {dtype}; quantised activations are int8 or uint8"
-    if qparams(graph, node)[0].size != 1:
+    if stored[0].size != 1:
         return "per-axis quantisation of an activation (only of constants)"
     return None
 

@@ -28,11 +28,11 @@ from compiler.passes.qdq_match import (
     output_q,
     producer,
     q_dtype,
-    qparams,
     quantize_const,
     replace_node,
     requant_scales,
     sole,
+    stored_qparams,
     tensor_quant,
 )
 from simulator.isa import VFunc
@@ -406,7 +406,7 @@ def _constant_qdq(graph: Graph) -> list[Node]:
         for n in graph.nodes()
         if n.op in FOLDERS
         and graph.is_const(n.inputs[0])
-        and qparams(graph, n) is not None
+        and stored_qparams(graph, n) is not None
         and n.outputs[0] not in graph.outputs
     ]
 

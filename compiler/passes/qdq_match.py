@@ -15,14 +15,14 @@ CLAMP_ACTS = ("Relu", "Clip")
 # --- quantisation parameters ---------------------------------------------------------------
 def qparams(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray] | None:
     """(scale, zero_point) arrays of a Q/DQ node with constant parameters, else None."""
-    p = _constants(graph, node)
+    p = stored_qparams(graph, node)
     if p is None:
         return None
     s = p[0].astype(np.float32)
     return s, np.zeros_like(s, np.int64) if p[1] is None else p[1].astype(np.int64)
 
 
-def _constants(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray | None] | None:
+def stored_qparams(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray | None] | None:
     """The scale and zero-point arrays of a Q/DQ node as stored (no zero point: None), None
     when they are not constants."""
     scale = node.inputs[1]
@@ -40,7 +40,7 @@ def q_dtype(graph: Graph, node: Node) -> str:
 
 def tensor_quant(graph: Graph, node: Node) -> Quant | None:
     """The per-tensor quantisation a Q/DQ node applies, None if per-axis or not constant."""
-    p = _constants(graph, node)  # (qparams' arrays, only their first elements converted)
+    p = stored_qparams(graph, node)  # (qparams' arrays, only their first elements converted)
     if p is None or p[0].size != 1:
         return None
     z = 0 if p[1] is None else int(p[1].reshape(-1)[0])
@@ -71,7 +71,7 @@ def int8_input(graph: Graph, tensor: str) -> Node | None:
 def const_weight(graph: Graph, tensor: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(int8 weights, per-channel scales, axis) of a symmetric DQ'd constant."""
     dq = producer(graph, tensor, "DequantizeLinear")
-    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
+    if dq is None or not graph.is_const(dq.inputs[0]) or stored_qparams(graph, dq) is None:
         return None
     w = graph.constants[dq.inputs[0]]
     scale, zp = qparams(graph, dq)
@@ -85,7 +85,7 @@ def const_float(graph: Graph, tensor: str) -> np.ndarray | None:
     if graph.is_const(tensor):
         return graph.constants[tensor].astype(np.float64)
     dq = producer(graph, tensor, "DequantizeLinear")
-    if dq is None or not graph.is_const(dq.inputs[0]) or qparams(graph, dq) is None:
+    if dq is None or not graph.is_const(dq.inputs[0]) or stored_qparams(graph, dq) is None:
         return None
     return dequantize_const(graph, dq).astype(np.float64)
 

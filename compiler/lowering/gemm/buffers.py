@@ -32,13 +32,16 @@ class Counts(NamedTuple):
 
     def loads(self, order: str, keys: str) -> int:
         """How many times an operand indexed by ``keys`` changes along the loop nest."""
-        size = {"m": self.m, "n": self.n, "k": self.k, "b": self.b, "r": self.r}
         total, out = 1, 1
         for lv in LEVELS[order]:
-            total *= size[lv]
-            if lv in keys and size[lv] > 1:
+            n = self[_FIELD[lv]]
+            total *= n
+            if n > 1 and lv in keys:
                 out = total
         return out
+
+
+_FIELD = {name: i for i, name in enumerate(Counts._fields)}  # a level's position in Counts
 
 
 def counts(L: GemmLayer, t: GemmTiling) -> Counts:
