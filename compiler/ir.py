@@ -121,14 +121,16 @@ class Graph:
         return node
 
     def _connect(self, node: Node) -> None:
+        prod, cons = self._build_index()
+        name = node.name
         for src in node.inputs:
-            prod = self.producer(src)
-            if prod is not None and prod.name != node.name:
-                self.g.add_edge(prod.name, node.name)
+            p = prod.get(src)
+            if p is not None and p != name:
+                self.g.add_edge(p, name)
         for out in node.outputs:
-            for cons in self.consumers(out):
-                if cons.name != node.name:
-                    self.g.add_edge(node.name, cons.name)
+            for c in cons.get(out, ()):
+                if c != name:
+                    self.g.add_edge(name, c)
 
     def remove(self, name: str) -> None:
         node = self.node(name)
