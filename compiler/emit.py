@@ -22,11 +22,14 @@ from compiler.dram_deps import DramDeps
 from simulator.config import NpuConfig
 from simulator.errors import ConfigError
 from simulator.footprint import DRAM, Footprint, footprint
-from simulator.isa import End, Instr, Scratchpad, Unit
+from simulator.isa import INSTRUCTIONS, OPCODE_UNIT, End, Instr, Scratchpad, Unit
 
 PAGES = 16  # tracking granularity of each scratchpad
 DRAM_CHUNK = 16384  # tracking granularity of DRAM storages, in bytes of address
 QUEUES = 4
+_QUEUE = {
+    cls: int(OPCODE_UNIT[cls.OPCODE]) for cls in INSTRUCTIONS if OPCODE_UNIT[cls.OPCODE] is not None
+}
 
 
 class Emitter:
@@ -133,7 +136,9 @@ class Emitter:
         ``dram`` (the DRAM storages its DRAM regions belong to: read by a LOAD, written by a
         STORE, as the footprint says; nothing when its window is empty) and any other resource
         keys in ``reads`` and ``writes``."""
-        q = int(instr.unit)
+        q = _QUEUE.get(type(instr))
+        if q is None:  # a Sync names its queue
+            q = int(instr.unit)
         page_reads, page_writes, regions = self.pages(footprint(instr))
         if reads:
             page_reads += reads
@@ -158,7 +163,7 @@ class Emitter:
         if accesses and (stored or not self._written.isdisjoint(dram)):
             self._dram.deps(q, accesses, deps, clock)  # (storages never written: no deps)
         clock[q] = own - 1
-        for p in sorted(deps):
+        for p in sorted(deps) if len(deps) > 1 else deps:
             y = deps[p]
             if clock[p] >= y:
                 continue
