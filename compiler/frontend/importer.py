@@ -63,13 +63,15 @@ def to_graph(
         if vi.name not in graph.constants:
             graph.tensors[vi.name] = _tensor_type(vi)
     used: set[str] = set()
+    nodes = []
     for k, node in enumerate(g.node):
         name = _unique(node.name or f"{node.op_type}_{k}", used)
         attrs = {a.name: _attr_value(a) for a in node.attribute}
         version = _node_opset(model, node, opset)
-        graph.add(
+        nodes.append(
             Node(name, node.op_type, tuple(node.input), tuple(node.output), attrs, (), version)
         )
+    graph.extend(nodes)
     if typed:
         _check_typed(graph)
     _drop_untyped(graph)

@@ -34,3 +34,36 @@ def test_a_cycle_fails_verification():
     graph.add(Node("b", "Relu", ("x",), ("y",)))
     with pytest.raises(AssertionError, match="cycle"):
         verify(graph)
+
+
+def test_extend_builds_what_adding_each_node_builds():
+    """``Graph.extend`` (the importer's batch) gives the orders, edges, order of nodes and
+    producer/consumer index of ``add`` node by node, also for tensors made twice and nodes
+    reading their own output; a repeated name is refused by both."""
+    rng = random.Random(2)
+    for _ in range(200):
+        tensors = [f"t{i}" for i in range(rng.randint(1, 12))]
+        nodes = [
+            Node(
+                f"n{i}",
+                "Op",
+                tuple(rng.sample(tensors, rng.randint(0, min(2, len(tensors))))),
+                (rng.choice(tensors),),
+            )
+            for i in range(rng.randint(1, 15))
+        ]
+        one, batch = Graph("one"), Graph("batch")
+        one.add(Node("first", "Op", ("t0",), ("t1",)))  # a graph that has nodes already
+        batch.add(Node("first", "Op", ("t0",), ("t1",)))
+        for node in nodes:
+            one.add(node)
+        batch.extend(nodes)
+        assert set(one.g.edges) == set(batch.g.edges)
+        assert dict(one.g.nodes(data="order")) == dict(batch.g.nodes(data="order"))
+        for t in tensors:
+            assert one.producer(t) == batch.producer(t)
+            assert one.consumers(t) == batch.consumers(t)
+        if nx.is_directed_acyclic_graph(one.g):
+            assert one.nodes() == batch.nodes()
+    with pytest.raises(ValueError, match="duplicate node name 'a'"):
+        Graph().extend([Node("a", "Op", (), ("x",)), Node("a", "Op", (), ("y",))])
