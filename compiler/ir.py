@@ -124,13 +124,15 @@ class Graph:
     def extend(self, nodes: Iterable[Node]) -> None:
         """``add`` of each node in turn (the same orders, edges and index), handed to networkx
         in one batch: an importer's whole graph."""
+        nodes, seen = list(nodes), set()
+        for node in nodes:  # refused before anything changes
+            if node.name in self.g or node.name in seen:
+                raise ValueError(f"duplicate node name {node.name!r}")
+            seen.add(node.name)
         prod, cons = self._build_index()
-        entries, edges, seen = [], [], set()
+        entries, edges = [], []
         for node in nodes:
             name = node.name
-            if name in self.g or name in seen:
-                raise ValueError(f"duplicate node name {name!r}")
-            seen.add(name)
             entries.append((name, {"node": node, "order": self._order}))
             self._order += 1
             for o in node.outputs:

@@ -65,5 +65,8 @@ def test_extend_builds_what_adding_each_node_builds():
             assert one.consumers(t) == batch.consumers(t)
         if nx.is_directed_acyclic_graph(one.g):
             assert one.nodes() == batch.nodes()
+    graph = Graph()
+    graph.add(Node("b", "Op", (), ("x",)))
     with pytest.raises(ValueError, match="duplicate node name 'a'"):
-        Graph().extend([Node("a", "Op", (), ("x",)), Node("a", "Op", (), ("y",))])
+        graph.extend([Node("a", "Op", ("x",), ("y",)), Node("a", "Op", (), ("z",))])
+    assert [n.name for n in graph.nodes()] == ["b"] and graph.consumers("x") == []  # untouched
