@@ -95,27 +95,23 @@ class Emitter:
         uses = [self.last_use(sp, lo, hi) for lo, hi in spans]
         return uses.index(min(uses))
 
-    def last_use(self, sp: int, lo: int, hi: int) -> int:
-        """The index of the latest instruction that read or wrote scratchpad ``sp`` bytes
-        [lo, hi), -1 if none."""
+    def last_use(self, sp: int, lo: int, hi: int, reads: bool = True) -> int:
+        """The index of the latest instruction that wrote scratchpad ``sp`` bytes [lo, hi),
+        or (``reads``) read them, -1 if none."""
         pos, latest = self._pos, -1
         for key in self.sp(sp, lo, hi):
             w = self._last_write.get(key)
             if w is not None:
                 latest = max(latest, pos[w[0]][w[1]])
-            for q, y in (self._last_reads.get(key) or {}).items():
-                latest = max(latest, pos[q][y])
+            if reads:
+                for q, y in (self._last_reads.get(key) or {}).items():
+                    latest = max(latest, pos[q][y])
         return latest
 
     def last_write(self, sp: int, lo: int, hi: int) -> int:
         """The index of the latest instruction that wrote scratchpad ``sp`` bytes [lo, hi),
         -1 if none."""
-        pos, latest = self._pos, -1
-        for key in self.sp(sp, lo, hi):
-            w = self._last_write.get(key)
-            if w is not None:
-                latest = max(latest, pos[w[0]][w[1]])
-        return latest
+        return self.last_use(sp, lo, hi, reads=False)
 
     def _check_bounds(self, region, lo: int, hi: int) -> None:
         """A lowering whose buffers overrun a scratchpad is refused here, naming its layer,

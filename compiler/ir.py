@@ -105,57 +105,49 @@ class Graph:
 
     # --- nodes -------------------------------------------------------------------------
     def add(self, node: Node, order: float | None = None) -> Node:
+        """Insert ``node`` (``order``: its place among equals in ``nodes()``; default: after
+        every node added so far), with its edges and its entries in the index."""
         if node.name in self.g:
             raise ValueError(f"duplicate node name {node.name!r}")
-        if order is None:
-            order = self._order
-            self._order += 1
+        order, edges = self._link(node, order)
         self.g.add_node(node.name, node=node, order=order)
+        for a, b in edges:
+            self.g.add_edge(a, b)
         self._sorted = None
-        if self._index is not None:  # keep the index current (passes edit node by node)
-            prod, cons = self._index
-            for o in node.outputs:
-                prod[o] = node.name
-            for i in dict.fromkeys(node.inputs):
-                cons.setdefault(i, []).append(node.name)
-        self._connect(node)
         return node
 
     def extend(self, nodes: Iterable[Node]) -> None:
-        """``add`` of each node in turn (the same orders, edges and index), handed to networkx
-        in one batch: an importer's whole graph."""
+        """``add`` of each node in turn, handed to networkx in one batch: an importer's whole
+        graph."""
         nodes, seen = list(nodes), set()
         for node in nodes:  # refused before anything changes
             if node.name in self.g or node.name in seen:
                 raise ValueError(f"duplicate node name {node.name!r}")
             seen.add(node.name)
-        prod, cons = self._build_index()
         entries, edges = [], []
         for node in nodes:
-            name = node.name
-            entries.append((name, {"node": node, "order": self._order}))
-            self._order += 1
-            for o in node.outputs:
-                prod[o] = name
-            for i in dict.fromkeys(node.inputs):
-                cons.setdefault(i, []).append(name)
-            edges += [(p, name) for i in node.inputs if (p := prod.get(i)) not in (None, name)]
-            edges += [(name, c) for o in node.outputs for c in cons.get(o, ()) if c != name]
+            order, more = self._link(node)
+            entries.append((node.name, {"node": node, "order": order}))
+            edges += more
         self.g.add_nodes_from(entries)
         self.g.add_edges_from(edges)
         self._sorted = None
 
-    def _connect(self, node: Node) -> None:
+    def _link(self, node: Node, order: float | None = None) -> tuple[float, list]:
+        """``node``'s entries in the index (kept current: passes edit node by node); its
+        order (default: after every node added so far) and its edges."""
+        if order is None:
+            order = self._order
+            self._order += 1
         prod, cons = self._build_index()
         name = node.name
-        for src in node.inputs:
-            p = prod.get(src)
-            if p is not None and p != name:
-                self.g.add_edge(p, name)
-        for out in node.outputs:
-            for c in cons.get(out, ()):
-                if c != name:
-                    self.g.add_edge(name, c)
+        for o in node.outputs:
+            prod[o] = name
+        for i in dict.fromkeys(node.inputs):
+            cons.setdefault(i, []).append(name)
+        edges = [(p, name) for i in node.inputs if (p := prod.get(i)) not in (None, name)]
+        edges += [(name, c) for o in node.outputs for c in cons.get(o, ()) if c != name]
+        return order, edges
 
     def remove(self, name: str) -> None:
         node = self.node(name)
